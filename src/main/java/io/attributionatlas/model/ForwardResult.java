@@ -1,0 +1,37 @@
+package io.attributionatlas.model;
+
+import ai.djl.ndarray.NDArray;
+import java.util.List;
+
+/**
+ * Outputs and, as requested by {@link ForwardOptions}, internals of one forward pass. Lists are indexed
+ * by layer (0-based) and empty when not requested. Tap leaves hold ∂F/∂(tensor) after a backward pass.
+ *
+ * @param logits classification logits {@code [batch, labels]}, or null
+ * @param startLogits QA start logits {@code [batch, seq]}, or null
+ * @param endLogits QA end logits {@code [batch, seq]}, or null
+ * @param lastHiddenState the final layer's output {@code [batch, seq, hidden]}
+ * @param embeddingOutput the embeddings module's output {@code [batch, seq, embedding_size]} (before
+ *     ELECTRA's projection), tapped when requested
+ * @param hiddenStates every layer's output {@code [batch, seq, hidden]}
+ * @param attentions every layer's attention probabilities {@code [batch, heads, query, key]}
+ * @param values every layer's value vectors {@code [batch, heads, seq, head_size]}, value bias included
+ * @param embeddingTap the leaf added to the embedding output, or null
+ * @param layerTaps leaves added to the layer outputs
+ * @param attentionTaps leaves added to the attention probabilities
+ * @param headGates per layer, the gate ξ {@code [heads]} multiplying each head's context
+ */
+public record ForwardResult(
+        NDArray logits,
+        NDArray startLogits,
+        NDArray endLogits,
+        NDArray lastHiddenState,
+        NDArray embeddingOutput,
+        List<NDArray> hiddenStates,
+        List<NDArray> attentions,
+        List<NDArray> values,
+        NDArray embeddingTap,
+        List<NDArray> layerTaps,
+        List<NDArray> attentionTaps,
+        List<NDArray> headGates) {
+}

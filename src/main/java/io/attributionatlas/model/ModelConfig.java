@@ -1,0 +1,202 @@
+package io.attributionatlas.model;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A Hugging Face config.json, normalised across architectures (DistilBERT's {@code dim},
+ * {@code n_layers}, … become the BERT names). Validated on parse: every error names the file and key.
+ */
+public record ModelConfig(
+        Path file,
+        Architecture architecture,
+        List<String> architectures,
+        Task task,
+        int vocabSize,
+        int hiddenSize,
+        int embeddingSize,
+        int numLayers,
+        int numHeads,
+        int intermediateSize,
+        Activation activation,
+        String activationName,
+        int maxPositions,
+        int typeVocabSize,
+        float layerNormEps,
+        int padTokenId,
+        List<String> labels) {
+
+    public int headSize() {
+        return hiddenSize / numHeads;
+    }
+
+    public int numLabels() {
+        return labels.size();
+    }
+
+    /** Whether ELECTRA's {@code embeddings_project} maps embedding_size to hidden_size. */
+    public boolean hasEmbeddingProjection() {
+        return embeddingSize != hiddenSize;
+    }
+
+    public static ModelConfig read(Path file, Task taskOverride) {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw ModelException.inFile(file, "file not found (a Hugging Face model directory needs config.json)");
+        } catch (IOException e) {
+            throw ModelException.inFile(file, "cannot read: " + e.getMessage());
+        }
+        JsonObject json;
+        try {
+            json = JsonParser.parseString(text).getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw ModelException.inFile(file, "not a JSON object (" + e.getMessage() + ")");
+        }
+        return parse(file, json, taskOverride);
+    }
+
+    static ModelConfig parse(Path file, JsonObject json, Task taskOverride) {
+        Fields f = new Fields(file, json);
+        String modelType = f.string("model_type", null);
+        Architecture arch = Architecture.fromModelType(modelType);
+        if (arch == null) {
+            throw ModelException.atKey(file, "model_type", modelType == null ? "missing (expected one of "
+                    + Architecture.supportedList() + ")" : "unsupported model_type '" + modelType
+                    + "' (expected one of " + Architecture.supportedList() + ")");
+        }
+        List<String> architectures = new ArrayList<>();
+        if (json.has("architectures") && json.get("architectures").isJsonArray()) {
+            json.getAsJsonArray("architectures").forEach(a -> architectures.add(a.getAsString()));
+        }
+        Task task = taskOverride != null ? taskOverride : Task.infer(architectures);
+
+        boolean distil = arch == Architecture.DISTILBERT;
+        int vocab = f.positiveInt("vocab_size");
+        int hidden = f.positiveInt(distil ? "dim" : "hidden_size");
+        int layers = f.positiveInt(distil ? "n_layers" : "num_hidden_layers");
+        int heads = f.positiveInt(distil ? "n_heads" : "num_attention_heads");
+        int intermediate = f.positiveInt(distil ? "hidden_dim" : "intermediate_size");
+        int embedding = arch == Architecture.ELECTRA && json.has("embedding_size")
+                ? f.positiveInt("embedding_size") : hidden;
+        String actKey = distil ? "activation" : "hidden_act";
+        String actName = f.string(actKey, "gelu");
+        Activation act = Activation.fromConfigName(actName);
+        if (act == null) {
+            throw ModelException.atKey(file, actKey, "unsupported activation '" + actName
+                    + "' (expected gelu, gelu_new, gelu_pytorch_tanh, relu or tanh)");
+        }
+        int maxPos = f.positiveInt("max_position_embeddings");
+        int typeVocab = distil ? 0 : f.intOr("type_vocab_size", 2);
+        float eps = distil ? 1e-12f : (float) f.doubleOr("layer_norm_eps", 1e-12);
+        int pad = f.intOr("pad_token_id", 0);
+        if (!distil) {
+            String posType = f.string("position_embedding_type", "absolute");
+            if (!posType.equals("absolute")) {
+                throw ModelException.atKey(file, "position_embedding_type", "unsupported position_embedding_type '"
+                        + posType + "' (expected absolute)");
+            }
+        }
+        if (hidden % heads != 0) {
+            throw ModelException.atKey(file, distil ? "dim" : "hidden_size", "hidden size " + hidden
+                    + " is not a multiple of the number of attention heads " + heads);
+        }
+        return new ModelConfig(file, arch, List.copyOf(architectures), task, vocab, hidden, embedding, layers,
+                heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task));
+    }
+
+    private static List<String> labels(Fields f, JsonObject json, Task task) {
+        if (task != Task.SEQUENCE_CLASSIFICATION) {
+            return List.of();
+        }
+        if (json.has("id2label") && json.get("id2label").isJsonObject()) {
+            Map<Integer, String> byIndex = new TreeMap<>();
+            for (Map.Entry<String, JsonElement> e : json.getAsJsonObject("id2label").entrySet()) {
+                try {
+                    byIndex.put(Integer.parseInt(e.getKey()), e.getValue().getAsString());
+                } catch (RuntimeException ex) {
+                    throw ModelException.atKey(f.file, "id2label", "label index '" + e.getKey() + "' is not an integer");
+                }
+            }
+            List<String> labels = new ArrayList<>();
+            for (int i = 0; i < byIndex.size(); i++) {
+                String label = byIndex.get(i);
+                if (label == null) {
+                    throw ModelException.atKey(f.file, "id2label", "label indices must be 0.." + (byIndex.size() - 1)
+                            + ", got " + byIndex.keySet());
+                }
+                labels.add(label);
+            }
+            return List.copyOf(labels);
+        }
+        int n = f.intOr("num_labels", 2);
+        List<String> labels = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            labels.add("LABEL_" + i);
+        }
+        return List.copyOf(labels);
+    }
+
+    /** Typed access to config.json fields with errors that name the key. */
+    private record Fields(Path file, JsonObject json) {
+        int positiveInt(String key) {
+            if (!json.has(key) || json.get(key).isJsonNull()) {
+                throw ModelException.atKey(file, key, "missing (expected a positive integer)");
+            }
+            int v = intOr(key, 0);
+            if (v <= 0) {
+                throw ModelException.atKey(file, key, "must be a positive integer, got " + json.get(key));
+            }
+            return v;
+        }
+
+        int intOr(String key, int fallback) {
+            JsonElement e = json.get(key);
+            if (e == null || e.isJsonNull()) {
+                return fallback;
+            }
+            try {
+                double d = e.getAsDouble();
+                if (d != Math.rint(d)) {
+                    throw new NumberFormatException();
+                }
+                return (int) d;
+            } catch (RuntimeException ex) {
+                throw ModelException.atKey(file, key, "expected an integer, got " + e);
+            }
+        }
+
+        double doubleOr(String key, double fallback) {
+            JsonElement e = json.get(key);
+            if (e == null || e.isJsonNull()) {
+                return fallback;
+            }
+            try {
+                return e.getAsDouble();
+            } catch (RuntimeException ex) {
+                throw ModelException.atKey(file, key, "expected a number, got " + e);
+            }
+        }
+
+        String string(String key, String fallback) {
+            JsonElement e = json.get(key);
+            if (e == null || e.isJsonNull()) {
+                return fallback;
+            }
+            if (!e.isJsonPrimitive()) {
+                throw ModelException.atKey(file, key, "expected a string, got " + e);
+            }
+            return e.getAsString();
+        }
+    }
+}

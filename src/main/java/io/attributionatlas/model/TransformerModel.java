@@ -1,0 +1,301 @@
+package io.attributionatlas.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
+import io.attributionatlas.model.ParameterLayout.LayerRole;
+import io.attributionatlas.model.ParameterLayout.Role;
+import io.attributionatlas.model.ParameterLayout.Spec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A BERT-family encoder with its task head, evaluated with DJL NDArray operations on the PyTorch
+ * engine in F32, numerically equal to Hugging Face {@code transformers} in eval mode (dropout off).
+ * Weights live in the model's own {@link NDManager}; every tensor a forward pass creates is attached
+ * to the manager of the batch's inputs, so closing that manager frees the batch's native memory.
+ */
+public final class TransformerModel implements AutoCloseable {
+
+    /** Hugging Face adds {@code (1 - mask) * finfo(float32).min} to the scores of padded keys. */
+    private static final float MASK_VALUE = -Float.MAX_VALUE;
+
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final Map<Role, NDArray> globals;
+    private final List<Map<LayerRole, NDArray>> layers;
+    private final LoadReport report;
+
+    /** What loading found: parameters used, stored keys ignored, stored dtypes. */
+    public record LoadReport(long parameterCount, List<String> ignoredKeys, List<String> storedDtypes) {
+    }
+
+    private TransformerModel(ModelConfig config, NDManager manager, Map<Role, NDArray> globals,
+            List<Map<LayerRole, NDArray>> layers, LoadReport report) {
+        this.config = config;
+        this.manager = manager;
+        this.globals = globals;
+        this.layers = layers;
+        this.report = report;
+    }
+
+    /** Loads config.json and the safetensors weights of a model directory, validating everything first. */
+    public static TransformerModel load(Path dir, Task taskOverride, Device device) {
+        ModelConfig config = ModelConfig.read(dir.resolve("config.json"), taskOverride);
+        return load(config, WeightStore.open(dir), device);
+    }
+
+    public static TransformerModel load(ModelConfig config, WeightStore store, Device device) {
+        ParameterLayout layout = new ParameterLayout(config);
+        Map<Spec, String> keyOf = resolveKeys(layout, store);
+        List<String> ignored = new ArrayList<>();
+        for (String key : store.keys()) {
+            if (!keyOf.containsValue(key)) {
+                if (layout.isEncoderStructureKey(key)) {
+                    throw ModelException.atKey(store.fileOf(key), key, "unexpected parameter: not part of a "
+                            + config.architecture().modelType() + " encoder with " + config.numLayers() + " layers"
+                            + (config.hasEmbeddingProjection() ? "" : " and no embeddings_project")
+                            + " as " + config.file() + " describes");
+                }
+                ignored.add(key);
+            }
+        }
+        NDManager manager = NDManager.newBaseManager(device, "PyTorch");
+        try {
+            long count = 0;
+            Map<Role, NDArray> globals = new EnumMap<>(Role.class);
+            for (Map.Entry<Role, Spec> e : layout.globals().entrySet()) {
+                globals.put(e.getKey(), create(manager, store, e.getValue(), keyOf.get(e.getValue())));
+                count += globals.get(e.getKey()).size();
+            }
+            List<Map<LayerRole, NDArray>> layers = new ArrayList<>();
+            for (Map<LayerRole, Spec> specs : layout.layers()) {
+                Map<LayerRole, NDArray> l = new EnumMap<>(LayerRole.class);
+                for (Map.Entry<LayerRole, Spec> e : specs.entrySet()) {
+                    l.put(e.getKey(), create(manager, store, e.getValue(), keyOf.get(e.getValue())));
+                    count += l.get(e.getKey()).size();
+                }
+                layers.add(l);
+            }
+            LoadReport report = new LoadReport(count, List.copyOf(ignored), List.copyOf(store.dtypes()));
+            return new TransformerModel(config, manager, globals, layers, report);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** Finds each required parameter under one of its accepted names and checks dtype and shape. */
+    private static Map<Spec, String> resolveKeys(ParameterLayout layout, WeightStore store) {
+        Map<Spec, String> keyOf = new java.util.LinkedHashMap<>();
+        List<Spec> missing = new ArrayList<>();
+        for (Spec spec : layout.all()) {
+            String found = layout.candidateKeys(spec).stream().filter(store::contains).findFirst().orElse(null);
+            if (found == null) {
+                missing.add(spec);
+                continue;
+            }
+            SafetensorsFile.TensorInfo info = store.info(found);
+            if (!List.of("F32", "F16", "BF16").contains(info.dtypeName())) {
+                throw ModelException.atKey(store.fileOf(found), found, "unsupported dtype " + info.dtypeName()
+                        + " (expected F32, F16 or BF16)");
+            }
+            if (!Arrays.equals(info.shape(), spec.shape())) {
+                throw ModelException.atKey(store.fileOf(found), found, "shape " + Arrays.toString(info.shape())
+                        + " does not match " + layout.config().file() + ", which implies "
+                        + Arrays.toString(spec.shape()));
+            }
+            keyOf.put(spec, found);
+        }
+        if (!missing.isEmpty()) {
+            Spec first = missing.get(0);
+            Path file = store.keys().iterator().hasNext() ? store.fileOf(store.keys().iterator().next())
+                    : Path.of(WeightStore.SINGLE_FILE);
+            throw ModelException.atKey(file, first.name(), "missing parameter (expected shape "
+                    + Arrays.toString(first.shape()) + " for a " + layout.config().architecture().modelType() + " "
+                    + layout.config().task().cliName() + " model; looked for " + layout.candidateKeys(first) + ")"
+                    + (missing.size() > 1 ? "; " + (missing.size() - 1) + " more missing, e.g. "
+                    + missing.subList(1, Math.min(4, missing.size())) : ""));
+        }
+        return keyOf;
+    }
+
+    private static NDArray create(NDManager manager, WeightStore store, Spec spec, String key) {
+        NDArray a = manager.create(store.read(key), new Shape(spec.shape()));
+        a.setName(spec.name());
+        return a;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public LoadReport loadReport() {
+        return report;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** A layer's parameter, e.g. {@code ATTN_OUT_W} {@code [hidden, hidden]} for the Kobayashi norms. */
+    public NDArray layerParameter(int layer, LayerRole role) {
+        return layers.get(layer).get(role);
+    }
+
+    /** Creates the batch's input tensors in {@code batchManager} and runs the forward pass. */
+    public ForwardResult forward(EncodedBatch batch, ForwardOptions options, NDManager batchManager) {
+        int b = batch.batchSize();
+        int s = batch.seqLen();
+        Shape bs = new Shape(b, s);
+        NDArray mask = batchManager.create(batch.mask(), bs);
+        NDArray embedding;
+        if (options.embeddingOutput != null) {
+            embedding = options.embeddingOutput;
+        } else {
+            embedding = embed(batchManager.create(batch.ids(), bs), batchManager.create(batch.typeIds(), bs),
+                    batchManager);
+        }
+        NDArray embeddingTap = null;
+        if (options.tapEmbedding) {
+            embeddingTap = zeroLeaf(embedding);
+            embedding = embedding.add(embeddingTap);
+        }
+        NDArray x = embedding;
+        if (config.hasEmbeddingProjection()) {
+            x = linear(x, globals.get(Role.EMB_PROJ_W), globals.get(Role.EMB_PROJ_B));
+        }
+        // [batch, 1, 1, key]: 0 at real keys, the most negative float at padded ones.
+        NDArray additiveMask = mask.toType(DataType.FLOAT32, false).neg().add(1f).mul(MASK_VALUE)
+                .reshape(b, 1, 1, s);
+
+        List<NDArray> hidden = new ArrayList<>();
+        List<NDArray> attentions = new ArrayList<>();
+        List<NDArray> values = new ArrayList<>();
+        List<NDArray> layerTaps = new ArrayList<>();
+        List<NDArray> attentionTaps = new ArrayList<>();
+        List<NDArray> gates = new ArrayList<>();
+        int heads = config.numHeads();
+        int headSize = config.headSize();
+        float scale = (float) (1.0 / Math.sqrt(headSize));
+        for (Map<LayerRole, NDArray> w : layers) {
+            NDArray q = splitHeads(linear(x, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)), b, s);
+            NDArray k = splitHeads(linear(x, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)), b, s);
+            NDArray v = splitHeads(linear(x, w.get(LayerRole.VALUE_W), w.get(LayerRole.VALUE_B)), b, s);
+            NDArray probs = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).add(additiveMask).softmax(-1);
+            if (options.tapAttentions) {
+                NDArray tap = zeroLeaf(probs);
+                attentionTaps.add(tap);
+                probs = probs.add(tap);
+            }
+            NDArray context = probs.matMul(v);
+            if (options.headGate) {
+                NDArray gate = batchManager.ones(new Shape(heads));
+                gate.setRequiresGradient(true);
+                gates.add(gate);
+                context = context.mul(gate.reshape(1, heads, 1, 1));
+            }
+            context = context.transpose(0, 2, 1, 3).reshape(b, s, (long) heads * headSize);
+            NDArray attnOut = layerNorm(linear(context, w.get(LayerRole.ATTN_OUT_W), w.get(LayerRole.ATTN_OUT_B)).add(x),
+                    w.get(LayerRole.ATTN_NORM_W), w.get(LayerRole.ATTN_NORM_B));
+            NDArray ffn = config.activation().apply(linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B)));
+            x = layerNorm(linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)).add(attnOut),
+                    w.get(LayerRole.OUT_NORM_W), w.get(LayerRole.OUT_NORM_B));
+            if (options.tapLayers) {
+                NDArray tap = zeroLeaf(x);
+                layerTaps.add(tap);
+                x = x.add(tap);
+            }
+            if (options.keepAttentions) {
+                attentions.add(probs);
+            }
+            if (options.keepValues) {
+                values.add(v);
+            }
+            if (options.keepHiddenStates) {
+                hidden.add(x);
+            }
+        }
+
+        NDArray logits = null;
+        NDArray start = null;
+        NDArray end = null;
+        switch (config.task()) {
+            case SEQUENCE_CLASSIFICATION -> logits = classify(x.get(new NDIndex(":, 0")));
+            case QUESTION_ANSWERING -> {
+                NDArray qa = linear(x, globals.get(Role.QA_W), globals.get(Role.QA_B));
+                start = qa.get(new NDIndex(":, :, 0"));
+                end = qa.get(new NDIndex(":, :, 1"));
+            }
+            case ENCODER -> { }
+        }
+        return new ForwardResult(logits, start, end, x, embedding, hidden, attentions, values, embeddingTap,
+                layerTaps, attentionTaps, gates);
+    }
+
+    /** The embeddings module: word + position + token type, then LayerNorm (before ELECTRA's projection). */
+    public NDArray embed(NDArray ids, NDArray typeIds, NDManager batchManager) {
+        long b = ids.getShape().get(0);
+        long s = ids.getShape().get(1);
+        if (s > config.maxPositions()) {
+            throw new IllegalArgumentException("sequence length " + s + " exceeds max_position_embeddings "
+                    + config.maxPositions());
+        }
+        NDArray positions = batchManager.arange(0, (int) s, 1, DataType.INT64).reshape(1, s).repeat(0, b);
+        NDArray e = lookup(ids, globals.get(Role.WORD_EMB)).add(lookup(positions, globals.get(Role.POS_EMB)));
+        if (globals.containsKey(Role.TYPE_EMB)) {
+            e = e.add(lookup(typeIds, globals.get(Role.TYPE_EMB)));
+        }
+        return layerNorm(e, globals.get(Role.EMB_NORM_W), globals.get(Role.EMB_NORM_B));
+    }
+
+    private NDArray classify(NDArray cls) {
+        return switch (config.architecture()) {
+            case BERT -> linear(linear(cls, globals.get(Role.POOLER_W), globals.get(Role.POOLER_B)).tanh(),
+                    globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+            case DISTILBERT -> linear(Activation.RELU.apply(linear(cls, globals.get(Role.CLS_HIDDEN_W),
+                    globals.get(Role.CLS_HIDDEN_B))), globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+            case ELECTRA -> linear(Activation.GELU.apply(linear(cls, globals.get(Role.CLS_HIDDEN_W),
+                    globals.get(Role.CLS_HIDDEN_B))), globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+        };
+    }
+
+    private NDArray splitHeads(NDArray x, int b, int s) {
+        return x.reshape(b, s, config.numHeads(), config.headSize()).transpose(0, 2, 1, 3);
+    }
+
+    private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        return Linear.linear(x, weight, bias).singletonOrThrow();
+    }
+
+    private NDArray layerNorm(NDArray x, NDArray gamma, NDArray beta) {
+        return LayerNorm.layerNorm(x, gamma.getShape(), gamma, beta, config.layerNormEps()).singletonOrThrow();
+    }
+
+    private static NDArray lookup(NDArray ids, NDArray table) {
+        return Embedding.embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    private static NDArray zeroLeaf(NDArray like) {
+        NDArray z = like.zerosLike();
+        z.setRequiresGradient(true);
+        return z;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

@@ -1,0 +1,28 @@
+package io.attributionatlas;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Paths of the shared test fixtures (../shared beside the project, or -Datlas.shared=DIR). */
+public final class Fixtures {
+
+    private Fixtures() {
+    }
+
+    public static Path shared() {
+        Path p = Path.of(System.getProperty("atlas.shared", "../shared")).toAbsolutePath().normalize();
+        if (!Files.isDirectory(p.resolve("golden"))) {
+            throw new IllegalStateException("shared fixtures not found at " + p
+                    + " (check out ../shared beside the project or pass -Datlas.shared=DIR)");
+        }
+        return p;
+    }
+
+    public static Path realModel() {
+        return shared().resolve("models/minilm-sst2");
+    }
+
+    public static Path golden(String name) {
+        return shared().resolve("golden").resolve(name);
+    }
+}
