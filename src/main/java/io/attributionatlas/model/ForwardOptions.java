@@ -1,6 +1,8 @@
 package io.attributionatlas.model;
 
 import ai.djl.ndarray.NDArray;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * What a forward pass should expose. "Keep" options return internals; "tap" options add a zero-valued
@@ -17,6 +19,19 @@ public final class ForwardOptions {
     boolean tapLayers;
     boolean tapAttentions;
     boolean headGate;
+    final Map<String, NDArray> perturbations = new HashMap<>();
+
+    /** Internal tensors that can be tapped (for gradients) or perturbed (for finite differences, ablations). */
+    public enum Site {
+        /** The embeddings module's output {@code [batch, seq, embedding_size]}; the layer index is ignored. */
+        EMBEDDING,
+        /** A layer's output hidden states {@code [batch, seq, hidden]}. */
+        LAYER_OUTPUT,
+        /** A layer's attention probabilities {@code [batch, heads, query, key]}. */
+        ATTENTION,
+        /** A layer's head gate {@code [heads]} (value 1 unless perturbed). */
+        HEAD_GATE
+    }
 
     /** Logits only. */
     public static ForwardOptions predictOnly() {
@@ -74,7 +89,17 @@ public final class ForwardOptions {
                 .tapAttentions().headGate();
     }
 
-    boolean needsGradient() {
-        return tapEmbedding || tapLayers || tapAttentions || headGate;
+    /** Adds {@code delta} (same shape) to an internal tensor; the tap, if any, is added as well. */
+    public ForwardOptions perturb(Site site, int layer, NDArray delta) {
+        perturbations.put(key(site, layer), delta);
+        return this;
+    }
+
+    NDArray perturbation(Site site, int layer) {
+        return perturbations.get(key(site, layer));
+    }
+
+    private static String key(Site site, int layer) {
+        return site == Site.EMBEDDING ? site.name() : site.name() + ":" + layer;
     }
 }

@@ -11,6 +11,9 @@ import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import io.attributionatlas.model.ForwardOptions.Site;
 import io.attributionatlas.model.ParameterLayout.LayerRole;
 import io.attributionatlas.model.ParameterLayout.Role;
 import io.attributionatlas.model.ParameterLayout.Spec;
@@ -20,6 +23,7 @@ import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * A BERT-family encoder with its task head, evaluated with DJL NDArray operations on the PyTorch
@@ -168,11 +172,8 @@ public final class TransformerModel implements AutoCloseable {
             embedding = embed(batchManager.create(batch.ids(), bs), batchManager.create(batch.typeIds(), bs),
                     batchManager);
         }
-        NDArray embeddingTap = null;
-        if (options.tapEmbedding) {
-            embeddingTap = zeroLeaf(embedding);
-            embedding = embedding.add(embeddingTap);
-        }
+        List<NDArray> embeddingTaps = new ArrayList<>();
+        embedding = site(embedding, Site.EMBEDDING, 0, options, options.tapEmbedding, embeddingTaps);
         NDArray x = embedding;
         if (config.hasEmbeddingProjection()) {
             x = linear(x, globals.get(Role.EMB_PROJ_W), globals.get(Role.EMB_PROJ_B));
@@ -190,22 +191,23 @@ public final class TransformerModel implements AutoCloseable {
         int heads = config.numHeads();
         int headSize = config.headSize();
         float scale = (float) (1.0 / Math.sqrt(headSize));
-        for (Map<LayerRole, NDArray> w : layers) {
+        for (int layer = 0; layer < layers.size(); layer++) {
+            Map<LayerRole, NDArray> w = layers.get(layer);
             NDArray q = splitHeads(linear(x, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)), b, s);
             NDArray k = splitHeads(linear(x, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)), b, s);
             NDArray v = splitHeads(linear(x, w.get(LayerRole.VALUE_W), w.get(LayerRole.VALUE_B)), b, s);
             NDArray probs = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).add(additiveMask).softmax(-1);
-            if (options.tapAttentions) {
-                NDArray tap = zeroLeaf(probs);
-                attentionTaps.add(tap);
-                probs = probs.add(tap);
-            }
+            probs = site(probs, Site.ATTENTION, layer, options, options.tapAttentions, attentionTaps);
             NDArray context = probs.matMul(v);
-            if (options.headGate) {
+            NDArray gatePerturbation = options.perturbation(Site.HEAD_GATE, layer);
+            if (options.headGate || gatePerturbation != null) {
                 NDArray gate = batchManager.ones(new Shape(heads));
-                gate.setRequiresGradient(true);
-                gates.add(gate);
-                context = context.mul(gate.reshape(1, heads, 1, 1));
+                if (options.headGate) {
+                    gate.setRequiresGradient(true);
+                    gates.add(gate);
+                }
+                NDArray g = gatePerturbation == null ? gate : gate.add(gatePerturbation);
+                context = context.mul(g.reshape(1, heads, 1, 1));
             }
             context = context.transpose(0, 2, 1, 3).reshape(b, s, (long) heads * headSize);
             NDArray attnOut = layerNorm(linear(context, w.get(LayerRole.ATTN_OUT_W), w.get(LayerRole.ATTN_OUT_B)).add(x),
@@ -213,11 +215,7 @@ public final class TransformerModel implements AutoCloseable {
             NDArray ffn = config.activation().apply(linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B)));
             x = layerNorm(linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)).add(attnOut),
                     w.get(LayerRole.OUT_NORM_W), w.get(LayerRole.OUT_NORM_B));
-            if (options.tapLayers) {
-                NDArray tap = zeroLeaf(x);
-                layerTaps.add(tap);
-                x = x.add(tap);
-            }
+            x = site(x, Site.LAYER_OUTPUT, layer, options, options.tapLayers, layerTaps);
             if (options.keepAttentions) {
                 attentions.add(probs);
             }
@@ -241,8 +239,34 @@ public final class TransformerModel implements AutoCloseable {
             }
             case ENCODER -> { }
         }
-        return new ForwardResult(logits, start, end, x, embedding, hidden, attentions, values, embeddingTap,
+        return new ForwardResult(logits, start, end, x, embedding, hidden, attentions, values,
+                embeddingTaps.isEmpty() ? null : embeddingTaps.get(0),
                 layerTaps, attentionTaps, gates);
+    }
+
+    /**
+     * Runs the forward pass recording the autograd graph on this thread, then back-propagates the scalar
+     * {@code objective} (e.g. the sum over rows of each row's target logit: rows get independent
+     * gradients). Afterwards every tap leaf and head gate of the result holds ∂objective/∂(that tensor).
+     *
+     * <p>PyTorch's grad mode is per thread, so concurrent callers (Spark tasks sharing one model) each
+     * record their own graph; DJL's GradientCollector would allow only one collector per JVM.
+     */
+    public ForwardResult forwardAndBackward(EncodedBatch batch, ForwardOptions options, NDManager batchManager,
+            Function<ForwardResult, NDArray> objective) {
+        boolean previous = JniUtils.isGradMode();
+        JniUtils.setGradMode(true);
+        try {
+            ForwardResult result = forward(batch, options, batchManager);
+            NDArray value = objective.apply(result);
+            if (value.getShape().size() != 1) {
+                throw new IllegalArgumentException("objective must be a scalar, got shape " + value.getShape());
+            }
+            JniUtils.backward((PtNDArray) value, (PtNDArray) value.onesLike(), false, false);
+            return result;
+        } finally {
+            JniUtils.setGradMode(previous);
+        }
     }
 
     /** The embeddings module: word + position + token type, then LayerNorm (before ELECTRA's projection). */
@@ -288,10 +312,21 @@ public final class TransformerModel implements AutoCloseable {
         return Embedding.embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
     }
 
-    private static NDArray zeroLeaf(NDArray like) {
-        NDArray z = like.zerosLike();
-        z.setRequiresGradient(true);
-        return z;
+    /**
+     * At a tap or perturbation site: adds the requested perturbation, and when tapped a zero-valued leaf
+     * {@code z} with gradient required, so that {@code z.getGradient()} = ∂F/∂h after a backward pass.
+     */
+    private static NDArray site(NDArray h, Site site, int layer, ForwardOptions options, boolean tap,
+            List<NDArray> taps) {
+        NDArray delta = options.perturbation(site, layer);
+        NDArray out = delta == null ? h : h.add(delta);
+        if (tap) {
+            NDArray z = h.zerosLike();
+            z.setRequiresGradient(true);
+            taps.add(z);
+            out = out.add(z);
+        }
+        return out;
     }
 
     @Override
