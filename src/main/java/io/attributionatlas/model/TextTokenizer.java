@@ -46,6 +46,7 @@ public final class TextTokenizer implements AutoCloseable {
      * @param maxLength the most tokens per encoding, special tokens included (the model's max positions)
      */
     public static TextTokenizer open(Path dir, int maxLength) {
+        OfflineEngine.ensure();
         Path json = dir.resolve(TOKENIZER_JSON);
         Path vocab = dir.resolve(VOCAB_TXT);
         Map<String, String> options = new HashMap<>();

@@ -57,11 +57,16 @@ public final class TransformerModel implements AutoCloseable {
 
     /** Loads config.json and the safetensors weights of a model directory, validating everything first. */
     public static TransformerModel load(Path dir, Task taskOverride, Device device) {
+        if (!java.nio.file.Files.isDirectory(dir)) {
+            throw ModelException.inFile(dir, "model directory not found (expected a Hugging Face model directory "
+                    + "with config.json, model.safetensors and tokenizer.json or vocab.txt)");
+        }
         ModelConfig config = ModelConfig.read(dir.resolve("config.json"), taskOverride);
         return load(config, WeightStore.open(dir), device);
     }
 
     public static TransformerModel load(ModelConfig config, WeightStore store, Device device) {
+        OfflineEngine.ensure();
         ParameterLayout layout = new ParameterLayout(config);
         Map<Spec, String> keyOf = resolveKeys(layout, store);
         List<String> ignored = new ArrayList<>();

@@ -19,7 +19,7 @@ import java.util.Random;
  * (config.json, model.safetensors with the base-model prefix, a position_ids buffer, vocab.txt), with
  * variants for stored dtype, legacy names, sharding and activations.
  */
-final class TinyModels {
+public final class TinyModels {
 
     static final int VOCAB = 40;
     static final int HIDDEN = 16;
@@ -32,9 +32,9 @@ final class TinyModels {
             "who", "won", "game", "team", "a", "b", "c", ".", ",", "?", "!");
 
     /** How to write a model. */
-    record Spec(Architecture architecture, Task task, String dtype, boolean prefixed, boolean legacyLayerNorm,
+    public record Spec(Architecture architecture, Task task, String dtype, boolean prefixed, boolean legacyLayerNorm,
             int shards, String activation, long seed) {
-        static Spec of(Architecture a, Task t) {
+        public static Spec of(Architecture a, Task t) {
             return new Spec(a, t, "F32", true, false, 1, "gelu", 42);
         }
 
@@ -110,7 +110,7 @@ final class TinyModels {
     }
 
     /** Writes the model into {@code dir} and returns it. */
-    static Path write(Path dir, Spec spec) throws IOException {
+    public static Path write(Path dir, Spec spec) throws IOException {
         return write(dir, spec, config(spec));
     }
 

@@ -1,0 +1,63 @@
+package io.attributionatlas.cli;
+
+import io.attributionatlas.model.ModelException;
+import java.io.PrintStream;
+import java.util.Map;
+import java.util.TreeMap;
+
+/** Entry point of {@code scripts/atlas}: dispatches to one subcommand. */
+public final class AtlasCli {
+
+    /** One subcommand: runs with its options and returns the process exit status. */
+    interface Command {
+        String usage();
+
+        int run(String[] args, PrintStream out, PrintStream err) throws Exception;
+    }
+
+    static final int EXIT_USAGE = 2;
+
+    private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
+            "inspect", new InspectCommand(),
+            "predict", new PredictCommand(),
+            "bench-forward", new BenchForwardCommand()));
+
+    private AtlasCli() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
+            err.println(usage());
+            return args.length == 0 ? EXIT_USAGE : 0;
+        }
+        Command command = COMMANDS.get(args[0]);
+        if (command == null) {
+            err.println("atlas: unknown command '" + args[0] + "'");
+            err.println(usage());
+            return EXIT_USAGE;
+        }
+        try {
+            return command.run(args, out, err);
+        } catch (UsageException e) {
+            err.println("atlas " + args[0] + ": " + e.getMessage());
+            err.println("usage: " + command.usage());
+            return EXIT_USAGE;
+        } catch (ModelException e) {
+            err.println("atlas " + args[0] + ": " + e.getMessage());
+            return 1;
+        } catch (Exception e) {
+            err.println("atlas " + args[0] + ": " + e);
+            return 1;
+        }
+    }
+
+    static String usage() {
+        StringBuilder sb = new StringBuilder("usage: atlas COMMAND [OPTIONS]\n\ncommands:\n");
+        COMMANDS.forEach((name, c) -> sb.append("  ").append(c.usage()).append('\n'));
+        return sb.toString().stripTrailing();
+    }
+}

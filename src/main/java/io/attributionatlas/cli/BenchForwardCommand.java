@@ -1,0 +1,116 @@
+package io.attributionatlas.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import io.attributionatlas.model.EncodedBatch;
+import io.attributionatlas.model.ForwardOptions;
+import io.attributionatlas.model.ForwardResult;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.SpecialTokens;
+import io.attributionatlas.model.TransformerModel;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * {@code atlas bench-forward}: forward-pass throughput (sequences per second) for full batches of one
+ * length, on random non-special token ids framed by [CLS] … [SEP]; prints and writes a JSON result.
+ */
+final class BenchForwardCommand implements AtlasCli.Command {
+
+    @Override
+    public String usage() {
+        return "bench-forward --model DIR [--batch-size 32] [--length 128] [--iterations 10] [--warmup 3]"
+                + " [--json OUT.json]";
+    }
+
+    @Override
+    public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
+        Arguments a = new Arguments(args, 1, Set.of("model", "batch-size", "length", "iterations", "warmup", "json"));
+        int batchSize = a.integer("batch-size", 32, 1);
+        int length = a.integer("length", 128, 2);
+        int iterations = a.integer("iterations", 10, 1);
+        int warmup = a.integer("warmup", 3, 0);
+        try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
+            TransformerModel model = predictor.model();
+            if (length > model.config().maxPositions()) {
+                throw new UsageException("--length " + length + " exceeds the model's max positions "
+                        + model.config().maxPositions());
+            }
+            EncodedBatch batch = randomBatch(predictor, batchSize, length);
+            for (int i = 0; i < warmup; i++) {
+                forward(model, batch);
+            }
+            double[] seconds = new double[iterations];
+            for (int i = 0; i < iterations; i++) {
+                long t0 = System.nanoTime();
+                forward(model, batch);
+                seconds[i] = (System.nanoTime() - t0) / 1e9;
+            }
+            double total = Arrays.stream(seconds).sum();
+            double[] sorted = seconds.clone();
+            Arrays.sort(sorted);
+            JsonObject result = new JsonObject();
+            result.addProperty("benchmark", "forward");
+            result.addProperty("model", a.path("model").toAbsolutePath().normalize().toString());
+            result.addProperty("architecture", model.config().architecture().modelType());
+            result.addProperty("layers", model.config().numLayers());
+            result.addProperty("hidden_size", model.config().hiddenSize());
+            result.addProperty("batch_size", batchSize);
+            result.addProperty("length", length);
+            result.addProperty("iterations", iterations);
+            result.addProperty("warmup", warmup);
+            result.addProperty("seconds_total", total);
+            result.addProperty("seconds_per_batch_median", sorted[iterations / 2]);
+            result.addProperty("sequences_per_second", batchSize * iterations / total);
+            result.addProperty("tokens_per_second", (double) batchSize * length * iterations / total);
+            result.addProperty("cpu_cores", Runtime.getRuntime().availableProcessors());
+            result.addProperty("device", "cpu");
+            String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
+            out.println(json);
+            if (a.has("json")) {
+                Path p = a.path("json");
+                if (p.getParent() != null) {
+                    Files.createDirectories(p.getParent());
+                }
+                Files.writeString(p, json + "\n");
+            }
+            err.printf(Locale.ROOT, "forward throughput: %.1f sequences/s (batch %d, length %d)%n",
+                    batchSize * iterations / total, batchSize, length);
+        }
+        return 0;
+    }
+
+    private static void forward(TransformerModel model, EncodedBatch batch) {
+        try (NDManager scope = model.manager().newSubManager()) {
+            ForwardResult r = model.forward(batch, ForwardOptions.predictOnly(), scope);
+            // Reading the output back makes the timing include the whole computation.
+            (r.logits() != null ? r.logits() : r.lastHiddenState()).toFloatArray();
+        }
+    }
+
+    private static EncodedBatch randomBatch(Predictor predictor, int batchSize, int length) {
+        SpecialTokens special = predictor.tokenizer().specialTokens();
+        int vocab = predictor.model().config().vocabSize();
+        Random random = new Random(1);
+        long[] ids = new long[batchSize * length];
+        for (int b = 0; b < batchSize; b++) {
+            for (int j = 0; j < length; j++) {
+                long id;
+                do {
+                    id = random.nextInt(vocab);
+                } while (special.isSpecial(id));
+                ids[b * length + j] = j == 0 ? special.cls() : j == length - 1 ? special.sep() : id;
+            }
+        }
+        long[] ones = new long[ids.length];
+        Arrays.fill(ones, 1);
+        return new EncodedBatch(batchSize, length, ids, new long[ids.length], ones);
+    }
+}

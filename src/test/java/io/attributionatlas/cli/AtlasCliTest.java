@@ -1,0 +1,153 @@
+package io.attributionatlas.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.attributionatlas.Fixtures;
+import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.Task;
+import io.attributionatlas.model.TinyModels;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AtlasCliTest {
+
+    @TempDir
+    Path tmp;
+
+    /** Exit status, stdout and stderr of one CLI run. */
+    record Result(int status, String out, String err) {
+    }
+
+    static Result run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = AtlasCli.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void badArgumentsGiveUsageAndNonZeroExit() {
+        Result none = run();
+        assertEquals(2, none.status());
+        assertTrue(none.err().contains("usage: atlas COMMAND"));
+        Result unknown = run("predict", "--model", "x", "--colour", "red");
+        assertEquals(2, unknown.status());
+        assertTrue(unknown.err().contains("unknown option --colour") && unknown.err().contains("usage: predict"),
+                unknown.err());
+        Result missing = run("inspect");
+        assertEquals(2, missing.status());
+        assertTrue(missing.err().contains("missing required option --model"), missing.err());
+        Result both = run("predict", "--model", "x", "--text", "a", "--input", "f.jsonl");
+        assertEquals(2, both.status());
+        Result badNumber = run("bench-forward", "--model", "x", "--batch-size", "zero");
+        assertEquals(2, badNumber.status());
+        assertTrue(badNumber.err().contains("--batch-size must be an integer"), badNumber.err());
+        assertEquals(2, run("frobnicate").status());
+    }
+
+    @Test
+    void missingModelDirectoryIsNamed() {
+        Result r = run("inspect", "--model", tmp.resolve("nowhere").toString());
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("nowhere") && r.err().contains("model directory not found"), r.err());
+    }
+
+    @Test
+    void inspectsTheRealModel() {
+        Result r = run("inspect", "--model", Fixtures.realModel().toString());
+        assertEquals(0, r.status(), r.err());
+        for (String expected : List.of("bert [BertForSequenceClassification]", "classification", "layers         6",
+                "heads          12", "hidden size    384", "0=NEGATIVE, 1=POSITIVE", "22,713,986", "F16",
+                "ignored keys   0")) {
+            assertTrue(r.out().contains(expected), "inspect shows " + expected + ":\n" + r.out());
+        }
+    }
+
+    @Test
+    void predictsOneText() {
+        Result r = run("predict", "--model", Fixtures.realModel().toString(), "--text",
+                "A gorgeous, witty, seductive movie.");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("[CLS] a gorgeous , witty , seductive movie . [SEP]"), r.out());
+        assertTrue(r.out().contains("prediction     POSITIVE"), r.out());
+    }
+
+    @Test
+    void predictsJsonLinesAndReportsBadLinesByNumber() throws Exception {
+        Path in = tmp.resolve("in.jsonl");
+        Files.writeString(in, String.join("\n",
+                "{\"id\": \"neg\", \"text\": \"a dull, tedious mess\"}",
+                "{\"text\": \"one of the best films of the year\"}",
+                "not json",
+                "",
+                "{\"id\": 7}",
+                "{\"id\": \"p\", \"text\": \"the plot\", \"text_pair\": \"was predictable\"}") + "\n");
+        Path out = tmp.resolve("out/predictions.jsonl");
+        Result r = run("predict", "--model", Fixtures.realModel().toString(), "--input", in.toString(), "--json",
+                out.toString(), "--batch-size", "2");
+        assertEquals(1, r.status(), "bad lines make the exit status 1");
+        assertTrue(r.err().contains(in + ":3: not valid JSON"), r.err());
+        assertTrue(r.err().contains(in + ":5: \"text\" is missing"), r.err());
+        List<String> lines = Files.readAllLines(out);
+        assertEquals(5, lines.size(), "one output line per input line");
+        JsonObject neg = JsonParser.parseString(lines.get(0)).getAsJsonObject();
+        assertEquals("neg", neg.get("id").getAsString());
+        assertEquals("NEGATIVE", neg.get("label").getAsString());
+        for (String key : List.of("input_ids", "token_type_ids", "tokens", "truncated", "logits", "probabilities")) {
+            assertTrue(neg.has(key), key);
+        }
+        assertEquals("line-2", JsonParser.parseString(lines.get(1)).getAsJsonObject().get("id").getAsString());
+        assertEquals(3, JsonParser.parseString(lines.get(2)).getAsJsonObject().get("line").getAsInt());
+        JsonObject pair = JsonParser.parseString(lines.get(4)).getAsJsonObject();
+        assertEquals(1, pair.getAsJsonArray("token_type_ids").get(pair.getAsJsonArray("token_type_ids").size() - 1)
+                .getAsInt());
+    }
+
+    @Test
+    void predictsQuestionAnsweringSpans() throws Exception {
+        Path model = TinyModels.write(tmp.resolve("qa"), TinyModels.Spec.of(Architecture.BERT,
+                Task.QUESTION_ANSWERING));
+        Result one = run("predict", "--model", model.toString(), "--text", "who won ?", "--text-pair",
+                "the team won the game");
+        assertEquals(0, one.status(), one.err());
+        assertTrue(one.out().contains("answer"), one.out());
+        Result noContext = run("predict", "--model", model.toString(), "--text", "who won ?");
+        assertEquals(2, noContext.status());
+        assertTrue(noContext.err().contains("needs --text-pair"), noContext.err());
+        Path in = tmp.resolve("qa.jsonl");
+        Files.writeString(in, "{\"id\": \"q\", \"text\": \"who won ?\", \"text_pair\": \"the team won the game\"}\n");
+        Path out = tmp.resolve("qa-out.jsonl");
+        assertEquals(0, run("predict", "--model", model.toString(), "--input", in.toString(), "--json",
+                out.toString()).status());
+        JsonObject o = JsonParser.parseString(Files.readAllLines(out).get(0)).getAsJsonObject();
+        assertEquals(o.getAsJsonArray("tokens").size(), o.getAsJsonArray("start_logits").size());
+        assertEquals(o.getAsJsonArray("tokens").size(), o.getAsJsonArray("end_logits").size());
+        JsonObject answer = o.getAsJsonObject("answer");
+        assertTrue(answer.get("start").getAsInt() >= 5, "answer lies in the context: " + answer);
+        assertTrue(answer.has("text") && answer.has("score"));
+    }
+
+    @Test
+    void benchWritesJsonResult() throws Exception {
+        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.DISTILBERT,
+                Task.SEQUENCE_CLASSIFICATION));
+        Path json = tmp.resolve("bench.json");
+        Result r = run("bench-forward", "--model", model.toString(), "--batch-size", "4", "--length", "16",
+                "--iterations", "2", "--warmup", "1", "--json", json.toString());
+        assertEquals(0, r.status(), r.err());
+        JsonObject o = JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        assertTrue(o.get("sequences_per_second").getAsDouble() > 0);
+        assertEquals(4, o.get("batch_size").getAsInt());
+        assertEquals(2, run("bench-forward", "--model", model.toString(), "--length", "999").status());
+    }
+}
