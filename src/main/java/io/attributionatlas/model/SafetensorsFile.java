@@ -49,13 +49,11 @@ public final class SafetensorsFile {
     private final Path path;
     private final long dataStart;
     private final Map<String, TensorInfo> tensors;
-    private final Map<String, String> metadata;
 
-    private SafetensorsFile(Path path, long dataStart, Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+    private SafetensorsFile(Path path, long dataStart, Map<String, TensorInfo> tensors) {
         this.path = path;
         this.dataStart = dataStart;
         this.tensors = tensors;
-        this.metadata = metadata;
     }
 
     public static SafetensorsFile open(Path path) {
@@ -95,20 +93,14 @@ public final class SafetensorsFile {
             throw ModelException.inFile(path, "corrupt safetensors header: not a JSON object (" + e.getMessage() + ")");
         }
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
-        Map<String, String> metadata = new LinkedHashMap<>();
         for (Map.Entry<String, JsonElement> e : root.entrySet()) {
             String name = e.getKey();
             if (name.equals("__metadata__")) {
-                if (e.getValue().isJsonObject()) {
-                    e.getValue().getAsJsonObject().entrySet()
-                            .forEach(m -> metadata.put(m.getKey(), m.getValue().getAsString()));
-                }
-                continue;
+                continue; // free-form strings (e.g. "format": "pt"); nothing the model needs
             }
             tensors.put(name, parseEntry(path, name, e.getValue(), dataSize));
         }
-        return new SafetensorsFile(path, dataStart, Collections.unmodifiableMap(tensors),
-                Collections.unmodifiableMap(metadata));
+        return new SafetensorsFile(path, dataStart, Collections.unmodifiableMap(tensors));
     }
 
     private static TensorInfo parseEntry(Path path, String name, JsonElement value, long dataSize) {
@@ -167,10 +159,6 @@ public final class SafetensorsFile {
 
     public Map<String, TensorInfo> tensors() {
         return tensors;
-    }
-
-    public Map<String, String> metadata() {
-        return metadata;
     }
 
     /** Reads a tensor as F32, converting F16 and BF16; any other dtype is an error naming the key. */

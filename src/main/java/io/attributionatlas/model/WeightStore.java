@@ -10,7 +10,9 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.SortedSet;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The tensors of a model directory: one {@code model.safetensors}, or the shards named by
@@ -110,8 +112,8 @@ public final class WeightStore {
     }
 
     /** The dtypes of the stored tensors, e.g. "F16"; for display. */
-    public java.util.SortedSet<String> dtypes() {
-        java.util.SortedSet<String> s = new java.util.TreeSet<>();
+    public SortedSet<String> dtypes() {
+        SortedSet<String> s = new TreeSet<>();
         fileOfKey.forEach((k, f) -> s.add(f.tensors().get(k).dtypeName()));
         return s;
     }
