@@ -3,27 +3,32 @@ package io.attributionatlas.model;
 import ai.djl.ndarray.NDArray;
 import java.util.Locale;
 
-/** Hidden activations by their config.json names, with the same formulas as Hugging Face's ACT2FN. */
+/**
+ * Hidden activations by their config.json names, with the same formulas as Hugging Face's ACT2FN.
+ * Constants are tensors of the input's manager, never Java numbers: see {@link #constant}.
+ */
 public enum Activation {
     /** Exact GELU: x · Φ(x) = ½x(1 + erf(x/√2)). */
     GELU {
         @Override
         public NDArray apply(NDArray x) {
-            return x.mul(x.div(Math.sqrt(2.0)).erf().add(1f)).mul(0.5f);
+            NDArray half = constant(x, 0.5f);
+            return x.mul(x.mul(constant(x, (float) (1 / Math.sqrt(2.0)))).erf().add(constant(x, 1f))).mul(half);
         }
     },
     /** Tanh approximation ("gelu_new", "gelu_pytorch_tanh"). */
     GELU_NEW {
         @Override
         public NDArray apply(NDArray x) {
-            NDArray inner = x.add(x.pow(3).mul(0.044715f)).mul((float) Math.sqrt(2.0 / Math.PI));
-            return x.mul(inner.tanh().add(1f)).mul(0.5f);
+            NDArray cube = x.mul(x).mul(x);
+            NDArray inner = x.add(cube.mul(constant(x, 0.044715f))).mul(constant(x, (float) Math.sqrt(2.0 / Math.PI)));
+            return x.mul(inner.tanh().add(constant(x, 1f))).mul(constant(x, 0.5f));
         }
     },
     RELU {
         @Override
         public NDArray apply(NDArray x) {
-            return x.maximum(0f);
+            return x.maximum(constant(x, 0f));
         }
     },
     TANH {
@@ -34,6 +39,17 @@ public enum Activation {
     };
 
     public abstract NDArray apply(NDArray x);
+
+    /**
+     * A scalar constant for use inside a differentiated graph. DJL's {@code x.mul(Number)} wraps the
+     * number in a tensor over a direct buffer and closes it right after the op; autograd keeps that
+     * tensor for the backward pass, and once the garbage collector frees the buffer the backward pass
+     * reads freed memory (NaN or garbage gradients). A tensor attached to the input's manager lives
+     * until that manager (the batch) is closed, i.e. past the backward pass.
+     */
+    public static NDArray constant(NDArray like, float value) {
+        return like.getManager().create(value);
+    }
 
     public static Activation fromConfigName(String name) {
         return switch (name.toLowerCase(Locale.ROOT)) {

@@ -3,6 +3,7 @@ package io.attributionatlas.model;
 import ai.djl.ndarray.NDArray;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.IntPredicate;
 
 /**
  * What a forward pass should expose. "Keep" options return internals; "tap" options add a zero-valued
@@ -16,8 +17,8 @@ public final class ForwardOptions {
     boolean keepAttentions;
     boolean keepValues;
     boolean tapEmbedding;
-    boolean tapLayers;
-    boolean tapAttentions;
+    IntPredicate tapLayer = layer -> false;
+    IntPredicate tapAttention = layer -> false;
     boolean headGate;
     final Map<String, NDArray> perturbations = new HashMap<>();
 
@@ -29,7 +30,7 @@ public final class ForwardOptions {
         LAYER_OUTPUT,
         /** A layer's attention probabilities {@code [batch, heads, query, key]}. */
         ATTENTION,
-        /** A layer's head gate {@code [heads]} (value 1 unless perturbed). */
+        /** A layer's head gate {@code [batch, heads]} (value 1 unless perturbed). */
         HEAD_GATE
     }
 
@@ -67,13 +68,23 @@ public final class ForwardOptions {
 
     /** Tap every layer's output hidden states. */
     public ForwardOptions tapLayers() {
-        this.tapLayers = true;
+        return tapLayers(layer -> true);
+    }
+
+    /** Tap the output hidden states of the layers {@code which} accepts. */
+    public ForwardOptions tapLayers(IntPredicate which) {
+        this.tapLayer = which;
         return this;
     }
 
     /** Tap every layer's attention probabilities. */
     public ForwardOptions tapAttentions() {
-        this.tapAttentions = true;
+        return tapAttentions(layer -> true);
+    }
+
+    /** Tap the attention probabilities of the layers {@code which} accepts. */
+    public ForwardOptions tapAttentions(IntPredicate which) {
+        this.tapAttention = which;
         return this;
     }
 

@@ -17,9 +17,9 @@ import java.util.List;
  * @param attentions every layer's attention probabilities {@code [batch, heads, query, key]}
  * @param values every layer's value vectors {@code [batch, heads, seq, head_size]}, value bias included
  * @param embeddingTap the leaf added to the embedding output, or null
- * @param layerTaps leaves added to the layer outputs
- * @param attentionTaps leaves added to the attention probabilities
- * @param headGates per layer, the gate ξ {@code [heads]} multiplying each head's context
+ * @param layerTaps leaves added to the layer outputs (null for untapped layers; empty if none is tapped)
+ * @param attentionTaps leaves added to the attention probabilities (null for untapped layers; empty if none)
+ * @param headGates per layer, the gate ξ {@code [batch, heads]} multiplying each head's context
  */
 public record ForwardResult(
         NDArray logits,

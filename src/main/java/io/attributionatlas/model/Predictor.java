@@ -54,6 +54,7 @@ public final class Predictor implements AutoCloseable {
 
     /** Predicts every input; rows are sorted by length into batches of {@code batchSize} so padding stays small. */
     public List<Prediction> predict(List<TextInput> inputs, int batchSize) {
+        TransformerModel.disableGradModeOnThisThread();
         List<EncodedText> encoded = inputs.stream().map(this::encode).toList();
         Integer[] order = new Integer[inputs.size()];
         Arrays.setAll(order, i -> i);
@@ -76,24 +77,27 @@ public final class Predictor implements AutoCloseable {
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult r = model.forward(batch, ForwardOptions.predictOnly(), scope);
             for (int b = 0; b < texts.size(); b++) {
-                EncodedText text = texts.get(b);
-                if (r.logits() != null) {
-                    float[] logits = r.logits().get(b).toFloatArray();
-                    float[] probs = softmax(logits);
-                    int best = argmax(logits);
-                    out.add(new Prediction(inputs.get(b), text, logits, probs, best,
-                            model.config().labels().get(best), null, null, null));
-                } else if (r.startLogits() != null) {
-                    float[] start = row(r.startLogits(), b, text.length());
-                    float[] end = row(r.endLogits(), b, text.length());
-                    out.add(new Prediction(inputs.get(b), text, null, null, -1, null, start, end,
-                            answer(text, start, end, inputs.get(b).textPair() != null)));
-                } else {
-                    out.add(new Prediction(inputs.get(b), text, null, null, -1, null, null, null, null));
-                }
+                out.add(prediction(inputs.get(b), texts.get(b), r, b));
             }
         }
         return out;
+    }
+
+    /** The prediction of row {@code b} of a forward pass whose rows are these encodings, padded. */
+    public Prediction prediction(TextInput input, EncodedText text, ForwardResult r, int b) {
+        if (r.logits() != null) {
+            float[] logits = r.logits().get(b).toFloatArray();
+            int best = argmax(logits);
+            return new Prediction(input, text, logits, softmax(logits), best, model.config().labels().get(best),
+                    null, null, null);
+        }
+        if (r.startLogits() != null) {
+            float[] start = row(r.startLogits(), b, text.length());
+            float[] end = row(r.endLogits(), b, text.length());
+            return new Prediction(input, text, null, null, -1, null, start, end,
+                    answer(text, start, end, input.textPair() != null));
+        }
+        return new Prediction(input, text, null, null, -1, null, null, null, null);
     }
 
     private static float[] row(NDArray a, int b, int length) {

@@ -164,6 +164,15 @@ public final class TransformerModel implements AutoCloseable {
         return layers.get(layer).get(role);
     }
 
+    /**
+     * Turns PyTorch's grad mode off on the calling thread (it is on by default on new threads), so
+     * forward passes record no autograd graph; {@link #forwardAndBackward} turns it on for its own pass.
+     */
+    public static void disableGradModeOnThisThread() {
+        OfflineEngine.ensure();
+        JniUtils.setGradMode(false);
+    }
+
     /** Creates the batch's input tensors in {@code batchManager} and runs the forward pass. */
     public ForwardResult forward(EncodedBatch batch, ForwardOptions options, NDManager batchManager) {
         int b = batch.batchSize();
@@ -195,24 +204,25 @@ public final class TransformerModel implements AutoCloseable {
         List<NDArray> gates = new ArrayList<>();
         int heads = config.numHeads();
         int headSize = config.headSize();
-        float scale = (float) (1.0 / Math.sqrt(headSize));
+        NDArray scaleTensor = Activation.constant(x, (float) (1.0 / Math.sqrt(headSize)));
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<LayerRole, NDArray> w = layers.get(layer);
             NDArray q = splitHeads(linear(x, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)), b, s);
             NDArray k = splitHeads(linear(x, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)), b, s);
             NDArray v = splitHeads(linear(x, w.get(LayerRole.VALUE_W), w.get(LayerRole.VALUE_B)), b, s);
-            NDArray probs = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).add(additiveMask).softmax(-1);
-            probs = site(probs, Site.ATTENTION, layer, options, options.tapAttentions, attentionTaps);
+            NDArray probs = q.matMul(k.transpose(0, 1, 3, 2)).mul(scaleTensor).add(additiveMask).softmax(-1);
+            probs = site(probs, Site.ATTENTION, layer, options, options.tapAttention.test(layer), attentionTaps);
             NDArray context = probs.matMul(v);
             NDArray gatePerturbation = options.perturbation(Site.HEAD_GATE, layer);
             if (options.headGate || gatePerturbation != null) {
-                NDArray gate = batchManager.ones(new Shape(heads));
+                // One gate per row, so each row (sample, target, path point) gets its own ∂F/∂ξ.
+                NDArray gate = batchManager.ones(new Shape(b, heads));
                 if (options.headGate) {
                     gate.setRequiresGradient(true);
                     gates.add(gate);
                 }
                 NDArray g = gatePerturbation == null ? gate : gate.add(gatePerturbation);
-                context = context.mul(g.reshape(1, heads, 1, 1));
+                context = context.mul(g.reshape(b, heads, 1, 1));
             }
             context = context.transpose(0, 2, 1, 3).reshape(b, s, (long) heads * headSize);
             NDArray attnOut = layerNorm(linear(context, w.get(LayerRole.ATTN_OUT_W), w.get(LayerRole.ATTN_OUT_B)).add(x),
@@ -220,7 +230,7 @@ public final class TransformerModel implements AutoCloseable {
             NDArray ffn = config.activation().apply(linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B)));
             x = layerNorm(linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)).add(attnOut),
                     w.get(LayerRole.OUT_NORM_W), w.get(LayerRole.OUT_NORM_B));
-            x = site(x, Site.LAYER_OUTPUT, layer, options, options.tapLayers, layerTaps);
+            x = site(x, Site.LAYER_OUTPUT, layer, options, options.tapLayer.test(layer), layerTaps);
             if (options.keepAttentions) {
                 attentions.add(probs);
             }
@@ -245,8 +255,7 @@ public final class TransformerModel implements AutoCloseable {
             case ENCODER -> { }
         }
         return new ForwardResult(logits, start, end, x, embedding, hidden, attentions, values,
-                embeddingTaps.isEmpty() ? null : embeddingTaps.get(0),
-                layerTaps, attentionTaps, gates);
+                embeddingTaps.get(0), orEmpty(layerTaps), orEmpty(attentionTaps), gates);
     }
 
     /**
@@ -255,11 +264,11 @@ public final class TransformerModel implements AutoCloseable {
      * gradients). Afterwards every tap leaf and head gate of the result holds ∂objective/∂(that tensor).
      *
      * <p>PyTorch's grad mode is per thread, so concurrent callers (Spark tasks sharing one model) each
-     * record their own graph; DJL's GradientCollector would allow only one collector per JVM.
+     * record their own graph; DJL's GradientCollector would allow only one collector per JVM. Grad mode
+     * is off again on return, so that post-processing of the result records no graph.
      */
     public ForwardResult forwardAndBackward(EncodedBatch batch, ForwardOptions options, NDManager batchManager,
             Function<ForwardResult, NDArray> objective) {
-        boolean previous = JniUtils.isGradMode();
         JniUtils.setGradMode(true);
         try {
             ForwardResult result = forward(batch, options, batchManager);
@@ -270,7 +279,7 @@ public final class TransformerModel implements AutoCloseable {
             JniUtils.backward((PtNDArray) value, (PtNDArray) value.onesLike(), false, false);
             return result;
         } finally {
-            JniUtils.setGradMode(previous);
+            JniUtils.setGradMode(false);
         }
     }
 
@@ -317,6 +326,11 @@ public final class TransformerModel implements AutoCloseable {
         return Embedding.embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
     }
 
+    /** Tap lists are indexed by layer (null where a layer is not tapped), or empty when nothing is. */
+    private static List<NDArray> orEmpty(List<NDArray> taps) {
+        return taps.stream().allMatch(java.util.Objects::isNull) ? List.of() : taps;
+    }
+
     /**
      * At a tap or perturbation site: adds the requested perturbation, and when tapped a zero-valued leaf
      * {@code z} with gradient required, so that {@code z.getGradient()} = ∂F/∂h after a backward pass.
@@ -325,12 +339,13 @@ public final class TransformerModel implements AutoCloseable {
             List<NDArray> taps) {
         NDArray delta = options.perturbation(site, layer);
         NDArray out = delta == null ? h : h.add(delta);
+        NDArray z = null;
         if (tap) {
-            NDArray z = h.zerosLike();
+            z = h.zerosLike();
             z.setRequiresGradient(true);
-            taps.add(z);
             out = out.add(z);
         }
+        taps.add(z);
         return out;
     }
 

@@ -115,6 +115,46 @@ class TinyModelTest {
     }
 
     @Test
+    void gradientsStayCorrectWhileTheGarbageCollectorRuns() throws Exception {
+        // Regression: scalar constants held by autograd must not live in buffers the collector can free.
+        for (String activation : List.of("gelu", "gelu_new", "relu")) {
+            Path dir = TinyModels.write(tmp.resolve(activation), Spec.of(Architecture.ELECTRA,
+                    Task.SEQUENCE_CLASSIFICATION).withActivation(activation));
+            try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
+                EncodedBatch batch = encode(p.tokenizer(), TEXTS);
+                float[] reference = embeddingGradient(p.model(), batch);
+                Thread collector = new Thread(() -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                        System.gc();
+                        try {
+                            Thread.sleep(1);
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                    }
+                });
+                collector.start();
+                try {
+                    for (int i = 0; i < 40; i++) {
+                        assertArrayEquals(reference, embeddingGradient(p.model(), batch), 1e-6f, activation + " #" + i);
+                    }
+                } finally {
+                    collector.interrupt();
+                    collector.join();
+                }
+            }
+        }
+    }
+
+    private static float[] embeddingGradient(TransformerModel model, EncodedBatch batch) {
+        try (NDManager scope = model.manager().newSubManager()) {
+            ForwardResult r = model.forwardAndBackward(batch, new ForwardOptions().tapEmbedding(), scope,
+                    x -> x.logits().get(":, 1").sum());
+            return r.embeddingTap().getGradient().toFloatArray();
+        }
+    }
+
+    @Test
     void storedDtypesAreReadExactly() throws Exception {
         for (String dtype : List.of("F16", "BF16")) {
             Spec spec = Spec.of(Architecture.BERT, Task.SEQUENCE_CLASSIFICATION).withDtype(dtype);

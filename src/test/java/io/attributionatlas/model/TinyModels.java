@@ -21,41 +21,46 @@ import java.util.Random;
  */
 public final class TinyModels {
 
-    static final int VOCAB = 40;
-    static final int HIDDEN = 16;
-    static final int LAYERS = 2;
-    static final int HEADS = 4;
-    static final int FFN = 24;
-    static final int MAX_POSITIONS = 32;
-    static final int ELECTRA_EMBEDDING = 8;
+    public static final int VOCAB = 40;
+    public static final int HIDDEN = 16;
+    public static final int LAYERS = 2;
+    public static final int HEADS = 4;
+    public static final int FFN = 24;
+    public static final int MAX_POSITIONS = 32;
+    public static final int ELECTRA_EMBEDDING = 8;
     static final List<String> WORDS = List.of("the", "movie", "was", "good", "bad", "not", "very", "acting", "plot",
             "who", "won", "game", "team", "a", "b", "c", ".", ",", "?", "!");
 
     /** How to write a model. */
     public record Spec(Architecture architecture, Task task, String dtype, boolean prefixed, boolean legacyLayerNorm,
-            int shards, String activation, long seed) {
+            int shards, String activation, long seed, double weightScale) {
+        /** Weights N(0, 0.3²): far from linear, so finite-difference checks exercise every nonlinearity. */
         public static Spec of(Architecture a, Task t) {
-            return new Spec(a, t, "F32", true, false, 1, "gelu", 42);
+            return new Spec(a, t, "F32", true, false, 1, "gelu", 42, 0.3);
+        }
+
+        public Spec withWeightScale(double scale) {
+            return new Spec(architecture, task, dtype, prefixed, legacyLayerNorm, shards, activation, seed, scale);
         }
 
         Spec withDtype(String d) {
-            return new Spec(architecture, task, d, prefixed, legacyLayerNorm, shards, activation, seed);
+            return new Spec(architecture, task, d, prefixed, legacyLayerNorm, shards, activation, seed, weightScale);
         }
 
         Spec withoutPrefix() {
-            return new Spec(architecture, task, dtype, false, legacyLayerNorm, shards, activation, seed);
+            return new Spec(architecture, task, dtype, false, legacyLayerNorm, shards, activation, seed, weightScale);
         }
 
         Spec withLegacyLayerNorm() {
-            return new Spec(architecture, task, dtype, prefixed, true, shards, activation, seed);
+            return new Spec(architecture, task, dtype, prefixed, true, shards, activation, seed, weightScale);
         }
 
         Spec withShards(int n) {
-            return new Spec(architecture, task, dtype, prefixed, legacyLayerNorm, n, activation, seed);
+            return new Spec(architecture, task, dtype, prefixed, legacyLayerNorm, n, activation, seed, weightScale);
         }
 
         Spec withActivation(String name) {
-            return new Spec(architecture, task, dtype, prefixed, legacyLayerNorm, shards, name, seed);
+            return new Spec(architecture, task, dtype, prefixed, legacyLayerNorm, shards, name, seed, weightScale);
         }
     }
 
@@ -150,7 +155,7 @@ public final class TinyModels {
             float[] v = new float[(int) n];
             boolean gamma = norm && p.name().endsWith(".weight");
             for (int i = 0; i < v.length; i++) {
-                v[i] = (float) (gamma ? 1 + 0.1 * random.nextGaussian() : 0.3 * random.nextGaussian());
+                v[i] = (float) (gamma ? 1 + 0.1 * random.nextGaussian() : spec.weightScale() * random.nextGaussian());
             }
             out.put(name, Tensor.of(spec.dtype(), p.shape(), v));
         }

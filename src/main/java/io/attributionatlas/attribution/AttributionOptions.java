@@ -1,0 +1,149 @@
+package io.attributionatlas.attribution;
+
+import io.attributionatlas.attribution.TargetSpec.Output;
+import io.attributionatlas.attribution.TargetSpec.QaReduction;
+import java.util.EnumSet;
+import java.util.Set;
+
+/** Options of an explanation, with Captum's names and defaults where Captum has them. */
+public final class AttributionOptions {
+
+    /** How conductance of all layers is computed: one sweep for everything, or Captum's one sweep per layer. */
+    public enum Strategy {
+        SINGLE_PASS, NAIVE
+    }
+
+    private IntegrationMethod method = IntegrationMethod.GAUSS_LEGENDRE;
+    private int nSteps = 50;
+    private ConductanceRule conductance = ConductanceRule.TRAPEZOID;
+    private Baseline baseline = Baseline.PAD;
+    private TargetSpec target = TargetSpec.PREDICTED;
+    private Output output = Output.LOGIT;
+    private QaReduction qaReduction = QaReduction.INDEX;
+    private int internalBatchSize = 64;
+    private Strategy strategy = Strategy.SINGLE_PASS;
+    private Set<Analysis> analyses = Analysis.all();
+
+    public static AttributionOptions defaults() {
+        return new AttributionOptions();
+    }
+
+    public AttributionOptions method(IntegrationMethod m) {
+        this.method = m;
+        return this;
+    }
+
+    public AttributionOptions nSteps(int n) {
+        if (n < 2) {
+            throw new IllegalArgumentException("n_steps must be at least 2, got " + n);
+        }
+        this.nSteps = n;
+        return this;
+    }
+
+    public AttributionOptions conductance(ConductanceRule rule) {
+        this.conductance = rule;
+        return this;
+    }
+
+    public AttributionOptions baseline(Baseline b) {
+        this.baseline = b;
+        return this;
+    }
+
+    public AttributionOptions target(TargetSpec t) {
+        this.target = t;
+        return this;
+    }
+
+    public AttributionOptions output(Output o) {
+        this.output = o;
+        return this;
+    }
+
+    public AttributionOptions qaReduction(QaReduction r) {
+        this.qaReduction = r;
+        return this;
+    }
+
+    public AttributionOptions internalBatchSize(int rows) {
+        if (rows < 1) {
+            throw new IllegalArgumentException("internal_batch_size must be at least 1, got " + rows);
+        }
+        this.internalBatchSize = rows;
+        return this;
+    }
+
+    public AttributionOptions strategy(Strategy s) {
+        this.strategy = s;
+        return this;
+    }
+
+    public AttributionOptions analyses(Set<Analysis> set) {
+        this.analyses = set.isEmpty() ? EnumSet.noneOf(Analysis.class) : EnumSet.copyOf(set);
+        return this;
+    }
+
+    public IntegrationMethod method() {
+        return method;
+    }
+
+    public int nSteps() {
+        return nSteps;
+    }
+
+    public ConductanceRule conductance() {
+        return conductance;
+    }
+
+    public Baseline baseline() {
+        return baseline;
+    }
+
+    public TargetSpec target() {
+        return target;
+    }
+
+    public Output output() {
+        return output;
+    }
+
+    public QaReduction qaReduction() {
+        return qaReduction;
+    }
+
+    public int internalBatchSize() {
+        return internalBatchSize;
+    }
+
+    public Strategy strategy() {
+        return strategy;
+    }
+
+    public Set<Analysis> analyses() {
+        return analyses;
+    }
+
+    public boolean has(Analysis a) {
+        return analyses.contains(a);
+    }
+
+    public boolean needsGradients() {
+        return analyses.stream().anyMatch(Analysis::needsGradient);
+    }
+
+    public boolean needsPath() {
+        return analyses.stream().anyMatch(Analysis::needsPath);
+    }
+
+    /**
+     * The sweep's points: with the trapezoid rule the method's n points plus α = 0 and α = 1; with the
+     * captum rule the method's n+1 points (integrated gradients then uses those n+1 points too) plus
+     * α = 0 and α = 1 for F(x') and F(x). {@code igWeight} is 0 on rows that only serve as end points.
+     */
+    public SweepPoints sweepPoints() {
+        PathPoints method = conductance == ConductanceRule.CAPTUM ? this.method.points(nSteps + 1)
+                : this.method.points(nSteps);
+        return SweepPoints.of(method, conductance == ConductanceRule.TRAPEZOID);
+    }
+}

@@ -1,0 +1,323 @@
+package io.attributionatlas.attribution;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import io.attributionatlas.attribution.TargetSpec.Output;
+import io.attributionatlas.attribution.TargetSpec.QaReduction;
+import io.attributionatlas.model.EncodedBatch;
+import io.attributionatlas.model.ForwardOptions;
+import io.attributionatlas.model.ForwardResult;
+import io.attributionatlas.model.TransformerModel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The sweep along the path e(α) = e' + α (e − e') in embedding-output space. Rows = (sample, target)
+ * items × path points, in ascending α per item, chunked into batches of {@code internalBatchSize} rows
+ * (padded to the longest item of the batch). One forward+backward per batch yields ∂F/∂(every tapped
+ * tensor) for every row; integrated gradients, conductance and the α = 1 analyses are accumulated
+ * point by point. Only the previous point's activations of an item are carried from one batch to the
+ * next, never the whole path.
+ */
+final class PathSweep {
+
+    /** Which internals one sweep taps: the single pass taps everything, the naive strategy one thing at a time. */
+    record Taps(boolean embedding, boolean headGate, Set<Integer> layers, Set<Integer> attentions) {
+    }
+
+    /** One (sample, target) and its accumulators. */
+    static final class Item {
+        final Sample sample;
+        final ResolvedTarget target;
+        final long[] baselineIds;
+        final int length;
+        double fInput = Double.NaN;
+        double fBaseline = Double.NaN;
+        double[] igGradientSum;
+        float[] inputMinusBaseline;
+        float[] gradXInput;
+        float[][] headImportance;
+        final double[][] layerToken;
+        final double[][] attention;
+        /** Per layer, the last chain row's (value, gradient) of the previous batch. */
+        final float[][][] layerCarry;
+        final float[][][] attentionCarry;
+
+        Item(Sample sample, ResolvedTarget target, long[] baselineIds, int layers) {
+            this.sample = sample;
+            this.target = target;
+            this.baselineIds = baselineIds;
+            this.length = sample.length();
+            this.layerToken = new double[layers][];
+            this.attention = new double[layers][];
+            this.layerCarry = new float[layers][][];
+            this.attentionCarry = new float[layers][][];
+        }
+    }
+
+    private final TransformerModel model;
+    private final AttributionOptions options;
+    private final SweepPoints points;
+    private final long padId;
+    private final int hidden;
+    private final int heads;
+
+    PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, long padId) {
+        this.model = model;
+        this.options = options;
+        this.points = points;
+        this.padId = padId;
+        this.hidden = model.config().hiddenSize();
+        this.heads = model.config().numHeads();
+    }
+
+    /** Runs the sweep over {@code items} (ordered so that similar lengths are adjacent), accumulating into them. */
+    void run(List<Item> items, Taps taps) {
+        int perItem = points.size();
+        long totalRows = (long) items.size() * perItem;
+        int batchSize = options.internalBatchSize();
+        for (long from = 0; from < totalRows; from += batchSize) {
+            int rows = (int) Math.min(batchSize, totalRows - from);
+            runBatch(items, from, rows, taps);
+        }
+    }
+
+    private void runBatch(List<Item> items, long firstRow, int rows, Taps taps) {
+        int perItem = points.size();
+        int longest = 0;
+        for (int r = 0; r < rows; r++) {
+            longest = Math.max(longest, items.get((int) ((firstRow + r) / perItem)).length);
+        }
+        final int seq = longest;
+        long[] ids = new long[rows * seq];
+        long[] baseIds = new long[rows * seq];
+        long[] types = new long[rows * seq];
+        long[] mask = new long[rows * seq];
+        float[] alphas = new float[rows];
+        java.util.Arrays.fill(ids, padId);
+        java.util.Arrays.fill(baseIds, padId);
+        for (int r = 0; r < rows; r++) {
+            Item item = items.get((int) ((firstRow + r) / perItem));
+            alphas[r] = (float) points.alphas()[(int) ((firstRow + r) % perItem)];
+            long[] itemIds = item.sample.encoding().ids();
+            long[] itemTypes = item.sample.encoding().typeIds();
+            for (int j = 0; j < item.length; j++) {
+                ids[r * seq + j] = itemIds[j];
+                baseIds[r * seq + j] = item.baselineIds[j];
+                types[r * seq + j] = itemTypes[j];
+                mask[r * seq + j] = 1;
+            }
+        }
+        try (NDManager scope = model.manager().newSubManager()) {
+            EncodedBatch batch = new EncodedBatch(rows, seq, ids, types, mask);
+            Shape shape = new Shape(rows, seq);
+            NDArray typeArray = scope.create(types, shape);
+            NDArray input = model.embed(scope.create(ids, shape), typeArray, scope);
+            NDArray base = options.baseline().isZeroEmbedding() ? input.zerosLike()
+                    : model.embed(scope.create(baseIds, shape), typeArray, scope);
+            NDArray difference = input.sub(base);
+            NDArray onPath = base.add(difference.mul(scope.create(alphas, new Shape(rows, 1, 1))));
+
+            ForwardOptions forward = new ForwardOptions().startFrom(onPath)
+                    .tapLayers(taps.layers()::contains).tapAttentions(taps.attentions()::contains);
+            if (taps.embedding()) {
+                forward.tapEmbedding();
+            }
+            if (taps.headGate()) {
+                forward.headGate();
+            }
+            if (!taps.layers().isEmpty()) {
+                forward.keepHiddenStates();
+            }
+            if (!taps.attentions().isEmpty()) {
+                forward.keepAttentions();
+            }
+            NDArray[] targetValues = new NDArray[1];
+            ForwardResult result = model.forwardAndBackward(batch, forward, scope, res -> {
+                targetValues[0] = targetValues(res, items, firstRow, rows, mask, seq, scope);
+                return targetValues[0].sum();
+            });
+            float[] f = targetValues[0].toFloatArray();
+
+            for (int r = 0; r < rows; ) {
+                int itemIndex = (int) ((firstRow + r) / perItem);
+                int firstPoint = (int) ((firstRow + r) % perItem);
+                int count = Math.min(rows - r, perItem - firstPoint);
+                accumulate(items.get(itemIndex), r, firstPoint, count, f, result, input, difference, taps);
+                r += count;
+            }
+        }
+    }
+
+    /** F of every row: its target's logit or probability (QA: at the target position, or the maximum). */
+    private NDArray targetValues(ForwardResult r, List<Item> items, long firstRow, int rows, long[] mask, int seq,
+            NDManager scope) {
+        int perItem = points.size();
+        if (r.logits() != null) {
+            int classes = (int) r.logits().getShape().get(1);
+            float[] select = new float[rows * classes];
+            for (int i = 0; i < rows; i++) {
+                select[i * classes + items.get((int) ((firstRow + i) / perItem)).target.index()] = 1;
+            }
+            NDArray out = options.output() == Output.PROBABILITY ? r.logits().softmax(-1) : r.logits();
+            return out.mul(scope.create(select, new Shape(rows, classes))).sum(new int[] {-1});
+        }
+        // Question answering: padded positions are excluded from softmax and max.
+        float[] additiveMask = new float[rows * seq];
+        float[] selectStart = new float[rows * seq];
+        float[] selectEnd = new float[rows * seq];
+        float[] isStart = new float[rows];
+        for (int i = 0; i < rows; i++) {
+            ResolvedTarget t = items.get((int) ((firstRow + i) / perItem)).target;
+            isStart[i] = t.isStart() ? 1 : 0;
+            (t.isStart() ? selectStart : selectEnd)[i * seq + t.index()] = 1;
+            for (int j = 0; j < seq; j++) {
+                additiveMask[i * seq + j] = mask[i * seq + j] == 1 ? 0 : -Float.MAX_VALUE;
+            }
+        }
+        Shape shape = new Shape(rows, seq);
+        NDArray maskArray = scope.create(additiveMask, shape);
+        NDArray start = r.startLogits().add(maskArray);
+        NDArray end = r.endLogits().add(maskArray);
+        if (options.output() == Output.PROBABILITY) {
+            start = start.softmax(-1);
+            end = end.softmax(-1);
+        }
+        NDArray startRows = scope.create(isStart, new Shape(rows));
+        if (options.qaReduction() == QaReduction.MAX) {
+            NDArray endRows = startRows.neg().add(1f);
+            return start.max(new int[] {-1}).mul(startRows).add(end.max(new int[] {-1}).mul(endRows));
+        }
+        // Padded positions hold -MAX logits; the selections are 0 there, so mask them out before multiplying.
+        NDArray realStart = options.output() == Output.PROBABILITY ? start : r.startLogits();
+        NDArray realEnd = options.output() == Output.PROBABILITY ? end : r.endLogits();
+        return realStart.mul(scope.create(selectStart, shape)).sum(new int[] {-1})
+                .add(realEnd.mul(scope.create(selectEnd, shape)).sum(new int[] {-1}));
+    }
+
+    /** Adds the contributions of an item's rows {@code r0 .. r0+count} (its points firstPoint ..) to it. */
+    private void accumulate(Item item, int r0, int firstPoint, int count, float[] f, ForwardResult result,
+            NDArray input, NDArray difference, Taps taps) {
+        int n = item.length;
+        int inputRow = -1;
+        for (int k = 0; k < count; k++) {
+            double alpha = points.alphas()[firstPoint + k];
+            if (alpha == 0) {
+                item.fBaseline = f[r0 + k];
+            }
+            if (alpha == 1) {
+                item.fInput = f[r0 + k];
+                inputRow = r0 + k;
+            }
+        }
+        NDIndex rowsOfItem = new NDIndex("{}:{}, :{}", r0, r0 + count, n);
+        if (taps.embedding()) {
+            NDArray gradient = result.embeddingTap().getGradient();
+            if (options.has(Analysis.INTEGRATED_GRADIENTS)) {
+                float[] w = new float[count];
+                for (int k = 0; k < count; k++) {
+                    w[k] = (float) points.igWeights()[firstPoint + k];
+                }
+                NDArray weighted = gradient.get(rowsOfItem)
+                        .mul(gradient.getManager().create(w, new Shape(count, 1, 1))).sum(new int[] {0});
+                item.igGradientSum = add(item.igGradientSum, weighted.toFloatArray());
+                if (item.inputMinusBaseline == null) {
+                    item.inputMinusBaseline = difference.get(new NDIndex("{}, :{}", r0, n)).toFloatArray();
+                }
+            }
+            if (inputRow >= 0 && options.has(Analysis.GRAD_X_INPUT)) {
+                NDIndex row = new NDIndex("{}, :{}", inputRow, n);
+                item.gradXInput = gradient.get(row).mul(input.get(row)).sum(new int[] {-1}).toFloatArray();
+            }
+        }
+        if (taps.headGate() && inputRow >= 0) {
+            item.headImportance = new float[result.headGates().size()][];
+            for (int l = 0; l < item.headImportance.length; l++) {
+                item.headImportance[l] = result.headGates().get(l).getGradient().get(inputRow).abs().toFloatArray();
+            }
+        }
+        // Conductance: the chain rows of this item within the batch are contiguous.
+        int chainFrom = -1;
+        int chainTo = -1;
+        for (int k = 0; k < count; k++) {
+            if (points.inChain()[firstPoint + k]) {
+                chainFrom = chainFrom < 0 ? k : chainFrom;
+                chainTo = k + 1;
+            }
+        }
+        if (chainFrom < 0) {
+            return;
+        }
+        boolean chainContinues = false;
+        for (int k = firstPoint + count; k < points.size(); k++) {
+            chainContinues |= points.inChain()[k];
+        }
+        for (int l : taps.layers()) {
+            NDIndex chain = new NDIndex("{}:{}, :{}", r0 + chainFrom, r0 + chainTo, n);
+            NDArray y = result.hiddenStates().get(l).get(chain);
+            NDArray g = result.layerTaps().get(l).getGradient().get(chain);
+            NDArray c = conduct(y, g, item.layerCarry, l, new Shape(1, n, hidden), chainContinues);
+            if (c != null) {
+                item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
+            }
+        }
+        for (int l : taps.attentions()) {
+            NDIndex chain = new NDIndex("{}:{}, :, :{}, :{}", r0 + chainFrom, r0 + chainTo, n, n);
+            NDArray y = result.attentions().get(l).get(chain);
+            NDArray g = result.attentionTaps().get(l).getGradient().get(chain);
+            NDArray c = conduct(y, g, item.attentionCarry, l, new Shape(1, heads, n, n), chainContinues);
+            if (c != null) {
+                item.attention[l] = add(item.attention[l], c.toFloatArray());
+            }
+        }
+    }
+
+    /**
+     * Σ over consecutive chain points of the rule's gradient ⊙ (y_{k+1} − y_k), including the pair
+     * formed with the carried previous point; updates the carry. Null when there is no pair yet.
+     */
+    private NDArray conduct(NDArray y, NDArray g, float[][][] carries, int layer, Shape rowShape,
+            boolean chainContinues) {
+        NDManager m = y.getManager();
+        float[][] carry = carries[layer];
+        if (carry != null) {
+            y = NDArrays.concat(new NDList(m.create(carry[0], rowShape), y));
+            g = NDArrays.concat(new NDList(m.create(carry[1], rowShape), g));
+        }
+        long points = y.getShape().get(0);
+        carries[layer] = chainContinues ? new float[][] {y.get(points - 1).toFloatArray(),
+            g.get(points - 1).toFloatArray()} : null;
+        if (points < 2) {
+            return null;
+        }
+        NDArray dy = y.get("1:").sub(y.get(":-1"));
+        NDArray gradient = options.conductance() == ConductanceRule.TRAPEZOID
+                ? g.get("1:").add(g.get(":-1")).mul(0.5f) : g.get(":-1");
+        return dy.mul(gradient).sum(new int[] {0});
+    }
+
+    private static double[] add(double[] sum, float[] values) {
+        double[] s = sum == null ? new double[values.length] : sum;
+        for (int i = 0; i < values.length; i++) {
+            s[i] += values[i];
+        }
+        return s;
+    }
+
+    /** Items of a sample list, resolved targets and baselines; used by the explainer. */
+    static List<Item> items(List<Sample> samples, List<List<ResolvedTarget>> targets, List<long[]> baselines,
+            int layers) {
+        List<Item> items = new ArrayList<>();
+        for (int i = 0; i < samples.size(); i++) {
+            for (ResolvedTarget t : targets.get(i)) {
+                items.add(new Item(samples.get(i), t, baselines.get(i), layers));
+            }
+        }
+        return items;
+    }
+}

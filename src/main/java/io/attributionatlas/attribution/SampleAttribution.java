@@ -1,0 +1,31 @@
+package io.attributionatlas.attribution;
+
+import io.attributionatlas.model.Prediction;
+import java.util.List;
+
+/**
+ * Everything one explanation computes for one sample. Arrays of analyses that were switched off are
+ * null. Indices are 0-based: layer, head, query token, key token.
+ *
+ * @param prediction the model's prediction at the input
+ * @param attentions attention probabilities [L][H][S][S]
+ * @param normFx ‖f_h(x_j)‖ [L][H][S]
+ * @param normAlphaFx ‖α_ij f_h(x_j)‖ [L][H][S][S]
+ * @param normSumAlphaFx ‖Σ_h α_ij f_h(x_j)‖ [L][S][S]
+ * @param rollout attention rollout [S][S]
+ * @param targets one attribution per target
+ * @param pointsIg path points integrated gradients used (0 when not computed)
+ * @param pointsConductance path points conductance used (0 when not computed)
+ */
+public record SampleAttribution(
+        Sample sample,
+        Prediction prediction,
+        float[][][][] attentions,
+        float[][][] normFx,
+        float[][][][] normAlphaFx,
+        float[][][] normSumAlphaFx,
+        float[][] rollout,
+        List<TargetAttribution> targets,
+        int pointsIg,
+        int pointsConductance) {
+}

@@ -1,0 +1,51 @@
+package io.attributionatlas.attribution;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The rows one (sample, target) contributes to the sweep, ascending in α: the method's points and
+ * the end points α = 0 (baseline) and α = 1 (input), merged where the method already has them.
+ *
+ * @param alphas ascending interpolation coefficients
+ * @param igWeights integrated-gradients weight of each row (0 for rows that are only end points)
+ * @param inChain whether a row is one of the points conductance integrates over
+ * @param pointsIg the number of points integrated gradients uses
+ * @param pointsConductance the number of points conductance uses
+ */
+public record SweepPoints(double[] alphas, double[] igWeights, boolean[] inChain, int pointsIg,
+        int pointsConductance) {
+
+    static SweepPoints of(PathPoints method, boolean endPointsInChain) {
+        List<double[]> rows = new ArrayList<>(); // {alpha, weight, inChain}
+        for (int i = 0; i < method.size(); i++) {
+            rows.add(new double[] {method.alphas()[i], method.weights()[i], 1});
+        }
+        for (double end : new double[] {0, 1}) {
+            boolean present = rows.stream().anyMatch(r -> r[0] == end);
+            if (present) {
+                continue;
+            }
+            rows.add(new double[] {end, 0, endPointsInChain ? 1 : 0});
+        }
+        rows.sort((a, b) -> Double.compare(a[0], b[0]));
+        double[] alphas = rows.stream().mapToDouble(r -> r[0]).toArray();
+        double[] weights = rows.stream().mapToDouble(r -> r[1]).toArray();
+        boolean[] chain = new boolean[rows.size()];
+        for (int i = 0; i < chain.length; i++) {
+            chain[i] = rows.get(i)[2] != 0;
+        }
+        int chainCount = (int) rows.stream().filter(r -> r[2] != 0).count();
+        return new SweepPoints(alphas, weights, chain, method.size(), chainCount);
+    }
+
+    public int size() {
+        return alphas.length;
+    }
+
+    @Override
+    public String toString() {
+        return "SweepPoints" + Arrays.toString(alphas);
+    }
+}
