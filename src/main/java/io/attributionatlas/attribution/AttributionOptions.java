@@ -28,6 +28,55 @@ public final class AttributionOptions {
         return new AttributionOptions();
     }
 
+    /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
+    public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
+            "baseline", "target", "output", "qa_reduction", "internal_batch_size", "strategy", "analyses");
+
+    /**
+     * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
+     * {@code ("analyses", "attention,norms,rollout")}; unknown keys and bad values throw
+     * IllegalArgumentException naming the key.
+     */
+    public AttributionOptions set(String key, String value) {
+        try {
+            switch (key) {
+                case "method" -> method(IntegrationMethod.parse(value));
+                case "n_steps" -> nSteps(Integer.parseInt(value.trim()));
+                case "conductance" -> conductance(ConductanceRule.parse(value));
+                case "baseline" -> baseline(Baseline.parse(value));
+                case "target" -> target(TargetSpec.parse(value));
+                case "output" -> output(Output.parse(value));
+                case "qa_reduction" -> qaReduction(QaReduction.parse(value));
+                case "internal_batch_size" -> internalBatchSize(Integer.parseInt(value.trim()));
+                case "strategy" -> strategy(Strategy.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT)
+                        .replace('-', '_')));
+                case "analyses" -> analyses(parseAnalyses(value));
+                default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
+            }
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + ": expected an integer, got '" + value + "'");
+        } catch (IllegalArgumentException e) {
+            throw e.getMessage() != null && e.getMessage().startsWith(key) ? e
+                    : new IllegalArgumentException(key + ": " + e.getMessage());
+        }
+        return this;
+    }
+
+    private static Set<Analysis> parseAnalyses(String value) {
+        Set<Analysis> set = EnumSet.noneOf(Analysis.class);
+        for (String part : value.split(",")) {
+            if (part.isBlank()) {
+                continue;
+            }
+            switch (part.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "all" -> set.addAll(Analysis.all());
+                case "forward" -> set.addAll(Analysis.forwardOnly());
+                default -> set.add(Analysis.parse(part));
+            }
+        }
+        return set;
+    }
+
     public AttributionOptions method(IntegrationMethod m) {
         this.method = m;
         return this;

@@ -20,6 +20,7 @@ public final class AtlasCli {
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
             "inspect", new InspectCommand(),
             "predict", new PredictCommand(),
+            "explain", new ExplainCommand(),
             "bench-forward", new BenchForwardCommand()));
 
     private AtlasCli() {

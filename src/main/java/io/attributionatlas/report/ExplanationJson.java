@@ -1,0 +1,144 @@
+package io.attributionatlas.report;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import io.attributionatlas.attribution.AttributionOptions;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.Prediction;
+
+/**
+ * One explanation as JSON, arrays as nested lists; keys of analyses that were off are absent. Indices
+ * are 0-based (layer, head, query token, key token); attention[l][h][i][j] is query i → key j.
+ */
+public final class ExplanationJson {
+
+    static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create();
+
+    private ExplanationJson() {
+    }
+
+    public static JsonObject of(SampleAttribution s, AttributionOptions options) {
+        EncodedText e = s.sample().encoding();
+        Prediction p = s.prediction();
+        JsonObject o = new JsonObject();
+        if (s.sample().input().id() != null) {
+            o.addProperty("id", s.sample().input().id());
+        }
+        o.addProperty("text", s.sample().input().text());
+        if (s.sample().input().textPair() != null) {
+            o.addProperty("text_pair", s.sample().input().textPair());
+        }
+        o.add("input_ids", GSON.toJsonTree(e.ids()));
+        o.add("tokens", GSON.toJsonTree(e.tokens()));
+        o.add("token_type_ids", GSON.toJsonTree(e.typeIds()));
+        o.add("special_tokens_mask", GSON.toJsonTree(e.special()));
+        o.add("word_ids", GSON.toJsonTree(e.words()));
+        o.addProperty("truncated", e.truncated());
+        if (p.logits() != null) {
+            o.add("logits", GSON.toJsonTree(p.logits()));
+            o.add("probabilities", GSON.toJsonTree(p.probabilities()));
+            o.addProperty("predicted_index", p.labelIndex());
+            o.addProperty("predicted_label", p.label());
+        }
+        if (p.startLogits() != null) {
+            o.add("start_logits", GSON.toJsonTree(p.startLogits()));
+            o.add("end_logits", GSON.toJsonTree(p.endLogits()));
+            o.add("answer", GSON.toJsonTree(p.answer()));
+        }
+        putIfPresent(o, "attentions", s.attentions());
+        if (s.normFx() != null) {
+            JsonObject norms = new JsonObject();
+            norms.add("fx", GSON.toJsonTree(s.normFx()));
+            norms.add("alpha_fx", GSON.toJsonTree(s.normAlphaFx()));
+            norms.add("sum_alpha_fx", GSON.toJsonTree(s.normSumAlphaFx()));
+            o.add("norms", norms);
+        }
+        putIfPresent(o, "rollout", s.rollout());
+        float[][] importance = meanHeadImportance(s);
+        putIfPresent(o, "head_importance", importance);
+        o.add("options", options(options, s));
+        JsonArray targets = new JsonArray();
+        for (TargetAttribution t : s.targets()) {
+            targets.add(target(t));
+        }
+        o.add("targets", targets);
+        return o;
+    }
+
+    /** Head importance averaged over the sample's targets (QA: start and end), or null. */
+    static float[][] meanHeadImportance(SampleAttribution s) {
+        float[][] mean = null;
+        for (TargetAttribution t : s.targets()) {
+            if (t.headImportance() == null) {
+                continue;
+            }
+            if (mean == null) {
+                mean = new float[t.headImportance().length][t.headImportance()[0].length];
+            }
+            for (int l = 0; l < mean.length; l++) {
+                for (int h = 0; h < mean[l].length; h++) {
+                    mean[l][h] += t.headImportance()[l][h] / s.targets().size();
+                }
+            }
+        }
+        return mean;
+    }
+
+    private static JsonObject options(AttributionOptions options, SampleAttribution s) {
+        JsonObject o = new JsonObject();
+        o.addProperty("method", options.method().captumName());
+        o.addProperty("n_steps", options.nSteps());
+        o.addProperty("conductance", options.conductance().cliName());
+        o.addProperty("baseline", options.baseline().describe());
+        o.addProperty("target", options.target().describe());
+        o.addProperty("output", options.output().cliName());
+        o.addProperty("qa_reduction", options.qaReduction().cliName());
+        o.addProperty("strategy", options.strategy().name().toLowerCase(java.util.Locale.ROOT));
+        o.addProperty("points_ig", s.pointsIg());
+        o.addProperty("points_conductance", s.pointsConductance());
+        JsonArray analyses = new JsonArray();
+        options.analyses().forEach(a -> analyses.add(a.cliName()));
+        o.add("analyses", analyses);
+        return o;
+    }
+
+    private static JsonObject target(TargetAttribution t) {
+        JsonObject o = new JsonObject();
+        o.addProperty("name", t.name());
+        o.addProperty("index", t.index());
+        o.addProperty("label", t.label());
+        o.addProperty("f_input", t.fInput());
+        o.addProperty("f_baseline", t.fBaseline());
+        if (t.igTokenSum() != null) {
+            JsonObject ig = new JsonObject();
+            ig.add("token_sum", GSON.toJsonTree(t.igTokenSum()));
+            ig.add("token_norm", GSON.toJsonTree(t.igTokenNorm()));
+            ig.addProperty("delta", t.delta());
+            o.add("ig", ig);
+        }
+        if (t.layerTokenSum() != null || t.attentionConductance() != null) {
+            JsonObject c = new JsonObject();
+            putIfPresent(c, "layer_token_sum", t.layerTokenSum());
+            putIfPresent(c, "layer_total", t.layerTotal());
+            putIfPresent(c, "attention", t.attentionConductance());
+            o.add("conductance", c);
+        }
+        putIfPresent(o, "grad_x_input", t.gradXInput());
+        putIfPresent(o, "head_importance", t.headImportance());
+        return o;
+    }
+
+    private static void putIfPresent(JsonObject o, String key, Object value) {
+        if (value != null) {
+            o.add(key, GSON.toJsonTree(value));
+        }
+    }
+
+    public static String toJson(JsonObject o) {
+        return GSON.toJson(o);
+    }
+}

@@ -1,0 +1,210 @@
+package io.attributionatlas.report;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonObject;
+import io.attributionatlas.attribution.AttributionOptions;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.ModelConfig;
+import io.attributionatlas.model.Prediction;
+import java.util.Locale;
+
+/**
+ * One explanation as a self-contained HTML page (no network: CSS and JavaScript inline): Captum-style
+ * coloured tokens, a layer × token conductance heatmap, layer × head grids of head statistics, and a
+ * BertViz-style head view of attention or attention conductance. All text is HTML-escaped; the data
+ * for the head view is embedded as JSON with {@code <}, {@code >} and {@code &} escaped.
+ */
+public final class ExplanationPage {
+
+    /** Gson's default escapes < > & = ' as \\u00XX, so embedded JSON cannot close its script element. */
+    private static final Gson SCRIPT_SAFE = new Gson();
+
+    private ExplanationPage() {
+    }
+
+    public static String render(SampleAttribution s, AttributionOptions options, ModelConfig config) {
+        EncodedText e = s.sample().encoding();
+        String[] tokens = e.tokens();
+        StringBuilder b = new StringBuilder();
+        b.append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Attribution Atlas — ")
+                .append(Html.escape(shorten(s.sample().input().text()))).append("</title><style>").append(Html.STYLE)
+                .append("</style></head><body>");
+        b.append("<h1>Attribution Atlas: explanation</h1><table class=\"kv\">");
+        row(b, "text", s.sample().input().text());
+        if (s.sample().input().textPair() != null) {
+            row(b, "text pair", s.sample().input().textPair());
+        }
+        row(b, "model", config.architecture().modelType() + " " + config.architectures() + ", task "
+                + config.task().cliName() + ", " + config.numLayers() + " layers × " + config.numHeads() + " heads");
+        Prediction p = s.prediction();
+        if (p.logits() != null) {
+            row(b, "prediction", String.format(Locale.ROOT, "%s (p = %.4f)", p.label(), p.probabilities()[p.labelIndex()]));
+        } else if (p.answer() != null) {
+            row(b, "answer", String.format(Locale.ROOT, "\"%s\" (tokens %d..%d)", p.answer().text(), p.answer().start(),
+                    p.answer().end()));
+        }
+        row(b, "options", String.format(Locale.ROOT, "method %s, n_steps %d (IG points %d, conductance points %d), "
+                + "conductance rule %s, baseline %s, target %s, output %s", options.method().captumName(),
+                options.nSteps(), s.pointsIg(), s.pointsConductance(), options.conductance().cliName(),
+                options.baseline().describe(), options.target().describe(), options.output().cliName()));
+        if (e.truncated()) {
+            row(b, "note", "the input was truncated to the model's maximum length");
+        }
+        b.append("</table>");
+
+        for (TargetAttribution t : s.targets()) {
+            b.append(String.format(Locale.ROOT, "<h2>Target: %s %d (%s)</h2>", Html.escape(t.name()), t.index(),
+                    Html.escape(t.label())));
+            b.append(String.format(Locale.ROOT, "<p class=\"note\">F(x) = %.5f, F(x′) = %.5f, F(x) − F(x′) = %.5f",
+                    t.fInput(), t.fBaseline(), t.fInput() - t.fBaseline()));
+            if (t.igTokenSum() != null) {
+                b.append(String.format(Locale.ROOT, "; integrated-gradients convergence delta %.2e", t.delta()));
+            }
+            b.append("</p>");
+            float[] tokenScores = t.igTokenSum() != null ? t.igTokenSum() : t.gradXInput();
+            if (tokenScores != null) {
+                b.append("<h3>").append(t.igTokenSum() != null ? "Integrated gradients" : "Gradient × input")
+                        .append(" per token</h3>");
+                colouredTokens(b, tokens, tokenScores);
+            }
+            if (t.layerTokenSum() != null) {
+                String[] layers = layerLabels(t.layerTokenSum().length);
+                b.append(Html.heatmap("Layer conductance (layer × token, summed over hidden; rows sum to ≈ F(x) − F(x′))",
+                        layers, tokens, t.layerTokenSum(), true));
+            }
+        }
+
+        HeadStatistics stats = HeadStatistics.of(s);
+        if (!stats.isEmpty()) {
+            b.append("<h2>Heads (layer × head)</h2><div class=\"grid\">");
+            stats.forEach((name, values, diverging) -> b.append(Html.heatmap(name, layerLabels(values.length),
+                    headLabels(values[0].length), values, diverging)));
+            b.append("</div>");
+        }
+        if (s.attentions() != null) {
+            headView(b, s, tokens);
+        }
+        b.append("<p class=\"note\">Indices are 0-based (layer, head, token). Attention[l][h][i][j] is query token i "
+                + "attending to key token j. Generated by Attribution Atlas.</p></body></html>\n");
+        return b.toString();
+    }
+
+    private static void row(StringBuilder b, String key, String value) {
+        b.append("<tr><td>").append(Html.escape(key)).append("</td><td>").append(Html.escape(value)).append("</td></tr>");
+    }
+
+    private static void colouredTokens(StringBuilder b, String[] tokens, float[] scores) {
+        double scale = 0;
+        for (float v : scores) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        b.append("<div class=\"tokens\">");
+        for (int i = 0; i < tokens.length; i++) {
+            b.append(String.format(Locale.ROOT, "<span class=\"tok\" style=\"background:%s\" title=\"%s: %.4f\">%s</span> ",
+                    Html.diverging(scores[i], scale), Html.escape(tokens[i]), scores[i], Html.escape(tokens[i])));
+        }
+        b.append(String.format(Locale.ROOT, "</div><div class=\"legend\">%.3g <span class=\"bar\"></span> %.3g "
+                + "(red: against the target, green: for it)</div>", -scale, scale));
+    }
+
+    static String[] layerLabels(int n) {
+        String[] labels = new String[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = "layer " + i;
+        }
+        return labels;
+    }
+
+    private static String[] headLabels(int n) {
+        String[] labels = new String[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = "h" + i;
+        }
+        return labels;
+    }
+
+    /** BertViz-style view: pick layer, head and quantity; lines from each token weighted by it. */
+    private static void headView(StringBuilder b, SampleAttribution s, String[] tokens) {
+        JsonObject data = new JsonObject();
+        data.add("tokens", SCRIPT_SAFE.toJsonTree(tokens));
+        data.add("attention", SCRIPT_SAFE.toJsonTree(s.attentions()));
+        if (!s.targets().isEmpty() && s.targets().get(0).attentionConductance() != null) {
+            data.add("conductance", SCRIPT_SAFE.toJsonTree(s.targets().get(0).attentionConductance()));
+        }
+        b.append("<h2>Head view</h2><div class=\"controls\"><label>layer <select id=\"hv-layer\"></select></label>"
+                + "<label>head <select id=\"hv-head\"></select></label><label>show <select id=\"hv-mode\">"
+                + "<option value=\"attention\">attention</option></select></label></div>"
+                + "<p class=\"note\">Lines go from each query token (left) to the key tokens (right) it attends to; width"
+                + " and opacity follow the weight. Conductance lines are green for positive, red for negative"
+                + " contributions to the first target.</p>"
+                + "<svg id=\"hv\" xmlns=\"http://www.w3.org/2000/svg\" width=\"560\" height=\"100\"></svg>");
+        b.append("<script type=\"application/json\" id=\"hv-data\">").append(SCRIPT_SAFE.toJson(data))
+                .append("</script>");
+        b.append("""
+                <script>
+                (function () {
+                  const data = JSON.parse(document.getElementById('hv-data').textContent);
+                  const layerSel = document.getElementById('hv-layer');
+                  const headSel = document.getElementById('hv-head');
+                  const modeSel = document.getElementById('hv-mode');
+                  const svg = document.getElementById('hv');
+                  const ns = 'http://www.w3.org/2000/svg';
+                  const layers = data.attention.length, heads = data.attention[0].length, n = data.tokens.length;
+                  for (let l = 0; l < layers; l++) layerSel.add(new Option('layer ' + l, l));
+                  headSel.add(new Option('all (mean)', -1));
+                  for (let h = 0; h < heads; h++) headSel.add(new Option('head ' + h, h));
+                  if (data.conductance) modeSel.add(new Option('attention conductance', 'conductance'));
+                  const rowH = 22, top = 20, height = top + n * rowH + 10;
+                  svg.setAttribute('height', height);
+                  function matrix() {
+                    const src = modeSel.value === 'conductance' ? data.conductance : data.attention;
+                    const l = +layerSel.value, h = +headSel.value;
+                    if (h >= 0) return src[l][h];
+                    const m = [];
+                    for (let i = 0; i < n; i++) { m.push(new Array(n).fill(0)); }
+                    for (let k = 0; k < heads; k++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++)
+                      m[i][j] += src[l][k][i][j] / heads;
+                    return m;
+                  }
+                  function text(x, y, s, anchor) {
+                    const t = document.createElementNS(ns, 'text');
+                    t.setAttribute('x', x); t.setAttribute('y', y); t.setAttribute('text-anchor', anchor);
+                    t.setAttribute('class', 'axis'); t.style.fontSize = '13px'; t.textContent = s;
+                    svg.appendChild(t);
+                  }
+                  function draw() {
+                    while (svg.firstChild) svg.removeChild(svg.firstChild);
+                    const m = matrix();
+                    let max = 0;
+                    for (const r of m) for (const v of r) max = Math.max(max, Math.abs(v));
+                    const xl = 170, xr = 390;
+                    for (let i = 0; i < n; i++) {
+                      text(xl - 8, top + i * rowH + 5, data.tokens[i], 'end');
+                      text(xr + 8, top + i * rowH + 5, data.tokens[i], 'start');
+                    }
+                    const conductance = modeSel.value === 'conductance';
+                    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+                      const w = max > 0 ? Math.abs(m[i][j]) / max : 0;
+                      if (w < 0.02) continue;
+                      const line = document.createElementNS(ns, 'line');
+                      line.setAttribute('x1', xl); line.setAttribute('y1', top + i * rowH);
+                      line.setAttribute('x2', xr); line.setAttribute('y2', top + j * rowH);
+                      line.setAttribute('stroke', conductance ? (m[i][j] >= 0 ? '#228b22' : '#c81e1e') : '#1f5fbf');
+                      line.setAttribute('stroke-width', (0.5 + 3 * w).toFixed(2));
+                      line.setAttribute('stroke-opacity', (0.15 + 0.85 * w).toFixed(2));
+                      svg.appendChild(line);
+                    }
+                  }
+                  [layerSel, headSel, modeSel].forEach(s => s.addEventListener('change', draw));
+                  draw();
+                })();
+                </script>
+                """);
+    }
+
+    private static String shorten(String s) {
+        return s.length() > 60 ? s.substring(0, 57) + "..." : s;
+    }
+}

@@ -1,0 +1,151 @@
+package io.attributionatlas.report;
+
+import java.util.Locale;
+
+/** HTML building blocks: escaping (all corpus text goes through {@link #escape}) and colour scales. */
+public final class Html {
+
+    private Html() {
+    }
+
+    /** Escapes text for element content and quoted attribute values. */
+    public static String escape(String s) {
+        if (s == null) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder(s.length() + 16);
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '<' -> b.append("&lt;");
+                case '>' -> b.append("&gt;");
+                case '&' -> b.append("&amp;");
+                case '"' -> b.append("&quot;");
+                case '\'' -> b.append("&#39;");
+                default -> b.append(c);
+            }
+        }
+        return b.toString();
+    }
+
+    /**
+     * Diverging colour for {@code value} in [−scale, scale]: red for negative, white at 0, green for
+     * positive (Captum's visualisation convention).
+     */
+    public static String diverging(double value, double scale) {
+        double t = scale <= 0 || Double.isNaN(value) ? 0 : Math.max(-1, Math.min(1, value / scale));
+        int r;
+        int g;
+        int b;
+        if (t >= 0) {
+            r = (int) Math.round(255 - t * (255 - 34));
+            g = (int) Math.round(255 - t * (255 - 139));
+            b = (int) Math.round(255 - t * (255 - 34));
+        } else {
+            r = (int) Math.round(255 - -t * (255 - 200));
+            g = (int) Math.round(255 - -t * (255 - 30));
+            b = (int) Math.round(255 - -t * (255 - 30));
+        }
+        return String.format(Locale.ROOT, "rgb(%d,%d,%d)", r, g, b);
+    }
+
+    /** Sequential colour for {@code value} in [0, scale]: white to dark blue. */
+    public static String sequential(double value, double scale) {
+        double t = scale <= 0 || Double.isNaN(value) ? 0 : Math.max(0, Math.min(1, value / scale));
+        return String.format(Locale.ROOT, "rgb(%d,%d,%d)", (int) Math.round(255 - t * (255 - 8)),
+                (int) Math.round(255 - t * (255 - 69)), (int) Math.round(255 - t * (255 - 148)));
+    }
+
+    static double maxAbs(float[][] values) {
+        double m = 0;
+        for (float[] row : values) {
+            for (float v : row) {
+                if (!Float.isNaN(v)) {
+                    m = Math.max(m, Math.abs(v));
+                }
+            }
+        }
+        return m;
+    }
+
+    /**
+     * An SVG heatmap with row and column labels and a colour legend. {@code diverging}: red–white–green
+     * around 0 on a symmetric scale; otherwise white–blue from 0.
+     */
+    public static String heatmap(String title, String[] rowLabels, String[] columnLabels, float[][] values,
+            boolean diverging) {
+        int cell = 22;
+        int left = 12 + 7 * maxLength(rowLabels);
+        int top = 14 + (int) (5.2 * maxLength(columnLabels));
+        int width = left + cell * columnLabels.length + 20;
+        int legendTop = top + cell * rowLabels.length + 18;
+        int height = legendTop + 40;
+        double scale = maxAbs(values);
+        StringBuilder s = new StringBuilder();
+        s.append(String.format(Locale.ROOT, "<figure class=\"heatmap\"><figcaption>%s</figcaption>"
+                + "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"%s\">",
+                escape(title), Math.max(width, 260), height, escape(title)));
+        for (int j = 0; j < columnLabels.length; j++) {
+            int x = left + j * cell + cell / 2;
+            s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" transform=\"rotate(-60 %d %d)\" "
+                    + "class=\"axis\">%s</text>", x, top - 6, x, top - 6, escape(columnLabels[j])));
+        }
+        for (int i = 0; i < rowLabels.length; i++) {
+            int y = top + i * cell;
+            s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"axis\">%s</text>",
+                    left - 6, y + cell / 2 + 4, escape(rowLabels[i])));
+            for (int j = 0; j < columnLabels.length; j++) {
+                float v = values[i][j];
+                s.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">"
+                        + "<title>%s, %s: %.4g</title></rect>", left + j * cell, y, cell - 1, cell - 1,
+                        diverging ? diverging(v, scale) : sequential(v, scale), escape(rowLabels[i]),
+                        escape(columnLabels[j]), v));
+            }
+        }
+        s.append(legend(left, legendTop, scale, diverging));
+        s.append("</svg></figure>");
+        return s.toString();
+    }
+
+    /** A horizontal colour bar with its end values. */
+    static String legend(int x, int y, double scale, boolean diverging) {
+        StringBuilder s = new StringBuilder();
+        int steps = 20;
+        int w = 8;
+        for (int k = 0; k <= steps; k++) {
+            double v = diverging ? -scale + 2 * scale * k / steps : scale * k / steps;
+            s.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"10\" fill=\"%s\"/>",
+                    x + k * w, y, w, diverging ? diverging(v, scale) : sequential(v, scale)));
+        }
+        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" class=\"axis\">%.3g</text>", x, y + 24,
+                diverging ? -scale : 0.0));
+        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"axis\">%.3g</text>",
+                x + (steps + 1) * w, y + 24, scale));
+        if (diverging) {
+            s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"axis\">0</text>",
+                    x + (steps + 1) * w / 2, y + 24));
+        }
+        return s.toString();
+    }
+
+    private static int maxLength(String[] labels) {
+        int m = 1;
+        for (String l : labels) {
+            m = Math.max(m, Math.min(l.length(), 24));
+        }
+        return m;
+    }
+
+    /** Inline stylesheet shared by the pages. */
+    static final String STYLE = """
+            body{font-family:system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:24px;color:#222;max-width:1200px}
+            h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}h3{font-size:15px}
+            table.kv td{padding:2px 10px 2px 0;vertical-align:top}table.kv td:first-child{color:#666}
+            .tokens{line-height:2.2;font-size:16px}.tok{padding:3px 4px;margin:1px;border-radius:3px;border:1px solid #eee}
+            .axis{font-size:11px;fill:#333}figure{margin:8px 0 18px 0}figcaption{font-weight:600;margin-bottom:4px}
+            .legend{display:flex;align-items:center;gap:6px;font-size:12px;color:#444;margin:6px 0}
+            .legend span.bar{display:inline-block;width:160px;height:10px;background:linear-gradient(90deg,rgb(200,30,30),#fff,rgb(34,139,34))}
+            .grid{display:flex;flex-wrap:wrap;gap:18px}.controls{margin:8px 0}select,label{font-size:14px;margin-right:10px}
+            .note{color:#666;font-size:13px}
+            """;
+}
