@@ -21,7 +21,8 @@ public final class AtlasCli {
             "inspect", new InspectCommand(),
             "predict", new PredictCommand(),
             "explain", new ExplainCommand(),
-            "bench-forward", new BenchForwardCommand()));
+            "bench-forward", new BenchForwardCommand(),
+            "bench", new BenchCommand()));
 
     private AtlasCli() {
     }

@@ -84,6 +84,14 @@ class RealModelAttributionTest {
     }
 
     @Test
+    void singlePassEqualsNaiveOnTheRealModel() {
+        AttributionOptions single = AttributionOptions.defaults().nSteps(8);
+        AttributionOptions naive = AttributionOptions.defaults().nSteps(8).strategy(AttributionOptions.Strategy.NAIVE);
+        TinyModelAttributionTest.assertSame(explain(single, SENTENCES[0], SENTENCES[1]),
+                explain(naive, SENTENCES[0], SENTENCES[1]), 1e-5);
+    }
+
+    @Test
     void sentimentWordsAreTopAttributed() {
         record Case(String text, String label, Set<String> words) {
         }

@@ -150,4 +150,53 @@ class AtlasCliTest {
         assertEquals(4, o.get("batch_size").getAsInt());
         assertEquals(2, run("bench-forward", "--model", model.toString(), "--length", "999").status());
     }
+
+    @Test
+    void explainWritesConsoleJsonAndEscapedHtml() throws Exception {
+        Path json = tmp.resolve("e.json");
+        Path html = tmp.resolve("e.html");
+        Result r = run("explain", "--model", Fixtures.realModel().toString(), "--text",
+                "<script>alert('x')</script> a \"gorgeous\" film", "--n-steps", "8", "--json", json.toString(),
+                "--html", html.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("target       class 1 (POSITIVE)") && r.out().contains("layer total"), r.out());
+        JsonObject o = JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        for (String key : List.of("input_ids", "tokens", "token_type_ids", "logits", "probabilities", "attentions",
+                "norms", "rollout", "head_importance", "options", "targets")) {
+            assertTrue(o.has(key), "JSON has " + key);
+        }
+        JsonObject options = o.getAsJsonObject("options");
+        assertEquals(8, options.get("points_ig").getAsInt());
+        assertEquals(10, options.get("points_conductance").getAsInt());
+        JsonObject target = o.getAsJsonArray("targets").get(0).getAsJsonObject();
+        for (String key : List.of("name", "index", "label", "f_input", "f_baseline", "ig", "conductance",
+                "grad_x_input")) {
+            assertTrue(target.has(key), "target has " + key);
+        }
+        int tokens = o.getAsJsonArray("tokens").size();
+        assertEquals(6, target.getAsJsonObject("conductance").getAsJsonArray("layer_token_sum").size());
+        assertEquals(tokens, target.getAsJsonObject("ig").getAsJsonArray("token_sum").size());
+        assertEquals(12, o.getAsJsonObject("norms").getAsJsonArray("fx").get(0).getAsJsonArray().size());
+        String page = Files.readString(html);
+        assertTrue(!page.contains("<script>alert"), "corpus text is escaped");
+        assertTrue(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assertTrue(!page.contains("http://") || page.replace("http://www.w3.org/2000/svg", "").indexOf("http://") < 0,
+                "no external resources");
+    }
+
+    @Test
+    void explainRejectsBadOptions() {
+        String model = Fixtures.realModel().toString();
+        Result method = run("explain", "--model", model, "--text", "ok", "--method", "simpson");
+        assertEquals(2, method.status());
+        assertTrue(method.err().contains("--method: unknown method 'simpson'"), method.err());
+        Result steps = run("explain", "--model", model, "--text", "ok", "--n-steps", "1");
+        assertEquals(2, steps.status());
+        assertTrue(steps.err().contains("n-steps"), steps.err());
+        Result target = run("explain", "--model", model, "--text", "ok", "--target", "label");
+        assertEquals(1, target.status(), "target=label without --label");
+        assertTrue(target.err().contains("needs a label"), target.err());
+        assertEquals(0, run("explain", "--model", model, "--text", "ok", "--target", "label", "--label", "NEGATIVE",
+                "--n-steps", "4", "--analyses", "integrated_gradients").status());
+    }
 }

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import io.attributionatlas.Csv;
+import io.attributionatlas.cli.Csv;
 import io.attributionatlas.Fixtures;
 import java.util.ArrayList;
 import java.util.List;

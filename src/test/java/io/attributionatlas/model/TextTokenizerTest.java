@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.attributionatlas.Csv;
+import io.attributionatlas.cli.Csv;
 import io.attributionatlas.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;

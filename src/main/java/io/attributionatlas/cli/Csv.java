@@ -1,4 +1,4 @@
-package io.attributionatlas;
+package io.attributionatlas.cli;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** RFC 4180 CSV reading for test corpora (quoted fields with commas, doubled quotes and newlines). */
+/** RFC 4180 CSV reading for small local corpora (bench, tests) (quoted fields with commas, doubled quotes and newlines). */
 public final class Csv {
 
     private Csv() {

@@ -1,0 +1,203 @@
+package io.attributionatlas.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import io.attributionatlas.attribution.Analysis;
+import io.attributionatlas.attribution.AttributionOptions;
+import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.Sample;
+import io.attributionatlas.model.ModelConfig;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.TextInput;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+
+import java.util.Set;
+
+/**
+ * {@code atlas bench}: explanation throughput on real sentences for forward-only analyses, integrated
+ * gradients alone, and integrated gradients + conductance of every layer + attention conductance by the
+ * single pass and by Captum's naive one-sweep-per-quantity strategy; achieved GFLOP/s against the
+ * matrix-multiply GFLOP/s measured in the same run, and peak resident memory. Writes a JSON result.
+ */
+final class BenchCommand implements AtlasCli.Command {
+
+    @Override
+    public String usage() {
+        return "bench --model DIR --input FILE.csv|FILE.jsonl [--samples 32] [--naive-samples 8] [--n-steps 50]"
+                + " [--min-tokens 17] [--max-tokens 23] [--internal-batch-size 64] [--json OUT.json]";
+    }
+
+    @Override
+    public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
+        Arguments a = new Arguments(args, 1, Set.of("model", "input", "samples", "naive-samples", "n-steps",
+                "min-tokens", "max-tokens", "internal-batch-size", "json"));
+        int samples = a.integer("samples", 32, 1);
+        int naiveSamples = a.integer("naive-samples", 8, 1);
+        int steps = a.integer("n-steps", 50, 2);
+        int minTokens = a.integer("min-tokens", 17, 3);
+        int maxTokens = a.integer("max-tokens", 23, minTokens);
+        int batch = a.integer("internal-batch-size", 64, 1);
+        List<String> texts = readTexts(a.path("input"));
+        JsonObject result = new JsonObject();
+        try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
+            List<TextInput> inputs = new ArrayList<>();
+            long tokens = 0;
+            for (String t : texts) {
+                int n = predictor.encode(TextInput.of(t)).length();
+                if (n >= minTokens && n <= maxTokens && inputs.size() < samples) {
+                    inputs.add(new TextInput("s" + inputs.size(), t, null));
+                    tokens += n;
+                }
+            }
+            if (inputs.size() < Math.max(2, naiveSamples)) {
+                throw new UsageException("only " + inputs.size() + " input texts have " + minTokens + ".." + maxTokens
+                        + " tokens");
+            }
+            double meanTokens = tokens / (double) inputs.size();
+            ModelConfig config = predictor.model().config();
+            double forwardFlops = forwardFlops(config, meanTokens);
+            double matmul = matmulGflops(predictor);
+            result.addProperty("model", a.path("model").toAbsolutePath().normalize().toString());
+            result.addProperty("samples", inputs.size());
+            result.addProperty("naive_samples", naiveSamples);
+            result.addProperty("mean_tokens", meanTokens);
+            result.addProperty("n_steps", steps);
+            result.addProperty("internal_batch_size", batch);
+            result.addProperty("cpu_cores", Runtime.getRuntime().availableProcessors());
+            result.addProperty("matmul_gflops", matmul);
+            result.addProperty("forward_gflop_per_sample", forwardFlops / 1e9);
+
+            AttributionOptions base = AttributionOptions.defaults().nSteps(steps).internalBatchSize(batch);
+            Set<Analysis> full = EnumSet.of(Analysis.INTEGRATED_GRADIENTS, Analysis.LAYER_CONDUCTANCE,
+                    Analysis.ATTENTION_CONDUCTANCE);
+            int layers = config.numLayers();
+            int rows = steps + 2;
+            // Work per sample in forward-pass equivalents. The weights are constants here, so a backward pass
+            // computes input gradients only (about one forward's matrix products): forward+backward ≈ 2 forwards.
+            measure(predictor, copy(base).analyses(full), inputs.subList(0, 4), 0, forwardFlops, matmul); // warm-up
+            JsonObject forward = measure(predictor, copy(base).analyses(Analysis.forwardOnly()), inputs, 1,
+                    forwardFlops, matmul);
+            JsonObject ig = measure(predictor, copy(base).analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)), inputs,
+                    1 + 2.0 * rows, forwardFlops, matmul);
+            JsonObject single = measure(predictor, copy(base).analyses(full), inputs, 1 + 2.0 * rows, forwardFlops,
+                    matmul);
+            JsonObject naive = measure(predictor, copy(base).analyses(full).strategy(AttributionOptions.Strategy.NAIVE),
+                    inputs.subList(0, naiveSamples), 1 + 2.0 * rows * (1 + 2 * layers), forwardFlops, matmul);
+            result.add("forward_only", forward);
+            result.add("integrated_gradients", ig);
+            result.add("full_single_pass", single);
+            result.add("full_naive", naive);
+            double speedup = naive.get("seconds_per_sample").getAsDouble()
+                    / single.get("seconds_per_sample").getAsDouble();
+            result.addProperty("speedup_single_vs_naive", speedup);
+            result.addProperty("peak_rss_mb", peakResidentMegabytes());
+        }
+        String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
+        out.println(json);
+        if (a.has("json")) {
+            Path p = a.path("json");
+            if (p.toAbsolutePath().getParent() != null) {
+                Files.createDirectories(p.toAbsolutePath().getParent());
+            }
+            Files.writeString(p, json + "\n");
+        }
+        return 0;
+    }
+
+    private static AttributionOptions copy(AttributionOptions o) {
+        return AttributionOptions.defaults().nSteps(o.nSteps()).internalBatchSize(o.internalBatchSize());
+    }
+
+    private static JsonObject measure(Predictor predictor, AttributionOptions options, List<TextInput> inputs,
+            double forwardsPerSample, double forwardFlops, double matmulGflops) {
+        try (Explainer explainer = new Explainer(predictor, options)) {
+            List<Sample> samples = inputs.stream().map(i -> explainer.sample(i, null)).toList();
+            explainer.attribute(samples.subList(0, 2)); // warm-up
+            long t0 = System.nanoTime();
+            explainer.attribute(samples);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            double perSample = seconds / samples.size();
+            double gflops = forwardsPerSample * forwardFlops / perSample / 1e9;
+            JsonObject o = new JsonObject();
+            o.addProperty("samples", samples.size());
+            o.addProperty("seconds", seconds);
+            o.addProperty("seconds_per_sample", perSample);
+            o.addProperty("samples_per_second", 1 / perSample);
+            o.addProperty("forward_equivalents_per_sample", forwardsPerSample);
+            o.addProperty("achieved_gflops", gflops);
+            o.addProperty("fraction_of_matmul_gflops", gflops / matmulGflops);
+            return o;
+        }
+    }
+
+    /** Multiply-adds × 2 of one forward pass over {@code s} tokens (matrix products only). */
+    static double forwardFlops(ModelConfig c, double s) {
+        double h = c.hiddenSize();
+        double perLayer = 2 * s * h * h * 4 // Q, K, V, attention output
+                + 2 * 2 * s * s * h // scores and context
+                + 2 * 2 * s * h * c.intermediateSize(); // feed-forward
+        double embedProjection = c.hasEmbeddingProjection() ? 2 * s * c.embeddingSize() * h : 0;
+        return c.numLayers() * perLayer + embedProjection;
+    }
+
+    /** Measured F32 matrix-multiply throughput of this machine through the same engine (1024³ products). */
+    private static double matmulGflops(Predictor predictor) {
+        int n = 1024;
+        try (NDManager m = predictor.model().manager().newSubManager()) {
+            NDArray x = m.randomNormal(new Shape(n, n), DataType.FLOAT32);
+            NDArray y = m.randomNormal(new Shape(n, n), DataType.FLOAT32);
+            for (int i = 0; i < 3; i++) {
+                x.matMul(y).close();
+            }
+            int repeats = 20;
+            long t0 = System.nanoTime();
+            for (int i = 0; i < repeats; i++) {
+                x.matMul(y).close();
+            }
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            return 2.0 * n * n * n * repeats / seconds / 1e9;
+        }
+    }
+
+    private static double peakResidentMegabytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** Texts of a CSV (column "sentence" or "text", else the first) or JSON Lines file ("text"). */
+    static List<String> readTexts(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new UsageException("input file not found: " + file);
+        }
+        List<String> texts = new ArrayList<>();
+        if (file.toString().endsWith(".jsonl")) {
+            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                if (!line.isBlank()) {
+                    texts.add(com.google.gson.JsonParser.parseString(line).getAsJsonObject().get("text").getAsString());
+                }
+            }
+            return texts;
+        }
+        List<List<String>> rows = Csv.read(file);
+        int column = Math.max(0, Math.max(rows.get(0).indexOf("sentence"), rows.get(0).indexOf("text")));
+        rows.subList(1, rows.size()).forEach(r -> texts.add(r.get(column)));
+        return texts;
+    }
+
+}
