@@ -22,7 +22,8 @@ public final class AtlasCli {
             "predict", new PredictCommand(),
             "explain", new ExplainCommand(),
             "bench-forward", new BenchForwardCommand(),
-            "bench", new BenchCommand()));
+            "bench", new BenchCommand(),
+            "convergence", new ConvergenceCommand()));
 
     private AtlasCli() {
     }

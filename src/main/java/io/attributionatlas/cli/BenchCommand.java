@@ -16,7 +16,6 @@ import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,15 +48,15 @@ final class BenchCommand implements AtlasCli.Command {
         int minTokens = a.integer("min-tokens", 17, 3);
         int maxTokens = a.integer("max-tokens", 23, minTokens);
         int batch = a.integer("internal-batch-size", 64, 1);
-        List<String> texts = readTexts(a.path("input"));
+        List<TextInput> texts = LocalCorpus.read(a.path("input"));
         JsonObject result = new JsonObject();
         try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
             List<TextInput> inputs = new ArrayList<>();
             long tokens = 0;
-            for (String t : texts) {
-                int n = predictor.encode(TextInput.of(t)).length();
+            for (TextInput t : texts) {
+                int n = predictor.encode(t).length();
                 if (n >= minTokens && n <= maxTokens && inputs.size() < samples) {
-                    inputs.add(new TextInput("s" + inputs.size(), t, null));
+                    inputs.add(t);
                     tokens += n;
                 }
             }
@@ -178,26 +177,6 @@ final class BenchCommand implements AtlasCli.Command {
             }
         }
         return Double.NaN;
-    }
-
-    /** Texts of a CSV (column "sentence" or "text", else the first) or JSON Lines file ("text"). */
-    static List<String> readTexts(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) {
-            throw new UsageException("input file not found: " + file);
-        }
-        List<String> texts = new ArrayList<>();
-        if (file.toString().endsWith(".jsonl")) {
-            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-                if (!line.isBlank()) {
-                    texts.add(com.google.gson.JsonParser.parseString(line).getAsJsonObject().get("text").getAsString());
-                }
-            }
-            return texts;
-        }
-        List<List<String>> rows = Csv.read(file);
-        int column = Math.max(0, Math.max(rows.get(0).indexOf("sentence"), rows.get(0).indexOf("text")));
-        rows.subList(1, rows.size()).forEach(r -> texts.add(r.get(column)));
-        return texts;
     }
 
 }
