@@ -15,7 +15,6 @@ import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
 import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Set;

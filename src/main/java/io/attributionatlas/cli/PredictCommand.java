@@ -11,6 +11,7 @@ import io.attributionatlas.model.Prediction;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
+import io.attributionatlas.report.PredictionJson;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -154,7 +155,7 @@ final class PredictCommand implements AtlasCli.Command {
                     o.addProperty("error", line.error);
                 } else {
                     Prediction p = predictions.get(next++);
-                    o = toJson(p);
+                    o = PredictionJson.add(new JsonObject(), p);
                     if (line.label != null && p.label() != null) {
                         labelled++;
                         agree += line.label.equals(p.label()) || line.label.equals(Integer.toString(p.labelIndex()))
@@ -172,28 +173,6 @@ final class PredictCommand implements AtlasCli.Command {
                     agree, labelled, agree / (double) labelled);
         }
         return bad == 0 ? 0 : 1;
-    }
-
-    static JsonObject toJson(Prediction p) {
-        EncodedText e = p.encoding();
-        JsonObject o = new JsonObject();
-        o.addProperty("id", p.input().id());
-        o.add("input_ids", GSON.toJsonTree(e.ids()));
-        o.add("token_type_ids", GSON.toJsonTree(e.typeIds()));
-        o.add("tokens", GSON.toJsonTree(e.tokens()));
-        o.addProperty("truncated", e.truncated());
-        if (p.logits() != null) {
-            o.add("logits", GSON.toJsonTree(p.logits()));
-            o.add("probabilities", GSON.toJsonTree(p.probabilities()));
-            o.addProperty("label", p.label());
-            o.addProperty("label_index", p.labelIndex());
-        }
-        if (p.startLogits() != null) {
-            o.add("start_logits", GSON.toJsonTree(p.startLogits()));
-            o.add("end_logits", GSON.toJsonTree(p.endLogits()));
-            o.add("answer", GSON.toJsonTree(p.answer()));
-        }
-        return o;
     }
 
     private static void print(Prediction p, List<String> labelNames, PrintStream out) {

@@ -7,8 +7,6 @@ import com.google.gson.JsonObject;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
-import io.attributionatlas.model.EncodedText;
-import io.attributionatlas.model.Prediction;
 
 /**
  * One explanation as JSON, arrays as nested lists; keys of analyses that were off are absent. Indices
@@ -22,33 +20,12 @@ public final class ExplanationJson {
     }
 
     public static JsonObject of(SampleAttribution s, AttributionOptions options) {
-        EncodedText e = s.sample().encoding();
-        Prediction p = s.prediction();
         JsonObject o = new JsonObject();
-        if (s.sample().input().id() != null) {
-            o.addProperty("id", s.sample().input().id());
-        }
         o.addProperty("text", s.sample().input().text());
         if (s.sample().input().textPair() != null) {
             o.addProperty("text_pair", s.sample().input().textPair());
         }
-        o.add("input_ids", GSON.toJsonTree(e.ids()));
-        o.add("tokens", GSON.toJsonTree(e.tokens()));
-        o.add("token_type_ids", GSON.toJsonTree(e.typeIds()));
-        o.add("special_tokens_mask", GSON.toJsonTree(e.special()));
-        o.add("word_ids", GSON.toJsonTree(e.words()));
-        o.addProperty("truncated", e.truncated());
-        if (p.logits() != null) {
-            o.add("logits", GSON.toJsonTree(p.logits()));
-            o.add("probabilities", GSON.toJsonTree(p.probabilities()));
-            o.addProperty("predicted_index", p.labelIndex());
-            o.addProperty("predicted_label", p.label());
-        }
-        if (p.startLogits() != null) {
-            o.add("start_logits", GSON.toJsonTree(p.startLogits()));
-            o.add("end_logits", GSON.toJsonTree(p.endLogits()));
-            o.add("answer", GSON.toJsonTree(p.answer()));
-        }
+        PredictionJson.add(o, s.prediction());
         putIfPresent(o, "attentions", s.attentions());
         if (s.normFx() != null) {
             JsonObject norms = new JsonObject();
