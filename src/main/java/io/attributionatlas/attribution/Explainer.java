@@ -54,6 +54,10 @@ public final class Explainer implements AutoCloseable {
         return options;
     }
 
+    public TransformerModel model() {
+        return model;
+    }
+
     /** Encodes an input; {@code labelIndex} is needed only for {@code target=label}. */
     public Sample sample(TextInput input, Integer labelIndex) {
         return new Sample(input, predictor.encode(input), labelIndex);

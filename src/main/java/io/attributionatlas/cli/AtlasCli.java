@@ -23,7 +23,8 @@ public final class AtlasCli {
             "explain", new ExplainCommand(),
             "bench-forward", new BenchForwardCommand(),
             "bench", new BenchCommand(),
-            "convergence", new ConvergenceCommand()));
+            "convergence", new ConvergenceCommand(),
+            "run", new RunCommand()));
 
     private AtlasCli() {
     }

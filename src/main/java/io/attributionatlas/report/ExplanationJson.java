@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import io.attributionatlas.analysis.HeadMetrics;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
@@ -35,7 +36,7 @@ public final class ExplanationJson {
             o.add("norms", norms);
         }
         putIfPresent(o, "rollout", s.rollout());
-        float[][] importance = meanHeadImportance(s);
+        float[][] importance = HeadMetrics.meanHeadImportance(s);
         putIfPresent(o, "head_importance", importance);
         o.add("options", options(options, s));
         JsonArray targets = new JsonArray();
@@ -44,25 +45,6 @@ public final class ExplanationJson {
         }
         o.add("targets", targets);
         return o;
-    }
-
-    /** Head importance averaged over the sample's targets (QA: start and end), or null. */
-    static float[][] meanHeadImportance(SampleAttribution s) {
-        float[][] mean = null;
-        for (TargetAttribution t : s.targets()) {
-            if (t.headImportance() == null) {
-                continue;
-            }
-            if (mean == null) {
-                mean = new float[t.headImportance().length][t.headImportance()[0].length];
-            }
-            for (int l = 0; l < mean.length; l++) {
-                for (int h = 0; h < mean[l].length; h++) {
-                    mean[l][h] += t.headImportance()[l][h] / s.targets().size();
-                }
-            }
-        }
-        return mean;
     }
 
     private static JsonObject options(AttributionOptions options, SampleAttribution s) {

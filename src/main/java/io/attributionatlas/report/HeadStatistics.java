@@ -2,9 +2,10 @@ package io.attributionatlas.report;
 
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
-import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.analysis.HeadMetrics;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** Per (layer, head) summaries of one sample for the page's grids. */
 final class HeadStatistics {
@@ -21,43 +22,13 @@ final class HeadStatistics {
 
     static HeadStatistics of(SampleAttribution s) {
         HeadStatistics stats = new HeadStatistics();
-        float[][] importance = ExplanationJson.meanHeadImportance(s);
-        if (importance != null) {
-            stats.grids.add(new Grid("Head importance |∂F/∂ξ|", importance, false));
-        }
-        float[][][][] a = s.attentions();
-        if (a != null) {
-            EncodedText e = s.sample().encoding();
-            int layers = a.length;
-            int heads = a[0].length;
-            int n = e.length();
-            float[][] entropy = new float[layers][heads];
-            float[][] toCls = new float[layers][heads];
-            float[][] toSep = new float[layers][heads];
-            for (int l = 0; l < layers; l++) {
-                for (int h = 0; h < heads; h++) {
-                    double ent = 0;
-                    double cls = 0;
-                    double sep = 0;
-                    for (int i = 0; i < n; i++) {
-                        for (int j = 0; j < n; j++) {
-                            double p = 0.9999 * a[l][h][i][j] + 0.0001 / n;
-                            ent -= p * Math.log(p);
-                            if (e.special()[j] && j == 0) {
-                                cls += a[l][h][i][j];
-                            } else if (e.special()[j]) {
-                                sep += a[l][h][i][j];
-                            }
-                        }
-                    }
-                    entropy[l][h] = (float) (ent / n);
-                    toCls[l][h] = (float) (cls / n);
-                    toSep[l][h] = (float) (sep / n);
-                }
+        Map<String, float[][]> metrics = HeadMetrics.of(s);
+        for (String[] shown : new String[][] {{"head_importance", "Head importance |∂F/∂ξ|"},
+            {"entropy", "Attention entropy (mean over queries)"}, {"attn_cls", "Attention to [CLS]"},
+            {"attn_sep", "Attention to [SEP]"}}) {
+            if (metrics.containsKey(shown[0])) {
+                stats.grids.add(new Grid(shown[1], metrics.get(shown[0]), false));
             }
-            stats.grids.add(new Grid("Attention entropy (mean over queries)", entropy, false));
-            stats.grids.add(new Grid("Attention to [CLS]", toCls, false));
-            stats.grids.add(new Grid("Attention to [SEP]", toSep, false));
         }
         if (!s.targets().isEmpty() && s.targets().get(0).attentionConductance() != null) {
             TargetAttribution t = s.targets().get(0);

@@ -1,0 +1,296 @@
+package io.attributionatlas.analysis;
+
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.EncodedText;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The mergeable sufficient statistics behind the corpus tables: per-head metric moments
+ * (head_stats), token attribution sums (token_importance), layer × layer conductance correlations and
+ * per-head attention-vs-conductance correlations (layer_correlations), head × head Jensen–Shannon
+ * distance sums (head_similarity) and per-head token-pair relation sums (head_relations). Built per
+ * partition, merged associatively; everything but head_relations merges exactly (relations keep a
+ * bounded list per head: when it exceeds {@link #RELATION_CAP} entries the smallest |sum| are dropped).
+ */
+public final class CorpusStatistics implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    /** Relation entries kept per head before pruning, and how many survive a prune. */
+    static final int RELATION_CAP = 20_000;
+    static final int RELATION_KEEP = 5_000;
+
+    private final int layers;
+    private final int heads;
+    long samples;
+    final Map<String, Moments[]> headStats = new TreeMap<>();
+    final Map<String, double[]> tokenImportance = new HashMap<>();
+    String tokenSource;
+    final Correlation[] layerCorrelations;
+    final Correlation[] attentionVsConductance;
+    final double[] jsDistanceSums;
+    long jsSamples;
+    final List<Map<String, double[]>> relations = new ArrayList<>();
+
+    public CorpusStatistics(int layers, int heads) {
+        this.layers = layers;
+        this.heads = heads;
+        layerCorrelations = new Correlation[layers * layers];
+        attentionVsConductance = new Correlation[layers * heads];
+        for (int i = 0; i < layerCorrelations.length; i++) {
+            layerCorrelations[i] = new Correlation();
+        }
+        for (int i = 0; i < attentionVsConductance.length; i++) {
+            attentionVsConductance[i] = new Correlation();
+            relations.add(new HashMap<>());
+        }
+        jsDistanceSums = new double[layers * heads * layers * heads];
+    }
+
+    public int layers() {
+        return layers;
+    }
+
+    public int heads() {
+        return heads;
+    }
+
+    public long samples() {
+        return samples;
+    }
+
+    public void add(SampleAttribution s) {
+        samples++;
+        for (Map.Entry<String, float[][]> m : HeadMetrics.of(s).entrySet()) {
+            Moments[] moments = headStats.computeIfAbsent(m.getKey(), k -> newMoments());
+            for (int l = 0; l < layers; l++) {
+                for (int h = 0; h < heads; h++) {
+                    moments[l * heads + h].add(m.getValue()[l][h]);
+                }
+            }
+        }
+        EncodedText e = s.sample().encoding();
+        for (TargetAttribution t : s.targets()) {
+            float[] scores = t.igTokenSum() != null ? t.igTokenSum() : t.gradXInput();
+            if (scores == null) {
+                continue;
+            }
+            tokenSource = t.igTokenSum() != null ? "integrated_gradients" : "grad_x_input";
+            String target = t.name().equals("class") ? t.label() : t.name();
+            for (int i = 0; i < e.length(); i++) {
+                double[] acc = tokenImportance.computeIfAbsent(e.tokens()[i] + "\t" + target, k -> new double[3]);
+                acc[0]++;
+                acc[1] += scores[i];
+                acc[2] += Math.abs(scores[i]);
+            }
+        }
+        TargetAttribution first = s.targets().isEmpty() ? null : s.targets().get(0);
+        if (first != null && first.layerTokenSum() != null) {
+            float[][] c = first.layerTokenSum();
+            for (int a = 0; a < layers; a++) {
+                for (int b = 0; b < layers; b++) {
+                    Correlation corr = layerCorrelations[a * layers + b];
+                    for (int i = 0; i < c[a].length; i++) {
+                        corr.add(c[a][i], c[b][i]);
+                    }
+                    corr.addSample(Correlation.of(c[a], c[b]));
+                }
+            }
+        }
+        if (first != null && first.attentionConductance() != null && s.attentions() != null) {
+            addAttentionConductance(e, s.attentions(), first.attentionConductance());
+        }
+        if (s.attentions() != null) {
+            addHeadSimilarity(s.attentions());
+        }
+    }
+
+    private Moments[] newMoments() {
+        Moments[] m = new Moments[layers * heads];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = new Moments();
+        }
+        return m;
+    }
+
+    private void addAttentionConductance(EncodedText e, float[][][][] attention, float[][][][] conductance) {
+        int n = e.length();
+        for (int l = 0; l < layers; l++) {
+            for (int h = 0; h < heads; h++) {
+                Correlation corr = attentionVsConductance[l * heads + h];
+                Map<String, double[]> rel = relations.get(l * heads + h);
+                float[] flatA = new float[n * n];
+                float[] flatC = new float[n * n];
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < n; j++) {
+                        float c = conductance[l][h][i][j];
+                        corr.add(attention[l][h][i][j], c);
+                        flatA[i * n + j] = attention[l][h][i][j];
+                        flatC[i * n + j] = c;
+                        double[] acc = rel.computeIfAbsent(e.tokens()[i] + "\u0000" + e.tokens()[j] + "\u0000"
+                                + relationKind(e, i, j), k -> new double[2]);
+                        acc[0]++;
+                        acc[1] += c;
+                    }
+                }
+                corr.addSample(Correlation.of(flatA, flatC));
+                prune(rel);
+            }
+        }
+    }
+
+    /** How query token i relates to key token j. */
+    static String relationKind(EncodedText e, int i, int j) {
+        if (i == j) {
+            return "self";
+        }
+        if (e.special()[j]) {
+            return "to_special";
+        }
+        if (e.special()[i]) {
+            return "from_special";
+        }
+        if (e.sequence()[i] != e.sequence()[j]) {
+            return "across_segments";
+        }
+        if (e.tokens()[i].equals(e.tokens()[j])) {
+            return "same_token";
+        }
+        if (e.words()[i] == e.words()[j]) {
+            return "same_word";
+        }
+        if (Math.abs(i - j) == 1) {
+            return "adjacent";
+        }
+        return "other";
+    }
+
+    private static void prune(Map<String, double[]> rel) {
+        if (rel.size() <= RELATION_CAP) {
+            return;
+        }
+        List<Map.Entry<String, double[]>> entries = new ArrayList<>(rel.entrySet());
+        entries.sort(Comparator.comparingDouble(en -> -Math.abs(en.getValue()[1])));
+        rel.clear();
+        entries.subList(0, RELATION_KEEP).forEach(en -> rel.put(en.getKey(), en.getValue()));
+    }
+
+    private void addHeadSimilarity(float[][][][] a) {
+        int p = layers * heads;
+        int n = a[0][0].length;
+        for (int x = 0; x < p; x++) {
+            for (int y = x + 1; y < p; y++) {
+                float[][] ax = a[x / heads][x % heads];
+                float[][] ay = a[y / heads][y % heads];
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    sum += jsDistance(ax[i], ay[i]);
+                }
+                jsDistanceSums[x * p + y] += sum / n;
+            }
+        }
+        jsSamples++;
+    }
+
+    /** Jensen–Shannon distance (square root of the divergence, log base 2, in [0, 1]). */
+    static double jsDistance(float[] p, float[] q) {
+        double d = 0;
+        for (int k = 0; k < p.length; k++) {
+            double m = 0.5 * (p[k] + q[k]);
+            if (p[k] > 0) {
+                d += 0.5 * p[k] * Math.log(p[k] / m);
+            }
+            if (q[k] > 0) {
+                d += 0.5 * q[k] * Math.log(q[k] / m);
+            }
+        }
+        return Math.sqrt(Math.max(0, d / Math.log(2)));
+    }
+
+    public CorpusStatistics merge(CorpusStatistics o) {
+        samples += o.samples;
+        o.headStats.forEach((k, v) -> {
+            Moments[] mine = headStats.computeIfAbsent(k, x -> newMoments());
+            for (int i = 0; i < v.length; i++) {
+                mine[i].merge(v[i]);
+            }
+        });
+        o.tokenImportance.forEach((k, v) -> {
+            double[] mine = tokenImportance.computeIfAbsent(k, x -> new double[3]);
+            for (int i = 0; i < 3; i++) {
+                mine[i] += v[i];
+            }
+        });
+        if (tokenSource == null) {
+            tokenSource = o.tokenSource;
+        }
+        for (int i = 0; i < layerCorrelations.length; i++) {
+            layerCorrelations[i].merge(o.layerCorrelations[i]);
+        }
+        for (int i = 0; i < attentionVsConductance.length; i++) {
+            attentionVsConductance[i].merge(o.attentionVsConductance[i]);
+            Map<String, double[]> mine = relations.get(i);
+            o.relations.get(i).forEach((k, v) -> {
+                double[] acc = mine.computeIfAbsent(k, x -> new double[2]);
+                acc[0] += v[0];
+                acc[1] += v[1];
+            });
+            prune(mine);
+        }
+        for (int i = 0; i < jsDistanceSums.length; i++) {
+            jsDistanceSums[i] += o.jsDistanceSums[i];
+        }
+        jsSamples += o.jsSamples;
+        return this;
+    }
+
+    // Read access for the table writers.
+
+    public Map<String, Moments[]> headStats() {
+        return headStats;
+    }
+
+    public Map<String, double[]> tokenImportance() {
+        return tokenImportance;
+    }
+
+    public String tokenSource() {
+        return tokenSource;
+    }
+
+    public Correlation layerCorrelation(int a, int b) {
+        return layerCorrelations[a * layers + b];
+    }
+
+    public Correlation attentionVsConductance(int layer, int head) {
+        return attentionVsConductance[layer * heads + head];
+    }
+
+    /** Mean JS distance between heads x and y (flat indices layer·heads + head), or NaN. */
+    public double meanJsDistance(int x, int y) {
+        if (jsSamples == 0) {
+            return Double.NaN;
+        }
+        if (x == y) {
+            return 0;
+        }
+        int p = layers * heads;
+        return (x < y ? jsDistanceSums[x * p + y] : jsDistanceSums[y * p + x]) / jsSamples;
+    }
+
+    public long jsSamples() {
+        return jsSamples;
+    }
+
+    /** Relations of one head: "source\0target\0kind" → {count, sum}. */
+    public Map<String, double[]> relations(int layer, int head) {
+        return relations.get(layer * heads + head);
+    }
+}

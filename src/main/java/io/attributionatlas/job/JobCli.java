@@ -1,0 +1,66 @@
+package io.attributionatlas.job;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Arguments of the job: {@code run --model DIR --input PATH --output PATH [--conf FILE] [--set key=value]...
+ * [--run-id ID]}. The same entry point serves {@code scripts/atlas run} (local mode) and spark-submit.
+ */
+public final class JobCli {
+
+    public static final String USAGE = "run --model DIR --input PATH --output PATH [--conf FILE] [--set key=value]..."
+            + " [--run-id ID]";
+
+    private JobCli() {
+    }
+
+    /** Exit status: 0 done, 2 bad arguments or configuration, 1 failed. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        Map<String, String> overrides = new LinkedHashMap<>();
+        Path confFile = null;
+        String runId = null;
+        int start = args.length > 0 && args[0].equals("run") ? 1 : 0;
+        try {
+            for (int i = start; i < args.length; i++) {
+                String a = args[i];
+                if (i + 1 >= args.length) {
+                    throw new IllegalArgumentException("option " + a + " needs a value");
+                }
+                String v = args[++i];
+                switch (a) {
+                    case "--model" -> overrides.put("model.path", v);
+                    case "--input" -> overrides.put("input.path", v);
+                    case "--output" -> overrides.put("output.path", v);
+                    case "--conf" -> confFile = Path.of(v);
+                    case "--run-id" -> runId = v;
+                    case "--set" -> {
+                        int eq = v.indexOf('=');
+                        if (eq <= 0) {
+                            throw new IllegalArgumentException("--set needs key=value, got '" + v + "'");
+                        }
+                        overrides.put(v.substring(0, eq).trim(), v.substring(eq + 1));
+                    }
+                    default -> throw new IllegalArgumentException("unknown option " + a);
+                }
+            }
+            JobConfig config = JobConfig.load(confFile, overrides);
+            config.required("model.path");
+            config.required("input.path");
+            config.required("output.path");
+            AttributionJob.Result result = AttributionJob.run(config, runId != null ? runId : AttributionJob.newRunId(),
+                    out);
+            JobSummary.print(result, out);
+            return 0;
+        } catch (IllegalArgumentException e) {
+            err.println("atlas run: " + e.getMessage());
+            err.println("usage: atlas " + USAGE);
+            return 2;
+        } catch (io.attributionatlas.model.ModelException e) {
+            err.println("atlas run: " + e.getMessage());
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package io.attributionatlas.job;
+
+import io.attributionatlas.attribution.Analysis;
+import io.attributionatlas.attribution.AttributionOptions;
+import java.io.IOException;
+import java.io.Reader;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+
+/**
+ * The job's configuration: the defaults in conf/atlas.conf (the one place every key is listed and
+ * documented), overridden by an optional --conf file and --set key=value. Unknown keys and bad values
+ * fail here, before Spark starts.
+ */
+public final class JobConfig implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    public static final String DEFAULTS = "conf/atlas.conf";
+    /** conf/atlas.conf is packaged as this class-path resource, so spark-submit needs no extra file. */
+    private static final String DEFAULTS_RESOURCE = "/atlas.conf";
+
+    private final Map<String, String> values;
+
+    private JobConfig(Map<String, String> values) {
+        this.values = values;
+    }
+
+    /**
+     * @param file an optional file of overrides (same format as conf/atlas.conf), or null
+     * @param overrides --set key=value pairs, applied last
+     */
+    public static JobConfig load(Path file, Map<String, String> overrides) {
+        Map<String, String> values;
+        try (java.io.InputStream in = JobConfig.class.getResourceAsStream(DEFAULTS_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException(DEFAULTS + " is missing from the class path");
+            }
+            values = read(new java.io.InputStreamReader(in, StandardCharsets.UTF_8), DEFAULTS);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + DEFAULTS + ": " + e.getMessage(), e);
+        }
+        if (file != null) {
+            read(file).forEach((k, v) -> put(values, k, v, file.toString()));
+        }
+        overrides.forEach((k, v) -> put(values, k, v, "--set"));
+        JobConfig config = new JobConfig(values);
+        config.attributionOptions(); // validates the engine keys
+        config.level();
+        config.truncationIsError();
+        for (String key : new String[] {"batch.samples", "dump.count", "top_k", "errors.raw_chars", "engine.threads"}) {
+            config.integer(key);
+        }
+        return config;
+    }
+
+    private static void put(Map<String, String> values, String key, String value, String source) {
+        if (!values.containsKey(key)) {
+            throw new IllegalArgumentException(source + ": unknown configuration key '" + key + "' (the keys are "
+                    + "listed in " + DEFAULTS + ")");
+        }
+        values.put(key, value.trim());
+    }
+
+    private static Map<String, String> read(Path file) {
+        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            return read(r, file.toString());
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read configuration " + file + ": " + e.getMessage());
+        }
+    }
+
+    private static Map<String, String> read(Reader reader, String name) {
+        Properties p = new Properties();
+        try {
+            p.load(reader);
+        } catch (IOException | IllegalArgumentException e) {
+            throw new IllegalArgumentException("cannot read configuration " + name + ": " + e.getMessage());
+        }
+        Map<String, String> values = new LinkedHashMap<>();
+        p.stringPropertyNames().stream().sorted().forEach(k -> values.put(k, stripComment(p.getProperty(k))));
+        return values;
+    }
+
+    /** Trailing "# comment" after a value is a comment, as the defaults file writes them. */
+    private static String stripComment(String v) {
+        int hash = v.indexOf(" #");
+        return (hash >= 0 ? v.substring(0, hash) : v).trim();
+    }
+
+    public String get(String key) {
+        if (!values.containsKey(key)) {
+            throw new IllegalArgumentException("unknown configuration key '" + key + "'");
+        }
+        return values.get(key);
+    }
+
+    /** The value, or null when empty. */
+    public String optional(String key) {
+        String v = get(key);
+        return v == null || v.isEmpty() ? null : v;
+    }
+
+    public String required(String key) {
+        String v = optional(key);
+        if (v == null) {
+            throw new IllegalArgumentException("configuration key '" + key + "' must be set (e.g. --set " + key
+                    + "=...)");
+        }
+        return v;
+    }
+
+    public int integer(String key) {
+        try {
+            int v = Integer.parseInt(get(key));
+            if (v < 0) {
+                throw new NumberFormatException();
+            }
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + ": expected a non-negative integer, got '" + get(key) + "'");
+        }
+    }
+
+    public boolean bool(String key) {
+        String v = get(key).toLowerCase(java.util.Locale.ROOT);
+        if (!v.equals("true") && !v.equals("false")) {
+            throw new IllegalArgumentException(key + ": expected true or false, got '" + get(key) + "'");
+        }
+        return v.equals("true");
+    }
+
+    /** attention | gradient | full. */
+    public String level() {
+        String level = get("level");
+        if (!Set.of("attention", "gradient", "full").contains(level)) {
+            throw new IllegalArgumentException("level: expected attention, gradient or full, got '" + level + "'");
+        }
+        return level;
+    }
+
+    public boolean truncationIsError() {
+        String t = get("truncation");
+        if (!t.equals("flag") && !t.equals("error")) {
+            throw new IllegalArgumentException("truncation: expected flag or error, got '" + t + "'");
+        }
+        return t.equals("error");
+    }
+
+    /** The engine options: the level's analyses and the engine keys. */
+    public AttributionOptions attributionOptions() {
+        AttributionOptions o = AttributionOptions.defaults();
+        for (String key : new String[] {"method", "n_steps", "conductance", "baseline", "target", "output",
+            "qa_reduction", "internal_batch_size"}) {
+            o.set(key, get(key));
+        }
+        Set<Analysis> analyses = EnumSet.copyOf(Analysis.forwardOnly());
+        if (!level().equals("attention")) {
+            analyses.add(Analysis.GRAD_X_INPUT);
+            analyses.add(Analysis.HEAD_IMPORTANCE);
+        }
+        if (level().equals("full")) {
+            analyses.addAll(Analysis.all());
+        }
+        return o.analyses(analyses);
+    }
+
+    public Map<String, String> asMap() {
+        return java.util.Collections.unmodifiableMap(values);
+    }
+}

@@ -1,0 +1,344 @@
+package io.attributionatlas.job;
+
+import io.attributionatlas.analysis.Correlation;
+import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.analysis.Moments;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.Prediction;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import scala.collection.immutable.Seq;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * The output tables: their schemas (the one place they are defined; README documents them) and the
+ * conversion of engine results and corpus statistics into rows. Indices are 0-based.
+ */
+final class Tables {
+
+    static final String SAMPLES = "samples";
+    static final String SAMPLE_MATRICES = "sample_matrices";
+    static final String ERRORS = "errors";
+    static final String HEAD_STATS = "head_stats";
+    static final String HEAD_RELATIONS = "head_relations";
+    static final String LAYER_CORRELATIONS = "layer_correlations";
+    static final String HEAD_SIMILARITY = "head_similarity";
+    static final String TOKEN_IMPORTANCE = "token_importance";
+    static final String MANIFEST = "manifest";
+
+    private static final DataType FLOATS = DataTypes.createArrayType(DataTypes.FloatType, false);
+    private static final DataType FLOATS_2D = DataTypes.createArrayType(FLOATS, false);
+    private static final DataType FLOATS_3D = DataTypes.createArrayType(FLOATS_2D, false);
+    private static final DataType FLOATS_4D = DataTypes.createArrayType(FLOATS_3D, false);
+
+    static final StructType TARGET = new StructType()
+            .add("name", DataTypes.StringType)
+            .add("index", DataTypes.IntegerType)
+            .add("label", DataTypes.StringType)
+            .add("f_input", DataTypes.DoubleType)
+            .add("f_baseline", DataTypes.DoubleType)
+            .add("delta", DataTypes.DoubleType)
+            .add("token_attributions", FLOATS)
+            .add("token_attributions_norm", FLOATS)
+            .add("grad_x_input", FLOATS)
+            .add("layer_token_conductance", FLOATS_2D)
+            .add("layer_total", DataTypes.createArrayType(DataTypes.DoubleType, false))
+            .add("head_importance", FLOATS_2D);
+
+    static final StructType SAMPLES_SCHEMA = new StructType()
+            .add("id", DataTypes.StringType, false)
+            .add("row_index", DataTypes.LongType, false)
+            .add("text", DataTypes.StringType)
+            .add("text_pair", DataTypes.StringType)
+            .add("label", DataTypes.StringType)
+            .add("input_ids", DataTypes.createArrayType(DataTypes.IntegerType, false))
+            .add("tokens", DataTypes.createArrayType(DataTypes.StringType, false))
+            .add("token_type_ids", DataTypes.createArrayType(DataTypes.IntegerType, false))
+            .add("word_ids", DataTypes.createArrayType(DataTypes.IntegerType, false))
+            .add("truncated", DataTypes.BooleanType)
+            .add("flags", DataTypes.createArrayType(DataTypes.StringType, false))
+            .add("prediction", DataTypes.StringType)
+            .add("prediction_index", DataTypes.IntegerType)
+            .add("logits", FLOATS)
+            .add("probabilities", FLOATS)
+            .add("answer_start", DataTypes.IntegerType)
+            .add("answer_end", DataTypes.IntegerType)
+            .add("targets", new ArrayType(TARGET, false));
+
+    static final StructType MATRICES_SCHEMA = new StructType()
+            .add("id", DataTypes.StringType, false)
+            .add("tokens", DataTypes.createArrayType(DataTypes.StringType, false))
+            .add("attentions", FLOATS_4D)
+            .add("attention_conductance", FLOATS_4D)
+            .add("norm_alpha_fx", FLOATS_4D)
+            .add("norm_sum_alpha_fx", FLOATS_3D)
+            .add("rollout", FLOATS_2D);
+
+    static final StructType ERRORS_SCHEMA = new StructType()
+            .add("row_index", DataTypes.LongType, false)
+            .add("id", DataTypes.StringType)
+            .add("reason", DataTypes.StringType, false)
+            .add("raw", DataTypes.StringType);
+
+    static final StructType HEAD_STATS_SCHEMA = new StructType()
+            .add("layer", DataTypes.IntegerType, false)
+            .add("head", DataTypes.IntegerType, false)
+            .add("metric", DataTypes.StringType, false)
+            .add("count", DataTypes.LongType, false)
+            .add("mean", DataTypes.DoubleType)
+            .add("std", DataTypes.DoubleType)
+            .add("min", DataTypes.DoubleType)
+            .add("max", DataTypes.DoubleType);
+
+    static final StructType HEAD_RELATIONS_SCHEMA = new StructType()
+            .add("layer", DataTypes.IntegerType, false)
+            .add("head", DataTypes.IntegerType, false)
+            .add("rank", DataTypes.IntegerType, false)
+            .add("source_token", DataTypes.StringType)
+            .add("target_token", DataTypes.StringType)
+            .add("relation", DataTypes.StringType)
+            .add("count", DataTypes.LongType)
+            .add("sum", DataTypes.DoubleType)
+            .add("mean", DataTypes.DoubleType);
+
+    static final StructType LAYER_CORRELATIONS_SCHEMA = new StructType()
+            .add("kind", DataTypes.StringType, false)
+            .add("a", DataTypes.IntegerType, false)
+            .add("b", DataTypes.IntegerType, false)
+            .add("pooled_r", DataTypes.DoubleType)
+            .add("pooled_count", DataTypes.LongType)
+            .add("sample_mean_r", DataTypes.DoubleType)
+            .add("sample_count", DataTypes.LongType);
+
+    static final StructType HEAD_SIMILARITY_SCHEMA = new StructType()
+            .add("layer_a", DataTypes.IntegerType, false)
+            .add("head_a", DataTypes.IntegerType, false)
+            .add("layer_b", DataTypes.IntegerType, false)
+            .add("head_b", DataTypes.IntegerType, false)
+            .add("mean_js_distance", DataTypes.DoubleType)
+            .add("samples", DataTypes.LongType);
+
+    static final StructType TOKEN_IMPORTANCE_SCHEMA = new StructType()
+            .add("token", DataTypes.StringType, false)
+            .add("target", DataTypes.StringType, false)
+            .add("source", DataTypes.StringType)
+            .add("count", DataTypes.LongType)
+            .add("mean", DataTypes.DoubleType)
+            .add("mean_abs", DataTypes.DoubleType);
+
+    static final StructType MANIFEST_SCHEMA = new StructType()
+            .add("run_id", DataTypes.StringType)
+            .add("started", DataTypes.StringType)
+            .add("finished", DataTypes.StringType)
+            .add("model_path", DataTypes.StringType)
+            .add("model_fingerprint", DataTypes.StringType)
+            .add("config_json", DataTypes.StringType)
+            .add("versions_json", DataTypes.StringType)
+            .add("input_rows", DataTypes.LongType)
+            .add("samples", DataTypes.LongType)
+            .add("errors", DataTypes.LongType)
+            .add("tokens", DataTypes.LongType)
+            .add("seconds", DataTypes.DoubleType)
+            .add("samples_per_second", DataTypes.DoubleType);
+
+    private Tables() {
+    }
+
+    static Row sample(long rowIndex, String label, SampleAttribution s, List<String> flags) {
+        EncodedText e = s.sample().encoding();
+        Prediction p = s.prediction();
+        List<Row> targets = new ArrayList<>();
+        for (TargetAttribution t : s.targets()) {
+            targets.add(RowFactory.create(t.name(), t.index(), t.label(), t.fInput(), t.fBaseline(),
+                    Double.isNaN(t.delta()) ? null : t.delta(), boxed(t.igTokenSum()), boxed(t.igTokenNorm()),
+                    boxed(t.gradXInput()), boxed(t.layerTokenSum()), boxed(t.layerTotal()), boxed(t.headImportance())));
+        }
+        String prediction = p.label() != null ? p.label() : p.answer() != null ? p.answer().text() : null;
+        return RowFactory.create(s.sample().input().id(), rowIndex, s.sample().input().text(),
+                s.sample().input().textPair(), label, ints(e.ids()), seq(List.of(e.tokens())), ints(e.typeIds()),
+                ints(e.words()), e.truncated(), seq(flags), prediction, p.logits() != null ? p.labelIndex() : null,
+                boxed(p.logits()), boxed(p.probabilities()), p.answer() != null ? p.answer().start() : null,
+                p.answer() != null ? p.answer().end() : null, seq(targets));
+    }
+
+    static Row matrices(SampleAttribution s) {
+        float[][][][] conductance = s.targets().isEmpty() ? null : s.targets().get(0).attentionConductance();
+        return RowFactory.create(s.sample().input().id(), seq(List.of(s.sample().encoding().tokens())),
+                boxed(s.attentions()), boxed(conductance), boxed(s.normAlphaFx()), boxed(s.normSumAlphaFx()),
+                boxed(s.rollout()));
+    }
+
+    static Row error(long rowIndex, String id, String reason, String raw, int rawChars) {
+        String r = raw == null || raw.length() <= rawChars ? raw : raw.substring(0, rawChars) + "…";
+        return RowFactory.create(rowIndex, id, reason, r);
+    }
+
+    static List<Row> headStats(CorpusStatistics stats) {
+        List<Row> rows = new ArrayList<>();
+        for (int l = 0; l < stats.layers(); l++) {
+            for (int h = 0; h < stats.heads(); h++) {
+                for (Map.Entry<String, Moments[]> m : stats.headStats().entrySet()) {
+                    Moments mo = m.getValue()[l * stats.heads() + h];
+                    rows.add(RowFactory.create(l, h, m.getKey(), mo.count(), mo.mean(), mo.std(), mo.min(), mo.max()));
+                }
+            }
+        }
+        return rows;
+    }
+
+    static List<Row> headRelations(CorpusStatistics stats, int topK) {
+        List<Row> rows = new ArrayList<>();
+        for (int l = 0; l < stats.layers(); l++) {
+            for (int h = 0; h < stats.heads(); h++) {
+                List<Map.Entry<String, double[]>> entries = new ArrayList<>(stats.relations(l, h).entrySet());
+                entries.sort(Comparator.<Map.Entry<String, double[]>>comparingDouble(en -> -Math.abs(en.getValue()[1]))
+                        .thenComparing(Map.Entry::getKey));
+                for (int k = 0; k < Math.min(topK, entries.size()); k++) {
+                    String[] key = entries.get(k).getKey().split("\u0000", -1);
+                    double[] v = entries.get(k).getValue();
+                    rows.add(RowFactory.create(l, h, k, key[0], key[1], key[2], (long) v[0], v[1], v[1] / v[0]));
+                }
+            }
+        }
+        return rows;
+    }
+
+    static List<Row> layerCorrelations(CorpusStatistics stats) {
+        List<Row> rows = new ArrayList<>();
+        for (int a = 0; a < stats.layers(); a++) {
+            for (int b = 0; b < stats.layers(); b++) {
+                Correlation c = stats.layerCorrelation(a, b);
+                if (c.count() > 0) {
+                    rows.add(RowFactory.create("layer_conductance", a, b, nan(c.pooled()), c.count(),
+                            nan(c.sampleMean()), c.sampleCount()));
+                }
+            }
+        }
+        for (int l = 0; l < stats.layers(); l++) {
+            for (int h = 0; h < stats.heads(); h++) {
+                Correlation c = stats.attentionVsConductance(l, h);
+                if (c.count() > 0) {
+                    rows.add(RowFactory.create("head_attention_vs_conductance", l, h, nan(c.pooled()), c.count(),
+                            nan(c.sampleMean()), c.sampleCount()));
+                }
+            }
+        }
+        return rows;
+    }
+
+    static List<Row> headSimilarity(CorpusStatistics stats) {
+        List<Row> rows = new ArrayList<>();
+        if (stats.jsSamples() == 0) {
+            return rows;
+        }
+        int p = stats.layers() * stats.heads();
+        for (int x = 0; x < p; x++) {
+            for (int y = 0; y < p; y++) {
+                rows.add(RowFactory.create(x / stats.heads(), x % stats.heads(), y / stats.heads(), y % stats.heads(),
+                        stats.meanJsDistance(x, y), stats.jsSamples()));
+            }
+        }
+        return rows;
+    }
+
+    static List<Row> tokenImportance(CorpusStatistics stats) {
+        List<Row> rows = new ArrayList<>();
+        stats.tokenImportance().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(en -> {
+            String[] key = en.getKey().split("\t", -1);
+            double[] v = en.getValue();
+            rows.add(RowFactory.create(key[0], key[1], stats.tokenSource(), (long) v[0], v[1] / v[0], v[2] / v[0]));
+        });
+        return rows;
+    }
+
+    private static Double nan(double v) {
+        return Double.isNaN(v) ? null : v;
+    }
+
+    // Array columns of a Row are Scala Seqs (Spark's external type for ArrayType).
+
+    static Seq<Object> seq(List<?> values) {
+        return CollectionConverters.asScala(new ArrayList<Object>(values)).toSeq();
+    }
+
+    static Seq<Object> ints(long[] v) {
+        List<Object> out = new ArrayList<>(v.length);
+        for (long x : v) {
+            out.add((int) x);
+        }
+        return seq(out);
+    }
+
+    static Seq<Object> ints(int[] v) {
+        List<Object> out = new ArrayList<>(v.length);
+        for (int x : v) {
+            out.add(x);
+        }
+        return seq(out);
+    }
+
+    static Seq<Object> boxed(float[] v) {
+        if (v == null) {
+            return null;
+        }
+        List<Object> out = new ArrayList<>(v.length);
+        for (float x : v) {
+            out.add(x);
+        }
+        return seq(out);
+    }
+
+    static Seq<Object> boxed(double[] v) {
+        if (v == null) {
+            return null;
+        }
+        List<Object> out = new ArrayList<>(v.length);
+        for (double x : v) {
+            out.add(x);
+        }
+        return seq(out);
+    }
+
+    static Seq<Object> boxed(float[][] v) {
+        if (v == null) {
+            return null;
+        }
+        List<Object> out = new ArrayList<>(v.length);
+        for (float[] x : v) {
+            out.add(boxed(x));
+        }
+        return seq(out);
+    }
+
+    static Seq<Object> boxed(float[][][] v) {
+        if (v == null) {
+            return null;
+        }
+        List<Object> out = new ArrayList<>(v.length);
+        for (float[][] x : v) {
+            out.add(boxed(x));
+        }
+        return seq(out);
+    }
+
+    static Seq<Object> boxed(float[][][][] v) {
+        if (v == null) {
+            return null;
+        }
+        List<Object> out = new ArrayList<>(v.length);
+        for (float[][][] x : v) {
+            out.add(boxed(x));
+        }
+        return seq(out);
+    }
+}
