@@ -55,6 +55,8 @@ public final class AttributionJob {
         String output = config.required("output.path");
         config.required("input.path");
 
+        // A session that already exists (a notebook's, a host application's) is used and left running.
+        boolean ownSession = SparkSession.getActiveSession().isEmpty() && SparkSession.getDefaultSession().isEmpty();
         SparkSession.Builder builder = SparkSession.builder().appName("attribution-atlas " + runId);
         if (System.getProperty("spark.master") == null) {
             builder.master(config.get("spark.master"));
@@ -117,7 +119,9 @@ public final class AttributionJob {
                     + "tables in %s%n", inputRows, sampleRows, errorRows, seconds, sampleRows / seconds, output);
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
         } finally {
-            spark.stop();
+            if (ownSession) {
+                spark.stop();
+            }
         }
     }
 

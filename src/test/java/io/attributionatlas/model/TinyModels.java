@@ -199,4 +199,18 @@ public final class TinyModels {
     static String shardName(int shard, int shards) {
         return String.format("model-%05d-of-%05d.safetensors", shard + 1, shards);
     }
+
+    /** Rewrites the weights with a NaN word embedding for {@code token}: inputs containing it give NaN. */
+    public static void poisonToken(Path dir, Spec spec, String token) throws IOException {
+        ModelConfig config = ModelConfig.read(dir.resolve("config.json"), null);
+        Map<String, Tensor> tensors = tensors(spec, config);
+        String key = (spec.prefixed() ? spec.architecture().basePrefix() : "") + "embeddings.word_embeddings.weight";
+        Tensor embeddings = tensors.get(key);
+        int id = Files.readAllLines(dir.resolve("vocab.txt")).indexOf(token);
+        int width = (int) embeddings.shape()[1];
+        for (int d = 0; d < width; d++) {
+            embeddings.values()[id * width + d] = Float.NaN;
+        }
+        writeWeights(dir, tensors, spec.shards());
+    }
 }

@@ -1,0 +1,115 @@
+package io.attributionatlas.analysis;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import io.attributionatlas.attribution.AttributionOptions;
+import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.Task;
+import io.attributionatlas.model.TextInput;
+import io.attributionatlas.model.TinyModels;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Corpus statistics merge exactly: two halves merged equal one pass over the whole. */
+class CorpusStatisticsTest {
+
+    static final List<String> TEXTS = List.of("the movie was very good .", "bad plot , bad acting", "a good game !",
+            "not very good", "the team won the game .", "the plot was not bad , the acting was", "very very good",
+            "who won ?");
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void halvesMergedEqualTheWhole() throws Exception {
+        Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.BERT,
+                Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15));
+        try (Predictor p = Predictor.open(dir, null, Device.cpu());
+                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8))) {
+            List<SampleAttribution> all = e.attribute(TEXTS.stream().map(t -> e.sample(TextInput.of(t), null)).toList());
+            CorpusStatistics whole = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
+            CorpusStatistics first = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
+            CorpusStatistics second = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
+            for (int i = 0; i < all.size(); i++) {
+                whole.add(all.get(i));
+                (i % 2 == 0 ? first : second).add(all.get(i));
+            }
+            CorpusStatistics merged = first.merge(second);
+            assertEquals(whole.samples(), merged.samples());
+            assertEquals(whole.headStats().keySet(), merged.headStats().keySet());
+            assertTrue(whole.headStats().containsKey("attn_sep") && whole.headStats().containsKey("cond_abs_cls")
+                    && whole.headStats().containsKey("norm_self") && whole.headStats().containsKey("head_importance"));
+            for (Map.Entry<String, Moments[]> m : whole.headStats().entrySet()) {
+                for (int i = 0; i < m.getValue().length; i++) {
+                    Moments a = m.getValue()[i];
+                    Moments b = merged.headStats().get(m.getKey())[i];
+                    assertEquals(a.count(), b.count());
+                    close(a.mean(), b.mean(), m.getKey());
+                    close(a.std(), b.std(), m.getKey());
+                    assertEquals(a.min(), b.min());
+                    assertEquals(a.max(), b.max());
+                }
+            }
+            assertEquals(whole.tokenImportance().keySet(), merged.tokenImportance().keySet());
+            whole.tokenImportance().forEach((k, v) -> {
+                for (int i = 0; i < 3; i++) {
+                    close(v[i], merged.tokenImportance().get(k)[i], k);
+                }
+            });
+            for (int a = 0; a < TinyModels.LAYERS; a++) {
+                for (int b = 0; b < TinyModels.LAYERS; b++) {
+                    close(whole.layerCorrelation(a, b).pooled(), merged.layerCorrelation(a, b).pooled(), "pooled");
+                    close(whole.layerCorrelation(a, b).sampleMean(), merged.layerCorrelation(a, b).sampleMean(), "z");
+                }
+                for (int h = 0; h < TinyModels.HEADS; h++) {
+                    close(whole.attentionVsConductance(a, h).pooled(), merged.attentionVsConductance(a, h).pooled(),
+                            "attention vs conductance");
+                    Map<String, double[]> rw = whole.relations(a, h);
+                    Map<String, double[]> rm = merged.relations(a, h);
+                    assertEquals(rw.keySet(), rm.keySet());
+                    rw.forEach((k, v) -> close(v[1], rm.get(k)[1], "relation " + k));
+                }
+            }
+            int heads = TinyModels.LAYERS * TinyModels.HEADS;
+            for (int x = 0; x < heads; x++) {
+                for (int y = 0; y < heads; y++) {
+                    close(whole.meanJsDistance(x, y), merged.meanJsDistance(x, y), "js");
+                }
+            }
+            // Sanity: a layer correlates perfectly with itself; JS distance is symmetric, 0 on the diagonal.
+            assertEquals(1.0, whole.layerCorrelation(1, 1).pooled(), 1e-9);
+            assertEquals(whole.meanJsDistance(1, 5), whole.meanJsDistance(5, 1));
+            assertEquals(0, whole.meanJsDistance(3, 3));
+        }
+    }
+
+    /** Equal within 1e-9 relative (or absolute near 0); NaN equals NaN. */
+    static void close(double a, double b, String what) {
+        if (Double.isNaN(a) || Double.isNaN(b)) {
+            assertEquals(Double.isNaN(a), Double.isNaN(b), what);
+            return;
+        }
+        assertEquals(a, b, 1e-9 * Math.max(1, Math.abs(a)), what);
+    }
+
+    @Test
+    void jsDistanceAndCorrelationsHaveTheirTextbookValues() {
+        assertEquals(0, CorpusStatistics.jsDistance(new float[] {0.5f, 0.5f}, new float[] {0.5f, 0.5f}), 1e-12);
+        assertEquals(1, CorpusStatistics.jsDistance(new float[] {1, 0}, new float[] {0, 1}), 1e-9);
+        assertEquals(-1, Correlation.of(new float[] {1, 2, 3}, new float[] {3, 2, 1}), 1e-12);
+        Moments m = new Moments();
+        for (double v : new double[] {1, 2, 3, 4}) {
+            m.add(v);
+        }
+        assertEquals(2.5, m.mean(), 1e-12);
+        assertEquals(Math.sqrt(5.0 / 3), m.std(), 1e-12);
+    }
+}

@@ -1,0 +1,268 @@
+package io.attributionatlas.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import com.google.gson.JsonObject;
+import io.attributionatlas.Fixtures;
+import io.attributionatlas.analysis.HeadMetrics;
+import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.Task;
+import io.attributionatlas.model.TextInput;
+import io.attributionatlas.model.TinyModels;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The job in Spark local mode: every table checked against the engine run directly, every row accounted for. */
+class JobEndToEndTest {
+
+    @TempDir
+    static Path tmp;
+
+    static SparkSession reader;
+
+    @AfterAll
+    static void stopReader() {
+        if (reader != null) {
+            reader.stop();
+        }
+    }
+
+    /** Status, stdout and stderr of one job run through its command line. */
+    record Run(int status, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = JobCli.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    static List<Row> table(Path output, String name) {
+        if (reader == null) {
+            reader = SparkSession.builder().master("local[1]").appName("test-reader").config("spark.ui.enabled", "false")
+                    .getOrCreate();
+        }
+        return reader.read().parquet(output.resolve(name).toString()).collectAsList();
+    }
+
+    static String[] columns(Path output, String name) {
+        return reader.read().parquet(output.resolve(name).toString()).columns();
+    }
+
+    /** A tiny BERT classifier whose token "c" has a NaN embedding (for the non-finite case). */
+    static Path tinyModelWithPoisonedToken() throws Exception {
+        TinyModels.Spec spec = TinyModels.Spec.of(Architecture.BERT, Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15);
+        Path dir = TinyModels.write(tmp.resolve("tiny"), spec);
+        TinyModels.poisonToken(dir, spec, "c");
+        return dir;
+    }
+
+    static String line(String id, String text, String pair, String label) {
+        JsonObject o = new JsonObject();
+        if (id != null) {
+            o.addProperty("id", id);
+        }
+        o.addProperty("text", text);
+        o.addProperty("pair", pair);
+        o.addProperty("label", label);
+        return o.toString();
+    }
+
+    @Test
+    void tinyModelTablesMatchTheEngineAndEveryRowIsAccounted() throws Exception {
+        Path model = tinyModelWithPoisonedToken();
+        List<String> lines = new ArrayList<>(List.of(
+                line("g0", "the movie was very good .", "a good plot", "class_0"),
+                line("g1", "bad plot , bad acting", "the team", "1"),
+                line("g2", "who won the game ?", "the team won", null),
+                line(null, "not very good", "the acting", "class_2"),
+                line("long", "the movie was good . ".repeat(12), "the plot", "class_1"),
+                line("g5", "very good", "the game", "class_0"),
+                line("null-text", null, "the plot", null),
+                line("empty", "", "the plot", null),
+                line("blank", "   ", "the plot", null),
+                line("g1", "a duplicate id", "the plot", null),
+                line("bad-label", "the plot", "the game", "class_9"),
+                line("no-pair", "the movie", null, null),
+                line("nan", "a b c", "the game", null)));
+        Path input = tmp.resolve("corpus.jsonl");
+        Files.write(input, lines);
+        Path output = tmp.resolve("out");
+        Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
+                "--set", "input.text_pair_column=pair", "--set", "input.label_column=label", "--set", "n_steps=8",
+                "--set", "spark.master=local[2]", "--set", "batch.samples=3", "--set", "dump.ids=g0",
+                "--set", "dump.count=1");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("13 input rows -> 6 samples + 7 errors"), r.out());
+
+        Map<String, String> reasons = table(output, Tables.ERRORS).stream()
+                .collect(Collectors.toMap(row -> row.getString(1) + "@" + row.getLong(0), row -> row.getString(2)));
+        assertEquals(7, reasons.size(), reasons.toString());
+        assertEquals("text is null", reasons.get("null-text@6"));
+        assertEquals("text is empty", reasons.get("empty@7"));
+        assertEquals("text is whitespace only", reasons.get("blank@8"));
+        assertTrue(reasons.get("g1@9").startsWith("duplicate id 'g1' (first used by input row 1)"), reasons.toString());
+        assertTrue(reasons.get("bad-label@10").startsWith("label 'class_9' is not among the model's labels"));
+        assertTrue(reasons.get("no-pair@11").startsWith("missing text pair"));
+        assertTrue(reasons.get("nan@12").startsWith("non-finite results"), reasons.get("nan@12"));
+        Row rawRow = table(output, Tables.ERRORS).stream().filter(row -> row.getString(1).equals("bad-label"))
+                .findFirst().orElseThrow();
+        assertTrue(rawRow.getString(3).contains("class_9"), "errors keep the raw input");
+
+        List<Row> samples = table(output, Tables.SAMPLES);
+        assertEquals(6, samples.size());
+        assertEquals(List.of("id", "row_index", "text", "text_pair", "label", "input_ids", "tokens", "token_type_ids",
+                "word_ids", "truncated", "flags", "prediction", "prediction_index", "logits", "probabilities",
+                "answer_start", "answer_end", "targets"), List.of(columns(output, Tables.SAMPLES)));
+        Map<String, Row> byId = samples.stream().collect(Collectors.toMap(row -> row.getString(0), row -> row));
+        assertTrue(byId.containsKey("row-3"), "a missing id becomes row-<index>: " + byId.keySet());
+        assertTrue(byId.get("long").getBoolean(9) && byId.get("long").getList(10).contains("truncated"));
+
+        JobConfig config = JobConfig.load(null, Map.of("model.path", model.toString(), "n_steps", "8"));
+        try (Predictor p = Predictor.open(model, null, Device.cpu());
+                Explainer e = new Explainer(p, config.attributionOptions())) {
+            List<String> ids = new ArrayList<>(byId.keySet());
+            List<SampleAttribution> direct = e.attribute(ids.stream().map(id -> e.sample(new TextInput(id,
+                    byId.get(id).getString(2), byId.get(id).getString(3)), null)).toList());
+            double sepSum = 0;
+            for (int k = 0; k < ids.size(); k++) {
+                Row row = byId.get(ids.get(k));
+                TargetAttribution t = direct.get(k).targets().get(0);
+                Row target = (Row) row.getList(17).get(0);
+                assertEquals(direct.get(k).prediction().label(), row.getString(11));
+                assertEquals(t.fInput(), target.getDouble(3), 1e-5);
+                assertFloats(t.igTokenSum(), target.getList(6), "token attributions " + ids.get(k));
+                for (int l = 0; l < t.layerTokenSum().length; l++) {
+                    List<scala.collection.Seq<Float>> conductance = target.getList(9);
+                    assertFloats(t.layerTokenSum()[l], scala.jdk.javaapi.CollectionConverters.asJava(conductance.get(l)),
+                            "conductance layer " + l);
+                }
+                sepSum += HeadMetrics.of(direct.get(k)).get("attn_sep")[1][2];
+            }
+            Row stat = table(output, Tables.HEAD_STATS).stream().filter(row -> row.getInt(0) == 1 && row.getInt(1) == 2
+                    && row.getString(2).equals("attn_sep")).findFirst().orElseThrow();
+            assertEquals(6, stat.getLong(3));
+            assertEquals(sepSum / 6, stat.getDouble(4), 1e-6);
+        }
+
+        Set<String> metrics = table(output, Tables.HEAD_STATS).stream().map(row -> row.getString(2))
+                .collect(Collectors.toSet());
+        assertTrue(metrics.containsAll(List.of("attn_self", "attn_next", "attn_prev", "attn_cls", "attn_sep",
+                "attn_punct", "entropy", "cls_entropy", "norm_sep", "cond_sep", "cond_abs_sep", "head_importance")),
+                metrics.toString());
+        assertEquals(TinyModels.LAYERS * TinyModels.HEADS * metrics.size(), table(output, Tables.HEAD_STATS).size());
+        List<Row> correlations = table(output, Tables.LAYER_CORRELATIONS);
+        assertTrue(correlations.stream().anyMatch(row -> row.getString(0).equals("layer_conductance")
+                && row.getInt(1) == 0 && row.getInt(2) == 0 && Math.abs(row.getDouble(3) - 1) < 1e-9));
+        assertTrue(correlations.stream().anyMatch(row -> row.getString(0).equals("head_attention_vs_conductance")));
+        int heads = TinyModels.LAYERS * TinyModels.HEADS;
+        assertEquals(heads * heads, table(output, Tables.HEAD_SIMILARITY).size());
+        List<Row> relations = table(output, Tables.HEAD_RELATIONS);
+        assertEquals(heads * 20, relations.size(), "top 20 relations per head");
+        assertTrue(table(output, Tables.TOKEN_IMPORTANCE).stream().anyMatch(row -> row.getString(0).equals("good")));
+        List<Row> matrices = table(output, Tables.SAMPLE_MATRICES);
+        assertEquals(Set.of("g0"), matrices.stream().map(row -> row.getString(0)).collect(Collectors.toSet()),
+                "dump.ids=g0 and dump.count=1 (row 0 is g0)");
+        Row manifest = table(output, Tables.MANIFEST).get(0);
+        assertEquals(13, manifest.getLong(7));
+        assertEquals(6, manifest.getLong(8));
+        assertEquals(7, manifest.getLong(9));
+        assertTrue(manifest.getString(4).startsWith("sha256:"));
+
+        // Re-running into the same output replaces every table; nothing of the staging remains.
+        Path small = tmp.resolve("small.jsonl");
+        Files.write(small, List.of(line("x", "very good", "the plot", null), line("y", "bad", "the game", null)));
+        Run again = run("run", "--model", model.toString(), "--input", small.toString(), "--output", output.toString(),
+                "--set", "input.text_pair_column=pair", "--set", "n_steps=4");
+        assertEquals(0, again.status(), again.err());
+        assertEquals(2, table(output, Tables.SAMPLES).size());
+        assertEquals(0, table(output, Tables.ERRORS).size());
+        assertEquals(0, table(output, Tables.SAMPLE_MATRICES).size());
+        try (var files = Files.list(output)) {
+            assertFalse(files.anyMatch(f -> f.getFileName().toString().startsWith("_staging")));
+        }
+    }
+
+    private static void assertFloats(float[] expected, List<Float> actual, String what) {
+        assertNotNull(actual, what);
+        assertEquals(expected.length, actual.size(), what);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual.get(i), 1e-5, what + " [" + i + "]");
+        }
+    }
+
+    @Test
+    void realModelSliceMatchesTheEngine() throws Exception {
+        Path input = tmp.resolve("sst2.csv");
+        Files.writeString(input, "sentence,label\n\"A gorgeous, witty, seductive movie.\",POSITIVE\n"
+                + "The acting is bad and the plot is worse.,NEGATIVE\nIt's a charming journey.,1\n");
+        Path output = tmp.resolve("real");
+        Run r = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
+                output.toString(), "--set", "input.text_column=sentence", "--set", "input.label_column=label",
+                "--set", "n_steps=8", "--set", "target=label");
+        assertEquals(0, r.status(), r.err());
+        List<Row> samples = table(output, Tables.SAMPLES);
+        assertEquals(3, samples.size());
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "8", "target", "label"))
+                        .attributionOptions())) {
+            Map<String, Integer> labels = new HashMap<>(Map.of("POSITIVE", 1, "NEGATIVE", 0, "1", 1));
+            for (Row row : samples) {
+                SampleAttribution s = e.attribute(List.of(e.sample(new TextInput(row.getString(0), row.getString(2),
+                        null), labels.get(row.getString(4))))).get(0);
+                Row target = (Row) row.getList(17).get(0);
+                assertEquals(s.targets().get(0).index(), target.getInt(1), "target = the row's label");
+                assertFloats(s.targets().get(0).igTokenSum(), target.getList(6), row.getString(2));
+            }
+        }
+        assertTrue(r.out().contains("top heads by attention to [SEP]"), r.out());
+    }
+
+    @Test
+    void configurationAndModelErrorsFailBeforeSpark() throws Exception {
+        Path input = tmp.resolve("one.jsonl");
+        Files.writeString(input, "{\"text\": \"good\"}\n");
+        Run unknownKey = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
+                tmp.resolve("x").toString(), "--set", "n_stepz=5");
+        assertEquals(2, unknownKey.status());
+        assertTrue(unknownKey.err().contains("unknown configuration key 'n_stepz'"), unknownKey.err());
+        Run badValue = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
+                tmp.resolve("x").toString(), "--set", "level=everything");
+        assertEquals(2, badValue.status());
+        assertTrue(badValue.err().contains("level: expected attention, gradient or full"), badValue.err());
+        Run noModel = run("run", "--model", tmp.resolve("nowhere").toString(), "--input", input.toString(), "--output",
+                tmp.resolve("x").toString());
+        assertEquals(2, noModel.status());
+        assertTrue(noModel.err().contains("nowhere") && noModel.err().contains("model directory not found"),
+                noModel.err());
+        Run missingColumn = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(),
+                "--output", tmp.resolve("x").toString(), "--set", "input.text_column=sentence");
+        assertEquals(2, missingColumn.status());
+        assertTrue(missingColumn.err().contains("column 'sentence' (input.text_column) not found"), missingColumn.err());
+        assertFalse(Files.exists(tmp.resolve("x").resolve(Tables.SAMPLES)));
+    }
+}
