@@ -71,10 +71,14 @@ public final class AttributionJob {
             LongAccumulator samples = jsc.sc().longAccumulator("atlas.samples");
             LongAccumulator errors = jsc.sc().longAccumulator("atlas.errors");
             LongAccumulator tokens = jsc.sc().longAccumulator("atlas.tokens");
-            int partitions = (int) Math.max(jsc.defaultParallelism(),
-                    Math.min(10_000, inputRows / Math.max(1, 4L * config.integer("batch.samples"))));
+            LongAccumulator engineMillis = jsc.sc().longAccumulator("atlas.engine_ms");
+            // About four engine batches per task, in whole waves of the available task slots.
+            int slots = Math.max(1, jsc.defaultParallelism());
+            long wanted = Math.min(10_000, Math.max(1, inputRows / Math.max(1, 4L * config.integer("batch.samples"))));
+            int partitions = (int) (slots * ((wanted + slots - 1) / slots));
             JavaRDD<JobRecord> records = corpus.javaRDD().repartition(partitions)
-                    .mapPartitions(new PartitionProcessor(config, duplicatesBroadcast, samples, errors, tokens))
+                    .mapPartitions(new PartitionProcessor(config, duplicatesBroadcast, samples, errors, tokens,
+                            engineMillis))
                     .persist(StorageLevel.MEMORY_AND_DISK());
             CorpusStatistics statistics = records.filter(r -> r.statistics() != null).map(JobRecord::statistics)
                     .reduce(CorpusStatistics::merge);
@@ -110,13 +114,16 @@ public final class AttributionJob {
             String configJson = new GsonBuilder().create().toJson(new java.util.TreeMap<>(config.asMap()));
             Row manifest = org.apache.spark.sql.RowFactory.create(runId, started.toString(), Instant.now().toString(),
                     config.get("model.path"), fingerprint, configJson, new GsonBuilder().create().toJson(versions),
-                    inputRows, sampleRows, errorRows, tokens.value(), seconds, sampleRows / Math.max(seconds, 1e-9));
+                    inputRows, sampleRows, errorRows, tokens.value(), seconds, sampleRows / Math.max(seconds, 1e-9),
+                    engineMillis.value() / 1000.0, slots);
             writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA));
             writer.commit();
             records.unpersist();
             corpus.unpersist();
-            log.printf(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s); "
-                    + "tables in %s%n", inputRows, sampleRows, errorRows, seconds, sampleRows / seconds, output);
+            log.printf(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s; "
+                    + "engine busy %.1f s over %d task slots = %.0f%% of the run); tables in %s%n", inputRows, sampleRows,
+                    errorRows, seconds, sampleRows / seconds, engineMillis.value() / 1000.0, slots,
+                    100 * engineMillis.value() / 1000.0 / (seconds * slots), output);
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
         } finally {
             if (ownSession) {

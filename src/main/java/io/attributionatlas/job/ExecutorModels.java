@@ -17,6 +17,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.TaskContext;
 
 /**
  * Exactly one loaded model (and explainer) per executor JVM for a given model and settings, created
@@ -32,8 +33,24 @@ final class ExecutorModels {
     }
 
     static Explainer explainer(JobConfig config) {
-        String key = config.required("model.path") + "|" + config.get("model.task") + "|" + config.asMap();
-        return EXPLAINERS.computeIfAbsent(key, k -> load(config));
+        Device device = taskDevice();
+        String key = config.required("model.path") + "|" + device + "|" + config.asMap();
+        return EXPLAINERS.computeIfAbsent(key, k -> load(config, device));
+    }
+
+    /**
+     * The GPU Spark assigned to the running task (spark.task.resource.gpu.amount), else the CPU. GPU use
+     * needs DJL's CUDA native library on the class path instead of pytorch-native-cpu (see README).
+     */
+    static Device taskDevice() {
+        TaskContext task = TaskContext.get();
+        if (task != null && task.resources().contains("gpu")) {
+            String[] addresses = task.resources().apply("gpu").addresses();
+            if (addresses.length > 0) {
+                return Device.gpu(Integer.parseInt(addresses[0]));
+            }
+        }
+        return Device.cpu();
     }
 
     /** How many explainers this JVM holds (tests check it stays one per model and settings). */
@@ -41,14 +58,14 @@ final class ExecutorModels {
         return EXPLAINERS.size();
     }
 
-    private static Explainer load(JobConfig config) {
+    private static Explainer load(JobConfig config, Device device) {
         // Read by DJL when the PyTorch engine starts: so many tasks × threads do not oversubscribe the cores.
         if (System.getProperty("ai.djl.pytorch.num_threads") == null) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(engineThreads(config)));
             System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         }
         java.nio.file.Path dir = localCopy(config.required("model.path"));
-        Predictor predictor = Predictor.open(dir, task(config), Device.cpu());
+        Predictor predictor = Predictor.open(dir, task(config), device);
         return new Explainer(predictor, config.attributionOptions());
     }
 

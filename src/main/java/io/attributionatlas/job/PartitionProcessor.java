@@ -35,16 +35,18 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     private final LongAccumulator samplesCounter;
     private final LongAccumulator errorsCounter;
     private final LongAccumulator tokensCounter;
+    private final LongAccumulator engineMillis;
     private transient long engineNanos;
     private transient long statisticsNanos;
 
     PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId,
-            LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens) {
+            LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis) {
         this.config = config;
         this.firstRowOfDuplicateId = firstRowOfDuplicateId;
         this.samplesCounter = samples;
         this.errorsCounter = errors;
         this.tokensCounter = tokens;
+        this.engineMillis = engineMillis;
     }
 
     /** A row that passed validation, waiting for its batch. */
@@ -54,6 +56,8 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     @Override
     public Iterator<JobRecord> call(Iterator<Row> rows) {
         long started = System.nanoTime();
+        engineNanos = 0;
+        statisticsNanos = 0;
         Explainer explainer = ExecutorModels.explainer(config);
         ModelConfig model = explainer.model().config();
         CorpusStatistics statistics = new CorpusStatistics(model.numLayers(), model.numHeads());
@@ -83,6 +87,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             }
         }
         tokensCounter.add(tokens);
+        engineMillis.add(engineNanos / 1_000_000);
         out.add(JobRecord.statistics(statistics));
         double seconds = (System.nanoTime() - started) / 1e9;
         LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f samples/s;"
@@ -122,7 +127,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             }
         }
         if (labelIndex == null && explainer.options().target().kind().equals("label")
-                && !explainer.options().analyses().isEmpty() && explainer.options().needsGradients()) {
+                && explainer.options().needsGradients()) {
             return "target=label but the row has no label";
         }
         Sample sample = explainer.sample(new TextInput(id, text, pair), labelIndex);

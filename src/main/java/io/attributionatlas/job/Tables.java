@@ -149,7 +149,9 @@ final class Tables {
             .add("errors", DataTypes.LongType)
             .add("tokens", DataTypes.LongType)
             .add("seconds", DataTypes.DoubleType)
-            .add("samples_per_second", DataTypes.DoubleType);
+            .add("samples_per_second", DataTypes.DoubleType)
+            .add("engine_seconds", DataTypes.DoubleType)
+            .add("task_slots", DataTypes.IntegerType);
 
     private Tables() {
     }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# spark-submit wrapper for the corpus job. Everything before "--" goes to spark-submit (master, deploy
+# mode, resources), everything after it to the job:
+#   scripts/submit.sh --master yarn --deploy-mode cluster --num-executors 8 --executor-cores 4 \
+#     -- --model hdfs:///models/minilm-sst2 --input hdfs:///corpora/sst2 --output hdfs:///atlas/run-1 \
+#        --set n_steps=50
+# It adds the JVM flags from conf/jvm.properties to driver and executors, and the application jar
+# (target/attribution-atlas-*-spark.jar, built by `mvn -DskipTests package` when missing).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SPARK_ARGS=()
+while [[ $# -gt 0 && "$1" != "--" ]]; do SPARK_ARGS+=("$1"); shift; done
+[[ $# -gt 0 ]] && shift
+JAR="$(ls "$ROOT"/target/attribution-atlas-*-spark.jar 2>/dev/null | head -n 1 || true)"
+if [[ -z "$JAR" ]]; then
+  (cd "$ROOT" && mvn -B -q -DskipTests package >&2)
+  JAR="$(ls "$ROOT"/target/attribution-atlas-*-spark.jar | head -n 1)"
+fi
+FLAGS="$(sed -n 's/^atlas\.jvm\.flags=//p' "$ROOT/conf/jvm.properties")"
+exec "${SPARK_SUBMIT:-spark-submit}" --class io.attributionatlas.job.AttributionJob \
+  --conf "spark.driver.extraJavaOptions=$FLAGS" --conf "spark.executor.extraJavaOptions=$FLAGS" \
+  "${SPARK_ARGS[@]}" "$JAR" run "$@"
