@@ -187,6 +187,14 @@ class JobEndToEndTest {
         List<Row> matrices = table(output, Tables.SAMPLE_MATRICES);
         assertEquals(Set.of("g0"), matrices.stream().map(row -> row.getString(0)).collect(Collectors.toSet()),
                 "dump.ids=g0 and dump.count=1 (row 0 is g0)");
+        Map<String, org.apache.spark.sql.types.StructType> schemas = Map.of(Tables.SAMPLES, Tables.SAMPLES_SCHEMA,
+                Tables.SAMPLE_MATRICES, Tables.MATRICES_SCHEMA, Tables.ERRORS, Tables.ERRORS_SCHEMA,
+                Tables.HEAD_STATS, Tables.HEAD_STATS_SCHEMA, Tables.HEAD_RELATIONS, Tables.HEAD_RELATIONS_SCHEMA,
+                Tables.LAYER_CORRELATIONS, Tables.LAYER_CORRELATIONS_SCHEMA, Tables.HEAD_SIMILARITY,
+                Tables.HEAD_SIMILARITY_SCHEMA, Tables.TOKEN_IMPORTANCE, Tables.TOKEN_IMPORTANCE_SCHEMA,
+                Tables.MANIFEST, Tables.MANIFEST_SCHEMA);
+        schemas.forEach((name, schema) -> assertEquals(List.of(schema.fieldNames()), List.of(columns(output, name)),
+                name + " schema"));
         Row manifest = table(output, Tables.MANIFEST).get(0);
         assertEquals(13, manifest.getLong(7));
         assertEquals(6, manifest.getLong(8));
@@ -195,12 +203,19 @@ class JobEndToEndTest {
 
         // Re-running into the same output replaces every table; nothing of the staging remains.
         Path small = tmp.resolve("small.jsonl");
-        Files.write(small, List.of(line("x", "very good", "the plot", null), line("y", "bad", "the game", null)));
+        Files.write(small, List.of(line("x", "very good", "the plot", null), line("y", "bad", "the game", null),
+                line("too-long", "the movie was good . ".repeat(12), "the plot", null)));
         Run again = run("run", "--model", model.toString(), "--input", small.toString(), "--output", output.toString(),
-                "--set", "input.text_pair_column=pair", "--set", "n_steps=4");
+                "--set", "input.text_pair_column=pair", "--set", "n_steps=4", "--set", "truncation=error",
+                "--set", "level=attention");
         assertEquals(0, again.status(), again.err());
-        assertEquals(2, table(output, Tables.SAMPLES).size());
-        assertEquals(0, table(output, Tables.ERRORS).size());
+        List<Row> attentionOnly = table(output, Tables.SAMPLES);
+        assertEquals(2, attentionOnly.size());
+        assertTrue(attentionOnly.stream().allMatch(row -> row.getList(17).isEmpty()), "level=attention: no targets");
+        List<Row> tooLong = table(output, Tables.ERRORS);
+        assertEquals(1, tooLong.size());
+        assertTrue(tooLong.get(0).getString(2).startsWith("text longer than the model's 32 tokens"), tooLong.toString());
+        assertTrue(table(output, Tables.HEAD_STATS).stream().noneMatch(row -> row.getString(2).startsWith("cond_")));
         assertEquals(0, table(output, Tables.SAMPLE_MATRICES).size());
         try (var files = Files.list(output)) {
             assertFalse(files.anyMatch(f -> f.getFileName().toString().startsWith("_staging")));
