@@ -106,11 +106,7 @@ final class BenchCommand implements AtlasCli.Command {
         String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
         out.println(json);
         if (a.has("json")) {
-            Path p = a.path("json");
-            if (p.toAbsolutePath().getParent() != null) {
-                Files.createDirectories(p.toAbsolutePath().getParent());
-            }
-            Files.writeString(p, json + "\n");
+            OutputFiles.write(a.path("json"), json + "\n");
         }
         return 0;
     }

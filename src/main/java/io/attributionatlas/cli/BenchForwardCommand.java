@@ -11,8 +11,6 @@ import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.SpecialTokens;
 import io.attributionatlas.model.TransformerModel;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Random;
@@ -75,11 +73,7 @@ final class BenchForwardCommand implements AtlasCli.Command {
             String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
             out.println(json);
             if (a.has("json")) {
-                Path p = a.path("json");
-                if (p.getParent() != null) {
-                    Files.createDirectories(p.getParent());
-                }
-                Files.writeString(p, json + "\n");
+                OutputFiles.write(a.path("json"), json + "\n");
             }
             err.printf(Locale.ROOT, "forward throughput: %.1f sequences/s (batch %d, length %d)%n",
                     batchSize * iterations / total, batchSize, length);

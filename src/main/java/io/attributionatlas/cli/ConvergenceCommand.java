@@ -12,8 +12,6 @@ import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -95,11 +93,7 @@ final class ConvergenceCommand implements AtlasCli.Command {
         }
         result.add("rows", rows);
         if (a.has("json")) {
-            Path p = a.path("json");
-            if (p.toAbsolutePath().getParent() != null) {
-                Files.createDirectories(p.toAbsolutePath().getParent());
-            }
-            Files.writeString(p, new GsonBuilder().setPrettyPrinting().create().toJson(result) + "\n");
+            OutputFiles.write(a.path("json"), new GsonBuilder().setPrettyPrinting().create().toJson(result) + "\n");
         }
         return 0;
     }

@@ -12,8 +12,6 @@ import io.attributionatlas.model.TextInput;
 import io.attributionatlas.report.ExplanationJson;
 import io.attributionatlas.report.ExplanationPage;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -60,11 +58,11 @@ final class ExplainCommand implements AtlasCli.Command {
             print(s, options, out);
             out.printf(Locale.ROOT, "(%.2f s)%n", seconds);
             if (a.has("json")) {
-                write(a.path("json"), ExplanationJson.toJson(ExplanationJson.of(s, options)) + "\n");
+                OutputFiles.write(a.path("json"), ExplanationJson.toJson(ExplanationJson.of(s, options)) + "\n");
                 err.println("atlas explain: JSON written to " + a.get("json"));
             }
             if (a.has("html")) {
-                write(a.path("html"), ExplanationPage.render(s, options, predictor.model().config()));
+                OutputFiles.write(a.path("html"), ExplanationPage.render(s, options, predictor.model().config()));
                 err.println("atlas explain: HTML written to " + a.get("html"));
             }
         }
@@ -85,13 +83,6 @@ final class ExplainCommand implements AtlasCli.Command {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--label: " + e.getMessage());
         }
-    }
-
-    private static void write(Path path, String content) throws java.io.IOException {
-        if (path.toAbsolutePath().getParent() != null) {
-            Files.createDirectories(path.toAbsolutePath().getParent());
-        }
-        Files.writeString(path, content);
     }
 
     private static void print(SampleAttribution s, AttributionOptions options, PrintStream out) {

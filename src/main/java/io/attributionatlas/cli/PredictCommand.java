@@ -138,9 +138,7 @@ final class PredictCommand implements AtlasCli.Command {
         int bad = 0;
         int labelled = 0;
         int agree = 0;
-        if (json.getParent() != null) {
-            Files.createDirectories(json.getParent());
-        }
+        OutputFiles.createParent(json);
         try (BufferedWriter w = Files.newBufferedWriter(json, StandardCharsets.UTF_8)) {
             for (Line line : lines) {
                 JsonObject o;
