@@ -24,7 +24,8 @@ public final class AtlasCli {
             "bench-forward", new BenchForwardCommand(),
             "bench", new BenchCommand(),
             "convergence", new ConvergenceCommand(),
-            "run", new RunCommand()));
+            "run", new RunCommand(),
+            "report", new ReportCommand()));
 
     private AtlasCli() {
     }

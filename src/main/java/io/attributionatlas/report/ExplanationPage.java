@@ -117,7 +117,7 @@ public final class ExplanationPage {
         return labels;
     }
 
-    private static String[] headLabels(int n) {
+    static String[] headLabels(int n) {
         String[] labels = new String[n];
         for (int i = 0; i < n; i++) {
             labels[i] = "h" + i;

@@ -1,0 +1,226 @@
+package io.attributionatlas.report;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.attributionatlas.Fixtures;
+import io.attributionatlas.job.JobCli;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Zeppelin notebooks and the HTML report over one real run of the job: every %spark.sql paragraph
+ * runs against the run's tables with its forms substituted and returns the columns its chart uses; the
+ * report opens in headless Chromium without console errors, is not blank, and shows hostile text as text.
+ */
+class ExplorationTest {
+
+    static final Path NOTEBOOKS = Path.of("notebooks-zeppelin");
+    static final String HOSTILE = "<script>alert('x')</script> a \"gorgeous\" & witty film";
+
+    @TempDir
+    static Path tmp;
+    static Path run;
+    static SparkSession spark;
+
+    @BeforeAll
+    static void runJob() throws Exception {
+        Path input = tmp.resolve("corpus.jsonl");
+        List<String> lines = new ArrayList<>();
+        String[][] rows = {{"sst2-dev-0001", "One long string of cliches.", "NEGATIVE"},
+            {"sst2-dev-0002", HOSTILE, "POSITIVE"}, {"sst2-dev-0003", "A gorgeous, witty, seductive movie.", "POSITIVE"},
+            {"sst2-dev-0004", "The acting is bad and the plot is worse.", "NEGATIVE"},
+            {"sst2-dev-0005", "It's a charming and often affecting journey.", "POSITIVE"},
+            {"sst2-dev-0006", "   ", "POSITIVE"}};
+        for (String[] r : rows) {
+            JsonObject o = new JsonObject();
+            o.addProperty("id", r[0]);
+            o.addProperty("text", r[1]);
+            o.addProperty("label", r[2]);
+            lines.add(o.toString());
+        }
+        Files.write(input, lines);
+        run = tmp.resolve("run");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = JobCli.run(new String[] {"run", "--model", Fixtures.realModel().toString(), "--input",
+            input.toString(), "--output", run.toString(), "--set", "input.label_column=label", "--set", "n_steps=4",
+            "--set", "dump.count=3"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+        assertEquals(0, status, err.toString(StandardCharsets.UTF_8));
+        spark = SparkSession.builder().master("local[1]").appName("notebooks").config("spark.ui.enabled", "false")
+                .getOrCreate();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (spark != null) {
+            spark.stop();
+        }
+    }
+
+    static List<Path> notebooks() throws Exception {
+        try (Stream<Path> files = Files.list(NOTEBOOKS)) {
+            return files.filter(f -> f.toString().endsWith(".zpln")).sorted().toList();
+        }
+    }
+
+    @Test
+    void notebooksAreValidZeppelinJson() throws Exception {
+        List<Path> notebooks = notebooks();
+        assertEquals(5, notebooks.size(), "overview, heads, layers, tokens, sample explorer");
+        Set<String> ids = new HashSet<>();
+        for (Path nb : notebooks) {
+            JsonObject note = JsonParser.parseString(Files.readString(nb)).getAsJsonObject();
+            assertTrue(note.get("name").getAsString().startsWith("Attribution Atlas/"), nb.toString());
+            assertTrue(ids.add(note.get("id").getAsString()), "note ids are unique");
+            assertEquals("spark", note.get("defaultInterpreterGroup").getAsString());
+            List<JsonObject> paragraphs = new ArrayList<>();
+            note.getAsJsonArray("paragraphs").forEach(p -> paragraphs.add(p.getAsJsonObject()));
+            assertTrue(paragraphs.get(0).get("text").getAsString().startsWith("%md\n# "), nb + " opens with %md");
+            assertTrue(paragraphs.get(0).get("text").getAsString().contains("**run**"), nb + " says how to point it");
+            for (JsonObject p : paragraphs) {
+                String id = p.get("id").getAsString();
+                assertTrue(id.startsWith("paragraph_") && ids.add(id), "unique paragraph id " + id);
+                String text = p.get("text").getAsString();
+                assertTrue(text.startsWith("%md\n") || text.startsWith("%spark.sql\n") || text.startsWith("%spark\n"),
+                        nb + ": interpreter prefix of " + id);
+                if (text.startsWith("%spark.sql\n")) {
+                    JsonObject graph = graph(p);
+                    assertTrue(Set.of("table", "multiBarChart", "pieChart", "lineChart", "scatterChart",
+                            "stackedAreaChart").contains(graph.get("mode").getAsString()), nb + " " + id + " chart mode");
+                    assertTrue(graph.has("keys") && graph.has("groups") && graph.has("values"), id);
+                }
+            }
+        }
+    }
+
+    private static JsonObject graph(JsonObject paragraph) {
+        return paragraph.getAsJsonObject("config").getAsJsonObject("results").getAsJsonObject("0")
+                .getAsJsonObject("graph");
+    }
+
+    /** Zeppelin forms: $${name=default} (note) and ${name=default,options} (paragraph). */
+    static String substitute(String sql, Map<String, String> values) {
+        Matcher m = Pattern.compile("\\$?\\$\\{(\\w+)=([^}]*)}").matcher(sql);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String value = values.getOrDefault(m.group(1), m.group(2).split(",")[0]);
+            m.appendReplacement(out, Matcher.quoteReplacement(value));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    @Test
+    void everySqlParagraphReturnsTheColumnsItsChartUses() throws Exception {
+        int executed = 0;
+        for (Path nb : notebooks()) {
+            JsonObject note = JsonParser.parseString(Files.readString(nb)).getAsJsonObject();
+            for (JsonElement e : note.getAsJsonArray("paragraphs")) {
+                JsonObject p = e.getAsJsonObject();
+                String text = p.get("text").getAsString();
+                if (!text.startsWith("%spark.sql\n")) {
+                    continue;
+                }
+                String sql = substitute(text.substring("%spark.sql\n".length()), Map.of("run", run.toString()));
+                Dataset<Row> result = null;
+                for (String statement : sql.split(";\\s*\\n")) {
+                    String s = statement.lines().filter(l -> !l.trim().startsWith("--")).reduce("", (x, y) -> x + "\n" + y);
+                    if (!s.isBlank()) {
+                        result = spark.sql(s);
+                    }
+                }
+                String where = nb.getFileName() + " / " + p.get("title").getAsString();
+                List<Row> rows = result.collectAsList();
+                assertFalse(rows.isEmpty(), where + " returns rows");
+                List<String> columns = Arrays.asList(result.columns());
+                JsonObject graph = graph(p);
+                for (String part : List.of("keys", "groups", "values")) {
+                    for (JsonElement c : graph.getAsJsonArray(part)) {
+                        assertTrue(columns.contains(c.getAsJsonObject().get("name").getAsString()),
+                                where + ": chart column " + c + " in " + columns);
+                    }
+                }
+                executed++;
+            }
+        }
+        assertTrue(executed >= 20, "all SQL paragraphs ran: " + executed);
+    }
+
+    @Test
+    void reportOpensInChromiumWithoutErrorsAndShowsTextAsText() throws Exception {
+        Path html = tmp.resolve("report.html");
+        String page = RunReport.render(spark, run.toString());
+        Files.writeString(html, page);
+        assertFalse(page.contains("<script>alert"), "corpus text is escaped in the page");
+        assertFalse(page.matches("(?s).*(src|href)=\"https?://.*"), "no external resources");
+        String chromium = chromium();
+        Path png = tmp.resolve("report.png");
+        Process shot = new ProcessBuilder(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--user-data-dir=" + tmp.resolve("chromium-profile"), "--enable-logging=stderr", "--v=0",
+                "--window-size=1300,3000", "--screenshot=" + png, html.toUri().toString())
+                .redirectErrorStream(true).start();
+        String log = new String(shot.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(shot.waitFor(120, TimeUnit.SECONDS), "chromium finished");
+        List<String> consoleErrors = log.lines().filter(l -> l.contains("CONSOLE") || l.contains("Uncaught")).toList();
+        assertTrue(consoleErrors.isEmpty(), "console errors: " + consoleErrors);
+        BufferedImage image = ImageIO.read(png.toFile());
+        Set<Integer> colours = new HashSet<>();
+        long nonWhite = 0;
+        for (int y = 0; y < image.getHeight(); y += 3) {
+            for (int x = 0; x < image.getWidth(); x += 3) {
+                int rgb = image.getRGB(x, y) & 0xffffff;
+                colours.add(rgb);
+                nonWhite += rgb != 0xffffff ? 1 : 0;
+            }
+        }
+        assertTrue(colours.size() > 50 && nonWhite > image.getWidth() * image.getHeight() / 9 / 50,
+                "screenshot is not blank: " + colours.size() + " colours, " + nonWhite + " non-white samples");
+        Process dom = new ProcessBuilder(chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--user-data-dir=" + tmp.resolve("chromium-profile-2"),
+                "--dump-dom", html.toUri().toString()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String rendered = new String(dom.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(dom.waitFor(120, TimeUnit.SECONDS));
+        assertTrue(rendered.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "the hostile text is shown as text");
+        assertFalse(Pattern.compile("<script>\\s*alert").matcher(rendered).find(), "no injected script element");
+        assertTrue(rendered.contains("sst2-dev-0002"), "the explorer lists the dumped samples");
+    }
+
+    /** Debian's chromium, which .ci/run installs when it is missing. */
+    static String chromium() {
+        for (String candidate : List.of("/usr/bin/chromium", "/usr/bin/chromium-browser")) {
+            if (new File(candidate).canExecute()) {
+                return candidate;
+            }
+        }
+        throw new IllegalStateException("Debian's chromium is needed for the report test: apt-get install -y chromium"
+                + " (.ci/run installs it when missing)");
+    }
+}
