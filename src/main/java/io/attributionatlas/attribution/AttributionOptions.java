@@ -193,6 +193,6 @@ public final class AttributionOptions {
     public SweepPoints sweepPoints() {
         PathPoints method = conductance == ConductanceRule.CAPTUM ? this.method.points(nSteps + 1)
                 : this.method.points(nSteps);
-        return SweepPoints.of(method, conductance == ConductanceRule.TRAPEZOID);
+        return SweepPoints.of(method, conductance != ConductanceRule.CAPTUM);
     }
 }

@@ -44,9 +44,9 @@ final class PathSweep {
         float[][] headImportance;
         final double[][] layerToken;
         final double[][] attention;
-        /** Per layer, the last chain row's (value, gradient) of the previous batch. */
-        final float[][][] layerCarry;
-        final float[][][] attentionCarry;
+        /** Per layer, the last chain points of the previous batches (for the next intervals). */
+        final ChainCarry[] layerCarry;
+        final ChainCarry[] attentionCarry;
 
         Item(Sample sample, ResolvedTarget target, long[] baselineIds, int layers) {
             this.sample = sample;
@@ -55,9 +55,21 @@ final class PathSweep {
             this.length = sample.length();
             this.layerToken = new double[layers][];
             this.attention = new double[layers][];
-            this.layerCarry = new float[layers][][];
-            this.attentionCarry = new float[layers][][];
+            this.layerCarry = new ChainCarry[layers];
+            this.attentionCarry = new ChainCarry[layers];
+            for (int l = 0; l < layers; l++) {
+                layerCarry[l] = new ChainCarry();
+                attentionCarry[l] = new ChainCarry();
+            }
         }
+    }
+
+    /** An item's chain state for one tensor: how many chain points came before, and the last of them. */
+    static final class ChainCarry {
+        int seen;
+        final List<float[]> values = new ArrayList<>();
+        final List<float[]> gradients = new ArrayList<>();
+        final List<Double> alphas = new ArrayList<>();
     }
 
     private final TransformerModel model;
@@ -257,11 +269,15 @@ final class PathSweep {
         for (int k = firstPoint + count; k < points.size(); k++) {
             chainContinues |= points.inChain()[k];
         }
+        double[] chainAlphas = new double[chainTo - chainFrom];
+        for (int k = chainFrom; k < chainTo; k++) {
+            chainAlphas[k - chainFrom] = points.alphas()[firstPoint + k];
+        }
         for (int l : taps.layers()) {
             NDIndex chain = new NDIndex("{}:{}, :{}", r0 + chainFrom, r0 + chainTo, n);
             NDArray y = result.hiddenStates().get(l).get(chain);
             NDArray g = result.layerTaps().get(l).getGradient().get(chain);
-            NDArray c = conduct(y, g, item.layerCarry, l, new Shape(1, n, hidden), chainContinues);
+            NDArray c = conduct(y, g, chainAlphas, item.layerCarry[l], new Shape(1, n, hidden), chainContinues);
             if (c != null) {
                 item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
             }
@@ -270,7 +286,8 @@ final class PathSweep {
             NDIndex chain = new NDIndex("{}:{}, :, :{}, :{}", r0 + chainFrom, r0 + chainTo, n, n);
             NDArray y = result.attentions().get(l).get(chain);
             NDArray g = result.attentionTaps().get(l).getGradient().get(chain);
-            NDArray c = conduct(y, g, item.attentionCarry, l, new Shape(1, heads, n, n), chainContinues);
+            NDArray c = conduct(y, g, chainAlphas, item.attentionCarry[l], new Shape(1, heads, n, n),
+                    chainContinues);
             if (c != null) {
                 item.attention[l] = add(item.attention[l], c.toFloatArray());
             }
@@ -278,27 +295,83 @@ final class PathSweep {
     }
 
     /**
-     * Σ over consecutive chain points of the rule's gradient ⊙ (y_{k+1} − y_k), including the pair
-     * formed with the carried previous point; updates the carry. Null when there is no pair yet.
+     * The conductance contributed by the intervals that end at this batch's chain points, for one item and
+     * tensor y (with its gradients g): each interval adds Σ_ij W_ij g_i ⊙ y_j over a small stencil of chain
+     * points (see {@link ConductanceRule#intervalWeights}). The carried last points of earlier batches
+     * complete the stencils across batch boundaries; the carry is updated. Null when no interval ends here.
      */
-    private NDArray conduct(NDArray y, NDArray g, float[][][] carries, int layer, Shape rowShape,
+    private NDArray conduct(NDArray y, NDArray g, double[] alphas, ChainCarry carry, Shape rowShape,
             boolean chainContinues) {
         NDManager m = y.getManager();
-        float[][] carry = carries[layer];
-        if (carry != null) {
-            y = NDArrays.concat(new NDList(m.create(carry[0], rowShape), y));
-            g = NDArrays.concat(new NDList(m.create(carry[1], rowShape), g));
+        int carried = carry.values.size();
+        NDArray ys = y;
+        NDArray gs = g;
+        if (carried > 0) {
+            NDList yl = new NDList();
+            NDList gl = new NDList();
+            for (int k = 0; k < carried; k++) {
+                yl.add(m.create(carry.values.get(k), rowShape));
+                gl.add(m.create(carry.gradients.get(k), rowShape));
+            }
+            yl.add(y);
+            gl.add(g);
+            ys = NDArrays.concat(yl);
+            gs = NDArrays.concat(gl);
         }
-        long points = y.getShape().get(0);
-        carries[layer] = chainContinues ? new float[][] {y.get(points - 1).toFloatArray(),
-            g.get(points - 1).toFloatArray()} : null;
-        if (points < 2) {
+        double[] pointAlphas = new double[carried + alphas.length];
+        for (int k = 0; k < carried; k++) {
+            pointAlphas[k] = carry.alphas.get(k);
+        }
+        System.arraycopy(alphas, 0, pointAlphas, carried, alphas.length);
+        ConductanceRule rule = options.conductance();
+        List<int[]> stencils = new ArrayList<>();
+        List<double[][]> weights = new ArrayList<>();
+        for (int p = carried; p < pointAlphas.length; p++) {
+            int global = carry.seen + (p - carried);
+            rule.intervals(global, p, pointAlphas, points.pointsConductance(), stencils, weights);
+        }
+        int total = pointAlphas.length;
+        int keep = Math.min(total, rule.pointsCarried());
+        carry.seen += alphas.length;
+        carry.values.clear();
+        carry.gradients.clear();
+        carry.alphas.clear();
+        if (chainContinues) {
+            for (int k = total - keep; k < total; k++) {
+                carry.values.add(ys.get(k).toFloatArray());
+                carry.gradients.add(gs.get(k).toFloatArray());
+                carry.alphas.add(pointAlphas[k]);
+            }
+        }
+        if (stencils.isEmpty()) {
             return null;
         }
-        NDArray dy = y.get("1:").sub(y.get(":-1"));
-        NDArray gradient = options.conductance() == ConductanceRule.TRAPEZOID
-                ? g.get("1:").add(g.get(":-1")).mul(0.5f) : g.get(":-1");
-        return dy.mul(gradient).sum(new int[] {0});
+        int width = stencils.get(0).length;
+        long[] broadcast = new long[rowShape.dimension()];
+        java.util.Arrays.fill(broadcast, 1);
+        broadcast[0] = stencils.size();
+        NDArray sum = null;
+        for (int a = 0; a < width; a++) {
+            for (int b = 0; b < width; b++) {
+                long[] ia = new long[stencils.size()];
+                long[] ib = new long[stencils.size()];
+                float[] w = new float[stencils.size()];
+                boolean any = false;
+                for (int k = 0; k < stencils.size(); k++) {
+                    ia[k] = stencils.get(k)[a];
+                    ib[k] = stencils.get(k)[b];
+                    w[k] = (float) weights.get(k)[a][b];
+                    any |= w[k] != 0;
+                }
+                if (!any) {
+                    continue;
+                }
+                NDArray term = gs.get(m.create(ia)).mul(ys.get(m.create(ib)))
+                        .mul(m.create(w, new Shape(broadcast))).sum(new int[] {0});
+                sum = sum == null ? term : sum.add(term);
+            }
+        }
+        return sum;
     }
 
     private static double[] add(double[] sum, float[] values) {

@@ -29,7 +29,7 @@ final class ConvergenceCommand implements AtlasCli.Command {
     @Override
     public String usage() {
         return "convergence --model DIR --input FILE [--samples 8] [--n-steps 16,32,50,64] [--method M]"
-                + " [--conductance trapezoid|captum] [--json OUT.json]";
+                + " [--conductance trapezoid|captum|quadratic] [--json OUT.json]";
     }
 
     @Override

@@ -23,7 +23,7 @@ final class ExplainCommand implements AtlasCli.Command {
     @Override
     public String usage() {
         return "explain --model DIR --text TEXT [--text-pair TEXT] [--method M] [--n-steps N]"
-                + " [--conductance trapezoid|captum] [--baseline pad|mask|unk|zero|ID] [--target predicted|label|all|CLASS]"
+                + " [--conductance trapezoid|captum|quadratic] [--baseline pad|mask|unk|zero|ID] [--target predicted|label|all|CLASS]"
                 + " [--label CLASS] [--output logit|probability] [--qa-reduction index|max] [--strategy single_pass|naive]"
                 + " [--analyses LIST] [--internal-batch-size N] [--task T] [--json FILE] [--html FILE]";
     }

@@ -71,4 +71,24 @@ class IntegrationMethodTest {
         assertEquals(4, merged.size(), "riemann_trapezoid already has both end points");
         assertThrows(IllegalArgumentException.class, () -> IntegrationMethod.parse("simpson"));
     }
+
+    @Test
+    void quadraticIntervalWeightsIntegrateCubicsExactly() {
+        double[] t = {0.1, 0.35, 0.5};
+        double a = 0.35;
+        double b = 0.5;
+        double[][] w = ConductanceRule.quadraticWeights(t, a, b);
+        // g(α) = 1 + α, y(α) = α²: ∫ g y' dα = ∫ (1 + α) 2α dα = [α² + 2α³/3] from a to b.
+        double exact = (b * b + 2 * b * b * b / 3) - (a * a + 2 * a * a * a / 3);
+        double quadrature = 0;
+        for (int i = 0; i < 3; i++) {
+            for (int j = 0; j < 3; j++) {
+                quadrature += w[i][j] * (1 + t[i]) * (t[j] * t[j]);
+            }
+            double row = w[i][0] + w[i][1] + w[i][2];
+            assertEquals(0, row, 1e-12, "a constant y contributes nothing");
+        }
+        assertEquals(exact, quadrature, 1e-12);
+        assertEquals(ConductanceRule.QUADRATIC, ConductanceRule.parse("quadratic"));
+    }
 }

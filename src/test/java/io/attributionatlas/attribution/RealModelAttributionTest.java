@@ -73,6 +73,14 @@ class RealModelAttributionTest {
         // Trapezoid on the sweep's points is O(1/n²): 4× the points, ≈16× smaller error.
         assertTrue(errorAt[1] < errorAt[0] / 10, "n=16 error " + errorAt[0] + ", n=64 error " + errorAt[1]);
         assertTrue(errorAt[2] < 5e-3, "every layer complete within 5e-3 at n=256: " + errorAt[2]);
+        // The quadratic rule on the same points is far more accurate than trapezoid: within 5e-3 at n = 64.
+        double quadraticAt64 = 0;
+        for (SampleAttribution s : explain(AttributionOptions.defaults().nSteps(64).conductance(ConductanceRule.QUADRATIC)
+                .analyses(Set.of(Analysis.LAYER_CONDUCTANCE)), SENTENCES)) {
+            quadraticAt64 = Math.max(quadraticAt64, worstLayerError(s.targets().get(0)));
+        }
+        assertTrue(quadraticAt64 < 5e-3 && quadraticAt64 < errorAt[1] / 5, "quadratic at n=64: " + quadraticAt64
+                + ", trapezoid " + errorAt[1]);
         // Gauss-Legendre IG is far more accurate than the conductance trapezoid: complete at the default n=50.
         for (SampleAttribution s : explain(AttributionOptions.defaults().analyses(Set.of(
                 Analysis.INTEGRATED_GRADIENTS)), SENTENCES)) {

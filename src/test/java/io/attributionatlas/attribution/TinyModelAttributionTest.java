@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Axioms and invariances of the attribution engine on tiny random models of every architecture and head. */
@@ -135,17 +136,20 @@ class TinyModelAttributionTest {
             AttributionOptions naive = AttributionOptions.defaults().nSteps(12).internalBatchSize(16)
                     .strategy(AttributionOptions.Strategy.NAIVE);
             assertSame(explain(p, single, INPUTS), explain(p, naive, INPUTS), 1e-5);
-            AttributionOptions captumRule = AttributionOptions.defaults().nSteps(12).conductance(ConductanceRule.CAPTUM);
-            assertSame(explain(p, captumRule, INPUTS), explain(p, captumRule.strategy(AttributionOptions.Strategy.NAIVE),
-                    INPUTS), 1e-5);
+            for (ConductanceRule rule : List.of(ConductanceRule.CAPTUM, ConductanceRule.QUADRATIC)) {
+                AttributionOptions o = AttributionOptions.defaults().nSteps(12).conductance(rule);
+                assertSame(explain(p, o, INPUTS), explain(p, AttributionOptions.defaults().nSteps(12).conductance(rule)
+                        .strategy(AttributionOptions.Strategy.NAIVE), INPUTS), 1e-5);
+            }
         }
     }
 
-    @Test
-    void resultsDoNotDependOnBatchingOrOrder() throws Exception {
+    @ParameterizedTest
+    @EnumSource(ConductanceRule.class)
+    void resultsDoNotDependOnBatchingOrOrder(ConductanceRule rule) throws Exception {
         for (Architecture arch : Architecture.values()) {
             try (Predictor p = open(arch, Task.SEQUENCE_CLASSIFICATION)) {
-                AttributionOptions o = AttributionOptions.defaults().nSteps(10);
+                AttributionOptions o = AttributionOptions.defaults().nSteps(10).conductance(rule);
                 List<SampleAttribution> reference = explain(p, o.internalBatchSize(64), INPUTS);
                 assertSame(reference, explain(p, o.internalBatchSize(1), INPUTS), 1e-5);
                 assertSame(reference, explain(p, o.internalBatchSize(7), INPUTS), 1e-5);
