@@ -9,10 +9,6 @@ package io.attributionatlas.attribution;
  */
 record ResolvedTarget(String name, int index, String label) {
 
-    boolean isClass() {
-        return name.equals("class");
-    }
-
     boolean isStart() {
         return name.equals("start");
     }

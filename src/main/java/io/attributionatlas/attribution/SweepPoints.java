@@ -1,7 +1,6 @@
 package io.attributionatlas.attribution;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -42,10 +41,5 @@ public record SweepPoints(double[] alphas, double[] igWeights, boolean[] inChain
 
     public int size() {
         return alphas.length;
-    }
-
-    @Override
-    public String toString() {
-        return "SweepPoints" + Arrays.toString(alphas);
     }
 }

@@ -23,17 +23,6 @@ final class Tensors {
         return fold3(a.toFloatArray(), (int) s[0], (int) s[1], (int) s[2], 0);
     }
 
-    static float[][][][] to4d(NDArray a) {
-        long[] s = a.getShape().getShape();
-        float[] flat = a.toFloatArray();
-        int block = (int) (s[1] * s[2] * s[3]);
-        float[][][][] out = new float[(int) s[0]][][][];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = fold3(flat, (int) s[1], (int) s[2], (int) s[3], i * block);
-        }
-        return out;
-    }
-
     private static float[][][] fold3(float[] flat, int a, int b, int c, int offset) {
         float[][][] out = new float[a][b][c];
         for (int i = 0; i < a; i++) {

@@ -46,9 +46,9 @@ public final class RunReport {
                 + "<a href=\"#tokens\">Tokens</a><a href=\"#explorer\">Sample explorer</a><a href=\"#config\">"
                 + "Configuration</a></nav>");
         Row manifest = spark.sql("SELECT * FROM manifest").first();
-        int layers = spark.sql("SELECT max(layer) + 1 FROM head_stats").first().isNullAt(0) ? 0
-                : spark.sql("SELECT max(layer) + 1 FROM head_stats").first().getInt(0);
-        int heads = layers == 0 ? 0 : spark.sql("SELECT max(head) + 1 FROM head_stats").first().getInt(0);
+        Row shape = spark.sql("SELECT max(layer) + 1, max(head) + 1 FROM head_stats").first();
+        int layers = shape.isNullAt(0) ? 0 : shape.getInt(0);
+        int heads = shape.isNullAt(1) ? 0 : shape.getInt(1);
         overview(spark, b, manifest, run);
         headsSection(spark, b, layers, heads);
         layersSection(spark, b, layers, heads);
