@@ -65,7 +65,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
                 : Set.of(config.get("dump.ids").split("\\s*,\\s*"));
         int batchSize = Math.max(1, config.integer("batch.samples"));
         List<JobRecord> out = new ArrayList<>();
-        List<Pending> pending = new ArrayList<>();
+        List<Pending> valid = new ArrayList<>();
         long tokens = 0;
         int processed = 0;
         while (rows.hasNext()) {
@@ -73,9 +73,15 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             Object validated = validate(row, explainer, model);
             if (validated instanceof String reason) {
                 out.add(error(row, reason));
-                continue;
+            } else {
+                valid.add((Pending) validated);
             }
-            pending.add((Pending) validated);
+        }
+        // Length buckets: neighbours in length share a batch, so padding stays small.
+        valid.sort(java.util.Comparator.comparingInt(p -> p.sample().length()));
+        List<Pending> pending = new ArrayList<>();
+        for (Pending p : valid) {
+            pending.add(p);
             if (pending.size() == batchSize) {
                 processed += flush(pending, explainer, statistics, dumpIds, out);
             }
