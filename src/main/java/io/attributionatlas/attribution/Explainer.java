@@ -194,8 +194,8 @@ public final class Explainer implements AutoCloseable {
             int start;
             int end;
             if (options.qaReduction() == QaReduction.MAX || prediction.answer().start() < 0) {
-                start = argmax(prediction.startLogits());
-                end = argmax(prediction.endLogits());
+                start = Predictor.argmax(prediction.startLogits());
+                end = Predictor.argmax(prediction.endLogits());
             } else {
                 start = prediction.answer().start();
                 end = prediction.answer().end();
@@ -240,10 +240,6 @@ public final class Explainer implements AutoCloseable {
                     + " labels " + labels);
         }
         return index;
-    }
-
-    private static int argmax(float[] v) {
-        return Predictor.argmax(v);
     }
 
     private TargetAttribution finish(PathSweep.Item item) {

@@ -139,11 +139,8 @@ public final class AttributionJob {
     /** Ids used by more than one row → the row index of their first use (later rows become errors). */
     private static Map<String, Long> duplicateIds(Dataset<Row> corpus) {
         Map<String, Long> first = new HashMap<>();
-        Dataset<Row> ids = corpus.withColumn("effective_id", functions.when(functions.col("id").isNull()
-                .or(functions.trim(functions.col("id")).equalTo("")), functions.concat(functions.lit("row-"),
-                        functions.col("row_index").cast("string"))).otherwise(functions.col("id")));
-        for (Row r : ids.groupBy("effective_id").agg(functions.count("*").as("n"), functions.min("row_index")
-                .as("first")).filter("n > 1").collectAsList()) {
+        for (Row r : corpus.groupBy("id").agg(functions.count("*").as("n"), functions.min("row_index").as("first"))
+                .filter("n > 1").collectAsList()) {
             first.put(r.getString(0), r.getLong(2));
         }
         return first;

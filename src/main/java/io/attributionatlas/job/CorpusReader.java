@@ -24,7 +24,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * Reads the corpus into rows of {@link #SCHEMA}: the input's 0-based row index, id, text, text pair,
+ * Reads the corpus into rows of {@link #SCHEMA}: the input's 0-based row index, id (see {@link #id}), text, text pair,
  * label and the raw row as JSON (for the errors table). Columns are named by the configuration; a
  * missing text, text-pair or label column is an error naming the column and the columns found.
  */
@@ -67,9 +67,14 @@ final class CorpusReader {
         Dataset<Row> selected = df.select(raw.as("raw"), string(df, id).as("id"), string(df, text).as("text"),
                 string(df, pair).as("text_pair"), string(df, label).as("label"));
         JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> RowFactory.create(t._2(),
-                t._1().getString(1), t._1().getString(2), t._1().getString(3), t._1().getString(4),
+                id(t._1().getString(1), t._2()), t._1().getString(2), t._1().getString(3), t._1().getString(4),
                 t._1().getString(0)));
         return spark.createDataFrame(indexed, SCHEMA);
+    }
+
+    /** The row's id, or "row-<index>" (0-based input index) when it has none: deterministic for the same input. */
+    static String id(String id, long index) {
+        return id == null || id.isBlank() ? "row-" + index : id;
     }
 
     private static Column string(Dataset<Row> df, String column) {
@@ -135,8 +140,7 @@ final class CorpusReader {
 
     private static boolean looksLikeSquad(SparkSession spark, String path) {
         String head = readText(spark, path, 4096).stripLeading();
-        return head.startsWith("{") && head.contains("\"data\"") && !head.substring(0, Math.min(head.length(), 4096))
-                .contains("}\n{");
+        return head.startsWith("{") && head.contains("\"data\"") && !head.contains("}\n{");
     }
 
     private static String readText(SparkSession spark, String path, int limit) {
@@ -169,9 +173,9 @@ final class CorpusReader {
                     JsonObject q = qa.getAsJsonObject();
                     String question = q.has("question") && !q.get("question").isJsonNull()
                             ? q.get("question").getAsString() : null;
-                    String id = q.has("id") ? q.get("id").getAsString() : null;
-                    String raw = q.toString();
-                    rows.add(RowFactory.create((long) rows.size(), id, question, context, null, raw));
+                    String id = q.has("id") && !q.get("id").isJsonNull() ? q.get("id").getAsString() : null;
+                    long index = rows.size();
+                    rows.add(RowFactory.create(index, id(id, index), question, context, null, q.toString()));
                 }
             }
         }

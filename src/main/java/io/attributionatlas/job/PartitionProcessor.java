@@ -38,6 +38,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     private final LongAccumulator engineMillis;
     private transient long engineNanos;
     private transient long statisticsNanos;
+    private transient long tokens;
 
     PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId,
             LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis) {
@@ -58,6 +59,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
         long started = System.nanoTime();
         engineNanos = 0;
         statisticsNanos = 0;
+        tokens = 0;
         Explainer explainer = ExecutorModels.explainer(config);
         ModelConfig model = explainer.model().config();
         CorpusStatistics statistics = new CorpusStatistics(model.numLayers(), model.numHeads());
@@ -66,7 +68,6 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
         int batchSize = Math.max(1, config.integer("batch.samples"));
         List<JobRecord> out = new ArrayList<>();
         List<Pending> valid = new ArrayList<>();
-        long tokens = 0;
         int processed = 0;
         while (rows.hasNext()) {
             Row row = rows.next();
@@ -87,11 +88,6 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             }
         }
         processed += flush(pending, explainer, statistics, dumpIds, out);
-        for (JobRecord r : out) {
-            if (Tables.SAMPLES.equals(r.table())) {
-                tokens += r.row().getSeq(6).size();
-            }
-        }
         tokensCounter.add(tokens);
         engineMillis.add(engineNanos / 1_000_000);
         out.add(JobRecord.statistics(statistics));
@@ -105,7 +101,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     /** The pending sample, or the reason the row cannot be processed. */
     private Object validate(Row row, Explainer explainer, ModelConfig model) {
         long index = row.getLong(0);
-        String id = id(row);
+        String id = row.getString(1);
         String text = row.getString(2);
         String pair = row.getString(3);
         String label = row.getString(4);
@@ -147,14 +143,9 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
         return new Pending(row, sample, flags);
     }
 
-    private static String id(Row row) {
-        String id = row.getString(1);
-        return id == null || id.isBlank() ? "row-" + row.getLong(0) : id;
-    }
-
     private JobRecord error(Row row, String reason) {
         errorsCounter.add(1);
-        return JobRecord.row(Tables.ERRORS, Tables.error(row.getLong(0), id(row), reason, row.getString(5),
+        return JobRecord.row(Tables.ERRORS, Tables.error(row.getLong(0), row.getString(1), reason, row.getString(5),
                 config.integer("errors.raw_chars")));
     }
 
@@ -200,6 +191,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             long t1 = System.nanoTime();
             statistics.add(s);
             statisticsNanos += System.nanoTime() - t1;
+            tokens += s.sample().length();
             samplesCounter.add(1);
             done++;
         }

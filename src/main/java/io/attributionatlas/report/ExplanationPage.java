@@ -133,75 +133,10 @@ public final class ExplanationPage {
         if (!s.targets().isEmpty() && s.targets().get(0).attentionConductance() != null) {
             data.add("conductance", SCRIPT_SAFE.toJsonTree(s.targets().get(0).attentionConductance()));
         }
-        b.append("<h2>Head view</h2><div class=\"controls\"><label>layer <select id=\"hv-layer\"></select></label>"
-                + "<label>head <select id=\"hv-head\"></select></label><label>show <select id=\"hv-mode\">"
-                + "<option value=\"attention\">attention</option></select></label></div>"
-                + "<p class=\"note\">Lines go from each query token (left) to the key tokens (right) it attends to; width"
-                + " and opacity follow the weight. Conductance lines are green for positive, red for negative"
-                + " contributions to the first target.</p>"
-                + "<svg id=\"hv\" xmlns=\"http://www.w3.org/2000/svg\" width=\"560\" height=\"100\"></svg>");
+        b.append("<h2>Head view</h2>").append(Html.HEAD_VIEW_MARKUP);
         b.append("<script type=\"application/json\" id=\"hv-data\">").append(SCRIPT_SAFE.toJson(data))
-                .append("</script>");
-        b.append("""
-                <script>
-                (function () {
-                  const data = JSON.parse(document.getElementById('hv-data').textContent);
-                  const layerSel = document.getElementById('hv-layer');
-                  const headSel = document.getElementById('hv-head');
-                  const modeSel = document.getElementById('hv-mode');
-                  const svg = document.getElementById('hv');
-                  const ns = 'http://www.w3.org/2000/svg';
-                  const layers = data.attention.length, heads = data.attention[0].length, n = data.tokens.length;
-                  for (let l = 0; l < layers; l++) layerSel.add(new Option('layer ' + l, l));
-                  headSel.add(new Option('all (mean)', -1));
-                  for (let h = 0; h < heads; h++) headSel.add(new Option('head ' + h, h));
-                  if (data.conductance) modeSel.add(new Option('attention conductance', 'conductance'));
-                  const rowH = 22, top = 20, height = top + n * rowH + 10;
-                  svg.setAttribute('height', height);
-                  function matrix() {
-                    const src = modeSel.value === 'conductance' ? data.conductance : data.attention;
-                    const l = +layerSel.value, h = +headSel.value;
-                    if (h >= 0) return src[l][h];
-                    const m = [];
-                    for (let i = 0; i < n; i++) { m.push(new Array(n).fill(0)); }
-                    for (let k = 0; k < heads; k++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++)
-                      m[i][j] += src[l][k][i][j] / heads;
-                    return m;
-                  }
-                  function text(x, y, s, anchor) {
-                    const t = document.createElementNS(ns, 'text');
-                    t.setAttribute('x', x); t.setAttribute('y', y); t.setAttribute('text-anchor', anchor);
-                    t.setAttribute('class', 'axis'); t.style.fontSize = '13px'; t.textContent = s;
-                    svg.appendChild(t);
-                  }
-                  function draw() {
-                    while (svg.firstChild) svg.removeChild(svg.firstChild);
-                    const m = matrix();
-                    let max = 0;
-                    for (const r of m) for (const v of r) max = Math.max(max, Math.abs(v));
-                    const xl = 170, xr = 390;
-                    for (let i = 0; i < n; i++) {
-                      text(xl - 8, top + i * rowH + 5, data.tokens[i], 'end');
-                      text(xr + 8, top + i * rowH + 5, data.tokens[i], 'start');
-                    }
-                    const conductance = modeSel.value === 'conductance';
-                    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-                      const w = max > 0 ? Math.abs(m[i][j]) / max : 0;
-                      if (w < 0.02) continue;
-                      const line = document.createElementNS(ns, 'line');
-                      line.setAttribute('x1', xl); line.setAttribute('y1', top + i * rowH);
-                      line.setAttribute('x2', xr); line.setAttribute('y2', top + j * rowH);
-                      line.setAttribute('stroke', conductance ? (m[i][j] >= 0 ? '#228b22' : '#c81e1e') : '#1f5fbf');
-                      line.setAttribute('stroke-width', (0.5 + 3 * w).toFixed(2));
-                      line.setAttribute('stroke-opacity', (0.15 + 0.85 * w).toFixed(2));
-                      svg.appendChild(line);
-                    }
-                  }
-                  [layerSel, headSel, modeSel].forEach(s => s.addEventListener('change', draw));
-                  draw();
-                })();
-                </script>
-                """);
+                .append("</script>").append(Html.HEAD_VIEW_SCRIPT)
+                .append("<script>atlasHeadView(JSON.parse(document.getElementById('hv-data').textContent));</script>");
     }
 
     private static String shorten(String s) {

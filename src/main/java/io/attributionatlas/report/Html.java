@@ -136,6 +136,72 @@ public final class Html {
         return m;
     }
 
+    /** Controls and canvas of the head view; {@link #HEAD_VIEW_SCRIPT} fills and draws them. */
+    static final String HEAD_VIEW_MARKUP = "<div class=\"controls\"><label>layer <select id=\"hv-layer\"></select>"
+            + "</label><label>head <select id=\"hv-head\"></select></label><label>show <select id=\"hv-mode\">"
+            + "</select></label></div><p class=\"note\">Lines go from each query token (left) to the key tokens (right)"
+            + " it attends to; width and opacity follow the weight. Conductance lines are green for positive, red for"
+            + " negative contributions to the first target.</p>"
+            + "<svg id=\"hv\" xmlns=\"http://www.w3.org/2000/svg\" width=\"560\" height=\"100\"></svg>";
+
+    /**
+     * BertViz-style head view, shared by the pages: {@code atlasHeadView(sample)} fills the selectors for a
+     * sample {tokens, attention [L][H][S][S], conductance (optional, same shape)} and draws the chosen
+     * layer, head (or the mean over heads) and quantity. Tokens are drawn with textContent.
+     */
+    static final String HEAD_VIEW_SCRIPT = """
+            <script>
+            function atlasHeadView(sample) {
+              const ns = 'http://www.w3.org/2000/svg';
+              const layerSel = document.getElementById('hv-layer');
+              const headSel = document.getElementById('hv-head');
+              const modeSel = document.getElementById('hv-mode');
+              const svg = document.getElementById('hv');
+              layerSel.replaceChildren(); headSel.replaceChildren(); modeSel.replaceChildren();
+              sample.attention.forEach((_, l) => layerSel.add(new Option('layer ' + l, l)));
+              headSel.add(new Option('all (mean)', -1));
+              sample.attention[0].forEach((_, h) => headSel.add(new Option('head ' + h, h)));
+              modeSel.add(new Option('attention', 'attention'));
+              if (sample.conductance) modeSel.add(new Option('attention conductance', 'conductance'));
+              function text(x, y, s, anchor) {
+                const t = document.createElementNS(ns, 'text');
+                t.setAttribute('x', x); t.setAttribute('y', y); t.setAttribute('text-anchor', anchor);
+                t.setAttribute('class', 'axis'); t.style.fontSize = '13px'; t.textContent = s;
+                svg.appendChild(t);
+              }
+              function draw() {
+                svg.replaceChildren();
+                const signed = modeSel.value === 'conductance';
+                const src = signed ? sample.conductance : sample.attention;
+                const l = +layerSel.value, h = +headSel.value, n = sample.tokens.length, heads = src[l].length;
+                const m = h >= 0 ? src[l][h] : src[l][0].map((row, i) => row.map((_, j) =>
+                  src[l].reduce((acc, head) => acc + head[i][j], 0) / heads));
+                const rowH = 22, top = 20, xl = 170, xr = 390;
+                svg.setAttribute('height', top + n * rowH + 10);
+                let max = 0;
+                m.forEach(r => r.forEach(v => { max = Math.max(max, Math.abs(v)); }));
+                sample.tokens.forEach((tok, i) => {
+                  text(xl - 8, top + i * rowH + 5, tok, 'end');
+                  text(xr + 8, top + i * rowH + 5, tok, 'start');
+                });
+                m.forEach((row, i) => row.forEach((v, j) => {
+                  const w = max > 0 ? Math.abs(v) / max : 0;
+                  if (w < 0.02) return;
+                  const line = document.createElementNS(ns, 'line');
+                  line.setAttribute('x1', xl); line.setAttribute('y1', top + i * rowH);
+                  line.setAttribute('x2', xr); line.setAttribute('y2', top + j * rowH);
+                  line.setAttribute('stroke', signed ? (v >= 0 ? '#228b22' : '#c81e1e') : '#1f5fbf');
+                  line.setAttribute('stroke-width', (0.5 + 3 * w).toFixed(2));
+                  line.setAttribute('stroke-opacity', (0.15 + 0.85 * w).toFixed(2));
+                  svg.appendChild(line);
+                }));
+              }
+              [layerSel, headSel, modeSel].forEach(el => { el.onchange = draw; });
+              draw();
+            }
+            </script>
+            """;
+
     /** Inline stylesheet shared by the pages. */
     static final String STYLE = """
             body{font-family:system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:24px;color:#222;max-width:1200px}

@@ -248,11 +248,9 @@ public final class RunReport {
                 + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (integrated gradients, first target)"
                 + "</h3><div class=\"tokens\" id=\"ex-tokens\"></div><h3>Layer conductance (layer × token)</h3>"
                 + "<svg id=\"ex-cond\" xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>"
-                + "<h3>Head view</h3><div class=\"controls\"><label>layer <select id=\"hv-layer\"></select></label>"
-                + "<label>head <select id=\"hv-head\"></select></label><label>show <select id=\"hv-mode\"></select>"
-                + "</label></div><svg id=\"hv\" xmlns=\"http://www.w3.org/2000/svg\" width=\"560\" height=\"100\"></svg>");
+                + "<h3>Head view</h3>" + Html.HEAD_VIEW_MARKUP);
         b.append("<script type=\"application/json\" id=\"ex-data\">").append(SCRIPT_SAFE.toJson(samples))
-                .append("</script>");
+                .append("</script>").append(Html.HEAD_VIEW_SCRIPT);
         b.append("""
                 <script>
                 (function () {
@@ -322,51 +320,11 @@ public final class RunReport {
                       });
                     });
                   }
-                  const layerSel = document.getElementById('hv-layer');
-                  const headSel = document.getElementById('hv-head');
-                  const modeSel = document.getElementById('hv-mode');
-                  function headControls(s) {
-                    layerSel.replaceChildren(); headSel.replaceChildren(); modeSel.replaceChildren();
-                    s.attention.forEach((_, l) => layerSel.add(new Option('layer ' + l, l)));
-                    headSel.add(new Option('all (mean)', -1));
-                    s.attention[0].forEach((_, h) => headSel.add(new Option('head ' + h, h)));
-                    modeSel.add(new Option('attention', 'attention'));
-                    if (s.conductance) modeSel.add(new Option('attention conductance', 'conductance'));
-                  }
-                  function headView() {
-                    const s = samples[+pick.value];
-                    const svg = document.getElementById('hv');
-                    svg.replaceChildren();
-                    const src = modeSel.value === 'conductance' ? s.conductance : s.attention;
-                    const l = +layerSel.value, h = +headSel.value, n = s.tokens.length, heads = src[l].length;
-                    const m = h >= 0 ? src[l][h] : src[l][0].map((row, i) => row.map((_, j) =>
-                      src[l].reduce((acc, head) => acc + head[i][j], 0) / heads));
-                    const rowH = 22, top = 20, xl = 170, xr = 390;
-                    svg.setAttribute('height', top + n * rowH + 10);
-                    let max = 0;
-                    m.forEach(r => r.forEach(v => { max = Math.max(max, Math.abs(v)); }));
-                    s.tokens.forEach((tok, i) => {
-                      svgText(svg, xl - 8, top + i * rowH + 5, tok, 'end', false);
-                      svgText(svg, xr + 8, top + i * rowH + 5, tok, 'start', false);
-                    });
-                    m.forEach((row, i) => row.forEach((v, j) => {
-                      const w = max > 0 ? Math.abs(v) / max : 0;
-                      if (w < 0.02) return;
-                      const line = document.createElementNS(ns, 'line');
-                      line.setAttribute('x1', xl); line.setAttribute('y1', top + i * rowH);
-                      line.setAttribute('x2', xr); line.setAttribute('y2', top + j * rowH);
-                      line.setAttribute('stroke', modeSel.value === 'conductance' ? (v >= 0 ? '#228b22' : '#c81e1e') : '#1f5fbf');
-                      line.setAttribute('stroke-width', (0.5 + 3 * w).toFixed(2));
-                      line.setAttribute('stroke-opacity', (0.15 + 0.85 * w).toFixed(2));
-                      svg.appendChild(line);
-                    }));
-                  }
                   function showSample() {
                     const s = samples[+pick.value];
-                    info(s); tokens(s); conductance(s); headControls(s); headView();
+                    info(s); tokens(s); conductance(s); atlasHeadView(s);
                   }
                   pick.addEventListener('change', showSample);
-                  [layerSel, headSel, modeSel].forEach(el => el.addEventListener('change', headView));
                   showSample();
                 })();
                 </script>
