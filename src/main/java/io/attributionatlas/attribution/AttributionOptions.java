@@ -21,8 +21,15 @@ public final class AttributionOptions {
     private Output output = Output.LOGIT;
     private QaReduction qaReduction = QaReduction.INDEX;
     private int internalBatchSize = 64;
+    private int memoryMb = DEFAULT_MEMORY_MB;
     private Strategy strategy = Strategy.SINGLE_PASS;
     private Set<Analysis> analyses = Analysis.all();
+
+    /**
+     * Activation memory per pass (per task): one forward+backward row of BERT-base at 512 tokens fits, as do
+     * two of all-MiniLM's; see {@link MemoryBudget} for the formula.
+     */
+    public static final int DEFAULT_MEMORY_MB = 1024;
 
     public static AttributionOptions defaults() {
         return new AttributionOptions();
@@ -30,7 +37,7 @@ public final class AttributionOptions {
 
     /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
     public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
-            "baseline", "target", "output", "qa_reduction", "internal_batch_size", "strategy", "analyses");
+            "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses");
 
     /**
      * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
@@ -48,6 +55,7 @@ public final class AttributionOptions {
                 case "output" -> output(Output.parse(value));
                 case "qa_reduction" -> qaReduction(QaReduction.parse(value));
                 case "internal_batch_size" -> internalBatchSize(Integer.parseInt(value.trim()));
+                case "memory_mb" -> memoryMb(Integer.parseInt(value.trim()));
                 case "strategy" -> strategy(Strategy.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT)
                         .replace('-', '_')));
                 case "analyses" -> analyses(parseAnalyses(value));
@@ -123,6 +131,15 @@ public final class AttributionOptions {
         return this;
     }
 
+    /** The activation-memory budget of one pass, in MiB; chunks are sized from it (see {@link MemoryBudget}). */
+    public AttributionOptions memoryMb(int megabytes) {
+        if (megabytes < 1) {
+            throw new IllegalArgumentException("memory_mb must be at least 1, got " + megabytes);
+        }
+        this.memoryMb = megabytes;
+        return this;
+    }
+
     public AttributionOptions strategy(Strategy s) {
         this.strategy = s;
         return this;
@@ -163,6 +180,15 @@ public final class AttributionOptions {
 
     public int internalBatchSize() {
         return internalBatchSize;
+    }
+
+    public int memoryMb() {
+        return memoryMb;
+    }
+
+    /** Rows per pass: the memory budget at the pass's length, at most {@code internal_batch_size}. */
+    public MemoryBudget memoryBudget() {
+        return MemoryBudget.ofMegabytes(memoryMb, internalBatchSize);
     }
 
     public Strategy strategy() {

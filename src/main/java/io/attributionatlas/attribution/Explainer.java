@@ -2,6 +2,7 @@ package io.attributionatlas.attribution;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import io.attributionatlas.attribution.AttributionOptions.Strategy;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
@@ -16,8 +17,11 @@ import io.attributionatlas.model.TextInput;
 import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.function.ObjIntConsumer;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
@@ -34,6 +38,8 @@ public final class Explainer implements AutoCloseable {
     private final AttributionOptions options;
     private final TransformerModel model;
     private final ForwardAnalyses forwardAnalyses;
+    /** The path's rows per (sample, target); just the two end points when no analysis integrates along it. */
+    private final SweepPoints points;
 
     public Explainer(Predictor predictor, AttributionOptions options) {
         this.predictor = predictor;
@@ -47,7 +53,24 @@ public final class Explainer implements AutoCloseable {
             throw new IllegalArgumentException("question answering explains the predicted start and end positions;"
                     + " target '" + options.target().describe() + "' applies to classification");
         }
+        // A row at the model's maximum length must fit the memory budget: say so now, before any work.
+        this.points = options.needsPath() ? options.sweepPoints()
+                : new SweepPoints(new double[] {0, 1}, new double[] {0, 0}, new boolean[] {false, false}, 0, 0);
+        int maxLength = model.config().maxPositions();
+        options.memoryBudget().requireFits(model.config(), maxLength, options.needsGradients(),
+                sweepItemBytes(maxLength));
         this.forwardAnalyses = options.has(Analysis.NORMS) ? new ForwardAnalyses(model) : null;
+    }
+
+    /** What an open (sample, target) of {@code length} tokens keeps between sweep chunks. */
+    long sweepItemBytes(int length) {
+        return MemoryBudget.sweepItemBytes(model.config(), length, options.conductance().pointsCarried(),
+                options.has(Analysis.LAYER_CONDUCTANCE), options.has(Analysis.ATTENTION_CONDUCTANCE));
+    }
+
+    /** Rows of one sweep chunk whose longest item has {@code length} tokens. */
+    int sweepRows(int length) {
+        return options.memoryBudget().sweepRows(model.config(), length, points.size(), sweepItemBytes(length));
     }
 
     public AttributionOptions options() {
@@ -65,56 +88,54 @@ public final class Explainer implements AutoCloseable {
 
     /** Explains every sample; results are in the samples' order and independent of how rows are batched. */
     public List<SampleAttribution> attribute(List<Sample> samples) {
-        TransformerModel.disableGradModeOnThisThread();
-        List<Integer> order = IntStream.range(0, samples.size()).boxed()
-                .sorted(Comparator.comparingInt(i -> samples.get(i).length())).toList();
-        List<Sample> sorted = order.stream().map(samples::get).toList();
-        List<ForwardPart> forward = forwardPass(sorted);
-
-        List<List<ResolvedTarget>> targets = new ArrayList<>();
-        List<long[]> baselines = new ArrayList<>();
-        for (int i = 0; i < sorted.size(); i++) {
-            targets.add(options.needsGradients() ? resolveTargets(sorted.get(i), forward.get(i).prediction)
-                    : List.of());
-            baselines.add(options.needsGradients() ? options.baseline().ids(sorted.get(i).encoding(),
-                    predictor.tokenizer().specialTokens(), model.config().vocabSize()) : null);
-        }
-        List<PathSweep.Item> items = PathSweep.items(sorted, targets, baselines, model.config().numLayers());
-        SweepPoints points = options.needsPath() ? options.sweepPoints()
-                : new SweepPoints(new double[] {0, 1}, new double[] {0, 0}, new boolean[] {false, false}, 0, 0);
-        if (!items.isEmpty()) {
-            sweep(items, points);
-        }
-
         SampleAttribution[] out = new SampleAttribution[samples.size()];
-        int next = 0;
-        for (int i = 0; i < sorted.size(); i++) {
-            List<TargetAttribution> results = new ArrayList<>();
-            for (int t = 0; t < targets.get(i).size(); t++) {
-                results.add(finish(items.get(next++)));
-            }
-            ForwardPart f = forward.get(i);
-            out[order.get(i)] = new SampleAttribution(sorted.get(i), f.prediction, f.attentions, f.normFx,
-                    f.normAlphaFx, f.normSumAlphaFx, f.rollout, results,
-                    options.has(Analysis.INTEGRATED_GRADIENTS) ? points.pointsIg() : 0,
-                    options.has(Analysis.LAYER_CONDUCTANCE) || options.has(Analysis.ATTENTION_CONDUCTANCE)
-                            ? points.pointsConductance() : 0);
-        }
+        attribute(samples, (result, index) -> out[index] = result);
         return List.of(out);
     }
 
-    private void sweep(List<PathSweep.Item> items, SweepPoints points) {
-        PathSweep sweep = new PathSweep(model, options, points, predictor.padId());
+    /**
+     * Explains every sample and hands each result to {@code sink}, with its index in {@code samples}, as soon as
+     * its last chunk is done (shortest samples first). Forward passes run just ahead of the sweep, so only the
+     * samples in flight are held: memory does not grow with the number of samples. Chunks are sized by the
+     * memory budget ({@link MemoryBudget}); results do not depend on the chunking.
+     */
+    public void attribute(List<Sample> samples, ObjIntConsumer<SampleAttribution> sink) {
+        TransformerModel.disableGradModeOnThisThread();
+        for (Sample s : samples) {
+            if (s.length() > model.config().maxPositions()) {
+                throw new IllegalArgumentException("sample " + s.input().id() + " has " + s.length() + " tokens, more "
+                        + "than the model's " + model.config().maxPositions());
+            }
+        }
+        List<Integer> order = IntStream.range(0, samples.size()).boxed()
+                .sorted(Comparator.comparingInt(i -> samples.get(i).length())).toList();
+        try (SampleStream stream = new SampleStream(samples, order, sink)) {
+            run(stream);
+        }
+    }
+
+    private void run(SampleStream stream) {
+        if (!options.needsGradients()) {
+            while (stream.pull(new ArrayList<>())) {
+                // each pulled sample is emitted after its forward pass
+            }
+            return;
+        }
+        PathSweep sweep = new PathSweep(model, options, points, predictor.padId(), this::sweepRows);
         boolean embedding = options.has(Analysis.INTEGRATED_GRADIENTS) || options.has(Analysis.GRAD_X_INPUT);
         boolean gate = options.has(Analysis.HEAD_IMPORTANCE);
         Set<Integer> allLayers = IntStream.range(0, model.config().numLayers()).boxed().collect(Collectors.toSet());
         Set<Integer> layers = options.has(Analysis.LAYER_CONDUCTANCE) ? allLayers : Set.of();
         Set<Integer> attentions = options.has(Analysis.ATTENTION_CONDUCTANCE) ? allLayers : Set.of();
         if (options.strategy() == Strategy.SINGLE_PASS) {
-            sweep.run(items, new PathSweep.Taps(embedding, gate, layers, attentions));
+            sweep.run(stream, new PathSweep.Taps(embedding, gate, layers, attentions), stream::finished);
             return;
         }
-        // Captum's way: integrated gradients in one sweep, then one sweep per layer and per attention tensor.
+        // Captum's way (the oracle): integrated gradients in one sweep, then one sweep per layer and attention tensor.
+        List<PathSweep.Item> items = new ArrayList<>();
+        while (stream.pull(items)) {
+            // all samples at once
+        }
         sweep.run(items, new PathSweep.Taps(embedding, gate, Set.of(), Set.of()));
         for (int l : layers) {
             sweep.run(items, new PathSweep.Taps(false, false, Set.of(l), Set.of()));
@@ -122,6 +143,7 @@ public final class Explainer implements AutoCloseable {
         for (int l : attentions) {
             sweep.run(items, new PathSweep.Taps(false, false, Set.of(), Set.of(l)));
         }
+        items.forEach(stream::finished);
     }
 
     /** What the forward pass at the input gives one sample. */
@@ -134,25 +156,148 @@ public final class Explainer implements AutoCloseable {
         float[][] rollout;
     }
 
-    private List<ForwardPart> forwardPass(List<Sample> sorted) {
+    /** A sample between its forward pass and its last target's sweep. */
+    private static final class InFlight {
+        final int index;
+        final Sample sample;
+        final ForwardPart forward;
+        final List<PathSweep.Item> items = new ArrayList<>();
+        final TargetAttribution[] results;
+        int remaining;
+
+        InFlight(int index, Sample sample, ForwardPart forward, int targets) {
+            this.index = index;
+            this.sample = sample;
+            this.forward = forward;
+            this.results = new TargetAttribution[targets];
+            this.remaining = targets;
+        }
+    }
+
+    /**
+     * The samples in length order, forward-passed in groups just before the sweep needs their items; emits a
+     * sample when its forward pass (no gradients wanted) or its last item is done.
+     */
+    private final class SampleStream implements PathSweep.ItemSource, AutoCloseable {
+        private final List<Sample> samples;
+        private final List<Integer> order;
+        private final ObjIntConsumer<SampleAttribution> sink;
+        private final Map<PathSweep.Item, InFlight> owners = new IdentityHashMap<>();
+        private final MemoryBudget budget = options.memoryBudget();
+        private int next;
+
+        SampleStream(List<Sample> samples, List<Integer> order, ObjIntConsumer<SampleAttribution> sink) {
+            this.samples = samples;
+            this.order = order;
+            this.sink = sink;
+        }
+
+        @Override
+        public boolean pull(List<PathSweep.Item> into) {
+            if (next >= order.size()) {
+                return false;
+            }
+            int group = groupSize();
+            List<Sample> batch = new ArrayList<>();
+            for (int k = 0; k < group; k++) {
+                batch.add(samples.get(order.get(next + k)));
+            }
+            List<ForwardPart> forward = forwardPass(batch);
+            for (int k = 0; k < group; k++) {
+                Sample sample = batch.get(k);
+                ForwardPart part = forward.get(k);
+                List<ResolvedTarget> targets = options.needsGradients() ? resolveTargets(sample, part.prediction)
+                        : List.of();
+                InFlight f = new InFlight(order.get(next + k), sample, part, targets.size());
+                if (targets.isEmpty()) {
+                    emit(f);
+                    continue;
+                }
+                long[] baseline = options.baseline().ids(sample.encoding(), predictor.tokenizer().specialTokens(),
+                        model.config().vocabSize());
+                for (ResolvedTarget t : targets) {
+                    PathSweep.Item item = new PathSweep.Item(sample, t, baseline, model.config().numLayers());
+                    f.items.add(item);
+                    owners.put(item, f);
+                    into.add(item);
+                }
+            }
+            next += group;
+            return true;
+        }
+
+        /**
+         * Samples of the next forward pass: as many as one pass holds at the group's longest length, and with
+         * gradients only about as many as the next sweep chunk takes, so that few results wait in memory.
+         */
+        private int groupSize() {
+            int remaining = order.size() - next;
+            int group = Math.min(remaining, rowsFor(next));
+            while (group > 1) {
+                int allowed = rowsFor(next + group - 1);
+                if (allowed >= group) {
+                    break;
+                }
+                group = allowed;
+            }
+            return Math.max(1, group);
+        }
+
+        private int rowsFor(int position) {
+            int length = samples.get(order.get(position)).length();
+            int rows = budget.forwardRows(model.config(), length);
+            if (options.needsGradients()) {
+                int sweepRows = sweepRows(length);
+                rows = Math.min(rows, Math.max(1, (sweepRows + points.size() - 1) / points.size()));
+            }
+            return rows;
+        }
+
+        /** Called by the sweep when an item's last point is done. */
+        void finished(PathSweep.Item item) {
+            InFlight f = owners.remove(item);
+            f.results[f.items.indexOf(item)] = finish(item);
+            item.close();
+            if (--f.remaining == 0) {
+                emit(f);
+            }
+        }
+
+        /** Frees the device state of items still open (after a failure). */
+        @Override
+        public void close() {
+            owners.keySet().forEach(PathSweep.Item::close);
+            owners.clear();
+        }
+
+        private void emit(InFlight f) {
+            ForwardPart p = f.forward;
+            boolean conductance = options.has(Analysis.LAYER_CONDUCTANCE) || options.has(Analysis.ATTENTION_CONDUCTANCE);
+            sink.accept(new SampleAttribution(f.sample, p.prediction, p.attentions, p.normFx, p.normAlphaFx,
+                    p.normSumAlphaFx, p.rollout, List.of(f.results),
+                    options.has(Analysis.INTEGRATED_GRADIENTS) ? points.pointsIg() : 0,
+                    conductance ? points.pointsConductance() : 0), f.index);
+        }
+    }
+
+    /** One forward pass over a group of samples (sized by the memory budget). */
+    private List<ForwardPart> forwardPass(List<Sample> samples) {
         boolean keepAttentions = options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS)
                 || options.has(Analysis.ROLLOUT);
         List<ForwardPart> parts = new ArrayList<>();
-        int chunk = options.internalBatchSize();
-        for (int from = 0; from < sorted.size(); from += chunk) {
-            List<Sample> samples = sorted.subList(from, Math.min(sorted.size(), from + chunk));
-            EncodedBatch batch = EncodedBatch.ofTexts(samples.stream().map(Sample::encoding).toList(),
-                    predictor.padId());
-            ForwardOptions forward = ForwardOptions.predictOnly();
-            if (keepAttentions) {
-                forward.keepAttentions();
-            }
-            if (options.has(Analysis.NORMS)) {
-                forward.keepValues();
-            }
-            try (NDManager scope = model.manager().newSubManager()) {
-                ForwardResult r = model.forward(batch, forward, scope);
-                for (int b = 0; b < samples.size(); b++) {
+        EncodedBatch batch = EncodedBatch.ofTexts(samples.stream().map(Sample::encoding).toList(), predictor.padId());
+        ForwardOptions forward = ForwardOptions.predictOnly();
+        if (keepAttentions) {
+            forward.keepAttentions();
+        }
+        if (options.has(Analysis.NORMS)) {
+            forward.keepValues();
+        }
+        try (NDManager scope = model.manager().newSubManager()) {
+            ForwardResult r = model.forward(batch, forward, scope);
+            for (int b = 0; b < samples.size(); b++) {
+                // A sample's analyses are copied to the host; their device intermediates go at once.
+                try (NDScope sampleScope = new NDScope()) {
                     parts.add(forwardPart(samples.get(b), r, b));
                 }
             }
@@ -284,15 +429,9 @@ public final class Explainer implements AutoCloseable {
         }
         float[][][][] attention = null;
         if (item.attention[0] != null) {
-            attention = new float[layers][heads][n][n];
+            attention = new float[layers][][][];
             for (int l = 0; l < layers; l++) {
-                for (int h = 0; h < heads; h++) {
-                    for (int i = 0; i < n; i++) {
-                        for (int j = 0; j < n; j++) {
-                            attention[l][h][i][j] = (float) item.attention[l][(h * n + i) * n + j];
-                        }
-                    }
-                }
+                attention[l] = Tensors.to3d(item.attention[l]);
             }
         }
         return new TargetAttribution(item.target.name(), item.target.index(), item.target.label(), item.fInput,

@@ -38,9 +38,13 @@ final class ForwardAnalyses implements AutoCloseable {
         NDArray fx = f.square().sum(new int[] {-1}).sqrt(); // [H, n]
         long heads = fx.getShape().get(0);
         NDArray alphaFx = alpha.mul(fx.reshape(heads, 1, n)); // α ≥ 0, so ‖α f‖ = α ‖f‖
-        // Σ_h α_hij f_h(x_j) for all (i, j): batched over j as [j, i, h] · [j, h, d].
-        NDArray summed = alpha.transpose(2, 1, 0).matMul(f.transpose(1, 0, 2)); // [j, i, hidden]
-        NDArray sumAlphaFx = summed.square().sum(new int[] {-1}).sqrt().transpose(); // [i, j]
+        // ‖Σ_h α_hij f_h(x_j)‖² = α_ijᵀ G_j α_ij with the per-key Gram matrix G_j[h, h'] = f_h(x_j) · f_h'(x_j):
+        // [n, n, H] intermediates instead of [n, n, hidden] (400 MB a layer at 512 tokens).
+        NDArray perKey = f.transpose(1, 0, 2); // [j, H, hidden]
+        NDArray gram = perKey.matMul(perKey.transpose(0, 2, 1)); // [j, H, H]
+        NDArray a = alpha.transpose(2, 1, 0); // [j, i, H]
+        NDArray squared = a.matMul(gram).mul(a).sum(new int[] {-1}); // [j, i]
+        NDArray sumAlphaFx = squared.maximum(0f).sqrt().transpose(); // [i, j]; rounding can dip below 0
         return new NDArray[] {fx, alphaFx, sumAlphaFx};
     }
 

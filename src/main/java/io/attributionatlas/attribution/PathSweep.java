@@ -15,14 +15,16 @@ import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * The sweep along the path e(α) = e' + α (e − e') in embedding-output space. Rows = (sample, target)
- * items × path points, in ascending α per item, chunked into batches of {@code internalBatchSize} rows
- * (padded to the longest item of the batch). One forward+backward per batch yields ∂F/∂(every tapped
- * tensor) for every row; integrated gradients, conductance and the α = 1 analyses are accumulated
- * point by point. Only the previous point's activations of an item are carried from one batch to the
- * next, never the whole path.
+ * items × path points, in ascending α per item, chunked into batches whose row count the memory budget
+ * gives for the batch's longest item (padded to it). One forward+backward per batch yields ∂F/∂(every
+ * tapped tensor) for every row; integrated gradients, conductance and the α = 1 analyses are accumulated
+ * point by point, on the model's device. Only the last chain points of an item are carried from one batch
+ * to the next, never the whole path. Items are pulled from an {@link ItemSource} as the batches need them
+ * and handed back as soon as their last point is done.
  */
 final class PathSweep {
 
@@ -30,8 +32,18 @@ final class PathSweep {
     record Taps(boolean embedding, boolean headGate, Set<Integer> layers, Set<Integer> attentions) {
     }
 
-    /** One (sample, target) and its accumulators. */
-    static final class Item {
+    /** Where the sweep gets its items, in ascending length: appends the next ones, false when there are none. */
+    interface ItemSource {
+        boolean pull(List<Item> into);
+    }
+
+    /** Rows of one batch whose longest item has the given length (the memory budget). */
+    interface RowBudget {
+        int rows(int length);
+    }
+
+    /** One (sample, target) and its accumulators; device state lives in its own manager, closed with it. */
+    static final class Item implements AutoCloseable {
         final Sample sample;
         final ResolvedTarget target;
         final long[] baselineIds;
@@ -43,10 +55,12 @@ final class PathSweep {
         float[] gradXInput;
         float[][] headImportance;
         final double[][] layerToken;
-        final double[][] attention;
+        /** Per layer, the attention conductance so far [H, S, S], on the device. */
+        final NDArray[] attention;
         /** Per layer, the last chain points of the previous batches (for the next intervals). */
         final ChainCarry[] layerCarry;
         final ChainCarry[] attentionCarry;
+        private NDManager manager;
 
         Item(Sample sample, ResolvedTarget target, long[] baselineIds, int layers) {
             this.sample = sample;
@@ -54,7 +68,7 @@ final class PathSweep {
             this.baselineIds = baselineIds;
             this.length = sample.length();
             this.layerToken = new double[layers][];
-            this.attention = new double[layers][];
+            this.attention = new NDArray[layers];
             this.layerCarry = new ChainCarry[layers];
             this.attentionCarry = new ChainCarry[layers];
             for (int l = 0; l < layers; l++) {
@@ -62,14 +76,40 @@ final class PathSweep {
                 attentionCarry[l] = new ChainCarry();
             }
         }
+
+        /** Moves {@code array} (of a batch) into this item's device state: a copy that outlives the batch. */
+        NDArray keep(NDArray array, NDManager parent) {
+            if (manager == null) {
+                manager = parent.newSubManager();
+            }
+            NDArray copy = array.duplicate();
+            copy.attach(manager);
+            return copy;
+        }
+
+        @Override
+        public void close() {
+            if (manager != null) {
+                manager.close();
+                manager = null;
+            }
+        }
     }
 
     /** An item's chain state for one tensor: how many chain points came before, and the last of them. */
     static final class ChainCarry {
         int seen;
-        final List<float[]> values = new ArrayList<>();
-        final List<float[]> gradients = new ArrayList<>();
+        final List<NDArray> values = new ArrayList<>();
+        final List<NDArray> gradients = new ArrayList<>();
         final List<Double> alphas = new ArrayList<>();
+
+        void clear() {
+            values.forEach(NDArray::close);
+            gradients.forEach(NDArray::close);
+            values.clear();
+            gradients.clear();
+            alphas.clear();
+        }
     }
 
     private final TransformerModel model;
@@ -78,9 +118,11 @@ final class PathSweep {
     private final long padId;
     private final int hidden;
     private final int heads;
+    private final RowBudget rowBudget;
 
-    PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, long padId) {
+    PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, long padId, RowBudget rowBudget) {
         this.model = model;
+        this.rowBudget = rowBudget;
         this.options = options;
         this.points = points;
         this.padId = padId;
@@ -88,14 +130,59 @@ final class PathSweep {
         this.heads = model.config().numHeads();
     }
 
-    /** Runs the sweep over {@code items} (ordered so that similar lengths are adjacent), accumulating into them. */
+    /** Runs the sweep over all of {@code items} (ascending length), accumulating into them; they stay open. */
     void run(List<Item> items, Taps taps) {
+        boolean[] given = {false};
+        run(into -> {
+            if (given[0]) {
+                return false;
+            }
+            given[0] = true;
+            into.addAll(items);
+            return true;
+        }, taps, item -> { });
+    }
+
+    /**
+     * Runs the sweep over the items {@code source} gives, pulling them as batches need rows; each item goes to
+     * {@code done} once its last point is accumulated. A batch takes as many rows as the budget allows at the
+     * length of its longest item.
+     */
+    void run(ItemSource source, Taps taps, Consumer<Item> done) {
         int perItem = points.size();
-        long totalRows = (long) items.size() * perItem;
-        int batchSize = options.internalBatchSize();
-        for (long from = 0; from < totalRows; from += batchSize) {
-            int rows = (int) Math.min(batchSize, totalRows - from);
-            runBatch(items, from, rows, taps);
+        List<Item> open = new ArrayList<>();
+        int firstPoint = 0; // the next point of open.get(0)
+        boolean more = true;
+        while (true) {
+            if (open.isEmpty()) {
+                if (!more || !(more = source.pull(open))) {
+                    return;
+                }
+                continue;
+            }
+            int rows = rowBudget.rows(open.get(0).length);
+            while (true) {
+                while (more && (long) open.size() * perItem - firstPoint < rows) {
+                    more = source.pull(open);
+                }
+                int covered = (int) Math.min(rows, (long) open.size() * perItem - firstPoint);
+                int longest = 0;
+                for (int i = 0; i <= (firstPoint + covered - 1) / perItem; i++) {
+                    longest = Math.max(longest, open.get(i).length);
+                }
+                int allowed = rowBudget.rows(longest);
+                if (allowed >= covered) {
+                    rows = covered;
+                    break;
+                }
+                rows = allowed;
+            }
+            runBatch(open, firstPoint, rows, taps);
+            int consumed = firstPoint + rows;
+            List<Item> finished = open.subList(0, consumed / perItem);
+            finished.forEach(done);
+            finished.clear();
+            firstPoint = consumed % perItem;
         }
     }
 
@@ -277,7 +364,7 @@ final class PathSweep {
             NDIndex chain = new NDIndex("{}:{}, :{}", r0 + chainFrom, r0 + chainTo, n);
             NDArray y = result.hiddenStates().get(l).get(chain);
             NDArray g = result.layerTaps().get(l).getGradient().get(chain);
-            NDArray c = conduct(y, g, chainAlphas, item.layerCarry[l], new Shape(1, n, hidden), chainContinues);
+            NDArray c = conduct(item, y, g, chainAlphas, item.layerCarry[l], chainContinues);
             if (c != null) {
                 item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
             }
@@ -286,10 +373,13 @@ final class PathSweep {
             NDIndex chain = new NDIndex("{}:{}, :, :{}, :{}", r0 + chainFrom, r0 + chainTo, n, n);
             NDArray y = result.attentions().get(l).get(chain);
             NDArray g = result.attentionTaps().get(l).getGradient().get(chain);
-            NDArray c = conduct(y, g, chainAlphas, item.attentionCarry[l], new Shape(1, heads, n, n),
-                    chainContinues);
+            NDArray c = conduct(item, y, g, chainAlphas, item.attentionCarry[l], chainContinues);
             if (c != null) {
-                item.attention[l] = add(item.attention[l], c.toFloatArray());
+                if (item.attention[l] == null) {
+                    item.attention[l] = item.keep(c, model.manager());
+                } else {
+                    item.attention[l].addi(c);
+                }
             }
         }
     }
@@ -300,7 +390,7 @@ final class PathSweep {
      * points (see {@link ConductanceRule#intervalWeights}). The carried last points of earlier batches
      * complete the stencils across batch boundaries; the carry is updated. Null when no interval ends here.
      */
-    private NDArray conduct(NDArray y, NDArray g, double[] alphas, ChainCarry carry, Shape rowShape,
+    private NDArray conduct(Item item, NDArray y, NDArray g, double[] alphas, ChainCarry carry,
             boolean chainContinues) {
         NDManager m = y.getManager();
         int carried = carry.values.size();
@@ -310,13 +400,15 @@ final class PathSweep {
             NDList yl = new NDList();
             NDList gl = new NDList();
             for (int k = 0; k < carried; k++) {
-                yl.add(m.create(carry.values.get(k), rowShape));
-                gl.add(m.create(carry.gradients.get(k), rowShape));
+                yl.add(carry.values.get(k));
+                gl.add(carry.gradients.get(k));
             }
             yl.add(y);
             gl.add(g);
             ys = NDArrays.concat(yl);
             gs = NDArrays.concat(gl);
+            ys.attach(m); // the batch's, not the item's (concat takes the first array's manager)
+            gs.attach(m);
         }
         double[] pointAlphas = new double[carried + alphas.length];
         for (int k = 0; k < carried; k++) {
@@ -333,21 +425,27 @@ final class PathSweep {
         int total = pointAlphas.length;
         int keep = Math.min(total, rule.pointsCarried());
         carry.seen += alphas.length;
-        carry.values.clear();
-        carry.gradients.clear();
-        carry.alphas.clear();
+        List<NDArray> keptValues = new ArrayList<>();
+        List<NDArray> keptGradients = new ArrayList<>();
         if (chainContinues) {
             for (int k = total - keep; k < total; k++) {
-                carry.values.add(ys.get(k).toFloatArray());
-                carry.gradients.add(gs.get(k).toFloatArray());
-                carry.alphas.add(pointAlphas[k]);
+                keptValues.add(item.keep(ys.get(k).expandDims(0), model.manager()));
+                keptGradients.add(item.keep(gs.get(k).expandDims(0), model.manager()));
             }
         }
+        List<Double> keptAlphas = new ArrayList<>();
+        for (int k = total - keep; chainContinues && k < total; k++) {
+            keptAlphas.add(pointAlphas[k]);
+        }
+        carry.clear(); // after the copies: ys may be made of the old carry
+        carry.values.addAll(keptValues);
+        carry.gradients.addAll(keptGradients);
+        carry.alphas.addAll(keptAlphas);
         if (stencils.isEmpty()) {
             return null;
         }
         int width = stencils.get(0).length;
-        long[] broadcast = new long[rowShape.dimension()];
+        long[] broadcast = new long[ys.getShape().dimension()];
         java.util.Arrays.fill(broadcast, 1);
         broadcast[0] = stencils.size();
         NDArray sum = null;

@@ -8,10 +8,12 @@ import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.Set;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.broadcast.Broadcast;
@@ -30,15 +32,15 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(PartitionProcessor.class);
 
+    /** Rows read ahead and sorted by length, in engine batches: padding stays small, memory bounded. */
+    private static final int LENGTH_BUCKET_BATCHES = 8;
+
     private final JobConfig config;
     private final Broadcast<Map<String, Long>> firstRowOfDuplicateId;
     private final LongAccumulator samplesCounter;
     private final LongAccumulator errorsCounter;
     private final LongAccumulator tokensCounter;
     private final LongAccumulator engineMillis;
-    private transient long engineNanos;
-    private transient long statisticsNanos;
-    private transient long tokens;
 
     PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId,
             LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis) {
@@ -56,50 +58,160 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
 
     @Override
     public Iterator<JobRecord> call(Iterator<Row> rows) {
-        long started = System.nanoTime();
-        engineNanos = 0;
-        statisticsNanos = 0;
-        tokens = 0;
-        Explainer explainer = ExecutorModels.explainer(config);
-        ModelConfig model = explainer.model().config();
-        CorpusStatistics statistics = new CorpusStatistics(model.numLayers(), model.numHeads());
-        Set<String> dumpIds = config.optional("dump.ids") == null ? Set.of()
+        return new PartitionRun(rows);
+    }
+
+    /**
+     * A task's records, produced lazily as Spark consumes them: a window of rows is read and validated (bad rows
+     * become error records at once), sorted by length and explained an engine batch at a time; each sample's
+     * rows are emitted and its statistics merged as soon as the engine hands it over, and its matrices are
+     * dropped unless it is dumped. Memory is one window of encodings plus the samples in flight, whatever the
+     * partition's size; the partition's statistics come last.
+     */
+    private final class PartitionRun implements Iterator<JobRecord> {
+        private final Iterator<Row> rows;
+        private final Explainer explainer = ExecutorModels.explainer(config);
+        private final ModelConfig model = explainer.model().config();
+        private final CorpusStatistics statistics = new CorpusStatistics(model.numLayers(), model.numHeads());
+        private final Set<String> dumpIds = config.optional("dump.ids") == null ? Set.of()
                 : Set.of(config.get("dump.ids").split("\\s*,\\s*"));
-        int batchSize = Math.max(1, config.integer("batch.samples"));
-        List<JobRecord> out = new ArrayList<>();
-        List<Pending> valid = new ArrayList<>();
-        int processed = 0;
-        while (rows.hasNext()) {
-            Row row = rows.next();
-            Object validated = validate(row, explainer, model);
-            if (validated instanceof String reason) {
-                out.add(error(row, reason));
-            } else {
-                valid.add((Pending) validated);
+        private final int dumpCount = config.integer("dump.count");
+        private final int rawChars = config.integer("errors.raw_chars");
+        private final boolean truncationIsError = config.truncationIsError();
+        private final int batchSize = Math.max(1, config.integer("batch.samples"));
+        private final ArrayDeque<JobRecord> ready = new ArrayDeque<>();
+        private final ArrayDeque<Pending> window = new ArrayDeque<>();
+        private final long started = System.nanoTime();
+        private boolean done;
+        private long engineNanos;
+        private long statisticsNanos;
+        private long tokens;
+        private int processed;
+
+        PartitionRun(Iterator<Row> rows) {
+            this.rows = rows;
+        }
+
+        @Override
+        public boolean hasNext() {
+            fill();
+            return !ready.isEmpty();
+        }
+
+        @Override
+        public JobRecord next() {
+            fill();
+            if (ready.isEmpty()) {
+                throw new NoSuchElementException();
+            }
+            return ready.poll();
+        }
+
+        private void fill() {
+            while (ready.isEmpty() && !done) {
+                if (!window.isEmpty()) {
+                    List<Pending> batch = new ArrayList<>();
+                    while (!window.isEmpty() && batch.size() < batchSize) {
+                        batch.add(window.poll());
+                    }
+                    processed += explain(batch);
+                } else if (rows.hasNext()) {
+                    readWindow();
+                } else {
+                    finish();
+                }
             }
         }
-        // Length buckets: neighbours in length share a batch, so padding stays small.
-        valid.sort(java.util.Comparator.comparingInt(p -> p.sample().length()));
-        List<Pending> pending = new ArrayList<>();
-        for (Pending p : valid) {
-            pending.add(p);
-            if (pending.size() == batchSize) {
-                processed += flush(pending, explainer, statistics, dumpIds, out);
+
+        private void readWindow() {
+            List<Pending> valid = new ArrayList<>();
+            while (rows.hasNext() && valid.size() < batchSize * LENGTH_BUCKET_BATCHES) {
+                Row row = rows.next();
+                Object validated = validate(row, explainer, model, truncationIsError);
+                if (validated instanceof String reason) {
+                    ready.add(error(row, reason));
+                } else {
+                    valid.add((Pending) validated);
+                }
+            }
+            valid.sort(java.util.Comparator.comparingInt(p -> p.sample().length()));
+            window.addAll(valid);
+        }
+
+        private void finish() {
+            done = true;
+            tokensCounter.add(tokens);
+            engineMillis.add(engineNanos / 1_000_000);
+            ready.add(JobRecord.statistics(statistics));
+            double seconds = (System.nanoTime() - started) / 1e9;
+            LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
+                    + "samples/s; engine %.1f s, statistics %.1f s)", processed, tokens, seconds,
+                    processed / Math.max(seconds, 1e-9), engineNanos / 1e9, statisticsNanos / 1e9));
+        }
+
+        /**
+         * Explains a batch, emitting each sample as the engine finishes it; when the engine fails, the samples it
+         * had not finished are retried one by one, so a bad row becomes an error row alone. Returns the samples.
+         */
+        private int explain(List<Pending> batch) {
+            boolean[] emitted = new boolean[batch.size()];
+            int[] done = {0};
+            long before = statisticsNanos;
+            long t0 = System.nanoTime();
+            try {
+                explainer.attribute(batch.stream().map(Pending::sample).toList(), (result, i) -> {
+                    emitted[i] = true;
+                    done[0] += emit(batch.get(i), result);
+                });
+                engineNanos += System.nanoTime() - t0 - (statisticsNanos - before);
+                return done[0];
+            } catch (RuntimeException failure) {
+                engineNanos += System.nanoTime() - t0 - (statisticsNanos - before);
+                if (batch.size() == 1) {
+                    ready.add(error(batch.get(0).input(), "engine error: " + failure));
+                    return 0;
+                }
+                for (int i = 0; i < batch.size(); i++) {
+                    if (!emitted[i]) {
+                        done[0] += explain(List.of(batch.get(i)));
+                    }
+                }
+                return done[0];
             }
         }
-        processed += flush(pending, explainer, statistics, dumpIds, out);
-        tokensCounter.add(tokens);
-        engineMillis.add(engineNanos / 1_000_000);
-        out.add(JobRecord.statistics(statistics));
-        double seconds = (System.nanoTime() - started) / 1e9;
-        LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f samples/s;"
-                + " engine %.1f s, statistics %.1f s)", processed, tokens, seconds, processed / Math.max(seconds, 1e-9),
-                engineNanos / 1e9, statisticsNanos / 1e9));
-        return out.iterator();
+
+        /** The sample's rows (or an error row for non-finite results) and its statistics; 1 if it is a sample. */
+        private int emit(Pending p, SampleAttribution s) {
+            long t0 = System.nanoTime();
+            try {
+                String nonFinite = nonFinite(s);
+                if (nonFinite != null) {
+                    ready.add(error(p.input(), "non-finite results (" + nonFinite + ")"));
+                    return 0;
+                }
+                long index = p.input().getLong(0);
+                ready.add(JobRecord.row(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags())));
+                if (index < dumpCount || dumpIds.contains(s.sample().input().id())) {
+                    ready.add(JobRecord.row(Tables.SAMPLE_MATRICES, Tables.matrices(s)));
+                }
+                statistics.add(s);
+                tokens += s.sample().length();
+                samplesCounter.add(1);
+                return 1;
+            } finally {
+                statisticsNanos += System.nanoTime() - t0;
+            }
+        }
+
+        private JobRecord error(Row row, String reason) {
+            errorsCounter.add(1);
+            return JobRecord.row(Tables.ERRORS, Tables.error(row.getLong(0), row.getString(1), reason,
+                    row.getString(5), rawChars));
+        }
     }
 
     /** The pending sample, or the reason the row cannot be processed. */
-    private Object validate(Row row, Explainer explainer, ModelConfig model) {
+    private Object validate(Row row, Explainer explainer, ModelConfig model, boolean truncationIsError) {
         long index = row.getLong(0);
         String id = row.getString(1);
         String text = row.getString(2);
@@ -135,68 +247,12 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
         Sample sample = explainer.sample(new TextInput(id, text, pair), labelIndex);
         List<String> flags = new ArrayList<>();
         if (sample.encoding().truncated()) {
-            if (config.truncationIsError()) {
+            if (truncationIsError) {
                 return "text longer than the model's " + model.maxPositions() + " tokens (truncation = error)";
             }
             flags.add("truncated");
         }
         return new Pending(row, sample, flags);
-    }
-
-    private JobRecord error(Row row, String reason) {
-        errorsCounter.add(1);
-        return JobRecord.row(Tables.ERRORS, Tables.error(row.getLong(0), row.getString(1), reason, row.getString(5),
-                config.integer("errors.raw_chars")));
-    }
-
-    /** Explains the pending samples (one by one if the batch fails, to isolate a bad row); returns how many. */
-    private int flush(List<Pending> pending, Explainer explainer, CorpusStatistics statistics, Set<String> dumpIds,
-            List<JobRecord> out) {
-        if (pending.isEmpty()) {
-            return 0;
-        }
-        List<SampleAttribution> results;
-        try {
-            long t0 = System.nanoTime();
-            results = explainer.attribute(pending.stream().map(Pending::sample).toList());
-            engineNanos += System.nanoTime() - t0;
-        } catch (RuntimeException batchFailure) {
-            if (pending.size() == 1) {
-                out.add(error(pending.get(0).input(), "engine error: " + batchFailure));
-                pending.clear();
-                return 0;
-            }
-            int done = 0;
-            for (Pending p : new ArrayList<>(pending)) {
-                done += flush(new ArrayList<>(List.of(p)), explainer, statistics, dumpIds, out);
-            }
-            pending.clear();
-            return done;
-        }
-        int done = 0;
-        int dumpCount = config.integer("dump.count");
-        for (int i = 0; i < results.size(); i++) {
-            Pending p = pending.get(i);
-            SampleAttribution s = results.get(i);
-            String nonFinite = nonFinite(s);
-            if (nonFinite != null) {
-                out.add(error(p.input(), "non-finite results (" + nonFinite + ")"));
-                continue;
-            }
-            long index = p.input().getLong(0);
-            out.add(JobRecord.row(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags())));
-            if (index < dumpCount || dumpIds.contains(s.sample().input().id())) {
-                out.add(JobRecord.row(Tables.SAMPLE_MATRICES, Tables.matrices(s)));
-            }
-            long t1 = System.nanoTime();
-            statistics.add(s);
-            statisticsNanos += System.nanoTime() - t1;
-            tokens += s.sample().length();
-            samplesCounter.add(1);
-            done++;
-        }
-        pending.clear();
-        return done;
     }
 
     /** Which result is NaN or infinite, or null when all are finite. */

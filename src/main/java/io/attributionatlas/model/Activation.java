@@ -12,8 +12,8 @@ public enum Activation {
     GELU {
         @Override
         public NDArray apply(NDArray x) {
-            NDArray half = constant(x, 0.5f);
-            return x.mul(x.mul(constant(x, (float) (1 / Math.sqrt(2.0)))).erf().add(constant(x, 1f))).mul(half);
+            // PyTorch's own kernel (as HF's nn.functional.gelu): autograd saves only its input.
+            return ai.djl.nn.Activation.gelu(x);
         }
     },
     /** Tanh approximation ("gelu_new", "gelu_pytorch_tanh"). */

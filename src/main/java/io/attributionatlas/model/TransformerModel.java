@@ -206,11 +206,21 @@ public final class TransformerModel implements AutoCloseable {
         NDArray scaleTensor = Activation.constant(x, (float) (1.0 / Math.sqrt(headSize)));
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<LayerRole, NDArray> w = layers.get(layer);
+            NDArray layerInput = x;
             NDArray q = splitHeads(linear(x, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)), b, s);
             NDArray k = splitHeads(linear(x, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)), b, s);
             NDArray v = splitHeads(linear(x, w.get(LayerRole.VALUE_W), w.get(LayerRole.VALUE_B)), b, s);
-            NDArray probs = q.matMul(k.transpose(0, 1, 3, 2)).mul(scaleTensor).add(additiveMask).softmax(-1);
-            probs = site(probs, Site.ATTENTION, layer, options, options.tapAttention.test(layer), attentionTaps);
+            // The [batch, heads, seq, seq] intermediates dominate memory at long lengths: release each at once.
+            NDArray keysT = k.transpose(0, 1, 3, 2);
+            NDArray scores = release(keysT, q.matMul(keysT));
+            NDArray scaled = release(scores, scores.mul(scaleTensor));
+            NDArray masked = release(scaled, scaled.add(additiveMask));
+            NDArray softmax = release(masked, masked.softmax(-1));
+            NDArray probs = site(softmax, Site.ATTENTION, layer, options, options.tapAttention.test(layer),
+                    attentionTaps);
+            if (probs != softmax) {
+                softmax.close();
+            }
             NDArray context = probs.matMul(v);
             NDArray gatePerturbation = options.perturbation(Site.HEAD_GATE, layer);
             if (options.headGate || gatePerturbation != null) {
@@ -221,20 +231,38 @@ public final class TransformerModel implements AutoCloseable {
                     gates.add(gate);
                 }
                 NDArray g = gatePerturbation == null ? gate : gate.add(gatePerturbation);
-                context = context.mul(g.reshape(b, heads, 1, 1));
+                context = release(context, context.mul(g.reshape(b, heads, 1, 1)));
             }
-            context = context.transpose(0, 2, 1, 3).reshape(b, s, (long) heads * headSize);
-            NDArray attnOut = layerNorm(linear(context, w.get(LayerRole.ATTN_OUT_W), w.get(LayerRole.ATTN_OUT_B)).add(x),
-                    w.get(LayerRole.ATTN_NORM_W), w.get(LayerRole.ATTN_NORM_B));
-            NDArray ffn = config.activation().apply(linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B)));
-            x = layerNorm(linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)).add(attnOut),
-                    w.get(LayerRole.OUT_NORM_W), w.get(LayerRole.OUT_NORM_B));
-            x = site(x, Site.LAYER_OUTPUT, layer, options, options.tapLayer.test(layer), layerTaps);
+            NDArray merged = release(context, context.transpose(0, 2, 1, 3).reshape(b, s, (long) heads * headSize));
+            NDArray attnDense = release(merged, linear(merged, w.get(LayerRole.ATTN_OUT_W), w.get(LayerRole.ATTN_OUT_B)));
+            NDArray attnResidual = release(attnDense, attnDense.add(x));
+            NDArray attnOut = release(attnResidual, layerNorm(attnResidual, w.get(LayerRole.ATTN_NORM_W),
+                    w.get(LayerRole.ATTN_NORM_B)));
+            NDArray ffnIn = linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B));
+            NDArray ffn = release(ffnIn, config.activation().apply(ffnIn));
+            NDArray ffnOut = release(ffn, linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)));
+            NDArray ffnResidual = release(attnOut, release(ffnOut, ffnOut.add(attnOut)));
+            NDArray normed = release(ffnResidual, layerNorm(ffnResidual, w.get(LayerRole.OUT_NORM_W),
+                    w.get(LayerRole.OUT_NORM_B)));
+            x = site(normed, Site.LAYER_OUTPUT, layer, options, options.tapLayer.test(layer), layerTaps);
+            if (x != normed) {
+                normed.close();
+            }
             if (options.keepAttentions) {
                 attentions.add(probs);
+            } else {
+                probs.close();
             }
+            q.close();
+            k.close();
             if (options.keepValues) {
                 values.add(v);
+            } else {
+                v.close();
+            }
+            // A layer's input is the previous layer's output (or the embedding projection): free it unless kept.
+            if (layerInput != embedding && !(options.keepHiddenStates && layer > 0)) {
+                layerInput.close();
             }
             if (options.keepHiddenStates) {
                 hidden.add(x);
@@ -323,6 +351,16 @@ public final class TransformerModel implements AutoCloseable {
 
     private static NDArray lookup(NDArray ids, NDArray table) {
         return Embedding.embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /**
+     * Closes the Java handle of an intermediate nothing else uses and returns {@code result}. Autograd holds
+     * its own reference to what the backward pass needs, so this frees the rest now instead of when the
+     * batch's manager closes: the difference between gigabytes and megabytes at 512 tokens.
+     */
+    private static NDArray release(NDArray intermediate, NDArray result) {
+        intermediate.close();
+        return result;
     }
 
     /** Tap lists are indexed by layer (null where a layer is not tapped), or empty when nothing is. */
