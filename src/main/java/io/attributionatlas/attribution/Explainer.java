@@ -40,6 +40,8 @@ public final class Explainer implements AutoCloseable {
     private final ForwardAnalyses forwardAnalyses;
     /** The path's rows per (sample, target); just the two end points when no analysis integrates along it. */
     private final SweepPoints points;
+    /** Rows per pass from the memory budget, at most {@code internal_batch_size}. */
+    private final MemoryBudget budget;
 
     public Explainer(Predictor predictor, AttributionOptions options) {
         this.predictor = predictor;
@@ -57,7 +59,8 @@ public final class Explainer implements AutoCloseable {
         this.points = options.needsPath() ? options.sweepPoints()
                 : new SweepPoints(new double[] {0, 1}, new double[] {0, 0}, new boolean[] {false, false}, 0, 0);
         int maxLength = model.config().maxPositions();
-        options.memoryBudget().requireFits(model.config(), maxLength, options.needsGradients(),
+        this.budget = MemoryBudget.of(options.memoryMb(), options.internalBatchSize(), model.manager().getDevice());
+        budget.requireFits(model.config(), maxLength, options.needsGradients(),
                 sweepItemBytes(maxLength));
         this.forwardAnalyses = options.has(Analysis.NORMS) ? new ForwardAnalyses(model) : null;
     }
@@ -68,9 +71,14 @@ public final class Explainer implements AutoCloseable {
                 options.has(Analysis.LAYER_CONDUCTANCE), options.has(Analysis.ATTENTION_CONDUCTANCE));
     }
 
+    /** Rows of one pass at {@code length} tokens: of the sweep, or of the forward pass when no gradients are wanted. */
+    public int chunkRows(int length) {
+        return options.needsGradients() ? sweepRows(length) : budget.forwardRows(model.config(), length);
+    }
+
     /** Rows of one sweep chunk whose longest item has {@code length} tokens. */
     int sweepRows(int length) {
-        return options.memoryBudget().sweepRows(model.config(), length, points.size(), sweepItemBytes(length));
+        return budget.sweepRows(model.config(), length, points.size(), sweepItemBytes(length));
     }
 
     public AttributionOptions options() {
@@ -183,7 +191,6 @@ public final class Explainer implements AutoCloseable {
         private final List<Integer> order;
         private final ObjIntConsumer<SampleAttribution> sink;
         private final Map<PathSweep.Item, InFlight> owners = new IdentityHashMap<>();
-        private final MemoryBudget budget = options.memoryBudget();
         private int next;
 
         SampleStream(List<Sample> samples, List<Integer> order, ObjIntConsumer<SampleAttribution> sink) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.attribution.TargetSpec.Output;
@@ -84,6 +85,7 @@ final class PathSweep {
             }
             NDArray copy = array.duplicate();
             copy.attach(manager);
+            NDScope.unregister(copy);
             return copy;
         }
 
@@ -302,6 +304,14 @@ final class PathSweep {
     /** Adds the contributions of an item's rows {@code r0 .. r0+count} (its points firstPoint ..) to it. */
     private void accumulate(Item item, int r0, int firstPoint, int count, float[] f, ForwardResult result,
             NDArray input, NDArray difference, Taps taps) {
+        // Everything an item's accumulation creates is freed when it is done, except what the item keeps.
+        try (NDScope itemScope = new NDScope()) {
+            accumulateInScope(item, r0, firstPoint, count, f, result, input, difference, taps);
+        }
+    }
+
+    private void accumulateInScope(Item item, int r0, int firstPoint, int count, float[] f, ForwardResult result,
+            NDArray input, NDArray difference, Taps taps) {
         int n = item.length;
         int inputRow = -1;
         for (int k = 0; k < count; k++) {
@@ -392,23 +402,14 @@ final class PathSweep {
      */
     private NDArray conduct(Item item, NDArray y, NDArray g, double[] alphas, ChainCarry carry,
             boolean chainContinues) {
-        NDManager m = y.getManager();
+        // The chain's points as views: the carried ones, then this batch's. No concatenation and no gathered
+        // copies: at 512 tokens those are tensors of tens of MB per point, and building them dominated the sweep.
         int carried = carry.values.size();
-        NDArray ys = y;
-        NDArray gs = g;
-        if (carried > 0) {
-            NDList yl = new NDList();
-            NDList gl = new NDList();
-            for (int k = 0; k < carried; k++) {
-                yl.add(carry.values.get(k));
-                gl.add(carry.gradients.get(k));
-            }
-            yl.add(y);
-            gl.add(g);
-            ys = NDArrays.concat(yl);
-            gs = NDArrays.concat(gl);
-            ys.attach(m); // the batch's, not the item's (concat takes the first array's manager)
-            gs.attach(m);
+        List<NDArray> ys = new ArrayList<>(carry.values);
+        List<NDArray> gs = new ArrayList<>(carry.gradients);
+        for (int k = 0; k < alphas.length; k++) {
+            ys.add(y.get(k));
+            gs.add(g.get(k));
         }
         double[] pointAlphas = new double[carried + alphas.length];
         for (int k = 0; k < carried; k++) {
@@ -422,53 +423,42 @@ final class PathSweep {
             int global = carry.seen + (p - carried);
             rule.intervals(global, p, pointAlphas, points.pointsConductance(), stencils, weights);
         }
+        NDArray sum = null;
+        for (int k = 0; k < stencils.size(); k++) {
+            int[] stencil = stencils.get(k);
+            double[][] w = weights.get(k);
+            for (int a = 0; a < stencil.length; a++) {
+                for (int b = 0; b < stencil.length; b++) {
+                    if (w[a][b] == 0) {
+                        continue;
+                    }
+                    NDArray term = gs.get(stencil[a]).mul(ys.get(stencil[b])).muli((float) w[a][b]);
+                    if (sum == null) {
+                        sum = term;
+                    } else {
+                        sum.addi(term);
+                        term.close();
+                    }
+                }
+            }
+        }
         int total = pointAlphas.length;
         int keep = Math.min(total, rule.pointsCarried());
         carry.seen += alphas.length;
         List<NDArray> keptValues = new ArrayList<>();
         List<NDArray> keptGradients = new ArrayList<>();
+        List<Double> keptAlphas = new ArrayList<>();
         if (chainContinues) {
             for (int k = total - keep; k < total; k++) {
-                keptValues.add(item.keep(ys.get(k).expandDims(0), model.manager()));
-                keptGradients.add(item.keep(gs.get(k).expandDims(0), model.manager()));
+                keptValues.add(item.keep(ys.get(k), model.manager()));
+                keptGradients.add(item.keep(gs.get(k), model.manager()));
+                keptAlphas.add(pointAlphas[k]);
             }
         }
-        List<Double> keptAlphas = new ArrayList<>();
-        for (int k = total - keep; chainContinues && k < total; k++) {
-            keptAlphas.add(pointAlphas[k]);
-        }
-        carry.clear(); // after the copies: ys may be made of the old carry
+        carry.clear(); // after the copies: the points may be the old carry
         carry.values.addAll(keptValues);
         carry.gradients.addAll(keptGradients);
         carry.alphas.addAll(keptAlphas);
-        if (stencils.isEmpty()) {
-            return null;
-        }
-        int width = stencils.get(0).length;
-        long[] broadcast = new long[ys.getShape().dimension()];
-        java.util.Arrays.fill(broadcast, 1);
-        broadcast[0] = stencils.size();
-        NDArray sum = null;
-        for (int a = 0; a < width; a++) {
-            for (int b = 0; b < width; b++) {
-                long[] ia = new long[stencils.size()];
-                long[] ib = new long[stencils.size()];
-                float[] w = new float[stencils.size()];
-                boolean any = false;
-                for (int k = 0; k < stencils.size(); k++) {
-                    ia[k] = stencils.get(k)[a];
-                    ib[k] = stencils.get(k)[b];
-                    w[k] = (float) weights.get(k)[a][b];
-                    any |= w[k] != 0;
-                }
-                if (!any) {
-                    continue;
-                }
-                NDArray term = gs.get(m.create(ia)).mul(ys.get(m.create(ib)))
-                        .mul(m.create(w, new Shape(broadcast))).sum(new int[] {0});
-                sum = sum == null ? term : sum.add(term);
-            }
-        }
         return sum;
     }
 

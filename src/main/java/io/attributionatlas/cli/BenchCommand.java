@@ -6,11 +6,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.attributionatlas.attribution.Analysis;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.Sample;
+import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
@@ -35,19 +37,23 @@ final class BenchCommand implements AtlasCli.Command {
     @Override
     public String usage() {
         return "bench --model DIR --input FILE.csv|FILE.jsonl [--samples 32] [--naive-samples 8] [--n-steps 50]"
-                + " [--min-tokens 17] [--max-tokens 23] [--internal-batch-size 64] [--json OUT.json]";
+                + " [--min-tokens 17] [--max-tokens 23] [--internal-batch-size 64] [--memory-mb 2048]"
+                + " [--lengths 32,64,128,256,512] [--length-samples 2] [--json OUT.json]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Arguments a = new Arguments(args, 1, Set.of("model", "input", "samples", "naive-samples", "n-steps",
-                "min-tokens", "max-tokens", "internal-batch-size", "json"));
+                "min-tokens", "max-tokens", "internal-batch-size", "memory-mb", "lengths", "length-samples", "json"));
         int samples = a.integer("samples", 32, 1);
         int naiveSamples = a.integer("naive-samples", 8, 1);
         int steps = a.integer("n-steps", 50, 2);
         int minTokens = a.integer("min-tokens", 17, 3);
         int maxTokens = a.integer("max-tokens", 23, minTokens);
-        int batch = a.integer("internal-batch-size", 64, 1);
+        int batch = a.integer("internal-batch-size", AttributionOptions.defaults().internalBatchSize(), 1);
+        int memoryMb = a.integer("memory-mb", AttributionOptions.DEFAULT_MEMORY_MB, 1);
+        int lengthSamples = a.integer("length-samples", 2, 1);
+        List<Integer> lengths = a.has("lengths") ? parseLengths(a.get("lengths")) : List.of();
         List<TextInput> texts = LocalCorpus.read(a.path("input"));
         JsonObject result = new JsonObject();
         try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
@@ -74,15 +80,17 @@ final class BenchCommand implements AtlasCli.Command {
             result.addProperty("mean_tokens", meanTokens);
             result.addProperty("n_steps", steps);
             result.addProperty("internal_batch_size", batch);
+            result.addProperty("memory_mb", memoryMb);
             result.addProperty("cpu_cores", Runtime.getRuntime().availableProcessors());
             result.addProperty("matmul_gflops", matmul);
             result.addProperty("forward_gflop_per_sample", forwardFlops / 1e9);
 
-            AttributionOptions base = AttributionOptions.defaults().nSteps(steps).internalBatchSize(batch);
+            AttributionOptions base = AttributionOptions.defaults().nSteps(steps).internalBatchSize(batch)
+                    .memoryMb(memoryMb);
             Set<Analysis> full = EnumSet.of(Analysis.INTEGRATED_GRADIENTS, Analysis.LAYER_CONDUCTANCE,
                     Analysis.ATTENTION_CONDUCTANCE);
             int layers = config.numLayers();
-            int rows = steps + 2;
+            int rows = base.sweepPoints().alphas().length;
             // Work per sample in forward-pass equivalents. The weights are constants here, so a backward pass
             // computes input gradients only (about one forward's matrix products): forward+backward ≈ 2 forwards.
             measure(predictor, copy(base).analyses(full), inputs.subList(0, 4), 0, forwardFlops, matmul); // warm-up
@@ -102,6 +110,10 @@ final class BenchCommand implements AtlasCli.Command {
                     / single.get("seconds_per_sample").getAsDouble();
             result.addProperty("speedup_single_vs_naive", speedup);
             result.addProperty("peak_rss_mb", peakResidentMegabytes());
+            if (!lengths.isEmpty()) {
+                result.add("lengths", lengthSweep(predictor, copy(base).analyses(Analysis.all()), texts, lengths,
+                        lengthSamples));
+            }
         }
         String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
         out.println(json);
@@ -112,7 +124,106 @@ final class BenchCommand implements AtlasCli.Command {
     }
 
     private static AttributionOptions copy(AttributionOptions o) {
-        return AttributionOptions.defaults().nSteps(o.nSteps()).internalBatchSize(o.internalBatchSize());
+        return AttributionOptions.defaults().nSteps(o.nSteps()).internalBatchSize(o.internalBatchSize())
+                .memoryMb(o.memoryMb());
+    }
+
+    private static List<Integer> parseLengths(String list) {
+        List<Integer> lengths = new ArrayList<>();
+        for (String part : list.split(",")) {
+            try {
+                int n = Integer.parseInt(part.trim());
+                if (n < 3) {
+                    throw new NumberFormatException();
+                }
+                lengths.add(n);
+            } catch (NumberFormatException e) {
+                throw new UsageException("--lengths: expected token counts of at least 3, got '" + part + "'");
+            }
+        }
+        return lengths;
+    }
+
+    /**
+     * Cost against sequence length, every analysis: for each length, samples of exactly that many tokens
+     * (sentences of the input concatenated, then cut, keeping the closing special token), with the rows per
+     * chunk the memory budget gives and the peak resident memory of that length alone.
+     */
+    private static JsonArray lengthSweep(Predictor predictor, AttributionOptions options, List<TextInput> texts,
+            List<Integer> lengths, int perLength) throws IOException {
+        JsonArray out = new JsonArray();
+        int max = predictor.model().config().maxPositions();
+        try (Explainer explainer = new Explainer(predictor, options)) {
+            for (int length : lengths) {
+                if (length > max) {
+                    throw new UsageException("--lengths: " + length + " is more than the model's " + max + " tokens");
+                }
+                List<Sample> samples = new ArrayList<>();
+                for (int k = 0; k < perLength; k++) {
+                    samples.add(sampleOfLength(explainer, texts, k * 7, length));
+                }
+                explainer.attribute(samples.subList(0, 1)); // warm-up at this length
+                resetPeakResident();
+                long t0 = System.nanoTime();
+                explainer.attribute(samples);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                JsonObject o = new JsonObject();
+                o.addProperty("tokens", length);
+                o.addProperty("samples", samples.size());
+                o.addProperty("seconds", seconds);
+                o.addProperty("samples_per_second", samples.size() / seconds);
+                o.addProperty("tokens_per_second", (double) samples.size() * length / seconds);
+                o.addProperty("peak_rss_mb", peakResidentMegabytes());
+                o.addProperty("chunk_rows", explainer.chunkRows(length));
+                out.add(o);
+            }
+        }
+        return out;
+    }
+
+    /** Sentences from {@code first} on, joined until they encode past {@code length} tokens, cut to exactly that. */
+    private static Sample sampleOfLength(Explainer explainer, List<TextInput> texts, int first, int length) {
+        StringBuilder text = new StringBuilder();
+        EncodedText encoded = null;
+        for (int i = 0; encoded == null || encoded.length() < length; i++) {
+            if (i >= 4 * texts.size()) {
+                throw new UsageException("the input texts together have fewer than " + length + " tokens");
+            }
+            text.append(text.length() == 0 ? "" : " ").append(texts.get((first + i) % texts.size()).text());
+            encoded = explainer.sample(new TextInput("len", text.toString(), null), null).encoding();
+        }
+        EncodedText cut = cut(encoded, length);
+        return new Sample(new TextInput("length-" + length + "-" + first, text.toString(), null), cut, null);
+    }
+
+    /** The first {@code length} − 1 tokens and the closing special token. */
+    static EncodedText cut(EncodedText e, int length) {
+        int last = e.length() - 1;
+        long[] ids = new long[length];
+        long[] types = new long[length];
+        String[] tokens = new String[length];
+        boolean[] special = new boolean[length];
+        int[] sequence = new int[length];
+        int[] words = new int[length];
+        for (int i = 0; i < length; i++) {
+            int from = i < length - 1 ? i : last;
+            ids[i] = e.ids()[from];
+            types[i] = e.typeIds()[from];
+            tokens[i] = e.tokens()[from];
+            special[i] = e.special()[from];
+            sequence[i] = e.sequence()[from];
+            words[i] = e.words()[from];
+        }
+        return new EncodedText(ids, types, tokens, special, sequence, words, e.truncated() || length < e.length());
+    }
+
+    /** Resets this process's peak resident memory (VmHWM), as {@code echo 5 > /proc/self/clear_refs} does. */
+    private static void resetPeakResident() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException e) {
+            // not Linux, or not allowed: the peak is then the process's since its start
+        }
     }
 
     private static JsonObject measure(Predictor predictor, AttributionOptions options, List<TextInput> inputs,

@@ -79,7 +79,8 @@ public final class AttributionJob {
             JavaRDD<JobRecord> records = corpus.javaRDD().repartition(partitions)
                     .mapPartitions(new PartitionProcessor(config, duplicatesBroadcast, samples, errors, tokens,
                             engineMillis))
-                    .persist(StorageLevel.MEMORY_AND_DISK());
+                    // Serialized: records are read by five actions below; Spark spills what its memory cannot hold.
+                    .persist(StorageLevel.MEMORY_AND_DISK_SER());
             CorpusStatistics statistics = records.filter(r -> r.statistics() != null).map(JobRecord::statistics)
                     .reduce(CorpusStatistics::merge);
             long sampleRows = records.filter(r -> Tables.SAMPLES.equals(r.table())).count();

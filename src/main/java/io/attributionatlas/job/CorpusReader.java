@@ -25,8 +25,9 @@ import org.apache.spark.sql.types.StructType;
 
 /**
  * Reads the corpus into rows of {@link #SCHEMA}: the input's 0-based row index, id (see {@link #id}), text, text pair,
- * label and the raw row as JSON (for the errors table). Columns are named by the configuration; a
- * missing text, text-pair or label column is an error naming the column and the columns found.
+ * label, the raw row as JSON (for the errors table) and, for an input line that could not be parsed, why
+ * (its raw text is then the line itself). Columns are named by the configuration; a missing text,
+ * text-pair or label column is an error naming the column and the columns found.
  */
 final class CorpusReader {
 
@@ -36,7 +37,14 @@ final class CorpusReader {
             .add("text", DataTypes.StringType, true)
             .add("text_pair", DataTypes.StringType, true)
             .add("label", DataTypes.StringType, true)
-            .add("raw", DataTypes.StringType, true);
+            .add("raw", DataTypes.StringType, true)
+            .add("malformed", DataTypes.StringType, true);
+
+    /** Spark's column for a JSON line it cannot parse (PERMISSIVE mode): the raw line. */
+    private static final String CORRUPT_RECORD = "_corrupt_record";
+    /** {@code input.label_column} default: the column {@code label} when the input has one. */
+    static final String LABEL_AUTO = "auto";
+    private static final String LABEL_NONE = "none";
 
     private CorpusReader() {
     }
@@ -59,16 +67,24 @@ final class CorpusReader {
         List<String> columns = Arrays.asList(df.columns());
         String text = column(config, "input.text_column", columns, true);
         String pair = column(config, "input.text_pair_column", columns, false);
-        String label = column(config, "input.label_column", columns, false);
+        String label = labelColumn(config, columns);
         String idName = config.optional("input.id_column");
         String id = idName != null && columns.contains(idName) ? idName : null;
-        Column raw = functions.to_json(functions.struct(columns.stream().map(c -> df.col("`" + c + "`"))
-                .toArray(Column[]::new)));
+        Column raw = functions.to_json(functions.struct(columns.stream().filter(c -> !c.equals(CORRUPT_RECORD))
+                .map(c -> df.col("`" + c + "`")).toArray(Column[]::new)));
+        Column corrupt = columns.contains(CORRUPT_RECORD) ? df.col(CORRUPT_RECORD)
+                : functions.lit(null).cast(DataTypes.StringType);
         Dataset<Row> selected = df.select(raw.as("raw"), string(df, id).as("id"), string(df, text).as("text"),
-                string(df, pair).as("text_pair"), string(df, label).as("label"));
-        JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> RowFactory.create(t._2(),
-                id(t._1().getString(1), t._2()), t._1().getString(2), t._1().getString(3), t._1().getString(4),
-                t._1().getString(0)));
+                string(df, pair).as("text_pair"), string(df, label).as("label"), corrupt.as("corrupt"));
+        JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> {
+            Row r = t._1();
+            String line = r.getString(5);
+            return line != null
+                    ? RowFactory.create(t._2(), id(null, t._2()), null, null, null, line,
+                            "malformed JSON line (not a JSON object)")
+                    : RowFactory.create(t._2(), id(r.getString(1), t._2()), r.getString(2), r.getString(3),
+                            r.getString(4), r.getString(0), null);
+        });
         return spark.createDataFrame(indexed, SCHEMA);
     }
 
@@ -80,6 +96,18 @@ final class CorpusReader {
     private static Column string(Dataset<Row> df, String column) {
         return column == null ? functions.lit(null).cast(DataTypes.StringType)
                 : df.col("`" + column + "`").cast(DataTypes.StringType);
+    }
+
+    /** The label column: a name (which must exist), auto (label when present) or none. */
+    private static String labelColumn(JobConfig config, List<String> columns) {
+        String name = config.optional("input.label_column");
+        if (name == null || name.equals(LABEL_NONE)) {
+            return null;
+        }
+        if (name.equals(LABEL_AUTO)) {
+            return columns.contains("label") ? "label" : null;
+        }
+        return column(config, "input.label_column", columns, false);
     }
 
     private static String column(JobConfig config, String key, List<String> columns, boolean required) {
@@ -175,7 +203,7 @@ final class CorpusReader {
                             ? q.get("question").getAsString() : null;
                     String id = q.has("id") && !q.get("id").isJsonNull() ? q.get("id").getAsString() : null;
                     long index = rows.size();
-                    rows.add(RowFactory.create(index, id(id, index), question, context, null, q.toString()));
+                    rows.add(RowFactory.create(index, id(id, index), question, context, null, q.toString(), null));
                 }
             }
         }

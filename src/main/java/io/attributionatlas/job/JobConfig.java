@@ -161,6 +161,7 @@ public final class JobConfig implements Serializable {
             "qa_reduction", "internal_batch_size"}) {
             o.set(key, get(key));
         }
+        o.set("memory_mb", get("engine.memory_mb"));
         Set<Analysis> analyses = EnumSet.copyOf(Analysis.forwardOnly());
         if (!level().equals("attention")) {
             analyses.add(Analysis.GRAD_X_INPUT);

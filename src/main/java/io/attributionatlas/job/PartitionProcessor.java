@@ -217,6 +217,10 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
         String text = row.getString(2);
         String pair = row.getString(3);
         String label = row.getString(4);
+        String malformed = row.getString(6);
+        if (malformed != null) {
+            return malformed;
+        }
         if (text == null) {
             return "text is null";
         }

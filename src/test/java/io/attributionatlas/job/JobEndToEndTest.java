@@ -231,6 +231,38 @@ class JobEndToEndTest {
     }
 
     @Test
+    void labelsAreUsedWhenTheInputHasThemAndMalformedJsonLinesAreReportedAsSuch() throws Exception {
+        Path model = TinyModels.write(tmp.resolve("tiny-labels"), TinyModels.Spec.of(Architecture.BERT,
+                Task.SEQUENCE_CLASSIFICATION));
+        String broken = "{\"id\": \"broken\", \"text\": \"the plot";
+        Path input = tmp.resolve("labels.jsonl");
+        Files.write(input, List.of(line("a", "very good", null, "class_0"), line("b", "the plot", null, "MAYBE"),
+                broken, line("c", "bad acting", null, null)));
+        Path output = tmp.resolve("labels-out");
+        Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
+                "--set", "n_steps=4");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("4 input rows -> 2 samples + 2 errors"), r.out());
+        Map<String, Row> errors = table(output, Tables.ERRORS).stream()
+                .collect(Collectors.toMap(row -> row.getString(2), row -> row));
+        assertTrue(errors.keySet().stream().anyMatch(reason -> reason.startsWith("label 'MAYBE' is not among")),
+                "the label column is used without input.label_column: " + errors.keySet());
+        Row malformed = errors.get("malformed JSON line (not a JSON object)");
+        assertNotNull(malformed, errors.keySet().toString());
+        assertEquals(broken, malformed.getString(3), "the raw line is kept");
+        assertEquals("row-2", malformed.getString(1));
+        Map<String, String> labels = new HashMap<>();
+        table(output, Tables.SAMPLES).forEach(row -> labels.put(row.getString(0), row.getString(4)));
+        assertEquals("class_0", labels.get("a"));
+        assertTrue(labels.containsKey("c") && labels.get("c") == null);
+
+        Run off = run("run", "--model", model.toString(), "--input", input.toString(), "--output",
+                tmp.resolve("labels-off").toString(), "--set", "n_steps=4", "--set", "input.label_column=none");
+        assertEquals(0, off.status(), off.err());
+        assertTrue(off.out().contains("4 input rows -> 3 samples + 1 errors"), off.out());
+    }
+
+    @Test
     void realModelSliceMatchesTheEngine() throws Exception {
         Path input = tmp.resolve("sst2.csv");
         Files.writeString(input, "sentence,label\n\"A gorgeous, witty, seductive movie.\",POSITIVE\n"

@@ -1,0 +1,120 @@
+package io.attributionatlas.attribution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import io.attributionatlas.Fixtures;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.ModelConfig;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.TextInput;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Chunks sized by memory, not by rows: the documented formula, the up-front error, and a 512-token row. */
+class MemoryBudgetTest {
+
+    /**
+     * all-MiniLM (L = 6, H = 12, d = e = 384, I = 1536), default budget 2048 MB, 64 rows at most, 50 steps
+     * (52 rows per item), trapezoid conductance (1 carried point), on the CPU, README "Memory":
+     * row bytes = 4·(6·(4·12·S² + S·(8·384 + 3·1536)) + 12·384·S); item bytes = 4·6·3·(12·S² + 384·S).
+     */
+    @Test
+    void chunkRowsFollowTheDocumentedFormula() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu())) {
+            ModelConfig c = p.model().config();
+            assertEquals(4L * (6 * (4 * 12 * 128L * 128 + 128L * (8 * 384 + 3 * 1536)) + 12 * 384 * 128L),
+                    MemoryBudget.sweepRowBytes(c, 128));
+            assertEquals(4L * 6 * 3 * (12 * 512L * 512 + 384 * 512L),
+                    MemoryBudget.sweepItemBytes(c, 512, 1, true, true));
+            Explainer explainer = new Explainer(p, AttributionOptions.defaults());
+            // 16 tokens: 3.4 MB a row, the 64-row cap binds. 128: 42.75 MB a row would allow 47, but on a CPU
+            // [rows, 12, 128, 128] stays within 32 MB: 42. 512: 387 MB a row + items of 229.5 MB would allow 4;
+            // the largest tensor allows 2.
+            assertEquals(64, explainer.chunkRows(16));
+            assertEquals(42, explainer.chunkRows(128));
+            assertEquals(2, explainer.chunkRows(512));
+            // With 1300 MB: 29 rows at 128; at 512 two rows and two items fit (1233 MB) with trapezoid's
+            // one carried point, not with quadratic's two (items of 382.5 MB).
+            Explainer small = new Explainer(p, AttributionOptions.defaults().memoryMb(1300));
+            assertEquals(29, small.chunkRows(128));
+            assertEquals(2, small.chunkRows(512));
+            Explainer quadratic = new Explainer(p, AttributionOptions.defaults().memoryMb(1300)
+                    .conductance(ConductanceRule.QUADRATIC));
+            assertEquals(1, quadratic.chunkRows(512));
+            Explainer forwardOnly = new Explainer(p, AttributionOptions.defaults().analyses(Analysis.forwardOnly()));
+            assertEquals(42, forwardOnly.chunkRows(128));
+            assertEquals(2, forwardOnly.chunkRows(512));
+        }
+    }
+
+    @Test
+    void aBudgetThatCannotHoldOneRowAtTheMaximumLengthFailsBeforeAnyWork() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu())) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Explainer(p, AttributionOptions.defaults().memoryMb(256)));
+            assertTrue(e.getMessage().contains("512 tokens") && e.getMessage().contains("the budget is 256 MB")
+                    && e.getMessage().contains("engine.memory_mb"), e.getMessage());
+        }
+    }
+
+    /** One 512-token row: the process's resident peak grows by no more than the budget, whatever the chunking. */
+    @Test
+    void aRowAtTheMaximumLengthIsExplainedWithinTheBudgetAndChunkingChangesNothing() throws Exception {
+        List<String> sentences = Files.readAllLines(Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv"))
+                .stream().skip(1).toList();
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu())) {
+            AttributionOptions small = AttributionOptions.defaults().nSteps(4).memoryMb(768);
+            AttributionOptions large = AttributionOptions.defaults().nSteps(4).memoryMb(4096);
+            try (Explainer one = new Explainer(p, small); Explainer many = new Explainer(p, large)) {
+                Sample sample = one.sample(new TextInput("long", String.join(" ", sentences.subList(0, 40)), null),
+                        null);
+                EncodedText e = sample.encoding();
+                assertEquals(512, e.length());
+                assertTrue(e.truncated());
+                assertEquals(1, one.chunkRows(512));
+                assertEquals(2, many.chunkRows(512), "chunks of two of the sample's 6 rows (4 steps + 2 ends)");
+                one.attribute(List.of(one.sample(new TextInput("warm", sentences.get(0), null), null)));
+                Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+                long before = status("VmRSS:");
+                SampleAttribution chunked = one.attribute(List.of(sample)).get(0);
+                long grown = status("VmHWM:") - before;
+                // the budget, plus the sample's results and their host copies on the heap
+                assertTrue(grown < 768 + 512, "resident peak grew by " + grown + " MB");
+                SampleAttribution whole = many.attribute(List.of(sample)).get(0);
+                TargetAttribution a = chunked.targets().get(0);
+                TargetAttribution b = whole.targets().get(0);
+                for (int i = 0; i < 512; i++) {
+                    assertEquals(b.igTokenSum()[i], a.igTokenSum()[i], 1e-5, "IG " + i);
+                    for (int l = 0; l < 6; l++) {
+                        assertEquals(b.layerTokenSum()[l][i], a.layerTokenSum()[l][i], 1e-5, "conductance " + l);
+                    }
+                }
+                for (int l = 0; l < 6; l++) {
+                    for (int h = 0; h < 12; h += 5) {
+                        for (int i = 0; i < 512; i += 37) {
+                            for (int j = 0; j < 512; j += 11) {
+                                assertEquals(b.attentionConductance()[l][h][i][j], a.attentionConductance()[l][h][i][j],
+                                        1e-6, "attention conductance");
+                            }
+                        }
+                    }
+                }
+                assertEquals(b.fInput() - b.fBaseline(), a.fInput() - a.fBaseline(), 1e-5);
+            }
+        }
+    }
+
+    private static long status(String key) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith(key)) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+            }
+        }
+        throw new IllegalStateException(key);
+    }
+}

@@ -1,0 +1,127 @@
+package io.attributionatlas.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import com.google.gson.JsonObject;
+import io.attributionatlas.Fixtures;
+import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.TextInput;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Rows at the model's maximum length in a job whose JVM has a 2 GB heap: the job completes, every row is
+ * accounted for, the long rows equal the engine on each row alone, and the process's peak resident memory
+ * stays under heap + task slots × engine.memory_mb + 1 GB (libtorch, the model, the JVM's own memory).
+ */
+class LongInputsJobTest {
+
+    private static final int HEAP_MB = 2048;
+    private static final int MEMORY_MB = 1024;
+    private static final int TASK_SLOTS = 2;
+    private static final int FIXED_MB = 1024;
+
+    @TempDir
+    static Path tmp;
+
+    @Test
+    void longRowsRunInBoundedMemoryAndEqualTheEngineAlone() throws Exception {
+        List<String> sentences = Files.readAllLines(Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv"))
+                .stream().skip(1).map(l -> l.replaceAll(",(neg|pos)$", "").replace("\"", "")).toList();
+        List<String> lines = new ArrayList<>();
+        List<String> longIds = List.of("long-0", "long-1", "long-2");
+        for (int k = 0; k < longIds.size(); k++) {
+            // about 3,000 characters: past 512 tokens, so truncated at the maximum length and flagged
+            lines.add(line(longIds.get(k), String.join(" ", sentences.subList(40 * k, 40 * k + 40))));
+        }
+        for (int k = 0; k < 9; k++) {
+            lines.add(line("short-" + k, sentences.get(200 + k)));
+        }
+        java.util.Collections.shuffle(lines, new java.util.Random(7));
+        Path input = tmp.resolve("long.jsonl");
+        Files.write(input, lines);
+        Path output = tmp.resolve("out");
+
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Xmx" + HEAP_MB + "m"));
+        command.addAll(List.of(jvmFlags().split("\\s+")));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), PeakMemoryMain.class.getName(), "run",
+                "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
+                output.toString(), "--set", "n_steps=8", "--set", "spark.master=local[" + TASK_SLOTS + "]",
+                "--set", "engine.memory_mb=" + MEMORY_MB, "--set", "batch.samples=4"));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String log;
+        try {
+            log = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(process.waitFor(15, TimeUnit.MINUTES), "the forked job did not finish");
+        } finally {
+            process.destroyForcibly();
+        }
+        assertEquals(0, process.exitValue(), log);
+        assertTrue(log.contains("12 input rows -> 12 samples + 0 errors"), log);
+        long peakMb = Long.parseLong(log.substring(log.lastIndexOf("VmHWM_MB=") + 9).trim());
+        long boundMb = HEAP_MB + (long) TASK_SLOTS * MEMORY_MB + FIXED_MB;
+        System.out.println("long inputs job: peak resident " + peakMb + " MB (bound " + boundMb + " MB)");
+        assertTrue(peakMb < boundMb, "peak resident memory " + peakMb + " MB, bound " + boundMb + " MB");
+
+        Map<String, Row> samples = JobEndToEndTest.table(output, Tables.SAMPLES).stream()
+                .collect(Collectors.toMap(row -> row.getString(0), row -> row));
+        assertEquals(12, samples.size());
+        JobConfig config = JobConfig.load(null, Map.of("n_steps", "8"));
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                Explainer e = new Explainer(p, config.attributionOptions())) {
+            for (String id : longIds) {
+                Row row = samples.get(id);
+                assertEquals(512, row.getList(5).size(), id + " is at the maximum length");
+                assertTrue(row.getList(10).contains("truncated"), id + " is flagged");
+                SampleAttribution alone = e.attribute(List.of(e.sample(new TextInput(id, row.getString(2), null),
+                        null))).get(0);
+                Row target = (Row) row.getList(17).get(0);
+                assertEquals(alone.targets().get(0).fInput(), target.getDouble(3), 1e-5);
+                List<Float> ig = target.getList(6);
+                float[] expected = alone.targets().get(0).igTokenSum();
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], ig.get(i), 1e-5, id + " IG [" + i + "]");
+                }
+                List<scala.collection.Seq<Float>> conductance = target.getList(9);
+                for (int l = 0; l < conductance.size(); l++) {
+                    List<Float> layer = scala.jdk.javaapi.CollectionConverters.asJava(conductance.get(l));
+                    for (int i = 0; i < layer.size(); i++) {
+                        assertEquals(alone.targets().get(0).layerTokenSum()[l][i], layer.get(i), 1e-5,
+                                id + " conductance layer " + l + " [" + i + "]");
+                    }
+                }
+            }
+        }
+    }
+
+    private static String line(String id, String text) {
+        JsonObject o = new JsonObject();
+        o.addProperty("id", id);
+        o.addProperty("text", text);
+        return o.toString();
+    }
+
+    /** The JVM flags every Attribution Atlas JVM gets (conf/jvm.properties). */
+    static String jvmFlags() throws Exception {
+        for (String l : Files.readAllLines(Path.of("conf/jvm.properties"))) {
+            if (l.startsWith("atlas.jvm.flags=")) {
+                return l.substring("atlas.jvm.flags=".length()).trim();
+            }
+        }
+        throw new IllegalStateException("conf/jvm.properties has no atlas.jvm.flags");
+    }
+}
