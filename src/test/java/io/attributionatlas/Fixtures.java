@@ -25,4 +25,14 @@ public final class Fixtures {
     public static Path golden(String name) {
         return shared().resolve("golden").resolve(name);
     }
+
+    /** The JVM flags every Attribution Atlas JVM gets (conf/jvm.properties), for tests that fork a JVM. */
+    public static String jvmFlags() throws java.io.IOException {
+        for (String l : Files.readAllLines(Path.of("conf/jvm.properties"))) {
+            if (l.startsWith("atlas.jvm.flags=")) {
+                return l.substring("atlas.jvm.flags=".length()).trim();
+            }
+        }
+        throw new IllegalStateException("conf/jvm.properties has no atlas.jvm.flags");
+    }
 }

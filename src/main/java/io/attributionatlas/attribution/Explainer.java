@@ -320,7 +320,9 @@ public final class Explainer implements AutoCloseable {
         if (options.has(Analysis.ATTENTION)) {
             p.attentions = new float[layers][][][];
             for (int l = 0; l < layers; l++) {
-                p.attentions[l] = Tensors.to3d(r.attentions().get(l).get(new NDIndex("{}, :, :{}, :{}", b, n, n)));
+                try (NDScope layer = new NDScope()) {
+                    p.attentions[l] = Tensors.to3d(r.attentions().get(l).get(new NDIndex("{}, :, :{}, :{}", b, n, n)));
+                }
             }
         }
         if (options.has(Analysis.NORMS)) {
@@ -328,10 +330,12 @@ public final class Explainer implements AutoCloseable {
             p.normAlphaFx = new float[layers][][][];
             p.normSumAlphaFx = new float[layers][][];
             for (int l = 0; l < layers; l++) {
-                NDArray[] norms = forwardAnalyses.norms(r.attentions().get(l), r.values().get(l), l, b, n);
-                p.normFx[l] = Tensors.to2d(norms[0]);
-                p.normAlphaFx[l] = Tensors.to3d(norms[1]);
-                p.normSumAlphaFx[l] = Tensors.to2d(norms[2]);
+                try (NDScope layer = new NDScope()) { // a layer's [H, S, S] intermediates go before the next's
+                    NDArray[] norms = forwardAnalyses.norms(r.attentions().get(l), r.values().get(l), l, b, n);
+                    p.normFx[l] = Tensors.to2d(norms[0]);
+                    p.normAlphaFx[l] = Tensors.to3d(norms[1]);
+                    p.normSumAlphaFx[l] = Tensors.to2d(norms[2]);
+                }
             }
         }
         if (options.has(Analysis.ROLLOUT)) {

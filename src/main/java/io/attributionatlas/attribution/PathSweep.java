@@ -98,21 +98,20 @@ final class PathSweep {
         }
     }
 
-    /** An item's chain state for one tensor: how many chain points came before, and the last of them. */
+    /**
+     * An item's chain state for one tensor: how many chain points came before, and the last {@code count} of
+     * them in slots that are allocated once and overwritten in place (fresh copies per batch would fragment
+     * the allocator's memory).
+     */
     static final class ChainCarry {
         int seen;
+        int count;
         final List<NDArray> values = new ArrayList<>();
         final List<NDArray> gradients = new ArrayList<>();
         final List<Double> alphas = new ArrayList<>();
-
-        void clear() {
-            values.forEach(NDArray::close);
-            gradients.forEach(NDArray::close);
-            values.clear();
-            gradients.clear();
-            alphas.clear();
-        }
     }
+
+    private static final NDIndex ALL = new NDIndex("...");
 
     private final TransformerModel model;
     private final AttributionOptions options;
@@ -371,24 +370,28 @@ final class PathSweep {
             chainAlphas[k - chainFrom] = points.alphas()[firstPoint + k];
         }
         for (int l : taps.layers()) {
-            NDIndex chain = new NDIndex("{}:{}, :{}", r0 + chainFrom, r0 + chainTo, n);
-            NDArray y = result.hiddenStates().get(l).get(chain);
-            NDArray g = result.layerTaps().get(l).getGradient().get(chain);
-            NDArray c = conduct(item, y, g, chainAlphas, item.layerCarry[l], chainContinues);
-            if (c != null) {
-                item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
+            try (NDScope layer = new NDScope()) {
+                NDIndex chain = new NDIndex("{}:{}, :{}", r0 + chainFrom, r0 + chainTo, n);
+                NDArray y = result.hiddenStates().get(l).get(chain);
+                NDArray g = result.layerTaps().get(l).getGradient().get(chain);
+                NDArray c = conduct(item, y, g, chainAlphas, item.layerCarry[l], chainContinues);
+                if (c != null) {
+                    item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
+                }
             }
         }
         for (int l : taps.attentions()) {
-            NDIndex chain = new NDIndex("{}:{}, :, :{}, :{}", r0 + chainFrom, r0 + chainTo, n, n);
-            NDArray y = result.attentions().get(l).get(chain);
-            NDArray g = result.attentionTaps().get(l).getGradient().get(chain);
-            NDArray c = conduct(item, y, g, chainAlphas, item.attentionCarry[l], chainContinues);
-            if (c != null) {
-                if (item.attention[l] == null) {
-                    item.attention[l] = item.keep(c, model.manager());
-                } else {
-                    item.attention[l].addi(c);
+            try (NDScope layer = new NDScope()) { // a layer's [H, S, S] terms go before the next layer's
+                NDIndex chain = new NDIndex("{}:{}, :, :{}, :{}", r0 + chainFrom, r0 + chainTo, n, n);
+                NDArray y = result.attentions().get(l).get(chain);
+                NDArray g = result.attentionTaps().get(l).getGradient().get(chain);
+                NDArray c = conduct(item, y, g, chainAlphas, item.attentionCarry[l], chainContinues);
+                if (c != null) {
+                    if (item.attention[l] == null) {
+                        item.attention[l] = item.keep(c, model.manager());
+                    } else {
+                        item.attention[l].addi(c);
+                    }
                 }
             }
         }
@@ -404,9 +407,9 @@ final class PathSweep {
             boolean chainContinues) {
         // The chain's points as views: the carried ones, then this batch's. No concatenation and no gathered
         // copies: at 512 tokens those are tensors of tens of MB per point, and building them dominated the sweep.
-        int carried = carry.values.size();
-        List<NDArray> ys = new ArrayList<>(carry.values);
-        List<NDArray> gs = new ArrayList<>(carry.gradients);
+        int carried = carry.count;
+        List<NDArray> ys = new ArrayList<>(carry.values.subList(0, carried));
+        List<NDArray> gs = new ArrayList<>(carry.gradients.subList(0, carried));
         for (int k = 0; k < alphas.length; k++) {
             ys.add(y.get(k));
             gs.add(g.get(k));
@@ -445,20 +448,20 @@ final class PathSweep {
         int total = pointAlphas.length;
         int keep = Math.min(total, rule.pointsCarried());
         carry.seen += alphas.length;
-        List<NDArray> keptValues = new ArrayList<>();
-        List<NDArray> keptGradients = new ArrayList<>();
-        List<Double> keptAlphas = new ArrayList<>();
-        if (chainContinues) {
-            for (int k = total - keep; k < total; k++) {
-                keptValues.add(item.keep(ys.get(k), model.manager()));
-                keptGradients.add(item.keep(gs.get(k), model.manager()));
-                keptAlphas.add(pointAlphas[k]);
+        // Slot j takes point total − keep + j ≥ j: in ascending j a slot is read before it is overwritten.
+        carry.count = chainContinues ? keep : 0;
+        for (int j = 0; j < carry.count; j++) {
+            int point = total - keep + j;
+            if (j == carry.values.size()) {
+                carry.values.add(item.keep(ys.get(point), model.manager()));
+                carry.gradients.add(item.keep(gs.get(point), model.manager()));
+                carry.alphas.add(pointAlphas[point]);
+            } else if (point != j) {
+                carry.values.get(j).set(ALL, ys.get(point));
+                carry.gradients.get(j).set(ALL, gs.get(point));
+                carry.alphas.set(j, pointAlphas[point]);
             }
         }
-        carry.clear(); // after the copies: the points may be the old carry
-        carry.values.addAll(keptValues);
-        carry.gradients.addAll(keptGradients);
-        carry.alphas.addAll(keptAlphas);
         return sum;
     }
 

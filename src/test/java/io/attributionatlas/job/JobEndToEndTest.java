@@ -46,6 +46,7 @@ class JobEndToEndTest {
     static void stopReader() {
         if (reader != null) {
             reader.stop();
+            reader = null;
         }
     }
 
