@@ -17,6 +17,10 @@ if [[ -z "$JAR" ]]; then
   JAR="$(ls "$ROOT"/target/attribution-atlas-*-spark.jar | head -n 1)"
 fi
 FLAGS="$(sed -n 's/^atlas\.jvm\.flags=//p' "$ROOT/conf/jvm.properties")"
+# glibc gives each thread that allocates its own arena, and each arena keeps freed blocks: with libtorch's
+# large tensors that multiplied resident memory. Two arenas keep it near the engine's budget (README, Memory).
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 exec "${SPARK_SUBMIT:-spark-submit}" --class io.attributionatlas.job.AttributionJob \
   --conf "spark.driver.extraJavaOptions=$FLAGS" --conf "spark.executor.extraJavaOptions=$FLAGS" \
+  --conf "spark.executorEnv.MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX" \
   "${SPARK_ARGS[@]}" "$JAR" run "$@"

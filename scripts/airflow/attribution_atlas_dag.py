@@ -54,7 +54,11 @@ with DAG(
         conf={
             "spark.driver.extraJavaOptions": JVM_FLAGS,
             "spark.executor.extraJavaOptions": JVM_FLAGS,
+            # as scripts/submit.sh: two glibc arenas keep libtorch's resident memory near engine.memory_mb
+            "spark.executorEnv.MALLOC_ARENA_MAX": "2",
             "spark.task.cpus": "2",
+            # native memory (libtorch, activations): 1 GB + model + 2 task slots x 2 x engine.memory_mb (README)
+            "spark.executor.memoryOverhead": "9g",
         },
         executor_cores=4,
         executor_memory="8g",

@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -36,14 +35,14 @@ final class BenchCommand implements AtlasCli.Command {
 
     @Override
     public String usage() {
-        return "bench --model DIR --input FILE.csv|FILE.jsonl [--samples 32] [--naive-samples 8] [--n-steps 50]"
+        return "bench " + ModelOptions.USAGE + " --input FILE.csv|FILE.jsonl [--samples 32] [--naive-samples 8] [--n-steps 50]"
                 + " [--min-tokens 17] [--max-tokens 23] [--internal-batch-size 64] [--memory-mb 2048]"
                 + " [--lengths 32,64,128,256,512] [--length-samples 2] [--json OUT.json]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
-        Arguments a = new Arguments(args, 1, Set.of("model", "input", "samples", "naive-samples", "n-steps",
+        Arguments a = new Arguments(args, 1, ModelOptions.names("input", "samples", "naive-samples", "n-steps",
                 "min-tokens", "max-tokens", "internal-batch-size", "memory-mb", "lengths", "length-samples", "json"));
         int samples = a.integer("samples", 32, 1);
         int naiveSamples = a.integer("naive-samples", 8, 1);
@@ -56,7 +55,7 @@ final class BenchCommand implements AtlasCli.Command {
         List<Integer> lengths = a.has("lengths") ? parseLengths(a.get("lengths")) : List.of();
         List<TextInput> texts = LocalCorpus.read(a.path("input"));
         JsonObject result = new JsonObject();
-        try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
+        try (Predictor predictor = ModelOptions.open(a)) {
             List<TextInput> inputs = new ArrayList<>();
             long tokens = 0;
             for (TextInput t : texts) {

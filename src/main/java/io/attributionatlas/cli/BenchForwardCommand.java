@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
@@ -24,18 +23,18 @@ final class BenchForwardCommand implements AtlasCli.Command {
 
     @Override
     public String usage() {
-        return "bench-forward --model DIR [--batch-size 32] [--length 128] [--iterations 10] [--warmup 3]"
+        return "bench-forward " + ModelOptions.USAGE + " [--batch-size 32] [--length 128] [--iterations 10] [--warmup 3]"
                 + " [--json OUT.json]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
-        Arguments a = new Arguments(args, 1, Set.of("model", "batch-size", "length", "iterations", "warmup", "json"));
+        Arguments a = new Arguments(args, 1, ModelOptions.names("batch-size", "length", "iterations", "warmup", "json"));
         int batchSize = a.integer("batch-size", 32, 1);
         int length = a.integer("length", 128, 2);
         int iterations = a.integer("iterations", 10, 1);
         int warmup = a.integer("warmup", 3, 0);
-        try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
+        try (Predictor predictor = ModelOptions.open(a)) {
             TransformerModel model = predictor.model();
             if (length > model.config().maxPositions()) {
                 throw new UsageException("--length " + length + " exceeds the model's max positions "

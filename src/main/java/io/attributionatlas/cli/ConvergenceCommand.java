@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import ai.djl.Device;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -28,13 +27,13 @@ final class ConvergenceCommand implements AtlasCli.Command {
 
     @Override
     public String usage() {
-        return "convergence --model DIR --input FILE [--samples 8] [--n-steps 16,32,50,64] [--method M]"
+        return "convergence " + ModelOptions.USAGE + " --input FILE [--samples 8] [--n-steps 16,32,50,64] [--method M]"
                 + " [--conductance trapezoid|captum|quadratic] [--json OUT.json]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
-        Arguments a = new Arguments(args, 1, Set.of("model", "input", "samples", "n-steps", "method", "conductance",
+        Arguments a = new Arguments(args, 1, ModelOptions.names("input", "samples", "n-steps", "method", "conductance",
                 "json"));
         int samples = a.integer("samples", 8, 1);
         int[] steps;
@@ -48,7 +47,7 @@ final class ConvergenceCommand implements AtlasCli.Command {
         inputs = inputs.subList(0, Math.min(samples, inputs.size()));
         JsonObject result = new JsonObject();
         JsonArray rows = new JsonArray();
-        try (Predictor predictor = Predictor.open(a.path("model"), null, Device.cpu())) {
+        try (Predictor predictor = ModelOptions.open(a)) {
             result.addProperty("model", a.path("model").toAbsolutePath().normalize().toString());
             result.addProperty("architecture", predictor.model().config().architecture().modelType());
             result.addProperty("task", predictor.model().config().task().cliName());

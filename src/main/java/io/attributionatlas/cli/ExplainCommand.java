@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import ai.djl.Device;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.SampleAttribution;
@@ -25,12 +24,12 @@ final class ExplainCommand implements AtlasCli.Command {
         return "explain --model DIR --text TEXT [--text-pair TEXT] [--method M] [--n-steps N]"
                 + " [--conductance trapezoid|captum|quadratic] [--baseline pad|mask|unk|zero|ID] [--target predicted|label|all|CLASS]"
                 + " [--label CLASS] [--output logit|probability] [--qa-reduction index|max] [--strategy single_pass|naive]"
-                + " [--analyses LIST] [--internal-batch-size N] [--memory-mb MB] [--task T] [--json FILE] [--html FILE]";
+                + " [--analyses LIST] [--internal-batch-size N] [--memory-mb MB] [--task T] [--device auto|cpu|gpu|gpu:N] [--json FILE] [--html FILE]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
-        Set<String> allowed = new HashSet<>(Set.of("model", "text", "text-pair", "label", "task", "json", "html"));
+        Set<String> allowed = new HashSet<>(ModelOptions.names("text", "text-pair", "label", "json", "html"));
         AttributionOptions.KEYS.forEach(k -> allowed.add(k.replace('_', '-')));
         Arguments a = new Arguments(args, 1, allowed);
         AttributionOptions options = AttributionOptions.defaults();
@@ -48,7 +47,7 @@ final class ExplainCommand implements AtlasCli.Command {
         if (text.isBlank()) {
             throw new UsageException("--text is empty");
         }
-        try (Predictor predictor = Predictor.open(a.path("model"), InspectCommand.task(a), Device.cpu());
+        try (Predictor predictor = ModelOptions.open(a);
                 Explainer explainer = explainer(predictor, options)) {
             Integer label = a.has("label") ? classIndex(a.get("label"), predictor) : null;
             long t0 = System.nanoTime();

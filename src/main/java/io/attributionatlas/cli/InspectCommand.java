@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import ai.djl.Device;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.SpecialTokens;
@@ -17,14 +16,14 @@ final class InspectCommand implements AtlasCli.Command {
 
     @Override
     public String usage() {
-        return "inspect --model DIR [--task classification|qa|encoder]";
+        return "inspect " + ModelOptions.USAGE;
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) {
-        Arguments a = new Arguments(args, 1, Set.of("model", "task"));
+        Arguments a = new Arguments(args, 1, ModelOptions.names());
         Path dir = a.path("model");
-        try (Predictor p = Predictor.open(dir, task(a), Device.cpu())) {
+        try (Predictor p = ModelOptions.open(a)) {
             TransformerModel model = p.model();
             ModelConfig c = model.config();
             out.printf("model          %s%n", dir.toAbsolutePath().normalize());
@@ -60,15 +59,4 @@ final class InspectCommand implements AtlasCli.Command {
         return 0;
     }
 
-    static Task task(Arguments a) {
-        String t = a.get("task");
-        if (t == null) {
-            return null;
-        }
-        try {
-            return Task.parse(t);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
-        }
-    }
 }

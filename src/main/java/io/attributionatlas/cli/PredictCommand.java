@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import ai.djl.Device;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
@@ -36,14 +35,13 @@ final class PredictCommand implements AtlasCli.Command {
 
     @Override
     public String usage() {
-        return "predict --model DIR (--text TEXT [--text-pair TEXT] | --input FILE.jsonl --json OUT.jsonl)"
-                + " [--task classification|qa|encoder] [--batch-size N]";
+        return "predict " + ModelOptions.USAGE + " (--text TEXT [--text-pair TEXT] | --input FILE.jsonl --json"
+                + " OUT.jsonl) [--batch-size N]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws IOException {
-        Arguments a = new Arguments(args, 1, Set.of("model", "text", "text-pair", "input", "json", "task",
-                "batch-size"));
+        Arguments a = new Arguments(args, 1, ModelOptions.names("text", "text-pair", "input", "json", "batch-size"));
         Path model = a.path("model");
         int batchSize = a.integer("batch-size", 32, 1);
         boolean single = a.has("text");
@@ -61,7 +59,7 @@ final class PredictCommand implements AtlasCli.Command {
         }
         List<Line> parsed = single ? List.of(new Line(0, new TextInput("text", a.get("text"), a.get("text-pair")),
                 null)) : readLines(a.path("input"));
-        try (Predictor predictor = Predictor.open(model, InspectCommand.task(a), Device.cpu())) {
+        try (Predictor predictor = ModelOptions.open(a)) {
             boolean qa = predictor.model().config().task() == Task.QUESTION_ANSWERING;
             List<Line> lines = parsed.stream().map(l -> l.error == null && qa && l.input.textPair() == null
                     ? new Line(l.number, l.input, "a question-answering model needs text_pair (the context)", null) : l)

@@ -2,6 +2,7 @@ package io.attributionatlas.job;
 
 import ai.djl.Device;
 import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.model.DeviceChoice;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import java.io.IOException;
@@ -11,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.security.MessageDigest;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.hadoop.conf.Configuration;
@@ -33,24 +35,26 @@ final class ExecutorModels {
     }
 
     static Explainer explainer(JobConfig config) {
-        Device device = taskDevice();
+        Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
         String key = config.required("model.path") + "|" + device + "|" + config.asMap();
         return EXPLAINERS.computeIfAbsent(key, k -> load(config, device));
     }
 
     /**
-     * The GPU Spark assigned to the running task (spark.task.resource.gpu.amount), else the CPU. GPU use
-     * needs DJL's CUDA native library on the class path instead of pytorch-native-cpu (see README).
+     * The device of the running task: engine.device resolved against the GPUs PyTorch sees and the GPU Spark
+     * assigned to the task (spark.task.resource.gpu.amount), if any. A GPU needs CUDA libtorch (README, "GPUs").
      */
-    static Device taskDevice() {
-        TaskContext task = TaskContext.get();
+    static Device taskDevice(DeviceChoice choice) {
+        return choice.resolve(choice.kind() == DeviceChoice.Kind.CPU ? 0 : DeviceChoice.visibleGpus(),
+                assignedGpus(TaskContext.get()));
+    }
+
+    /** The GPU addresses Spark gave the task, empty when none (or outside a task). */
+    static List<String> assignedGpus(TaskContext task) {
         if (task != null && task.resources().contains("gpu")) {
-            String[] addresses = task.resources().apply("gpu").addresses();
-            if (addresses.length > 0) {
-                return Device.gpu(Integer.parseInt(addresses[0]));
-            }
+            return List.of(task.resources().apply("gpu").addresses());
         }
-        return Device.cpu();
+        return List.of();
     }
 
     /** How many explainers this JVM holds (tests check it stays one per model and settings). */

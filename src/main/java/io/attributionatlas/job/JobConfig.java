@@ -53,6 +53,7 @@ public final class JobConfig implements Serializable {
         overrides.forEach((k, v) -> put(values, k, v, "--set"));
         JobConfig config = new JobConfig(values);
         config.attributionOptions(); // validates the engine keys
+        io.attributionatlas.model.DeviceChoice.parse(config.get("engine.device"));
         config.level();
         config.truncationIsError();
         for (String key : new String[] {"batch.samples", "dump.count", "top_k", "errors.raw_chars", "engine.threads"}) {

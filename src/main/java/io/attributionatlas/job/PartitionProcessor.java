@@ -18,6 +18,7 @@ import java.util.Set;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
+import org.apache.spark.util.CollectionAccumulator;
 import org.apache.spark.util.LongAccumulator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,15 +42,18 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     private final LongAccumulator errorsCounter;
     private final LongAccumulator tokensCounter;
     private final LongAccumulator engineMillis;
+    private final CollectionAccumulator<String> devices;
 
     PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId,
-            LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis) {
+            LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis,
+            CollectionAccumulator<String> devices) {
         this.config = config;
         this.firstRowOfDuplicateId = firstRowOfDuplicateId;
         this.samplesCounter = samples;
         this.errorsCounter = errors;
         this.tokensCounter = tokens;
         this.engineMillis = engineMillis;
+        this.devices = devices;
     }
 
     /** A row that passed validation, waiting for its batch. */
@@ -142,7 +146,8 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             done = true;
             tokensCounter.add(tokens);
             engineMillis.add(engineNanos / 1_000_000);
-            ready.add(JobRecord.statistics(statistics));
+            devices.add(DeviceRecord.of(explainer.model().manager().getDevice()));
+            ready.add(JobRecord.statistics(statistics.compact()));
             double seconds = (System.nanoTime() - started) / 1e9;
             LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
                     + "samples/s; engine %.1f s, statistics %.1f s)", processed, tokens, seconds,

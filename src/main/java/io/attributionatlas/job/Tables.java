@@ -151,7 +151,8 @@ final class Tables {
             .add("seconds", DataTypes.DoubleType)
             .add("samples_per_second", DataTypes.DoubleType)
             .add("engine_seconds", DataTypes.DoubleType)
-            .add("task_slots", DataTypes.IntegerType);
+            .add("task_slots", DataTypes.IntegerType)
+            .add("devices_json", DataTypes.StringType);
 
     private Tables() {
     }

@@ -56,6 +56,25 @@ class AtlasCliTest {
     }
 
     @Test
+    void aGpuAskedForWhereNoneIsVisibleFailsWithTheReason() {
+        String corpus = Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv").toString();
+        for (List<String> command : List.of(List.of("inspect"), List.of("predict", "--text", "good"),
+                List.of("explain", "--text", "good"), List.of("bench", "--input", corpus), List.of("bench-forward"),
+                List.of("convergence", "--input", corpus))) {
+            List<String> args = new java.util.ArrayList<>(command);
+            args.addAll(List.of("--model", Fixtures.realModel().toString(), "--device", "gpu"));
+            Result r = run(args.toArray(String[]::new));
+            assertEquals(2, r.status(), command + ": " + r.err());
+            assertTrue(r.err().contains("a GPU was asked for, but PyTorch sees no GPU"), command + ": " + r.err());
+        }
+        Result bad = run("inspect", "--model", Fixtures.realModel().toString(), "--device", "tpu");
+        assertEquals(2, bad.status());
+        assertTrue(bad.err().contains("expected auto, cpu, gpu or gpu:N, got 'tpu'"), bad.err());
+        Result cpu = run("inspect", "--model", Fixtures.realModel().toString(), "--device", "cpu");
+        assertEquals(0, cpu.status(), cpu.err());
+    }
+
+    @Test
     void missingModelDirectoryIsNamed() {
         Result r = run("inspect", "--model", tmp.resolve("nowhere").toString());
         assertEquals(1, r.status());

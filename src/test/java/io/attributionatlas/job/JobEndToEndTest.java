@@ -201,6 +201,8 @@ class JobEndToEndTest {
         assertEquals(6, manifest.getLong(8));
         assertEquals(7, manifest.getLong(9));
         assertTrue(manifest.getString(4).startsWith("sha256:"));
+        String devices = manifest.getString(manifest.fieldIndex("devices_json"));
+        assertTrue(devices.contains("\"device\":\"cpu()\"") && devices.contains("\"executor\":\"driver\""), devices);
 
         // Re-running into the same output replaces every table; nothing of the staging remains.
         Path small = tmp.resolve("small.jsonl");
@@ -298,6 +300,14 @@ class JobEndToEndTest {
                 tmp.resolve("x").toString(), "--set", "n_stepz=5");
         assertEquals(2, unknownKey.status());
         assertTrue(unknownKey.err().contains("unknown configuration key 'n_stepz'"), unknownKey.err());
+        Run noGpu = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
+                tmp.resolve("x").toString(), "--set", "engine.device=gpu");
+        assertEquals(2, noGpu.status());
+        assertTrue(noGpu.err().contains("a GPU was asked for, but PyTorch sees no GPU"), noGpu.err());
+        Run badDevice = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
+                tmp.resolve("x").toString(), "--set", "engine.device=gpu0");
+        assertEquals(2, badDevice.status());
+        assertTrue(badDevice.err().contains("expected auto, cpu, gpu or gpu:N"), badDevice.err());
         Run badValue = run("run", "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
                 tmp.resolve("x").toString(), "--set", "level=everything");
         assertEquals(2, badValue.status());
