@@ -73,14 +73,14 @@ public final class AttributionJob {
             LongAccumulator errors = jsc.sc().longAccumulator("atlas.errors");
             LongAccumulator tokens = jsc.sc().longAccumulator("atlas.tokens");
             LongAccumulator engineMillis = jsc.sc().longAccumulator("atlas.engine_ms");
-            CollectionAccumulator<String> devices = jsc.sc().collectionAccumulator("atlas.devices");
+            CollectionAccumulator<String> executors = jsc.sc().collectionAccumulator("atlas.executors");
             // About four engine batches per task, in whole waves of the available task slots.
             int slots = Math.max(1, jsc.defaultParallelism());
             long wanted = Math.min(10_000, Math.max(1, inputRows / Math.max(1, 4L * config.integer("batch.samples"))));
             int partitions = (int) (slots * ((wanted + slots - 1) / slots));
             JavaRDD<JobRecord> records = corpus.javaRDD().repartition(partitions)
                     .mapPartitions(new PartitionProcessor(config, duplicatesBroadcast, samples, errors, tokens,
-                            engineMillis, devices))
+                            engineMillis, executors))
                     // Serialized: records are read by five actions below; Spark spills what its memory cannot hold.
                     .persist(StorageLevel.MEMORY_AND_DISK_SER());
             CorpusStatistics statistics = records.filter(r -> r.statistics() != null).map(JobRecord::statistics)
@@ -118,7 +118,7 @@ public final class AttributionJob {
             Row manifest = org.apache.spark.sql.RowFactory.create(runId, started.toString(), Instant.now().toString(),
                     config.get("model.path"), fingerprint, configJson, new GsonBuilder().create().toJson(versions),
                     inputRows, sampleRows, errorRows, tokens.value(), seconds, sampleRows / Math.max(seconds, 1e-9),
-                    engineMillis.value() / 1000.0, slots, DeviceRecord.json(devices.value()));
+                    engineMillis.value() / 1000.0, slots, ExecutorRecord.json(executors.value()));
             writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA));
             writer.commit();
             records.unpersist();

@@ -30,6 +30,8 @@ import org.apache.spark.TaskContext;
 final class ExecutorModels {
 
     private static final Map<String, Explainer> EXPLAINERS = new ConcurrentHashMap<>();
+    /** Models this JVM has loaded (for the manifest: one per executor and settings is the goal). */
+    private static final java.util.concurrent.atomic.AtomicInteger LOADS = new java.util.concurrent.atomic.AtomicInteger();
 
     private ExecutorModels() {
     }
@@ -62,7 +64,12 @@ final class ExecutorModels {
         return EXPLAINERS.size();
     }
 
+    static int loads() {
+        return LOADS.get();
+    }
+
     private static Explainer load(JobConfig config, Device device) {
+        LOADS.incrementAndGet();
         // Read by DJL when the PyTorch engine starts: so many tasks × threads do not oversubscribe the cores.
         if (System.getProperty("ai.djl.pytorch.num_threads") == null) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(engineThreads(config)));

@@ -42,18 +42,18 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     private final LongAccumulator errorsCounter;
     private final LongAccumulator tokensCounter;
     private final LongAccumulator engineMillis;
-    private final CollectionAccumulator<String> devices;
+    private final CollectionAccumulator<String> executors;
 
     PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId,
             LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis,
-            CollectionAccumulator<String> devices) {
+            CollectionAccumulator<String> executors) {
         this.config = config;
         this.firstRowOfDuplicateId = firstRowOfDuplicateId;
         this.samplesCounter = samples;
         this.errorsCounter = errors;
         this.tokensCounter = tokens;
         this.engineMillis = engineMillis;
-        this.devices = devices;
+        this.executors = executors;
     }
 
     /** A row that passed validation, waiting for its batch. */
@@ -146,7 +146,8 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             done = true;
             tokensCounter.add(tokens);
             engineMillis.add(engineNanos / 1_000_000);
-            devices.add(DeviceRecord.of(explainer.model().manager().getDevice()));
+            executors.add(ExecutorRecord.of(explainer.model().manager().getDevice(), ExecutorModels.loads(), processed,
+                    engineNanos / 1_000_000));
             ready.add(JobRecord.statistics(statistics.compact()));
             double seconds = (System.nanoTime() - started) / 1e9;
             LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "

@@ -152,7 +152,7 @@ final class Tables {
             .add("samples_per_second", DataTypes.DoubleType)
             .add("engine_seconds", DataTypes.DoubleType)
             .add("task_slots", DataTypes.IntegerType)
-            .add("devices_json", DataTypes.StringType);
+            .add("executors_json", DataTypes.StringType);
 
     private Tables() {
     }

@@ -201,8 +201,15 @@ class JobEndToEndTest {
         assertEquals(6, manifest.getLong(8));
         assertEquals(7, manifest.getLong(9));
         assertTrue(manifest.getString(4).startsWith("sha256:"));
-        String devices = manifest.getString(manifest.fieldIndex("devices_json"));
-        assertTrue(devices.contains("\"device\":\"cpu()\"") && devices.contains("\"executor\":\"driver\""), devices);
+        com.google.gson.JsonArray executors = com.google.gson.JsonParser.parseString(
+                manifest.getString(manifest.fieldIndex("executors_json"))).getAsJsonArray();
+        assertEquals(1, executors.size(), executors.toString());
+        JsonObject executor = executors.get(0).getAsJsonObject();
+        assertEquals("driver", executor.get("executor").getAsString(), "local mode: the driver's JVM");
+        assertEquals("cpu()", executor.get("device").getAsString());
+        assertEquals(6, executor.get("samples").getAsLong());
+        assertTrue(executor.get("partitions").getAsLong() >= 1 && executor.get("engine_seconds").getAsDouble() > 0);
+        assertTrue(executor.get("model_loads").getAsLong() >= 1, executors.toString());
 
         // Re-running into the same output replaces every table; nothing of the staging remains.
         Path small = tmp.resolve("small.jsonl");
