@@ -109,12 +109,6 @@ public final class Explainer implements AutoCloseable {
      */
     public void attribute(List<Sample> samples, ObjIntConsumer<SampleAttribution> sink) {
         TransformerModel.disableGradModeOnThisThread();
-        for (Sample s : samples) {
-            if (s.length() > model.config().maxPositions()) {
-                throw new IllegalArgumentException("sample " + s.input().id() + " has " + s.length() + " tokens, more "
-                        + "than the model's " + model.config().maxPositions());
-            }
-        }
         List<Integer> order = IntStream.range(0, samples.size()).boxed()
                 .sorted(Comparator.comparingInt(i -> samples.get(i).length())).toList();
         try (SampleStream stream = new SampleStream(samples, order, sink)) {

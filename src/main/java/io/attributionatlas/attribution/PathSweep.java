@@ -1,8 +1,6 @@
 package io.attributionatlas.attribution;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -117,8 +115,6 @@ final class PathSweep {
     private final AttributionOptions options;
     private final SweepPoints points;
     private final long padId;
-    private final int hidden;
-    private final int heads;
     private final RowBudget rowBudget;
 
     PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, long padId, RowBudget rowBudget) {
@@ -127,8 +123,6 @@ final class PathSweep {
         this.options = options;
         this.points = points;
         this.padId = padId;
-        this.hidden = model.config().hiddenSize();
-        this.heads = model.config().numHeads();
     }
 
     /** Runs the sweep over all of {@code items} (ascending length), accumulating into them; they stay open. */
@@ -471,17 +465,5 @@ final class PathSweep {
             s[i] += values[i];
         }
         return s;
-    }
-
-    /** Items of a sample list, resolved targets and baselines; used by the explainer. */
-    static List<Item> items(List<Sample> samples, List<List<ResolvedTarget>> targets, List<long[]> baselines,
-            int layers) {
-        List<Item> items = new ArrayList<>();
-        for (int i = 0; i < samples.size(); i++) {
-            for (ResolvedTarget t : targets.get(i)) {
-                items.add(new Item(samples.get(i), t, baselines.get(i), layers));
-            }
-        }
-        return items;
     }
 }

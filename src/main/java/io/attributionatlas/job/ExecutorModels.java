@@ -30,8 +30,6 @@ import org.apache.spark.TaskContext;
 final class ExecutorModels {
 
     private static final Map<String, Explainer> EXPLAINERS = new ConcurrentHashMap<>();
-    /** Models this JVM has loaded (for the manifest: one per executor and settings is the goal). */
-    private static final java.util.concurrent.atomic.AtomicInteger LOADS = new java.util.concurrent.atomic.AtomicInteger();
 
     private ExecutorModels() {
     }
@@ -59,17 +57,15 @@ final class ExecutorModels {
         return List.of();
     }
 
-    /** How many explainers this JVM holds (tests check it stays one per model and settings). */
+    /**
+     * How many explainers this JVM has loaded: each is kept for the JVM's life, so this is its model loads
+     * (tests check one per model and settings; the manifest reports it per executor).
+     */
     static int loadedCount() {
         return EXPLAINERS.size();
     }
 
-    static int loads() {
-        return LOADS.get();
-    }
-
     private static Explainer load(JobConfig config, Device device) {
-        LOADS.incrementAndGet();
         // Read by DJL when the PyTorch engine starts: so many tasks × threads do not oversubscribe the cores.
         if (System.getProperty("ai.djl.pytorch.num_threads") == null) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(engineThreads(config)));

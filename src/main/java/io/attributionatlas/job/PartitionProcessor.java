@@ -146,7 +146,7 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
             done = true;
             tokensCounter.add(tokens);
             engineMillis.add(engineNanos / 1_000_000);
-            executors.add(ExecutorRecord.of(explainer.model().manager().getDevice(), ExecutorModels.loads(), processed,
+            executors.add(ExecutorRecord.of(explainer.model().manager().getDevice(), ExecutorModels.loadedCount(), processed,
                     engineNanos / 1_000_000));
             ready.add(JobRecord.statistics(statistics.compact()));
             double seconds = (System.nanoTime() - started) / 1e9;
@@ -169,10 +169,8 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
                     emitted[i] = true;
                     done[0] += emit(batch.get(i), result);
                 });
-                engineNanos += System.nanoTime() - t0 - (statisticsNanos - before);
                 return done[0];
             } catch (RuntimeException failure) {
-                engineNanos += System.nanoTime() - t0 - (statisticsNanos - before);
                 if (batch.size() == 1) {
                     ready.add(error(batch.get(0).input(), "engine error: " + failure));
                     return 0;
@@ -183,6 +181,8 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
                     }
                 }
                 return done[0];
+            } finally {
+                engineNanos += System.nanoTime() - t0 - (statisticsNanos - before); // emit's time is not the engine's
             }
         }
 

@@ -55,17 +55,15 @@ public record DeviceChoice(Kind kind, int index) {
      * {@code auto} is the CPU when no GPU is visible.
      */
     public Device resolve(int visibleGpus, List<String> assignedGpus) {
+        int assigned = assignedGpus.isEmpty() ? 0 : Integer.parseInt(assignedGpus.get(0).trim());
         switch (kind) {
             case CPU:
                 return Device.cpu();
             case AUTO:
-                if (visibleGpus == 0) {
-                    return Device.cpu(); // also when Spark assigned a GPU that this libtorch cannot use
-                }
-                return Device.gpu(assignedGpus.isEmpty() ? 0 : Integer.parseInt(assignedGpus.get(0).trim()));
+                // the CPU also when Spark assigned a GPU that this libtorch cannot use
+                return visibleGpus == 0 ? Device.cpu() : Device.gpu(assigned);
             default:
-                int wanted = index >= 0 ? index
-                        : assignedGpus.isEmpty() ? 0 : Integer.parseInt(assignedGpus.get(0).trim());
+                int wanted = index >= 0 ? index : assigned;
                 if (wanted >= visibleGpus) {
                     throw new IllegalArgumentException(String.format(Locale.ROOT, "device %s: %s, but %s; a GPU needs "
                             + "CUDA libtorch instead of the CPU build (README, \"GPUs\")", describe(),

@@ -1,6 +1,7 @@
 package io.attributionatlas.attribution;
 
 import ai.djl.Device;
+import io.attributionatlas.Fixtures;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
 import java.nio.file.Files;
@@ -25,20 +26,11 @@ public final class EngineMemoryMain {
             Sample sample = e.sample(new TextInput("long", String.join(" ", sentences.subList(0, 40)), null), null);
             e.attribute(List.of(e.sample(new TextInput("warm", sentences.get(0), null), null)));
             Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-            long before = status("VmRSS:");
+            long before = Fixtures.procStatusMb("VmRSS:");
             SampleAttribution result = e.attribute(List.of(sample)).get(0);
-            long grown = status("VmHWM:") - before;
+            long grown = Fixtures.procStatusMb("VmHWM:") - before;
             System.out.println("TOKENS=" + result.sample().length() + " CHUNK_ROWS=" + e.chunkRows(512));
             System.out.println("GROWN_MB=" + grown);
         }
-    }
-
-    private static long status(String key) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith(key)) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
-            }
-        }
-        throw new IllegalStateException(key);
     }
 }

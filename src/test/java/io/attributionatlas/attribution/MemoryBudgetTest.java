@@ -11,11 +11,7 @@ import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
 import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** Chunks sized by memory, not by rows: the documented formula, the up-front error, and a 512-token row. */
@@ -111,33 +107,14 @@ class MemoryBudgetTest {
     @Test
     void aRowAtTheMaximumLengthIsExplainedWithinTheBudget() throws Exception {
         int budget = 768;
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"));
-        command.addAll(List.of(Fixtures.jvmFlags().split("\\s+")));
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), EngineMemoryMain.class.getName(),
-                Fixtures.realModel().toString(), Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv")
-                        .toString(), Integer.toString(budget)));
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String log;
-        try {
-            log = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(process.waitFor(5, TimeUnit.MINUTES));
-        } finally {
-            process.destroyForcibly();
-        }
-        assertEquals(0, process.exitValue(), log);
+        Fixtures.Forked run = Fixtures.fork(List.of("-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"), EngineMemoryMain.class,
+                List.of(Fixtures.realModel().toString(), Fixtures.shared().resolve(
+                        "data/sst2-binary/dev_binary_sent.csv").toString(), Integer.toString(budget)), 5);
+        String log = run.output();
+        assertEquals(0, run.status(), log);
         assertTrue(log.contains("TOKENS=512 CHUNK_ROWS=1"), log);
         long grown = Long.parseLong(log.substring(log.lastIndexOf("GROWN_MB=") + 9).trim());
         System.out.println("one 512-token row, memory_mb " + budget + ": native peak grew by " + grown + " MB");
         assertTrue(grown < 2 * budget + 256, "native peak grew by " + grown + " MB, budget " + budget + " MB");
-    }
-
-    private static long status(String key) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith(key)) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
-            }
-        }
-        throw new IllegalStateException(key);
     }
 }

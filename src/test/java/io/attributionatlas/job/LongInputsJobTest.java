@@ -10,13 +10,11 @@ import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.AfterAll;
@@ -63,22 +61,12 @@ class LongInputsJobTest {
         Files.write(input, lines);
         Path output = tmp.resolve("out");
 
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Xmx" + HEAP_MB + "m"));
-        command.addAll(List.of(Fixtures.jvmFlags().split("\\s+")));
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), PeakMemoryMain.class.getName(), "run",
+        Fixtures.Forked run = Fixtures.fork(List.of("-Xmx" + HEAP_MB + "m"), PeakMemoryMain.class, List.of("run",
                 "--model", Fixtures.realModel().toString(), "--input", input.toString(), "--output",
                 output.toString(), "--set", "n_steps=8", "--set", "spark.master=local[" + TASK_SLOTS + "]",
-                "--set", "engine.memory_mb=" + MEMORY_MB, "--set", "batch.samples=4"));
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String log;
-        try {
-            log = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(process.waitFor(15, TimeUnit.MINUTES), "the forked job did not finish");
-        } finally {
-            process.destroyForcibly();
-        }
-        assertEquals(0, process.exitValue(), log);
+                "--set", "engine.memory_mb=" + MEMORY_MB, "--set", "batch.samples=4"), 15);
+        String log = run.output();
+        assertEquals(0, run.status(), log);
         assertTrue(log.contains("12 input rows -> 12 samples + 0 errors"), log);
         long peakMb = Long.parseLong(log.substring(log.lastIndexOf("VmHWM_MB=") + 9).trim());
         long boundMb = HEAP_MB + 2L * TASK_SLOTS * MEMORY_MB + FIXED_MB;

@@ -1,7 +1,6 @@
 package io.attributionatlas.job;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
+import io.attributionatlas.Fixtures;
 
 /**
  * Runs the job's command line in this JVM, then prints the process's peak resident memory (VmHWM) as the last
@@ -14,11 +13,7 @@ public final class PeakMemoryMain {
 
     public static void main(String[] args) throws Exception {
         int status = JobCli.run(args, System.out, System.err);
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmHWM:")) {
-                System.out.println("VmHWM_MB=" + Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024);
-            }
-        }
+        System.out.println("VmHWM_MB=" + Fixtures.procStatusMb("VmHWM:"));
         System.out.flush();
         Runtime.getRuntime().halt(status); // no shutdown hooks: Spark's would add nothing to measure
     }
