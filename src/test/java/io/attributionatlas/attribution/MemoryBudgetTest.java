@@ -101,7 +101,7 @@ class MemoryBudgetTest {
      * One 512-token row explained in a JVM whose 1 GB heap is committed and touched up front: its resident peak
      * grows by native memory only. The pass and the item's state are estimated at 617 MB (under memory_mb =
      * 768); glibc keeps freed blocks for reuse, so the resident growth is bounded by twice the budget plus
-     * 256 MB of host copies and slack (measured: 1.17–1.49 GB; 0.58 GB with MALLOC_TRIM_THRESHOLD_=0, which is
+     * 256 MB of host copies and slack (measured: 1.07–1.49 GB; 0.58 GB with MALLOC_TRIM_THRESHOLD_=0, which is
      * 5× slower). Without the budget (64-row chunks) the same row needed over 15 GB.
      */
     @Test
