@@ -2,20 +2,17 @@ package io.attributionatlas.job;
 
 import com.google.gson.GsonBuilder;
 import io.attributionatlas.analysis.CorpusStatistics;
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.security.MessageDigest;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -24,14 +21,16 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import org.apache.spark.storage.StorageLevel;
-import org.apache.spark.util.CollectionAccumulator;
-import org.apache.spark.util.LongAccumulator;
+import scala.Tuple2;
 
 /**
- * The Spark application. The driver validates configuration and model before Spark starts, reads the
- * corpus, marks duplicate ids, lets each task explain its rows with the executor's shared model, writes
- * the per-sample tables and the aggregate tables merged from per-partition statistics, checks that
- * every input row is a sample or an error, and commits all tables at once, manifest last.
+ * The Spark application, in stages. The driver validates configuration and model before Spark starts, reads
+ * the corpus and records what the run is (configuration, model and input fingerprints, partitioning) in the
+ * run's staging folder. Stage one: each task explains one partition's rows with the executor's shared model
+ * and writes them, with the partition's statistics, into the run's ledger (see {@link RunLedger}). Stage two:
+ * the per-sample tables and the aggregate tables are written from the ledger, every input row is checked to be
+ * a sample or an error, and all tables are committed at once, manifest last. A killed run is finished with
+ * {@code --resume RUN_ID}, which computes only the partitions the ledger lacks.
  */
 public final class AttributionJob {
 
@@ -48,13 +47,21 @@ public final class AttributionJob {
     }
 
     public static Result run(JobConfig config, String runId, PrintStream log) {
-        Instant started = Instant.now();
+        return run(config, runId, false, log);
+    }
+
+    /**
+     * Runs the job, or with {@code resume} finishes the unfinished run {@code runId} (same command, same input):
+     * the partitions its ledger holds are reused and only the others are computed.
+     */
+    public static Result run(JobConfig config, String runId, boolean resume, PrintStream log) {
         long t0 = System.nanoTime();
-        // Fails fast, before any Spark stage: unreadable model, unsupported architecture, bad options.
-        ExecutorModels.explainer(config);
-        String fingerprint = fingerprint(ExecutorModels.localCopy(config.required("model.path")));
+        String modelUri = config.required("model.path");
         String output = config.required("output.path");
         config.required("input.path");
+        // Fails fast, before any Spark stage: unreadable model, unsupported architecture, bad options.
+        Configuration preSpark = hadoopConfiguration();
+        String fingerprint = ExecutorModels.validate(config, preSpark);
 
         // A session that already exists (a notebook's, a host application's) is used and left running.
         boolean ownSession = SparkSession.getActiveSession().isEmpty() && SparkSession.getDefaultSession().isEmpty();
@@ -65,37 +72,49 @@ public final class AttributionJob {
         SparkSession spark = builder.config("spark.ui.enabled", "false").getOrCreate();
         try {
             JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+            HadoopConf hadoop = new HadoopConf(spark.sparkContext().hadoopConfiguration());
             Dataset<Row> corpus = CorpusReader.read(spark, config).persist(StorageLevel.MEMORY_AND_DISK());
             long inputRows = corpus.count();
-            Map<String, Long> duplicates = duplicateIds(corpus);
-            Broadcast<Map<String, Long>> duplicatesBroadcast = jsc.broadcast(duplicates);
-            LongAccumulator samples = jsc.sc().longAccumulator("atlas.samples");
-            LongAccumulator errors = jsc.sc().longAccumulator("atlas.errors");
-            LongAccumulator tokens = jsc.sc().longAccumulator("atlas.tokens");
-            LongAccumulator engineMillis = jsc.sc().longAccumulator("atlas.engine_ms");
-            CollectionAccumulator<String> executors = jsc.sc().collectionAccumulator("atlas.executors");
             // About four engine batches per task, in whole waves of the available task slots.
             int slots = Math.max(1, jsc.defaultParallelism());
             long wanted = Math.min(10_000, Math.max(1, inputRows / Math.max(1, 4L * config.integer("batch.samples"))));
-            int partitions = (int) (slots * ((wanted + slots - 1) / slots));
-            JavaRDD<JobRecord> records = corpus.javaRDD().repartition(partitions)
-                    .mapPartitions(new PartitionProcessor(config, duplicatesBroadcast, samples, errors, tokens,
-                            engineMillis, executors))
-                    // Serialized: records are read by five actions below; Spark spills what its memory cannot hold.
-                    .persist(StorageLevel.MEMORY_AND_DISK_SER());
-            CorpusStatistics statistics = records.filter(r -> r.statistics() != null).map(JobRecord::statistics)
-                    .reduce(CorpusStatistics::merge);
-            long sampleRows = records.filter(r -> Tables.SAMPLES.equals(r.table())).count();
-            long errorRows = records.filter(r -> Tables.ERRORS.equals(r.table())).count();
+            RunLedger.RunInfo now = new RunLedger.RunInfo(runId, Instant.now().toString(),
+                    new TreeMap<>(config.asMap()), fingerprint, RunLedger.inputFingerprint(corpus), inputRows,
+                    (int) (slots * ((wanted + slots - 1) / slots)));
+            RunLedger ledger = resume ? RunLedger.resume(output, hadoop, now) : RunLedger.start(output, hadoop, now);
+            int partitions = ledger.info().partitions();
+            int reused = ledger.finishedPartitions().size();
+            if (resume) {
+                log.printf(Locale.ROOT, "atlas run: resuming %s: %d of %d partitions already finished%n", runId,
+                        reused, partitions);
+            }
+            TaskAttempts attempts = new TaskAttempts("atlas-explain-" + runId);
+            spark.sparkContext().addSparkListener(attempts);
+            if (reused < partitions) {
+                Broadcast<Map<String, Long>> duplicates = jsc.broadcast(duplicateIds(corpus));
+                jsc.setJobGroup("atlas-explain-" + runId, "explain " + (partitions - reused) + " of " + partitions
+                        + " partitions", false);
+                // Row i goes to partition i mod P, sorted by row index: a partition's content, and so its results,
+                // are the same in every attempt and every run of this input.
+                corpus.javaRDD().mapToPair(r -> new Tuple2<>(r.getLong(0), r))
+                        .repartitionAndSortWithinPartitions(new HashPartitioner(partitions)).values()
+                        .mapPartitionsWithIndex(new PartitionProcessor(config, duplicates, ledger, fingerprint), false)
+                        .count();
+                jsc.clearJobGroup();
+            }
+            List<RunLedger.PartitionSummary> summaries = ledger.summaries();
+            long sampleRows = summaries.stream().mapToLong(RunLedger.PartitionSummary::samples).sum();
+            long errorRows = summaries.stream().mapToLong(RunLedger.PartitionSummary::errors).sum();
             if (sampleRows + errorRows != inputRows) {
                 throw new IllegalStateException("accounting failed: " + inputRows + " input rows but " + sampleRows
                         + " samples + " + errorRows + " errors; nothing was committed");
             }
-            TableWriter writer = new TableWriter(spark, output, runId);
-            writer.write(Tables.SAMPLES, spark.createDataFrame(rows(records, Tables.SAMPLES), Tables.SAMPLES_SCHEMA));
-            writer.write(Tables.SAMPLE_MATRICES, spark.createDataFrame(rows(records, Tables.SAMPLE_MATRICES),
+            CorpusStatistics statistics = ledger.statistics(jsc);
+            TableWriter writer = new TableWriter(spark, output, ledger.staging());
+            writer.write(Tables.SAMPLES, spark.createDataFrame(ledger.rows(jsc, Tables.SAMPLES), Tables.SAMPLES_SCHEMA));
+            writer.write(Tables.SAMPLE_MATRICES, spark.createDataFrame(ledger.rows(jsc, Tables.SAMPLE_MATRICES),
                     Tables.MATRICES_SCHEMA));
-            writer.write(Tables.ERRORS, spark.createDataFrame(rows(records, Tables.ERRORS), Tables.ERRORS_SCHEMA));
+            writer.write(Tables.ERRORS, spark.createDataFrame(ledger.rows(jsc, Tables.ERRORS), Tables.ERRORS_SCHEMA));
             writer.write(Tables.HEAD_STATS, spark.createDataFrame(Tables.headStats(statistics),
                     Tables.HEAD_STATS_SCHEMA));
             writer.write(Tables.HEAD_RELATIONS, spark.createDataFrame(Tables.headRelations(statistics,
@@ -107,6 +126,8 @@ public final class AttributionJob {
             writer.write(Tables.TOKEN_IMPORTANCE, spark.createDataFrame(Tables.tokenImportance(statistics),
                     Tables.TOKEN_IMPORTANCE_SCHEMA));
             double seconds = (System.nanoTime() - t0) / 1e9;
+            long tokens = summaries.stream().mapToLong(RunLedger.PartitionSummary::tokens).sum();
+            double engineSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::engineMillis).sum() / 1000.0;
             Map<String, String> versions = new LinkedHashMap<>();
             versions.put("attribution_atlas", AttributionJob.class.getPackage().getImplementationVersion() == null
                     ? "dev" : AttributionJob.class.getPackage().getImplementationVersion());
@@ -114,25 +135,33 @@ public final class AttributionJob {
             versions.put("spark", spark.version());
             versions.put("djl", ai.djl.engine.Engine.getDjlVersion());
             versions.put("pytorch", ai.djl.engine.Engine.getEngine("PyTorch").getVersion());
-            String configJson = new GsonBuilder().create().toJson(new java.util.TreeMap<>(config.asMap()));
-            Row manifest = org.apache.spark.sql.RowFactory.create(runId, started.toString(), Instant.now().toString(),
-                    config.get("model.path"), fingerprint, configJson, new GsonBuilder().create().toJson(versions),
-                    inputRows, sampleRows, errorRows, tokens.value(), seconds, sampleRows / Math.max(seconds, 1e-9),
-                    engineMillis.value() / 1000.0, slots, ExecutorRecord.json(executors.value()));
+            String configJson = new GsonBuilder().create().toJson(new TreeMap<>(config.asMap()));
+            Row manifest = org.apache.spark.sql.RowFactory.create(runId, ledger.info().started(),
+                    Instant.now().toString(), modelUri, fingerprint, ledger.info().inputFingerprint(), configJson,
+                    new GsonBuilder().create().toJson(versions), inputRows, sampleRows, errorRows, tokens, seconds,
+                    sampleRows / Math.max(seconds, 1e-9), engineSeconds, slots, partitions, reused,
+                    ExecutorRecord.json(summaries), attempts.json());
             writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA));
             writer.commit();
-            records.unpersist();
             corpus.unpersist();
             log.printf(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s; "
-                    + "engine busy %.1f s over %d task slots = %.0f%% of the run); tables in %s%n", inputRows, sampleRows,
-                    errorRows, seconds, sampleRows / seconds, engineMillis.value() / 1000.0, slots,
-                    100 * engineMillis.value() / 1000.0 / (seconds * slots), output);
+                    + "engine busy %.1f s over %d task slots = %.0f%% of the run; %d of %d partitions reused); tables "
+                    + "in %s%n", inputRows, sampleRows, errorRows, seconds, sampleRows / seconds, engineSeconds, slots,
+                    100 * engineSeconds / (seconds * slots), reused, partitions, output);
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
         } finally {
             if (ownSession) {
                 spark.stop();
             }
         }
+    }
+
+    /** Hadoop settings before Spark starts: the spark.hadoop.* properties spark-submit passes to the driver. */
+    private static Configuration hadoopConfiguration() {
+        Configuration conf = new Configuration();
+        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("spark.hadoop."))
+                .forEach(k -> conf.set(k.substring("spark.hadoop.".length()), System.getProperty(k)));
+        return conf;
     }
 
     private static JavaRDD<Row> rows(JavaRDD<JobRecord> records, String table) {
@@ -147,32 +176,6 @@ public final class AttributionJob {
             first.put(r.getString(0), r.getLong(2));
         }
         return first;
-    }
-
-    /** SHA-256 over the model directory's config, weights and tokenizer files. */
-    static String fingerprint(java.nio.file.Path dir) {
-        try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            List<java.nio.file.Path> files = new ArrayList<>();
-            try (var stream = Files.list(dir)) {
-                stream.filter(Files::isRegularFile).sorted().forEach(files::add);
-            }
-            for (java.nio.file.Path f : files) {
-                String name = f.getFileName().toString();
-                if (name.endsWith(".json") || name.endsWith(".safetensors") || name.equals("vocab.txt")) {
-                    digest.update(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                    try (InputStream in = Files.newInputStream(f)) {
-                        byte[] buffer = new byte[1 << 16];
-                        for (int n; (n = in.read(buffer)) > 0; ) {
-                            digest.update(buffer, 0, n);
-                        }
-                    }
-                }
-            }
-            return "sha256:" + HexFormat.of().formatHex(digest.digest());
-        } catch (IOException | java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException("cannot fingerprint " + dir + ": " + e.getMessage(), e);
-        }
     }
 
     static String newRunId() {

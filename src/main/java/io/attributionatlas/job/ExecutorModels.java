@@ -10,6 +10,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
@@ -25,19 +26,41 @@ import org.apache.spark.TaskContext;
  * Exactly one loaded model (and explainer) per executor JVM for a given model and settings, created
  * lazily by the first task that needs it and shared by every later and concurrent task: the model's
  * weights are read-only and each forward pass uses its own NDManager and per-thread grad mode. A model
- * on a Hadoop file system is copied once to a local cache.
+ * given as a URI is copied once per machine to a local cache, and every executor checks its model against
+ * the driver's fingerprint.
  */
 final class ExecutorModels {
 
-    private static final Map<String, Explainer> EXPLAINERS = new ConcurrentHashMap<>();
+    private static final Map<String, Loaded> EXPLAINERS = new ConcurrentHashMap<>();
+
+    /** A loaded explainer and the fingerprint of the model directory it was loaded from. */
+    private record Loaded(Explainer explainer, String fingerprint) {
+    }
 
     private ExecutorModels() {
     }
 
-    static Explainer explainer(JobConfig config) {
+    /**
+     * The executor's explainer for the configured model, loading it on first use; {@code fingerprint} is the
+     * driver's fingerprint of the model, which this executor's copy must have (null: not checked).
+     */
+    static Explainer explainer(JobConfig config, String fingerprint, Configuration hadoop) {
         Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
         String key = config.required("model.path") + "|" + device + "|" + config.asMap();
-        return EXPLAINERS.computeIfAbsent(key, k -> load(config, device));
+        Loaded loaded = EXPLAINERS.computeIfAbsent(key, k -> load(config, device, fingerprint, hadoop));
+        if (fingerprint != null && !fingerprint.equals(loaded.fingerprint())) {
+            throw new IllegalStateException("the model " + config.get("model.path") + " as this executor reads it ("
+                    + loaded.fingerprint() + ") is not the model the driver validated (" + fingerprint + "): it "
+                    + "changed during the run, or the machines hold different copies");
+        }
+        return loaded.explainer();
+    }
+
+    /** Loads the model as the executors will (failing fast on a bad model or options); its fingerprint. */
+    static String validate(JobConfig config, Configuration hadoop) {
+        Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
+        return EXPLAINERS.computeIfAbsent(config.required("model.path") + "|" + device + "|" + config.asMap(),
+                k -> load(config, device, null, hadoop)).fingerprint();
     }
 
     /**
@@ -65,15 +88,16 @@ final class ExecutorModels {
         return EXPLAINERS.size();
     }
 
-    private static Explainer load(JobConfig config, Device device) {
+    private static Loaded load(JobConfig config, Device device, String fingerprint, Configuration hadoop) {
         // Read by DJL when the PyTorch engine starts: so many tasks × threads do not oversubscribe the cores.
         if (System.getProperty("ai.djl.pytorch.num_threads") == null) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(engineThreads(config)));
             System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         }
-        java.nio.file.Path dir = localCopy(config.required("model.path"));
+        java.nio.file.Path dir = localModel(config.required("model.path"), fingerprint, hadoop);
+        // The loader names the file and the problem of a bad model directory; the fingerprint comes after it.
         Predictor predictor = Predictor.open(dir, task(config), device);
-        return new Explainer(predictor, config.attributionOptions());
+        return new Loaded(new Explainer(predictor, config.attributionOptions()), fingerprint(dir));
     }
 
     /**
@@ -101,37 +125,87 @@ final class ExecutorModels {
         return t.equals("auto") ? null : Task.parse(t);
     }
 
-    /** A local path of the model directory: itself when local, else a cached copy from its file system. */
-    static java.nio.file.Path localCopy(String uri) {
+    /**
+     * A local directory holding the model: a plain path is used in place; a URI ({@code file:///dir},
+     * {@code hdfs://}, {@code s3a://}, any Hadoop file system) is copied into a cache under
+     * {@code java.io.tmpdir}/atlas-models, keyed by URI and fingerprint and filled by an atomic rename, so
+     * concurrent executors never see half a copy; with the driver's fingerprint {@code expected}, a copy already
+     * in the cache is used, so each machine copies the model once.
+     */
+    static java.nio.file.Path localModel(String uri, String expected, Configuration hadoop) {
         Path path = new Path(uri);
-        String scheme = path.toUri().getScheme();
-        if (scheme == null || scheme.equals("file")) {
-            return java.nio.file.Path.of(path.toUri().getPath());
-        }
+        return path.toUri().getScheme() == null ? java.nio.file.Path.of(uri) : cachedCopy(path, expected, hadoop);
+    }
+
+    private static java.nio.file.Path cachedCopy(Path uri, String expected, Configuration hadoop) {
+        java.nio.file.Path root = java.nio.file.Path.of(System.getProperty("java.io.tmpdir"), "atlas-models");
         try {
-            FileSystem fs = path.getFileSystem(new Configuration());
-            String digest = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-                    .digest(uri.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-            java.nio.file.Path cache = java.nio.file.Path.of(System.getProperty("java.io.tmpdir"), "atlas-models",
-                    digest);
-            java.nio.file.Path done = cache.resolve(".complete");
-            synchronized (ExecutorModels.class) {
-                if (!Files.exists(done)) {
-                    Files.createDirectories(cache);
-                    for (FileStatus f : fs.listStatus(path)) {
-                        if (f.isFile()) {
-                            try (InputStream in = fs.open(f.getPath());
-                                    OutputStream out = Files.newOutputStream(cache.resolve(f.getPath().getName()))) {
-                                in.transferTo(out);
-                            }
-                        }
+            if (expected != null && Files.isDirectory(root.resolve(cacheName(uri, expected)))) {
+                return root.resolve(cacheName(uri, expected));
+            }
+            Files.createDirectories(root);
+            java.nio.file.Path copy = Files.createTempDirectory(root, ".copy-");
+            FileSystem fs = uri.getFileSystem(hadoop);
+            for (FileStatus f : fs.listStatus(uri)) {
+                if (f.isFile()) {
+                    try (InputStream in = fs.open(f.getPath());
+                            OutputStream out = Files.newOutputStream(copy.resolve(f.getPath().getName()))) {
+                        in.transferTo(out);
                     }
-                    Files.writeString(done, uri);
                 }
             }
-            return cache;
-        } catch (IOException | java.security.NoSuchAlgorithmException e) {
+            java.nio.file.Path target = root.resolve(cacheName(uri, fingerprint(copy)));
+            try {
+                Files.move(copy, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException alreadyThere) { // another executor on this machine was first: same content
+                deleteTree(copy);
+            }
+            return target;
+        } catch (IOException e) {
             throw new IllegalStateException("cannot copy the model from " + uri + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String cacheName(Path uri, String fingerprint) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest((uri + "|" + fingerprint)
+                    .getBytes(StandardCharsets.UTF_8))).substring(0, 24);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void deleteTree(java.nio.file.Path dir) throws IOException {
+        try (var files = Files.walk(dir)) {
+            for (java.nio.file.Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(f);
+            }
+        }
+    }
+
+    /** SHA-256 over the model directory's config, weights, tokenizer and vocabulary files. */
+    static String fingerprint(java.nio.file.Path dir) {
+        try {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            List<java.nio.file.Path> files;
+            try (var stream = Files.list(dir)) {
+                files = stream.filter(Files::isRegularFile).sorted().toList();
+            }
+            for (java.nio.file.Path f : files) {
+                String name = f.getFileName().toString();
+                if (name.endsWith(".json") || name.endsWith(".safetensors") || name.equals("vocab.txt")) {
+                    digest.update(name.getBytes(StandardCharsets.UTF_8));
+                    try (InputStream in = Files.newInputStream(f)) {
+                        byte[] buffer = new byte[1 << 16];
+                        for (int n; (n = in.read(buffer)) > 0; ) {
+                            digest.update(buffer, 0, n);
+                        }
+                    }
+                }
+            }
+            return "sha256:" + HexFormat.of().formatHex(digest.digest());
+        } catch (IOException | java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("cannot fingerprint " + dir + ": " + e.getMessage(), e);
         }
     }
 }

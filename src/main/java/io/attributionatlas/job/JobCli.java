@@ -7,12 +7,13 @@ import java.util.Map;
 
 /**
  * Arguments of the job: {@code run --model DIR --input PATH --output PATH [--conf FILE] [--set key=value]...
- * [--run-id ID]}. The same entry point serves {@code scripts/atlas run} (local mode) and spark-submit.
+ * [--run-id ID | --resume ID]}. The same entry point serves {@code scripts/atlas run} (local mode) and
+ * spark-submit. {@code --resume ID} finishes the killed run ID: the same command with the same input.
  */
 public final class JobCli {
 
     public static final String USAGE = "run --model DIR --input PATH --output PATH [--conf FILE] [--set key=value]..."
-            + " [--run-id ID]";
+            + " [--run-id ID | --resume ID]";
 
     private JobCli() {
     }
@@ -22,6 +23,7 @@ public final class JobCli {
         Map<String, String> overrides = new LinkedHashMap<>();
         Path confFile = null;
         String runId = null;
+        String resume = null;
         int start = args.length > 0 && args[0].equals("run") ? 1 : 0;
         try {
             for (int i = start; i < args.length; i++) {
@@ -36,6 +38,7 @@ public final class JobCli {
                     case "--output" -> overrides.put("output.path", v);
                     case "--conf" -> confFile = Path.of(v);
                     case "--run-id" -> runId = v;
+                    case "--resume" -> resume = v;
                     case "--set" -> {
                         int eq = v.indexOf('=');
                         if (eq <= 0) {
@@ -46,12 +49,16 @@ public final class JobCli {
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             }
+            if (resume != null && runId != null && !resume.equals(runId)) {
+                throw new IllegalArgumentException("--run-id " + runId + " and --resume " + resume + " name different "
+                        + "runs");
+            }
             JobConfig config = JobConfig.load(confFile, overrides);
             config.required("model.path");
             config.required("input.path");
             config.required("output.path");
-            AttributionJob.Result result = AttributionJob.run(config, runId != null ? runId : AttributionJob.newRunId(),
-                    out);
+            AttributionJob.Result result = resume != null ? AttributionJob.run(config, resume, true, out)
+                    : AttributionJob.run(config, runId != null ? runId : AttributionJob.newRunId(), false, out);
             JobSummary.print(result, out);
             return 0;
         } catch (IllegalArgumentException e) {

@@ -15,20 +15,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Set;
-import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.function.Function2;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
-import org.apache.spark.util.CollectionAccumulator;
-import org.apache.spark.util.LongAccumulator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One task's work: validates each input row (a bad row becomes an errors-table row with its reason),
- * batches the good ones through the executor's shared explainer, and emits per-sample rows plus the
- * partition's pre-aggregated corpus statistics.
+ * One task's work on one partition: validates each input row (a bad row becomes an errors-table row with its
+ * reason), batches the good ones through the executor's shared explainer, and writes the per-sample rows and
+ * the partition's pre-aggregated corpus statistics into the run's ledger, returning the partition's summary.
+ * A partition the ledger already has (a resumed run) is skipped.
  */
-final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobRecord> {
+final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iterator<RunLedger.PartitionSummary>> {
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(PartitionProcessor.class);
@@ -38,22 +39,15 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
 
     private final JobConfig config;
     private final Broadcast<Map<String, Long>> firstRowOfDuplicateId;
-    private final LongAccumulator samplesCounter;
-    private final LongAccumulator errorsCounter;
-    private final LongAccumulator tokensCounter;
-    private final LongAccumulator engineMillis;
-    private final CollectionAccumulator<String> executors;
+    private final RunLedger ledger;
+    private final String modelFingerprint;
 
-    PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId,
-            LongAccumulator samples, LongAccumulator errors, LongAccumulator tokens, LongAccumulator engineMillis,
-            CollectionAccumulator<String> executors) {
+    PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId, RunLedger ledger,
+            String modelFingerprint) {
         this.config = config;
         this.firstRowOfDuplicateId = firstRowOfDuplicateId;
-        this.samplesCounter = samples;
-        this.errorsCounter = errors;
-        this.tokensCounter = tokens;
-        this.engineMillis = engineMillis;
-        this.executors = executors;
+        this.ledger = ledger;
+        this.modelFingerprint = modelFingerprint;
     }
 
     /** A row that passed validation, waiting for its batch. */
@@ -61,8 +55,39 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
     }
 
     @Override
-    public Iterator<JobRecord> call(Iterator<Row> rows) {
-        return new PartitionRun(rows);
+    public Iterator<RunLedger.PartitionSummary> call(Integer partition, Iterator<Row> rows) {
+        if (ledger.finished(partition)) {
+            return java.util.Collections.emptyIterator();
+        }
+        TaskContext task = TaskContext.get();
+        PartitionRun run = new PartitionRun(rows);
+        try (RunLedger.PartitionWriter out = ledger.open(partition, task != null ? task.taskAttemptId() : 0)) {
+            CorpusStatistics statistics = null;
+            while (run.hasNext()) {
+                JobRecord r = run.next();
+                if (r.statistics() != null) {
+                    statistics = r.statistics();
+                } else {
+                    out.add(r.table(), r.row());
+                }
+            }
+            RunLedger.PartitionSummary summary = new RunLedger.PartitionSummary(partition,
+                    task != null ? task.attemptNumber() : 0,
+                    SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId(), host(),
+                    run.explainer.model().manager().getDevice().toString(), ExecutorModels.loadedCount(),
+                    out.count(Tables.SAMPLES), out.count(Tables.ERRORS), out.count(Tables.SAMPLE_MATRICES), run.tokens,
+                    run.engineNanos / 1_000_000, (System.nanoTime() - run.started) / 1e9);
+            out.commit(statistics, summary);
+            return List.of(summary).iterator();
+        }
+    }
+
+    private static String host() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "unknown";
+        }
     }
 
     /**
@@ -74,7 +99,8 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
      */
     private final class PartitionRun implements Iterator<JobRecord> {
         private final Iterator<Row> rows;
-        private final Explainer explainer = ExecutorModels.explainer(config);
+        private final Explainer explainer = ExecutorModels.explainer(config, modelFingerprint,
+                ledger.hadoop());
         private final ModelConfig model = explainer.model().config();
         private final CorpusStatistics statistics = new CorpusStatistics(model.numLayers(), model.numHeads());
         private final Set<String> dumpIds = config.optional("dump.ids") == null ? Set.of()
@@ -144,10 +170,6 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
 
         private void finish() {
             done = true;
-            tokensCounter.add(tokens);
-            engineMillis.add(engineNanos / 1_000_000);
-            executors.add(ExecutorRecord.of(explainer.model().manager().getDevice(), ExecutorModels.loadedCount(), processed,
-                    engineNanos / 1_000_000));
             ready.add(JobRecord.statistics(statistics.compact()));
             double seconds = (System.nanoTime() - started) / 1e9;
             LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
@@ -202,7 +224,6 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
                 }
                 statistics.add(s);
                 tokens += s.sample().length();
-                samplesCounter.add(1);
                 return 1;
             } finally {
                 statisticsNanos += System.nanoTime() - t0;
@@ -210,7 +231,6 @@ final class PartitionProcessor implements FlatMapFunction<Iterator<Row>, JobReco
         }
 
         private JobRecord error(Row row, String reason) {
-            errorsCounter.add(1);
             return JobRecord.row(Tables.ERRORS, Tables.error(row.getLong(0), row.getString(1), reason,
                     row.getString(5), rawChars));
         }

@@ -11,33 +11,26 @@ import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * Writes every table into a staging folder under the output ({@code _staging-<run id>/<table>}, each
- * through Spark's commit protocol), and only when all are written replaces the previous tables, one
- * folder rename each, manifest last. A killed run leaves at most a staging folder, never a table that
- * looks complete; the next run of the same output removes stale staging folders.
+ * Writes every table into the run's staging folder ({@code _staging-<run id>/<table>}, each through Spark's
+ * commit protocol), and only when all are written replaces the previous tables, one folder rename each,
+ * manifest last. A killed run leaves a staging folder (resumable, see {@link RunLedger}), never a table
+ * that looks complete. A committed run removes its staging folder and those of earlier unfinished runs,
+ * which its tables supersede.
  */
 final class TableWriter {
 
-    private final SparkSession spark;
     private final Path output;
     private final Path staging;
     private final FileSystem fs;
     private final List<String> written = new ArrayList<>();
 
-    TableWriter(SparkSession spark, String output, String runId) {
-        this.spark = spark;
+    TableWriter(SparkSession spark, String output, Path staging) {
         this.output = new Path(output);
-        this.staging = new Path(this.output, "_staging-" + runId);
+        this.staging = staging;
         try {
             this.fs = this.output.getFileSystem(spark.sparkContext().hadoopConfiguration());
-            fs.mkdirs(this.output);
-            for (var status : fs.listStatus(this.output)) {
-                if (status.getPath().getName().startsWith("_staging-")) {
-                    fs.delete(status.getPath(), true);
-                }
-            }
         } catch (IOException e) {
-            throw new IllegalStateException("cannot prepare output " + output + ": " + e.getMessage(), e);
+            throw new IllegalStateException("cannot open output " + output + ": " + e.getMessage(), e);
         }
     }
 
@@ -66,7 +59,11 @@ final class TableWriter {
                     throw new IOException("rename of " + table + " into " + output + " failed");
                 }
             }
-            fs.delete(staging, true);
+            for (var status : fs.listStatus(output)) {
+                if (status.getPath().getName().startsWith(RunLedger.STAGING_PREFIX)) {
+                    fs.delete(status.getPath(), true);
+                }
+            }
         } catch (IOException e) {
             throw new IllegalStateException("cannot commit tables to " + output + ": " + e.getMessage(), e);
         }

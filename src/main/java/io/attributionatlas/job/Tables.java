@@ -142,6 +142,7 @@ final class Tables {
             .add("finished", DataTypes.StringType)
             .add("model_path", DataTypes.StringType)
             .add("model_fingerprint", DataTypes.StringType)
+            .add("input_fingerprint", DataTypes.StringType)
             .add("config_json", DataTypes.StringType)
             .add("versions_json", DataTypes.StringType)
             .add("input_rows", DataTypes.LongType)
@@ -152,7 +153,10 @@ final class Tables {
             .add("samples_per_second", DataTypes.DoubleType)
             .add("engine_seconds", DataTypes.DoubleType)
             .add("task_slots", DataTypes.IntegerType)
-            .add("executors_json", DataTypes.StringType);
+            .add("partitions", DataTypes.IntegerType)
+            .add("partitions_reused", DataTypes.IntegerType)
+            .add("executors_json", DataTypes.StringType)
+            .add("task_attempts_json", DataTypes.StringType);
 
     private Tables() {
     }

@@ -33,7 +33,7 @@ class ExecutorModelsTest {
         try {
             List<Future<Explainer>> futures = new ArrayList<>();
             for (int i = 0; i < 8; i++) {
-                futures.add(pool.submit(() -> ExecutorModels.explainer(config)));
+                futures.add(pool.submit(() -> ExecutorModels.explainer(config, null, new org.apache.hadoop.conf.Configuration())));
             }
             Explainer first = futures.get(0).get();
             for (Future<Explainer> f : futures) {
@@ -44,7 +44,7 @@ class ExecutorModelsTest {
         }
         assertEquals(before + 1, ExecutorModels.loadedCount());
         JobConfig other = JobConfig.load(null, Map.of("model.path", model.toString(), "n_steps", "6"));
-        ExecutorModels.explainer(other);
+        ExecutorModels.explainer(other, null, new org.apache.hadoop.conf.Configuration());
         assertEquals(before + 2, ExecutorModels.loadedCount(), "other settings, another explainer");
     }
 }

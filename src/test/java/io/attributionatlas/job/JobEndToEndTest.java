@@ -197,9 +197,10 @@ class JobEndToEndTest {
         schemas.forEach((name, schema) -> assertEquals(List.of(schema.fieldNames()), List.of(columns(output, name)),
                 name + " schema"));
         Row manifest = table(output, Tables.MANIFEST).get(0);
-        assertEquals(13, manifest.getLong(7));
-        assertEquals(6, manifest.getLong(8));
-        assertEquals(7, manifest.getLong(9));
+        assertEquals(13, manifest.getLong(manifest.fieldIndex("input_rows")));
+        assertEquals(6, manifest.getLong(manifest.fieldIndex("samples")));
+        assertEquals(7, manifest.getLong(manifest.fieldIndex("errors")));
+        assertEquals(0, manifest.getInt(manifest.fieldIndex("partitions_reused")));
         assertTrue(manifest.getString(4).startsWith("sha256:"));
         com.google.gson.JsonArray executors = com.google.gson.JsonParser.parseString(
                 manifest.getString(manifest.fieldIndex("executors_json"))).getAsJsonArray();
