@@ -1,7 +1,10 @@
 """Example Airflow DAG: the Attribution Atlas corpus job, once a day, through SparkSubmitOperator.
 
-Idempotent per run: the output path contains the run id ({{ run_id }}), and a re-run of the same
-DAG run replaces that run's tables atomically (the job stages every table and swaps them in at the end).
+Idempotent per run: the output path contains the run id ({{ run_id }}), and the job is started with
+--resume-or-start {{ run_id }}: a retry after a lost driver reuses every partition the failed attempt
+finished (the run's ledger) and computes only the rest; a retry after a completed run replaces that
+run's tables atomically. The spark-submit settings are those scripts/submit.sh adds, and the job arguments
+have the form ClusterIT submits (AirflowDagTest checks both by executing this file).
 Requires apache-airflow-providers-apache-spark and a Spark connection ("spark_default").
 """
 import os
@@ -68,10 +71,12 @@ with DAG(
             "--model", MODEL,
             "--input", CORPUS,
             "--output", OUTPUT,
-            "--run-id", "{{ run_id }}",
+            "--resume-or-start", "{{ run_id }}",
             "--set", "input.text_column=sentence",
             "--set", "input.label_column=label",
             "--set", "level=full",
             "--set", "n_steps=50",
+            # one PyTorch thread per task core: slots (4 cores / spark.task.cpus 2) x engine.threads = 4 cores
+            "--set", "engine.threads=2",
         ],
     )

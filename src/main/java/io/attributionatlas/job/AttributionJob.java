@@ -156,6 +156,11 @@ public final class AttributionJob {
         }
     }
 
+    /** Whether run {@code runId} has an unfinished staging folder under the configured output. */
+    static boolean unfinished(JobConfig config, String runId) {
+        return RunLedger.exists(config.required("output.path"), runId, hadoopConfiguration());
+    }
+
     /** Hadoop settings before Spark starts: the spark.hadoop.* properties spark-submit passes to the driver. */
     private static Configuration hadoopConfiguration() {
         Configuration conf = new Configuration();

@@ -7,13 +7,15 @@ import java.util.Map;
 
 /**
  * Arguments of the job: {@code run --model DIR --input PATH --output PATH [--conf FILE] [--set key=value]...
- * [--run-id ID | --resume ID]}. The same entry point serves {@code scripts/atlas run} (local mode) and
- * spark-submit. {@code --resume ID} finishes the killed run ID: the same command with the same input.
+ * [--run-id ID | --resume ID | --resume-or-start ID]}. The same entry point serves {@code scripts/atlas run}
+ * (local mode) and spark-submit. {@code --resume ID} finishes the killed run ID: the same command with the same
+ * input. {@code --resume-or-start ID} resumes run ID when it has an unfinished staging folder and starts it
+ * otherwise: what a scheduler's retries pass (the Airflow DAG).
  */
 public final class JobCli {
 
     public static final String USAGE = "run --model DIR --input PATH --output PATH [--conf FILE] [--set key=value]..."
-            + " [--run-id ID | --resume ID]";
+            + " [--run-id ID | --resume ID | --resume-or-start ID]";
 
     private JobCli() {
     }
@@ -24,6 +26,7 @@ public final class JobCli {
         Path confFile = null;
         String runId = null;
         String resume = null;
+        String resumeOrStart = null;
         int start = args.length > 0 && args[0].equals("run") ? 1 : 0;
         try {
             for (int i = start; i < args.length; i++) {
@@ -39,6 +42,7 @@ public final class JobCli {
                     case "--conf" -> confFile = Path.of(v);
                     case "--run-id" -> runId = v;
                     case "--resume" -> resume = v;
+                    case "--resume-or-start" -> resumeOrStart = v;
                     case "--set" -> {
                         int eq = v.indexOf('=');
                         if (eq <= 0) {
@@ -49,16 +53,21 @@ public final class JobCli {
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             }
-            if (resume != null && runId != null && !resume.equals(runId)) {
-                throw new IllegalArgumentException("--run-id " + runId + " and --resume " + resume + " name different "
-                        + "runs");
+            if ((runId != null ? 1 : 0) + (resume != null ? 1 : 0) + (resumeOrStart != null ? 1 : 0) > 1) {
+                throw new IllegalArgumentException("give one of --run-id, --resume and --resume-or-start");
             }
             JobConfig config = JobConfig.load(confFile, overrides);
             config.required("model.path");
             config.required("input.path");
             config.required("output.path");
-            AttributionJob.Result result = resume != null ? AttributionJob.run(config, resume, true, out)
-                    : AttributionJob.run(config, runId != null ? runId : AttributionJob.newRunId(), false, out);
+            AttributionJob.Result result;
+            if (resumeOrStart != null) {
+                result = AttributionJob.run(config, resumeOrStart, AttributionJob.unfinished(config, resumeOrStart), out);
+            } else if (resume != null) {
+                result = AttributionJob.run(config, resume, true, out);
+            } else {
+                result = AttributionJob.run(config, runId != null ? runId : AttributionJob.newRunId(), false, out);
+            }
             JobSummary.print(result, out);
             return 0;
         } catch (IllegalArgumentException e) {

@@ -82,7 +82,11 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
         }
     }
 
+    /** The executor's host as Spark knows it (the scheduler's view of placement), else the machine's name. */
     private static String host() {
+        if (SparkEnv.get() != null && SparkEnv.get().blockManager() != null) {
+            return SparkEnv.get().blockManager().blockManagerId().host();
+        }
         try {
             return java.net.InetAddress.getLocalHost().getHostName();
         } catch (java.net.UnknownHostException e) {

@@ -89,15 +89,26 @@ final class RunLedger implements Serializable {
         return new Path(output, STAGING_PREFIX + runId);
     }
 
+    /** Whether run {@code runId} has an unfinished staging folder (its run.json) under {@code output}. */
+    static boolean exists(String output, String runId, org.apache.hadoop.conf.Configuration conf) {
+        Path info = new Path(stagingPath(output, runId), RUN_INFO);
+        try {
+            return info.getFileSystem(conf).exists(info);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + info + ": " + e.getMessage(), e);
+        }
+    }
+
     /** A new run's ledger; refuses a run id whose unfinished run is still there. */
     static RunLedger start(String output, HadoopConf conf, RunInfo info) {
         Path staging = stagingPath(output, info.runId());
         try {
             FileSystem fs = staging.getFileSystem(conf.get());
-            if (fs.exists(staging)) {
+            if (fs.exists(new Path(staging, RUN_INFO))) {
                 throw new IllegalArgumentException("run " + info.runId() + " has an unfinished run under " + output
                         + ": finish it with --resume " + info.runId() + ", or choose another --run-id");
             }
+            fs.delete(staging, true); // a start killed before it recorded run.json computed nothing
             fs.mkdirs(new Path(staging, LEDGER));
             try (OutputStream out = fs.create(new Path(staging, RUN_INFO), false)) {
                 out.write(GSON.toJson(info).getBytes(StandardCharsets.UTF_8));

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The driver killed (SIGKILL) mid-run, on the real model: no table looks complete; a resume with another
- * configuration or an edited input is refused with the reason; the same command with {@code --resume RUN_ID}
+ * configuration or an edited input is refused with the reason (with {@code --resume} and with
+ * {@code --resume-or-start}, the Airflow DAG's option); the same command with {@code --resume RUN_ID}
  * computes only the partitions the ledger lacks and gives tables identical, bit for bit, to an uninterrupted
  * run's.
  */
@@ -75,7 +76,7 @@ class JobResumeTest {
         byte[] original = Files.readAllBytes(input);
         Files.writeString(input, new String(original, StandardCharsets.UTF_8).replace("One long string of cliches",
                 "One long string of cliches!"));
-        Fixtures.Forked editedInput = JobRuns.runDriver(concat(args, "--resume", runId),
+        Fixtures.Forked editedInput = JobRuns.runDriver(concat(args, "--resume-or-start", runId),
                 tmp.resolve("refused-input.log"), 5);
         assertEquals(2, editedInput.status(), editedInput.output());
         assertTrue(editedInput.output().contains("the input changed"), editedInput.output());
