@@ -58,7 +58,7 @@ public final class Explainer implements AutoCloseable {
         // A row at the model's maximum length must fit the memory budget: say so now, before any work.
         this.points = options.needsPath() ? options.sweepPoints()
                 : new SweepPoints(new double[] {0, 1}, new double[] {0, 0}, new boolean[] {false, false}, 0, 0);
-        int maxLength = model.config().maxPositions();
+        int maxLength = model.config().maxLength();
         this.budget = MemoryBudget.of(options.memoryMb(), options.internalBatchSize(), model.manager().getDevice());
         budget.requireFits(model.config(), maxLength, options.needsGradients(),
                 sweepItemBytes(maxLength));
@@ -343,7 +343,7 @@ public final class Explainer implements AutoCloseable {
         if (config.task() == Task.QUESTION_ANSWERING) {
             int start;
             int end;
-            if (options.qaReduction() == QaReduction.MAX || prediction.answer().start() < 0) {
+            if (options.qaReduction() != QaReduction.INDEX || prediction.answer().start() < 0) {
                 start = Predictor.argmax(prediction.startLogits());
                 end = Predictor.argmax(prediction.endLogits());
             } else {

@@ -31,9 +31,13 @@ public record TargetSpec(String kind, String value) {
         }
     }
 
-    /** QA targets: the output at the predicted position (index), or its maximum over positions (max). */
+    /**
+     * QA targets: the output at the predicted answer span's start and end (index); at the start and end logits'
+     * own argmax positions, unconstrained by span validity (argmax: transformers' and Captum's tutorials'
+     * convention); or its maximum over positions (max).
+     */
     public enum QaReduction {
-        INDEX, MAX;
+        INDEX, ARGMAX, MAX;
 
         public String cliName() {
             return name().toLowerCase(Locale.ROOT);
@@ -42,8 +46,10 @@ public record TargetSpec(String kind, String value) {
         public static QaReduction parse(String s) {
             return switch (s.trim().toLowerCase(Locale.ROOT)) {
                 case "index" -> INDEX;
+                case "argmax" -> ARGMAX;
                 case "max" -> MAX;
-                default -> throw new IllegalArgumentException("unknown qa_reduction '" + s + "' (expected index or max)");
+                default -> throw new IllegalArgumentException("unknown qa_reduction '" + s
+                        + "' (expected index, argmax or max)");
             };
         }
     }

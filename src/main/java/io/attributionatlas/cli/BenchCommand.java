@@ -151,7 +151,7 @@ final class BenchCommand implements AtlasCli.Command {
     private static JsonArray lengthSweep(Predictor predictor, AttributionOptions options, List<TextInput> texts,
             List<Integer> lengths, int perLength) throws IOException {
         JsonArray out = new JsonArray();
-        int max = predictor.model().config().maxPositions();
+        int max = predictor.model().config().maxLength();
         try (Explainer explainer = new Explainer(predictor, options)) {
             for (int length : lengths) {
                 if (length > max) {

@@ -36,9 +36,9 @@ final class BenchForwardCommand implements AtlasCli.Command {
         int warmup = a.integer("warmup", 3, 0);
         try (Predictor predictor = ModelOptions.open(a)) {
             TransformerModel model = predictor.model();
-            if (length > model.config().maxPositions()) {
-                throw new UsageException("--length " + length + " exceeds the model's max positions "
-                        + model.config().maxPositions());
+            if (length > model.config().maxLength()) {
+                throw new UsageException("--length " + length + " exceeds the model's maximum length "
+                        + model.config().maxLength());
             }
             EncodedBatch batch = randomBatch(predictor, batchSize, length);
             for (int i = 0; i < warmup; i++) {

@@ -37,7 +37,7 @@ final class InspectCommand implements AtlasCli.Command {
             out.printf("intermediate   %d%n", c.intermediateSize());
             out.printf("activation     %s%n", c.activationName());
             out.printf("vocabulary     %d%n", c.vocabSize());
-            out.printf("max positions  %d%n", c.maxPositions());
+            out.printf("max length     %d tokens (position table %d)%n", c.maxLength(), c.maxPositions());
             out.printf("token types    %d%n", c.typeVocabSize());
             if (!c.labels().isEmpty()) {
                 List<String> labels = new ArrayList<>();

@@ -282,7 +282,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
         List<String> flags = new ArrayList<>();
         if (sample.encoding().truncated()) {
             if (truncationIsError) {
-                return "text longer than the model's " + model.maxPositions() + " tokens (truncation = error)";
+                return "text longer than the model's " + model.maxLength() + " tokens (truncation = error)";
             }
             flags.add("truncated");
         }

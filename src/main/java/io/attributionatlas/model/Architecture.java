@@ -2,11 +2,22 @@ package io.attributionatlas.model;
 
 import java.util.Locale;
 
-/** The encoder families this project implements; {@code modelType} is config.json's {@code model_type}. */
+/**
+ * The encoder families this project implements, the registry by config.json's {@code model_type}; what differs
+ * between them (parameter names, embeddings, heads) is read from the family by {@link ModelConfig},
+ * {@link ParameterLayout} and {@link TransformerModel}. A new family goes here, with its parameter names in
+ * ParameterLayout and its embeddings and head in TransformerModel (README, "Model families").
+ */
 public enum Architecture {
     BERT("bert", "bert."),
     DISTILBERT("distilbert", "distilbert."),
-    ELECTRA("electra", "electra.");
+    ELECTRA("electra", "electra."),
+    /** Position ids from pad_token_id + 1, skipping padding; head dense → tanh → out_proj on {@code <s>}. */
+    ROBERTA("roberta", "roberta."),
+    /** RoBERTa with a SentencePiece (Unigram) vocabulary. */
+    XLM_ROBERTA("xlm-roberta", "roberta."),
+    /** Factorized embeddings projected to the hidden size, one layer's weights shared by every layer. */
+    ALBERT("albert", "albert.");
 
     private final String modelType;
     private final String basePrefix;
@@ -35,7 +46,12 @@ public enum Architecture {
         return null;
     }
 
+    /** RoBERTa's embeddings: positions count only real tokens and start after the padding index. */
+    public boolean positionsFromPadding() {
+        return this == ROBERTA || this == XLM_ROBERTA;
+    }
+
     public static String supportedList() {
-        return "bert, distilbert, electra";
+        return String.join(", ", java.util.Arrays.stream(values()).map(Architecture::modelType).toList());
     }
 }

@@ -43,9 +43,18 @@ public record ModelConfig(
         return labels.size();
     }
 
-    /** Whether ELECTRA's {@code embeddings_project} maps embedding_size to hidden_size. */
+    /** Whether ELECTRA's {@code embeddings_project} or ALBERT's {@code embedding_hidden_mapping_in} maps
+     * embedding_size to hidden_size (ALBERT always has it). */
     public boolean hasEmbeddingProjection() {
-        return embeddingSize != hiddenSize;
+        return embeddingSize != hiddenSize || architecture == Architecture.ALBERT;
+    }
+
+    /**
+     * The most tokens one input may have, special tokens included: the position table's size, less RoBERTa's
+     * offset (its positions start at pad_token_id + 1).
+     */
+    public int maxLength() {
+        return architecture.positionsFromPadding() ? maxPositions - padTokenId - 1 : maxPositions;
     }
 
     public static ModelConfig read(Path file, Task taskOverride) {
@@ -87,8 +96,17 @@ public record ModelConfig(
         int layers = f.positiveInt(distil ? "n_layers" : "num_hidden_layers");
         int heads = f.positiveInt(distil ? "n_heads" : "num_attention_heads");
         int intermediate = f.positiveInt(distil ? "hidden_dim" : "intermediate_size");
-        int embedding = arch == Architecture.ELECTRA && json.has("embedding_size")
+        int embedding = (arch == Architecture.ELECTRA || arch == Architecture.ALBERT) && json.has("embedding_size")
                 ? f.positiveInt("embedding_size") : hidden;
+        if (arch == Architecture.ALBERT) {
+            // One group of one layer, repeated: what every released ALBERT uses.
+            for (String key : new String[] {"num_hidden_groups", "inner_group_num"}) {
+                if (f.intOr(key, 1) != 1) {
+                    throw ModelException.atKey(file, key, "unsupported " + key + " " + f.intOr(key, 1)
+                            + " (expected 1: one shared layer repeated)");
+                }
+            }
+        }
         String actKey = distil ? "activation" : "hidden_act";
         String actName = f.string(actKey, "gelu");
         Activation act = Activation.fromConfigName(actName);
@@ -100,6 +118,10 @@ public record ModelConfig(
         int typeVocab = distil ? 0 : f.intOr("type_vocab_size", 2);
         float eps = distil ? 1e-12f : (float) f.doubleOr("layer_norm_eps", 1e-12);
         int pad = f.intOr("pad_token_id", 0);
+        if (arch.positionsFromPadding() && maxPos - pad - 1 <= 0) {
+            throw ModelException.atKey(file, "max_position_embeddings", "must exceed pad_token_id + 1 = " + (pad + 1)
+                    + " (" + modelType + " positions start after the padding index), got " + maxPos);
+        }
         if (!distil) {
             String posType = f.string("position_embedding_type", "absolute");
             if (!posType.equals("absolute")) {

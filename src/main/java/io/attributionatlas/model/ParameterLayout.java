@@ -43,6 +43,7 @@ public final class ParameterLayout {
         long e = config.embeddingSize();
         long ffn = config.intermediateSize();
         boolean distil = config.architecture() == Architecture.DISTILBERT;
+        boolean albert = config.architecture() == Architecture.ALBERT;
 
         base(Role.WORD_EMB, "embeddings.word_embeddings.weight", config.vocabSize(), e);
         base(Role.POS_EMB, "embeddings.position_embeddings.weight", config.maxPositions(), e);
@@ -52,15 +53,20 @@ public final class ParameterLayout {
         base(Role.EMB_NORM_W, "embeddings.LayerNorm.weight", e);
         base(Role.EMB_NORM_B, "embeddings.LayerNorm.bias", e);
         if (config.hasEmbeddingProjection()) {
-            base(Role.EMB_PROJ_W, "embeddings_project.weight", h, e);
-            base(Role.EMB_PROJ_B, "embeddings_project.bias", h);
+            String projection = albert ? "encoder.embedding_hidden_mapping_in" : "embeddings_project";
+            base(Role.EMB_PROJ_W, projection + ".weight", h, e);
+            base(Role.EMB_PROJ_B, projection + ".bias", h);
         }
         for (int i = 0; i < config.numLayers(); i++) {
             Map<LayerRole, Spec> l = new LinkedHashMap<>();
-            String p = (distil ? "transformer.layer." : "encoder.layer.") + i + ".";
+            // ALBERT: every layer is the one shared layer (the same names, loaded once).
+            String p = distil ? "transformer.layer." + i + "." : albert ? "encoder.albert_layer_groups.0.albert_layers.0."
+                    : "encoder.layer." + i + ".";
             String[] names = distil
                     ? new String[] {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
                         "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"}
+                    : albert ? new String[] {"attention.query", "attention.key", "attention.value", "attention.dense",
+                        "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"}
                     : new String[] {"attention.self.query", "attention.self.key", "attention.self.value",
                         "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense",
                         "output.LayerNorm"};
@@ -93,7 +99,13 @@ public final class ParameterLayout {
                         head(Role.CLS_OUT_W, "classifier.weight", labels, h);
                         head(Role.CLS_OUT_B, "classifier.bias", labels);
                     }
-                    case ELECTRA -> {
+                    case ALBERT -> {
+                        base(Role.POOLER_W, "pooler.weight", h, h);
+                        base(Role.POOLER_B, "pooler.bias", h);
+                        head(Role.CLS_OUT_W, "classifier.weight", labels, h);
+                        head(Role.CLS_OUT_B, "classifier.bias", labels);
+                    }
+                    case ELECTRA, ROBERTA, XLM_ROBERTA -> {
                         head(Role.CLS_HIDDEN_W, "classifier.dense.weight", h, h);
                         head(Role.CLS_HIDDEN_B, "classifier.dense.bias", h);
                         head(Role.CLS_OUT_W, "classifier.out_proj.weight", labels, h);

@@ -28,7 +28,7 @@ public final class Predictor implements AutoCloseable {
     public static Predictor open(Path dir, Task taskOverride, Device device) {
         TransformerModel model = TransformerModel.load(dir, taskOverride, device);
         try {
-            return new Predictor(model, TextTokenizer.open(dir, model.config().maxPositions()));
+            return new Predictor(model, TextTokenizer.open(dir, model.config().maxLength()));
         } catch (RuntimeException e) {
             model.close();
             throw e;

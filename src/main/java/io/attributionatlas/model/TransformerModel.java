@@ -82,21 +82,23 @@ public final class TransformerModel implements AutoCloseable {
         }
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
-            long count = 0;
+            // A stored tensor is created once, however many layers use it (ALBERT's shared layer).
+            Map<String, NDArray> created = new java.util.HashMap<>();
+            Function<Spec, NDArray> tensor = spec -> created.computeIfAbsent(keyOf.get(spec),
+                    key -> create(manager, store, spec, key));
             Map<Role, NDArray> globals = new EnumMap<>(Role.class);
             for (Map.Entry<Role, Spec> e : layout.globals().entrySet()) {
-                globals.put(e.getKey(), create(manager, store, e.getValue(), keyOf.get(e.getValue())));
-                count += globals.get(e.getKey()).size();
+                globals.put(e.getKey(), tensor.apply(e.getValue()));
             }
             List<Map<LayerRole, NDArray>> layers = new ArrayList<>();
             for (Map<LayerRole, Spec> specs : layout.layers()) {
                 Map<LayerRole, NDArray> l = new EnumMap<>(LayerRole.class);
                 for (Map.Entry<LayerRole, Spec> e : specs.entrySet()) {
-                    l.put(e.getKey(), create(manager, store, e.getValue(), keyOf.get(e.getValue())));
-                    count += l.get(e.getKey()).size();
+                    l.put(e.getKey(), tensor.apply(e.getValue()));
                 }
                 layers.add(l);
             }
+            long count = created.values().stream().mapToLong(NDArray::size).sum();
             LoadReport report = new LoadReport(count, List.copyOf(ignored), List.copyOf(store.dtypes()));
             return new TransformerModel(config, manager, globals, layers, report);
         } catch (RuntimeException e) {
@@ -310,26 +312,39 @@ public final class TransformerModel implements AutoCloseable {
         }
     }
 
-    /** The embeddings module: word + position + token type, then LayerNorm (before ELECTRA's projection). */
+    /**
+     * The embeddings module: word + position + token type, then LayerNorm (before ELECTRA's and ALBERT's
+     * projection). RoBERTa's positions are pad_token_id + 1, + 2, … over the real tokens and pad_token_id at
+     * padding ({@code create_position_ids_from_input_ids}); a table of one token type adds its one row.
+     */
     public NDArray embed(NDArray ids, NDArray typeIds, NDManager batchManager) {
         long b = ids.getShape().get(0);
         long s = ids.getShape().get(1);
-        if (s > config.maxPositions()) {
-            throw new IllegalArgumentException("sequence length " + s + " exceeds max_position_embeddings "
-                    + config.maxPositions());
+        if (s > config.maxLength()) {
+            throw new IllegalArgumentException("sequence length " + s + " exceeds the model's maximum length "
+                    + config.maxLength());
         }
-        NDArray positions = batchManager.arange(0, (int) s, 1, DataType.INT64).reshape(1, s).repeat(0, b);
+        NDArray positions;
+        if (config.architecture().positionsFromPadding()) {
+            NDArray real = ids.neq(config.padTokenId()).toType(DataType.INT64, false);
+            positions = real.cumSum(1).mul(real).add(config.padTokenId());
+        } else {
+            positions = batchManager.arange(0, (int) s, 1, DataType.INT64).reshape(1, s).repeat(0, b);
+        }
         NDArray e = lookup(ids, globals.get(Role.WORD_EMB)).add(lookup(positions, globals.get(Role.POS_EMB)));
         if (globals.containsKey(Role.TYPE_EMB)) {
-            e = e.add(lookup(typeIds, globals.get(Role.TYPE_EMB)));
+            NDArray types = globals.get(Role.TYPE_EMB);
+            e = e.add(types.getShape().get(0) == 1 ? types.get(0) : lookup(typeIds, types));
         }
         return layerNorm(e, globals.get(Role.EMB_NORM_W), globals.get(Role.EMB_NORM_B));
     }
 
     private NDArray classify(NDArray cls) {
         return switch (config.architecture()) {
-            case BERT -> linear(linear(cls, globals.get(Role.POOLER_W), globals.get(Role.POOLER_B)).tanh(),
+            case BERT, ALBERT -> linear(linear(cls, globals.get(Role.POOLER_W), globals.get(Role.POOLER_B)).tanh(),
                     globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+            case ROBERTA, XLM_ROBERTA -> linear(linear(cls, globals.get(Role.CLS_HIDDEN_W),
+                    globals.get(Role.CLS_HIDDEN_B)).tanh(), globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
             case DISTILBERT -> linear(Activation.RELU.apply(linear(cls, globals.get(Role.CLS_HIDDEN_W),
                     globals.get(Role.CLS_HIDDEN_B))), globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
             case ELECTRA -> linear(Activation.GELU.apply(linear(cls, globals.get(Role.CLS_HIDDEN_W),

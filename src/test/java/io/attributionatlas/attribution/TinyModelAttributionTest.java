@@ -94,9 +94,10 @@ class TinyModelAttributionTest {
                     assertEquals(layers, t.headImportance().length);
                     assertEquals(TinyModels.HEADS, t.headImportance()[0].length);
                     assertEquals(n, t.attentionConductance()[0][0].length);
-                    // Special tokens are kept in the baseline, so their IG attribution is exactly zero.
+                    // Special tokens are kept in the baseline, so their IG attribution is exactly zero, except
+                    // where positions follow the baseline's padding (RoBERTa, as transformers and Captum do).
                     for (int i = 0; i < n; i++) {
-                        if (s.sample().encoding().special()[i]) {
+                        if (s.sample().encoding().special()[i] && !arch.positionsFromPadding()) {
                             assertEquals(0f, t.igTokenSum()[i], 1e-7f);
                         }
                     }

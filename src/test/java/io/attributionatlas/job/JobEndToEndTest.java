@@ -273,6 +273,47 @@ class JobEndToEndTest {
         assertTrue(off.out().contains("4 input rows -> 3 samples + 1 errors"), off.out());
     }
 
+    /** A RoBERTa model saved by transformers: its own special tokens (<s>, </s>, pad id 1) drive the statistics. */
+    @Test
+    void aRobertaModelRunsEndToEndWithItsOwnSpecialTokens() throws Exception {
+        Path model = Fixtures.shared().resolve("golden/hf/roberta-cls");
+        Path input = tmp.resolve("roberta.jsonl");
+        Files.write(input, List.of(line("r1", "a gripping, funny and moving film", null, "positive"),
+                line("r2", "Das war ein langweiliger Film.", null, null), line("r3", "   ", null, null),
+                line("r4", "dull and tired", null, "negative")));
+        Path output = tmp.resolve("roberta-out");
+        Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
+                "--set", "n_steps=8", "--set", "dump.count=1");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("4 input rows -> 3 samples + 1 errors"), r.out());
+        List<Row> samples = table(output, Tables.SAMPLES);
+        for (Row row : samples) {
+            List<String> tokens = row.getList(6);
+            assertEquals("<s>", tokens.get(0));
+            assertEquals("</s>", tokens.get(tokens.size() - 1));
+        }
+        try (Predictor p = Predictor.open(model, null, Device.cpu());
+                Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "8")).attributionOptions())) {
+            double cls = 0;
+            double sep = 0;
+            for (Row row : samples) {
+                SampleAttribution s = e.attribute(List.of(e.sample(new TextInput(row.getString(0), row.getString(2),
+                        null), null))).get(0);
+                assertFloats(s.targets().get(0).igTokenSum(), ((Row) row.getList(17).get(0)).getList(6),
+                        row.getString(0));
+                Map<String, float[][]> metrics = HeadMetrics.of(s);
+                cls += metrics.get("attn_cls")[2][1];
+                sep += metrics.get("attn_sep")[2][1];
+            }
+            for (String metric : List.of("attn_cls", "attn_sep")) {
+                Row stat = table(output, Tables.HEAD_STATS).stream().filter(row -> row.getInt(0) == 2
+                        && row.getInt(1) == 1 && row.getString(2).equals(metric)).findFirst().orElseThrow();
+                assertEquals((metric.equals("attn_cls") ? cls : sep) / 3, stat.getDouble(4), 1e-6, metric);
+                assertTrue(stat.getDouble(4) > 0, metric + ": attention to <s> / </s> is found");
+            }
+        }
+    }
+
     @Test
     void realModelSliceMatchesTheEngine() throws Exception {
         Path input = tmp.resolve("sst2.csv");

@@ -74,6 +74,9 @@ public final class TinyModels {
             case BERT -> "Bert";
             case DISTILBERT -> "DistilBert";
             case ELECTRA -> "Electra";
+            case ROBERTA -> "Roberta";
+            case XLM_ROBERTA -> "XLMRoberta";
+            case ALBERT -> "Albert";
         };
         archs.add(cls + switch (spec.task()) {
             case SEQUENCE_CLASSIFICATION -> "ForSequenceClassification";
@@ -83,7 +86,9 @@ public final class TinyModels {
         c.add("architectures", archs);
         c.addProperty("model_type", spec.architecture().modelType());
         c.addProperty("vocab_size", VOCAB);
-        c.addProperty("max_position_embeddings", MAX_POSITIONS);
+        // RoBERTa's positions start after the padding index (0 here): one more row gives the same maximum length.
+        c.addProperty("max_position_embeddings", spec.architecture().positionsFromPadding() ? MAX_POSITIONS + 1
+                : MAX_POSITIONS);
         c.addProperty("pad_token_id", 0);
         if (spec.architecture() == Architecture.DISTILBERT) {
             c.addProperty("dim", HIDDEN);
@@ -97,11 +102,11 @@ public final class TinyModels {
             c.addProperty("num_attention_heads", HEADS);
             c.addProperty("intermediate_size", FFN);
             c.addProperty("hidden_act", spec.activation());
-            c.addProperty("type_vocab_size", 2);
+            c.addProperty("type_vocab_size", spec.architecture().positionsFromPadding() ? 1 : 2);
             c.addProperty("layer_norm_eps", 1e-12);
             c.addProperty("position_embedding_type", "absolute");
         }
-        if (spec.architecture() == Architecture.ELECTRA) {
+        if (spec.architecture() == Architecture.ELECTRA || spec.architecture() == Architecture.ALBERT) {
             c.addProperty("embedding_size", ELECTRA_EMBEDDING);
         }
         if (spec.task() == Task.SEQUENCE_CLASSIFICATION) {

@@ -1,0 +1,26 @@
+package io.attributionatlas.model;
+
+import ai.djl.Device;
+import io.attributionatlas.Fixtures;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Finite-difference checks of the gradients at every exposed site (embedding output, every layer output, every
+ * attention tensor, every head gate) on the families' models saved by transformers (../shared/golden/hf),
+ * as TinyModelTest does for the seeded tiny models: a padded batch of a single text and a text pair.
+ */
+class FamilyGradientTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls"})
+    void gradientsAtEveryInternalMatchFiniteDifferences(String name) {
+        try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
+            List<EncodedText> texts = List.of(p.encode(new TextInput("a", "a gripping, funny and moving film", null)),
+                    p.encode(new TextInput("b", "Who directed the film?", "A young woman from Lyon directed it.")),
+                    p.encode(new TextInput("c", "dull", null)));
+            FiniteDifferences.checkEveryInternal(p.model(), EncodedBatch.ofTexts(texts, p.padId()));
+        }
+    }
+}
