@@ -17,7 +17,12 @@ public enum Architecture {
     /** RoBERTa with a SentencePiece (Unigram) vocabulary. */
     XLM_ROBERTA("xlm-roberta", "roberta."),
     /** Factorized embeddings projected to the hidden size, one layer's weights shared by every layer. */
-    ALBERT("albert", "albert.");
+    ALBERT("albert", "albert."),
+    /**
+     * DeBERTa-v2/v3: disentangled attention (content-to-position and position-to-content scores from shared
+     * relative embeddings, log position buckets), no absolute positions, ContextPooler head.
+     */
+    DEBERTA_V2("deberta-v2", "deberta.");
 
     private final String modelType;
     private final String basePrefix;

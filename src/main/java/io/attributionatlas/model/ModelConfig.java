@@ -33,7 +33,23 @@ public record ModelConfig(
         int typeVocabSize,
         float layerNormEps,
         int padTokenId,
-        List<String> labels) {
+        List<String> labels,
+        RelativeAttention relative) {
+
+    /**
+     * DeBERTa's disentangled attention: {@code span} relative positions each way (position_buckets, else
+     * max_relative_positions), log-bucketed up to {@code maxRelative} when {@code buckets} > 0; which of the
+     * content-to-position and position-to-content terms are on; whether the relative embeddings are
+     * layer-normalised; the ContextPooler's activation.
+     */
+    public record RelativeAttention(int buckets, int maxRelative, int span, boolean c2p, boolean p2c,
+            boolean normalised, Activation poolerActivation) {
+
+        /** 1 + one per position term: scores are divided by √(head size × this). */
+        public int scaleFactor() {
+            return 1 + (c2p ? 1 : 0) + (p2c ? 1 : 0);
+        }
+    }
 
     public int headSize() {
         return hiddenSize / numHeads;
@@ -115,14 +131,16 @@ public record ModelConfig(
                     + "' (expected gelu, gelu_new, gelu_pytorch_tanh, relu or tanh)");
         }
         int maxPos = f.positiveInt("max_position_embeddings");
-        int typeVocab = distil ? 0 : f.intOr("type_vocab_size", 2);
+        RelativeAttention relative = arch == Architecture.DEBERTA_V2 ? relativeAttention(f, json, maxPos, hidden)
+                : null;
+        int typeVocab = distil ? 0 : f.intOr("type_vocab_size", arch == Architecture.DEBERTA_V2 ? 0 : 2);
         float eps = distil ? 1e-12f : (float) f.doubleOr("layer_norm_eps", 1e-12);
         int pad = f.intOr("pad_token_id", 0);
         if (arch.positionsFromPadding() && maxPos - pad - 1 <= 0) {
             throw ModelException.atKey(file, "max_position_embeddings", "must exceed pad_token_id + 1 = " + (pad + 1)
                     + " (" + modelType + " positions start after the padding index), got " + maxPos);
         }
-        if (!distil) {
+        if (!distil && arch != Architecture.DEBERTA_V2) {
             String posType = f.string("position_embedding_type", "absolute");
             if (!posType.equals("absolute")) {
                 throw ModelException.atKey(file, "position_embedding_type", "unsupported position_embedding_type '"
@@ -134,7 +152,67 @@ public record ModelConfig(
                     + " is not a multiple of the number of attention heads " + heads);
         }
         return new ModelConfig(file, arch, List.copyOf(architectures), task, vocab, hidden, embedding, layers,
-                heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task));
+                heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task), relative);
+    }
+
+    /** DeBERTa-v2/v3's attention settings; what this implementation does not do is refused by name. */
+    private static RelativeAttention relativeAttention(Fields f, JsonObject json, int maxPos, int hidden) {
+        if (!f.bool("relative_attention", false)) {
+            throw ModelException.atKey(f.file, "relative_attention", "unsupported: false (expected true: DeBERTa "
+                    + "without relative attention is not implemented)");
+        }
+        if (f.bool("position_biased_input", true)) {
+            throw ModelException.atKey(f.file, "position_biased_input", "unsupported: true (expected false, as "
+                    + "DeBERTa-v3: absolute position embeddings are not implemented)");
+        }
+        if (!f.bool("share_att_key", false)) {
+            throw ModelException.atKey(f.file, "share_att_key", "unsupported: false (expected true: separate "
+                    + "pos_key_proj / pos_query_proj are not implemented)");
+        }
+        if (f.intOr("conv_kernel_size", 0) > 0) {
+            throw ModelException.atKey(f.file, "conv_kernel_size", "unsupported convolution layer (expected 0)");
+        }
+        if (json.has("embedding_size") && f.intOr("embedding_size", hidden) != hidden) {
+            throw ModelException.atKey(f.file, "embedding_size", "unsupported embed_proj (expected the hidden size "
+                    + hidden + ")");
+        }
+        if (f.intOr("pooler_hidden_size", hidden) != hidden) {
+            throw ModelException.atKey(f.file, "pooler_hidden_size", "expected the hidden size " + hidden);
+        }
+        boolean c2p = false;
+        boolean p2c = false;
+        JsonElement types = json.get("pos_att_type");
+        List<String> names = new ArrayList<>();
+        if (types != null && types.isJsonArray()) {
+            types.getAsJsonArray().forEach(t -> names.add(t.getAsString()));
+        } else if (types != null && types.isJsonPrimitive()) {
+            names.addAll(List.of(types.getAsString().toLowerCase(java.util.Locale.ROOT).split("\\|")));
+        }
+        for (String t : names) {
+            switch (t.trim()) {
+                case "c2p" -> c2p = true;
+                case "p2c" -> p2c = true;
+                default -> throw ModelException.atKey(f.file, "pos_att_type", "unsupported value '" + t
+                        + "' (expected c2p and/or p2c)");
+            }
+        }
+        int buckets = f.intOr("position_buckets", -1);
+        int maxRelative = f.intOr("max_relative_positions", -1);
+        if (maxRelative < 1) {
+            maxRelative = maxPos;
+        }
+        String norm = f.string("norm_rel_ebd", "none").toLowerCase(java.util.Locale.ROOT);
+        if (!norm.equals("none") && !norm.equals("layer_norm")) {
+            throw ModelException.atKey(f.file, "norm_rel_ebd", "unsupported value '" + norm
+                    + "' (expected none or layer_norm)");
+        }
+        String poolerAct = f.string("pooler_hidden_act", "gelu");
+        Activation pooler = Activation.fromConfigName(poolerAct);
+        if (pooler == null) {
+            throw ModelException.atKey(f.file, "pooler_hidden_act", "unsupported activation '" + poolerAct + "'");
+        }
+        return new RelativeAttention(buckets, maxRelative, buckets > 0 ? buckets : maxRelative, c2p, p2c,
+                norm.equals("layer_norm"), pooler);
     }
 
     private static List<String> labels(Fields f, JsonObject json, Task task) {
@@ -208,6 +286,17 @@ public record ModelConfig(
             } catch (RuntimeException ex) {
                 throw ModelException.atKey(file, key, "expected a number, got " + e);
             }
+        }
+
+        boolean bool(String key, boolean fallback) {
+            JsonElement e = json.get(key);
+            if (e == null || e.isJsonNull()) {
+                return fallback;
+            }
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+                throw ModelException.atKey(file, key, "expected true or false, got " + e);
+            }
+            return e.getAsBoolean();
         }
 
         String string(String key, String fallback) {

@@ -29,7 +29,7 @@ public final class ParameterLayout {
 
     /** Roles of the embedding and head parameters. */
     public enum Role {
-        WORD_EMB, POS_EMB, TYPE_EMB, EMB_NORM_W, EMB_NORM_B, EMB_PROJ_W, EMB_PROJ_B,
+        WORD_EMB, POS_EMB, TYPE_EMB, EMB_NORM_W, EMB_NORM_B, EMB_PROJ_W, EMB_PROJ_B, REL_EMB, REL_NORM_W, REL_NORM_B,
         POOLER_W, POOLER_B, CLS_HIDDEN_W, CLS_HIDDEN_B, CLS_OUT_W, CLS_OUT_B, QA_W, QA_B
     }
 
@@ -44,10 +44,13 @@ public final class ParameterLayout {
         long ffn = config.intermediateSize();
         boolean distil = config.architecture() == Architecture.DISTILBERT;
         boolean albert = config.architecture() == Architecture.ALBERT;
+        boolean deberta = config.architecture() == Architecture.DEBERTA_V2;
 
         base(Role.WORD_EMB, "embeddings.word_embeddings.weight", config.vocabSize(), e);
-        base(Role.POS_EMB, "embeddings.position_embeddings.weight", config.maxPositions(), e);
-        if (!distil) {
+        if (!deberta) { // DeBERTa-v3: relative positions only
+            base(Role.POS_EMB, "embeddings.position_embeddings.weight", config.maxPositions(), e);
+        }
+        if (!distil && config.typeVocabSize() > 0) {
             base(Role.TYPE_EMB, "embeddings.token_type_embeddings.weight", config.typeVocabSize(), e);
         }
         base(Role.EMB_NORM_W, "embeddings.LayerNorm.weight", e);
@@ -56,6 +59,13 @@ public final class ParameterLayout {
             String projection = albert ? "encoder.embedding_hidden_mapping_in" : "embeddings_project";
             base(Role.EMB_PROJ_W, projection + ".weight", h, e);
             base(Role.EMB_PROJ_B, projection + ".bias", h);
+        }
+        if (deberta) {
+            base(Role.REL_EMB, "encoder.rel_embeddings.weight", 2L * config.relative().span(), h);
+            if (config.relative().normalised()) {
+                base(Role.REL_NORM_W, "encoder.LayerNorm.weight", h);
+                base(Role.REL_NORM_B, "encoder.LayerNorm.bias", h);
+            }
         }
         for (int i = 0; i < config.numLayers(); i++) {
             Map<LayerRole, Spec> l = new LinkedHashMap<>();
@@ -67,6 +77,9 @@ public final class ParameterLayout {
                         "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"}
                     : albert ? new String[] {"attention.query", "attention.key", "attention.value", "attention.dense",
                         "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"}
+                    : deberta ? new String[] {"attention.self.query_proj", "attention.self.key_proj",
+                        "attention.self.value_proj", "attention.output.dense", "attention.output.LayerNorm",
+                        "intermediate.dense", "output.dense", "output.LayerNorm"}
                     : new String[] {"attention.self.query", "attention.self.key", "attention.self.value",
                         "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense",
                         "output.LayerNorm"};
@@ -102,6 +115,12 @@ public final class ParameterLayout {
                     case ALBERT -> {
                         base(Role.POOLER_W, "pooler.weight", h, h);
                         base(Role.POOLER_B, "pooler.bias", h);
+                        head(Role.CLS_OUT_W, "classifier.weight", labels, h);
+                        head(Role.CLS_OUT_B, "classifier.bias", labels);
+                    }
+                    case DEBERTA_V2 -> {
+                        head(Role.CLS_HIDDEN_W, "pooler.dense.weight", h, h);
+                        head(Role.CLS_HIDDEN_B, "pooler.dense.bias", h);
                         head(Role.CLS_OUT_W, "classifier.weight", labels, h);
                         head(Role.CLS_OUT_B, "classifier.bias", labels);
                     }

@@ -205,7 +205,10 @@ public final class TransformerModel implements AutoCloseable {
         List<NDArray> gates = new ArrayList<>();
         int heads = config.numHeads();
         int headSize = config.headSize();
-        NDArray scaleTensor = Activation.constant(x, (float) (1.0 / Math.sqrt(headSize)));
+        ModelConfig.RelativeAttention relative = config.relative();
+        NDArray scaleTensor = Activation.constant(x, (float) (1.0 / Math.sqrt(headSize
+                * (relative == null ? 1 : relative.scaleFactor()))));
+        RelativeScores relativeScores = relative == null ? null : new RelativeScores(s, batchManager);
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<LayerRole, NDArray> w = layers.get(layer);
             NDArray layerInput = x;
@@ -216,6 +219,9 @@ public final class TransformerModel implements AutoCloseable {
             NDArray keysT = k.transpose(0, 1, 3, 2);
             NDArray scores = release(keysT, q.matMul(keysT));
             NDArray scaled = release(scores, scores.mul(scaleTensor));
+            if (relativeScores != null) {
+                scaled = release(scaled, scaled.add(relativeScores.bias(w, q, k, b, scaleTensor)));
+            }
             NDArray masked = release(scaled, scaled.add(additiveMask));
             NDArray softmax = release(masked, masked.softmax(-1));
             NDArray probs = site(softmax, Site.ATTENTION, layer, options, options.tapAttention.test(layer),
@@ -331,7 +337,10 @@ public final class TransformerModel implements AutoCloseable {
         } else {
             positions = batchManager.arange(0, (int) s, 1, DataType.INT64).reshape(1, s).repeat(0, b);
         }
-        NDArray e = lookup(ids, globals.get(Role.WORD_EMB)).add(lookup(positions, globals.get(Role.POS_EMB)));
+        NDArray e = lookup(ids, globals.get(Role.WORD_EMB));
+        if (globals.containsKey(Role.POS_EMB)) {
+            e = e.add(lookup(positions, globals.get(Role.POS_EMB)));
+        }
         if (globals.containsKey(Role.TYPE_EMB)) {
             NDArray types = globals.get(Role.TYPE_EMB);
             e = e.add(types.getShape().get(0) == 1 ? types.get(0) : lookup(typeIds, types));
@@ -343,6 +352,9 @@ public final class TransformerModel implements AutoCloseable {
         return switch (config.architecture()) {
             case BERT, ALBERT -> linear(linear(cls, globals.get(Role.POOLER_W), globals.get(Role.POOLER_B)).tanh(),
                     globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+            case DEBERTA_V2 -> linear(config.relative().poolerActivation().apply(linear(cls,
+                    globals.get(Role.CLS_HIDDEN_W), globals.get(Role.CLS_HIDDEN_B))), globals.get(Role.CLS_OUT_W),
+                    globals.get(Role.CLS_OUT_B));
             case ROBERTA, XLM_ROBERTA -> linear(linear(cls, globals.get(Role.CLS_HIDDEN_W),
                     globals.get(Role.CLS_HIDDEN_B)).tanh(), globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
             case DISTILBERT -> linear(Activation.RELU.apply(linear(cls, globals.get(Role.CLS_HIDDEN_W),
@@ -350,6 +362,86 @@ public final class TransformerModel implements AutoCloseable {
             case ELECTRA -> linear(Activation.GELU.apply(linear(cls, globals.get(Role.CLS_HIDDEN_W),
                     globals.get(Role.CLS_HIDDEN_B))), globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
         };
+    }
+
+    /**
+     * DeBERTa's disentangled attention terms for one pass: the (layer-normalised) relative embeddings and the
+     * bucketed relative positions, shared by every layer; {@link #bias} projects the embeddings with the layer's
+     * own query and key weights (share_att_key) and gathers content-to-position and position-to-content scores,
+     * as transformers' {@code disentangled_attention_bias}.
+     */
+    private final class RelativeScores {
+        private final NDArray embeddings;
+        private final NDArray c2pIndex;
+        private final NDArray p2cIndex;
+        private final int span;
+        private final int s;
+
+        RelativeScores(int s, NDManager batchManager) {
+            ModelConfig.RelativeAttention r = config.relative();
+            this.s = s;
+            this.span = r.span();
+            NDArray table = globals.get(Role.REL_EMB);
+            this.embeddings = r.normalised() ? layerNorm(table, globals.get(Role.REL_NORM_W),
+                    globals.get(Role.REL_NORM_B)) : table;
+            long[] c2p = new long[s * s];
+            long[] p2c = new long[s * s];
+            for (int i = 0; i < s; i++) {
+                for (int j = 0; j < s; j++) {
+                    long rel = relativePosition(i - j, r.buckets(), r.maxRelative());
+                    c2p[i * s + j] = Math.max(0, Math.min(2L * span - 1, rel + span));
+                    p2c[i * s + j] = Math.max(0, Math.min(2L * span - 1, -rel + span));
+                }
+            }
+            this.c2pIndex = batchManager.create(c2p, new Shape(s, s));
+            this.p2cIndex = batchManager.create(p2c, new Shape(s, s));
+        }
+
+        /** [batch, heads, query, key]: (c2p + p2c) / scale, to add to the scaled content scores. */
+        NDArray bias(Map<LayerRole, NDArray> w, NDArray q, NDArray k, int b, NDArray scale) {
+            ModelConfig.RelativeAttention r = config.relative();
+            int heads = config.numHeads();
+            Shape full = new Shape(b, heads, s, s);
+            NDArray bias = null;
+            if (r.c2p()) {
+                NDArray posKey = relativeHeads(linear(embeddings, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)));
+                NDArray scores = q.matMul(posKey.transpose(0, 2, 1)); // [b, h, query, 2·span]
+                bias = scores.gather(c2pIndex.broadcast(full), 3);
+                scores.close();
+            }
+            if (r.p2c()) {
+                NDArray posQuery = relativeHeads(linear(embeddings, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)));
+                NDArray scores = k.matMul(posQuery.transpose(0, 2, 1)); // [b, h, key, 2·span]
+                NDArray p2c = scores.gather(p2cIndex.broadcast(full), 3).transpose(0, 1, 3, 2);
+                scores.close();
+                bias = bias == null ? p2c : bias.add(p2c);
+            }
+            return bias.mul(scale);
+        }
+
+        /** [2·span, hidden] → [heads, 2·span, head size]. */
+        private NDArray relativeHeads(NDArray x) {
+            return x.reshape(2L * span, config.numHeads(), config.headSize()).transpose(1, 0, 2);
+        }
+    }
+
+    /**
+     * transformers' {@code build_relative_position} and {@code make_log_bucket_position}: query − key, or with
+     * buckets, exact within ±bucket/2 and logarithmic up to maxPosition beyond (float32, as PyTorch computes it).
+     */
+    static long relativePosition(int relative, int buckets, int maxPosition) {
+        if (buckets <= 0 || maxPosition <= 0) {
+            return relative;
+        }
+        int mid = buckets / 2;
+        long abs = relative < mid && relative > -mid ? mid - 1 : Math.abs(relative);
+        if (abs <= mid) {
+            return relative;
+        }
+        float ratio = (float) Math.log((float) abs / mid);
+        float base = (float) Math.log((float) ((maxPosition - 1) / (double) mid));
+        float log = (float) Math.ceil(ratio / base * (mid - 1)) + mid;
+        return (long) (log * Math.signum(relative));
     }
 
     private NDArray splitHeads(NDArray x, int b, int s) {

@@ -67,7 +67,8 @@ class TransformersGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls"})
+    @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
+        "deberta-v2-qa"})
     void tokensAndForwardEqualTransformers(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
@@ -127,7 +128,8 @@ class TransformersGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls"})
+    @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
+        "deberta-v2-qa"})
     void attributionsEqualCaptum(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {

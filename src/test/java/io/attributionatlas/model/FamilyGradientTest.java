@@ -14,7 +14,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 class FamilyGradientTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls"})
+    @ValueSource(strings = {"roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
+        "deberta-v2-qa"})
     void gradientsAtEveryInternalMatchFiniteDifferences(String name) {
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
             List<EncodedText> texts = List.of(p.encode(new TextInput("a", "a gripping, funny and moving film", null)),

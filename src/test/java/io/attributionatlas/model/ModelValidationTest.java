@@ -65,6 +65,31 @@ class ModelValidationTest {
         return TinyModels.tensors(spec, ModelConfig.read(config(), null));
     }
 
+    /** A family's options this implementation does not do are refused by name, before any weights are read. */
+    @Test
+    void unsupportedFamilyOptionsAreRefusedByName() throws Exception {
+        spec = Spec.of(Architecture.DEBERTA_V2, Task.SEQUENCE_CLASSIFICATION);
+        dir = TinyModels.write(tmp.resolve("deberta"), spec);
+        JsonObject c = TinyModels.config(spec);
+        com.google.gson.JsonArray types = new com.google.gson.JsonArray();
+        types.add("c2p");
+        types.add("p2p");
+        c.add("pos_att_type", types);
+        Files.writeString(config(), c.toString());
+        assertMentions(loadError(), config().toString(), "pos_att_type", "unsupported value 'p2p'", "c2p and/or p2c");
+        writeConfig("share_att_key", null);
+        assertMentions(loadError(), "share_att_key", "unsupported: false");
+        c = TinyModels.config(spec);
+        c.addProperty("position_biased_input", true);
+        Files.writeString(config(), c.toString());
+        assertMentions(loadError(), "position_biased_input", "absolute position embeddings are not implemented");
+
+        spec = Spec.of(Architecture.ALBERT, Task.SEQUENCE_CLASSIFICATION);
+        dir = TinyModels.write(tmp.resolve("albert"), spec);
+        writeConfig("num_hidden_groups", 2);
+        assertMentions(loadError(), "num_hidden_groups", "unsupported num_hidden_groups 2", "one shared layer");
+    }
+
     @Test
     void missingConfig() throws Exception {
         Files.delete(config());

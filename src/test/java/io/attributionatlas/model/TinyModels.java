@@ -77,6 +77,7 @@ public final class TinyModels {
             case ROBERTA -> "Roberta";
             case XLM_ROBERTA -> "XLMRoberta";
             case ALBERT -> "Albert";
+            case DEBERTA_V2 -> "DebertaV2";
         };
         archs.add(cls + switch (spec.task()) {
             case SEQUENCE_CLASSIFICATION -> "ForSequenceClassification";
@@ -102,9 +103,22 @@ public final class TinyModels {
             c.addProperty("num_attention_heads", HEADS);
             c.addProperty("intermediate_size", FFN);
             c.addProperty("hidden_act", spec.activation());
-            c.addProperty("type_vocab_size", spec.architecture().positionsFromPadding() ? 1 : 2);
+            c.addProperty("type_vocab_size", spec.architecture().positionsFromPadding() ? 1
+                    : spec.architecture() == Architecture.DEBERTA_V2 ? 0 : 2);
             c.addProperty("layer_norm_eps", 1e-12);
             c.addProperty("position_embedding_type", "absolute");
+        }
+        if (spec.architecture() == Architecture.DEBERTA_V2) { // DeBERTa-v3's settings, buckets small for 32 tokens
+            c.addProperty("relative_attention", true);
+            c.addProperty("position_biased_input", false);
+            c.addProperty("share_att_key", true);
+            JsonArray types = new JsonArray();
+            types.add("p2c");
+            types.add("c2p");
+            c.add("pos_att_type", types);
+            c.addProperty("position_buckets", 8);
+            c.addProperty("max_relative_positions", -1);
+            c.addProperty("norm_rel_ebd", "layer_norm");
         }
         if (spec.architecture() == Architecture.ELECTRA || spec.architecture() == Architecture.ALBERT) {
             c.addProperty("embedding_size", ELECTRA_EMBEDDING);
