@@ -22,7 +22,12 @@ public enum Architecture {
      * DeBERTa-v2/v3: disentangled attention (content-to-position and position-to-content scores from shared
      * relative embeddings, log position buckets), no absolute positions, ContextPooler head.
      */
-    DEBERTA_V2("deberta-v2", "deberta.");
+    DEBERTA_V2("deberta-v2", "deberta."),
+    /**
+     * ModernBERT: pre-norm layers without biases, fused QKV, RoPE with a global and a local θ, sliding-window
+     * attention on the local layers, GeGLU MLP, final norm, mean or CLS pooling head.
+     */
+    MODERNBERT("modernbert", "model.");
 
     private final String modelType;
     private final String basePrefix;
@@ -49,6 +54,11 @@ public enum Architecture {
             }
         }
         return null;
+    }
+
+    /** Whether this family implements the task (ModernBERT: classification and the bare encoder). */
+    public boolean supports(Task task) {
+        return !(this == MODERNBERT && task == Task.QUESTION_ANSWERING);
     }
 
     /** RoBERTa's embeddings: positions count only real tokens and start after the padding index. */

@@ -34,7 +34,18 @@ public record ModelConfig(
         float layerNormEps,
         int padTokenId,
         List<String> labels,
-        RelativeAttention relative) {
+        RelativeAttention relative,
+        Modern modern) {
+
+    /**
+     * ModernBERT's settings: which layers use sliding-window attention and its half-width (a query sees keys at
+     * most {@code window} positions away), RoPE θ of the global and local layers, the head's pooling
+     * (mean or cls) and activation, and which linear layers and norms carry biases.
+     */
+    public record Modern(boolean[] local, int window, double globalTheta, double localTheta, boolean meanPooling,
+            Activation headActivation, boolean attentionBias, boolean mlpBias, boolean normBias,
+            boolean classifierBias) {
+    }
 
     /**
      * DeBERTa's disentangled attention: {@code span} relative positions each way (position_buckets, else
@@ -107,6 +118,11 @@ public record ModelConfig(
         Task task = taskOverride != null ? taskOverride : Task.infer(architectures);
 
         boolean distil = arch == Architecture.DISTILBERT;
+        boolean modern = arch == Architecture.MODERNBERT;
+        if (!arch.supports(task)) {
+            throw ModelException.atKey(file, "architectures", "ModernBERT question answering is not implemented "
+                    + "(classification and the bare encoder are)");
+        }
         int vocab = f.positiveInt("vocab_size");
         int hidden = f.positiveInt(distil ? "dim" : "hidden_size");
         int layers = f.positiveInt(distil ? "n_layers" : "num_hidden_layers");
@@ -123,7 +139,7 @@ public record ModelConfig(
                 }
             }
         }
-        String actKey = distil ? "activation" : "hidden_act";
+        String actKey = distil ? "activation" : modern ? "hidden_activation" : "hidden_act";
         String actName = f.string(actKey, "gelu");
         Activation act = Activation.fromConfigName(actName);
         if (act == null) {
@@ -133,14 +149,16 @@ public record ModelConfig(
         int maxPos = f.positiveInt("max_position_embeddings");
         RelativeAttention relative = arch == Architecture.DEBERTA_V2 ? relativeAttention(f, json, maxPos, hidden)
                 : null;
-        int typeVocab = distil ? 0 : f.intOr("type_vocab_size", arch == Architecture.DEBERTA_V2 ? 0 : 2);
-        float eps = distil ? 1e-12f : (float) f.doubleOr("layer_norm_eps", 1e-12);
+        int typeVocab = distil || modern ? 0 : f.intOr("type_vocab_size", arch == Architecture.DEBERTA_V2 ? 0 : 2);
+        float eps = distil ? 1e-12f : modern ? (float) f.doubleOr("norm_eps", 1e-5)
+                : (float) f.doubleOr("layer_norm_eps", 1e-12);
+        Modern modernSettings = modern ? modern(f, json, layers) : null;
         int pad = f.intOr("pad_token_id", 0);
         if (arch.positionsFromPadding() && maxPos - pad - 1 <= 0) {
             throw ModelException.atKey(file, "max_position_embeddings", "must exceed pad_token_id + 1 = " + (pad + 1)
                     + " (" + modelType + " positions start after the padding index), got " + maxPos);
         }
-        if (!distil && arch != Architecture.DEBERTA_V2) {
+        if (!distil && !modern && arch != Architecture.DEBERTA_V2) {
             String posType = f.string("position_embedding_type", "absolute");
             if (!posType.equals("absolute")) {
                 throw ModelException.atKey(file, "position_embedding_type", "unsupported position_embedding_type '"
@@ -152,7 +170,63 @@ public record ModelConfig(
                     + " is not a multiple of the number of attention heads " + heads);
         }
         return new ModelConfig(file, arch, List.copyOf(architectures), task, vocab, hidden, embedding, layers,
-                heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task), relative);
+                heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task), relative,
+                modernSettings);
+    }
+
+    /** ModernBERT's settings from transformers 5's keys (layer_types, rope_parameters) or 4's. */
+    private static Modern modern(Fields f, JsonObject json, int layers) {
+        boolean[] local = new boolean[layers];
+        JsonElement types = json.get("layer_types");
+        if (types != null && types.isJsonArray()) {
+            if (types.getAsJsonArray().size() != layers) {
+                throw ModelException.atKey(f.file, "layer_types", "expected " + layers + " entries (num_hidden_layers)");
+            }
+            for (int i = 0; i < layers; i++) {
+                String t = types.getAsJsonArray().get(i).getAsString();
+                if (!t.equals("full_attention") && !t.equals("sliding_attention")) {
+                    throw ModelException.atKey(f.file, "layer_types", "unsupported layer type '" + t
+                            + "' (expected full_attention or sliding_attention)");
+                }
+                local[i] = t.equals("sliding_attention");
+            }
+        } else {
+            int every = f.positiveInt("global_attn_every_n_layers");
+            for (int i = 0; i < layers; i++) {
+                local[i] = i % every != 0;
+            }
+        }
+        double globalTheta = f.doubleOr("global_rope_theta", 160000);
+        double localTheta = f.doubleOr("local_rope_theta", 10000);
+        JsonElement rope = json.get("rope_parameters");
+        if (rope != null && rope.isJsonObject()) {
+            for (Map.Entry<String, JsonElement> e : rope.getAsJsonObject().entrySet()) {
+                JsonObject p = e.getValue().getAsJsonObject();
+                String type = p.has("rope_type") ? p.get("rope_type").getAsString() : "default";
+                if (!type.equals("default")) {
+                    throw ModelException.atKey(f.file, "rope_parameters", "unsupported rope_type '" + type
+                            + "' (expected default)");
+                }
+                if (e.getKey().equals("full_attention")) {
+                    globalTheta = p.get("rope_theta").getAsDouble();
+                } else if (e.getKey().equals("sliding_attention")) {
+                    localTheta = p.get("rope_theta").getAsDouble();
+                }
+            }
+        }
+        String pooling = f.string("classifier_pooling", "cls");
+        if (!pooling.equals("mean") && !pooling.equals("cls")) {
+            throw ModelException.atKey(f.file, "classifier_pooling", "unsupported '" + pooling
+                    + "' (expected mean or cls)");
+        }
+        String headActName = f.string("classifier_activation", "gelu");
+        Activation headAct = Activation.fromConfigName(headActName);
+        if (headAct == null) {
+            throw ModelException.atKey(f.file, "classifier_activation", "unsupported activation '" + headActName + "'");
+        }
+        return new Modern(local, f.positiveInt("local_attention") / 2, globalTheta, localTheta,
+                pooling.equals("mean"), headAct, f.bool("attention_bias", false), f.bool("mlp_bias", false),
+                f.bool("norm_bias", true), f.bool("classifier_bias", false));
     }
 
     /** DeBERTa-v2/v3's attention settings; what this implementation does not do is refused by name. */

@@ -24,13 +24,16 @@ public final class ParameterLayout {
     /** Roles of one encoder layer's parameters, in a fixed order. */
     public enum LayerRole {
         QUERY_W, QUERY_B, KEY_W, KEY_B, VALUE_W, VALUE_B, ATTN_OUT_W, ATTN_OUT_B, ATTN_NORM_W, ATTN_NORM_B,
-        FFN_IN_W, FFN_IN_B, FFN_OUT_W, FFN_OUT_B, OUT_NORM_W, OUT_NORM_B
+        FFN_IN_W, FFN_IN_B, FFN_OUT_W, FFN_OUT_B, OUT_NORM_W, OUT_NORM_B,
+        /** ModernBERT's fused query, key and value projection [3·hidden, hidden]. */
+        QKV_W, QKV_B
     }
 
     /** Roles of the embedding and head parameters. */
     public enum Role {
         WORD_EMB, POS_EMB, TYPE_EMB, EMB_NORM_W, EMB_NORM_B, EMB_PROJ_W, EMB_PROJ_B, REL_EMB, REL_NORM_W, REL_NORM_B,
-        POOLER_W, POOLER_B, CLS_HIDDEN_W, CLS_HIDDEN_B, CLS_OUT_W, CLS_OUT_B, QA_W, QA_B
+        POOLER_W, POOLER_B, CLS_HIDDEN_W, CLS_HIDDEN_B, CLS_OUT_W, CLS_OUT_B, QA_W, QA_B,
+        FINAL_NORM_W, FINAL_NORM_B, HEAD_NORM_W, HEAD_NORM_B
     }
 
     private final ModelConfig config;
@@ -39,6 +42,10 @@ public final class ParameterLayout {
 
     public ParameterLayout(ModelConfig config) {
         this.config = config;
+        if (config.architecture() == Architecture.MODERNBERT) {
+            modernBert();
+            return;
+        }
         long h = config.hiddenSize();
         long e = config.embeddingSize();
         long ffn = config.intermediateSize();
@@ -140,6 +147,66 @@ public final class ParameterLayout {
         }
     }
 
+    /**
+     * ModernBERT's parameters, under the layer roles of the post-norm families: ATTN_NORM is the norm before
+     * attention (absent in layer 0, where transformers has an identity), OUT_NORM the norm before the MLP, FFN_IN
+     * GeGLU's [2·intermediate, hidden] projection; biases only where config.json says so.
+     */
+    private void modernBert() {
+        ModelConfig.Modern m = config.modern();
+        long h = config.hiddenSize();
+        long ffn = config.intermediateSize();
+        base(Role.WORD_EMB, "embeddings.tok_embeddings.weight", config.vocabSize(), h);
+        norm(Role.EMB_NORM_W, Role.EMB_NORM_B, "embeddings.norm", m.normBias());
+        for (int i = 0; i < config.numLayers(); i++) {
+            Map<LayerRole, Spec> l = new LinkedHashMap<>();
+            String p = "layers." + i + ".";
+            l.put(LayerRole.QKV_W, new Spec(p + "attn.Wqkv.weight", new long[] {3 * h, h}, true));
+            l.put(LayerRole.ATTN_OUT_W, new Spec(p + "attn.Wo.weight", new long[] {h, h}, true));
+            l.put(LayerRole.FFN_IN_W, new Spec(p + "mlp.Wi.weight", new long[] {2 * ffn, h}, true));
+            l.put(LayerRole.FFN_OUT_W, new Spec(p + "mlp.Wo.weight", new long[] {h, ffn}, true));
+            if (m.attentionBias()) {
+                l.put(LayerRole.QKV_B, new Spec(p + "attn.Wqkv.bias", new long[] {3 * h}, true));
+                l.put(LayerRole.ATTN_OUT_B, new Spec(p + "attn.Wo.bias", new long[] {h}, true));
+            }
+            if (m.mlpBias()) {
+                l.put(LayerRole.FFN_IN_B, new Spec(p + "mlp.Wi.bias", new long[] {2 * ffn}, true));
+                l.put(LayerRole.FFN_OUT_B, new Spec(p + "mlp.Wo.bias", new long[] {h}, true));
+            }
+            if (i > 0) {
+                l.put(LayerRole.ATTN_NORM_W, new Spec(p + "attn_norm.weight", new long[] {h}, true));
+                if (m.normBias()) {
+                    l.put(LayerRole.ATTN_NORM_B, new Spec(p + "attn_norm.bias", new long[] {h}, true));
+                }
+            }
+            l.put(LayerRole.OUT_NORM_W, new Spec(p + "mlp_norm.weight", new long[] {h}, true));
+            if (m.normBias()) {
+                l.put(LayerRole.OUT_NORM_B, new Spec(p + "mlp_norm.bias", new long[] {h}, true));
+            }
+            layers.add(l);
+        }
+        norm(Role.FINAL_NORM_W, Role.FINAL_NORM_B, "final_norm", m.normBias());
+        if (config.task() == Task.SEQUENCE_CLASSIFICATION) {
+            head(Role.CLS_HIDDEN_W, "head.dense.weight", h, h);
+            if (m.classifierBias()) {
+                head(Role.CLS_HIDDEN_B, "head.dense.bias", h);
+            }
+            head(Role.HEAD_NORM_W, "head.norm.weight", h);
+            if (m.normBias()) {
+                head(Role.HEAD_NORM_B, "head.norm.bias", h);
+            }
+            head(Role.CLS_OUT_W, "classifier.weight", config.numLabels(), h);
+            head(Role.CLS_OUT_B, "classifier.bias", config.numLabels());
+        }
+    }
+
+    private void norm(Role weight, Role bias, String name, boolean withBias) {
+        base(weight, name + ".weight", config.hiddenSize());
+        if (withBias) {
+            base(bias, name + ".bias", config.hiddenSize());
+        }
+    }
+
     private void base(Role role, String name, long... shape) {
         globals.put(role, new Spec(name, shape, true));
     }
@@ -207,6 +274,6 @@ public final class ParameterLayout {
             return false; // buffers some checkpoints save
         }
         return k.startsWith("embeddings.") || k.startsWith("encoder.") || k.startsWith("transformer.")
-                || k.startsWith("embeddings_project.");
+                || k.startsWith("embeddings_project.") || k.startsWith("layers.");
     }
 }

@@ -40,6 +40,8 @@ public final class TransformerModel implements AutoCloseable {
     private final Map<Role, NDArray> globals;
     private final List<Map<LayerRole, NDArray>> layers;
     private final LoadReport report;
+    /** The bias of a norm stored without one (ModernBERT's norm_bias false). */
+    private final NDArray zeroBias;
 
     /** What loading found: parameters used, stored keys ignored, stored dtypes. */
     public record LoadReport(long parameterCount, List<String> ignoredKeys, List<String> storedDtypes) {
@@ -52,6 +54,7 @@ public final class TransformerModel implements AutoCloseable {
         this.globals = globals;
         this.layers = layers;
         this.report = report;
+        this.zeroBias = manager.zeros(new Shape(config.hiddenSize()));
     }
 
     /** Loads config.json and the safetensors weights of a model directory, validating everything first. */
@@ -209,12 +212,34 @@ public final class TransformerModel implements AutoCloseable {
         NDArray scaleTensor = Activation.constant(x, (float) (1.0 / Math.sqrt(headSize
                 * (relative == null ? 1 : relative.scaleFactor()))));
         RelativeScores relativeScores = relative == null ? null : new RelativeScores(s, batchManager);
+        ModelConfig.Modern modern = config.modern();
+        Rope rope = modern == null ? null : new Rope(s, batchManager);
+        // Local layers: keys beyond the window get the same most negative score as padding (not twice it).
+        NDArray localMask = modern == null ? null : additiveMask.minimum(windowMask(s, modern.window(), batchManager));
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<LayerRole, NDArray> w = layers.get(layer);
             NDArray layerInput = x;
-            NDArray q = splitHeads(linear(x, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)), b, s);
-            NDArray k = splitHeads(linear(x, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)), b, s);
-            NDArray v = splitHeads(linear(x, w.get(LayerRole.VALUE_W), w.get(LayerRole.VALUE_B)), b, s);
+            NDArray q;
+            NDArray k;
+            NDArray v;
+            if (modern != null) { // pre-norm (none before layer 0), fused projection, rotary positions
+                NDArray attnIn = w.containsKey(LayerRole.ATTN_NORM_W) ? layerNorm(x, w.get(LayerRole.ATTN_NORM_W),
+                        w.get(LayerRole.ATTN_NORM_B)) : x;
+                NDArray qkv = linear(attnIn, w.get(LayerRole.QKV_W), w.get(LayerRole.QKV_B));
+                if (attnIn != x) {
+                    attnIn.close();
+                }
+                ai.djl.ndarray.NDList parts = qkv.split(3, 2);
+                boolean local = modern.local()[layer];
+                q = rope.apply(splitHeads(parts.get(0), b, s), local);
+                k = rope.apply(splitHeads(parts.get(1), b, s), local);
+                v = splitHeads(parts.get(2), b, s);
+                qkv.close();
+            } else {
+                q = splitHeads(linear(x, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)), b, s);
+                k = splitHeads(linear(x, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)), b, s);
+                v = splitHeads(linear(x, w.get(LayerRole.VALUE_W), w.get(LayerRole.VALUE_B)), b, s);
+            }
             // The [batch, heads, seq, seq] intermediates dominate memory at long lengths: release each at once.
             NDArray keysT = k.transpose(0, 1, 3, 2);
             NDArray scores = release(keysT, q.matMul(keysT));
@@ -222,7 +247,8 @@ public final class TransformerModel implements AutoCloseable {
             if (relativeScores != null) {
                 scaled = release(scaled, scaled.add(relativeScores.bias(w, q, k, b, scaleTensor)));
             }
-            NDArray masked = release(scaled, scaled.add(additiveMask));
+            NDArray masked = release(scaled, scaled.add(modern != null && modern.local()[layer] ? localMask
+                    : additiveMask));
             NDArray softmax = release(masked, masked.softmax(-1));
             NDArray probs = site(softmax, Site.ATTENTION, layer, options, options.tapAttention.test(layer),
                     attentionTaps);
@@ -243,15 +269,7 @@ public final class TransformerModel implements AutoCloseable {
             }
             NDArray merged = release(context, context.transpose(0, 2, 1, 3).reshape(b, s, (long) heads * headSize));
             NDArray attnDense = release(merged, linear(merged, w.get(LayerRole.ATTN_OUT_W), w.get(LayerRole.ATTN_OUT_B)));
-            NDArray attnResidual = release(attnDense, attnDense.add(x));
-            NDArray attnOut = release(attnResidual, layerNorm(attnResidual, w.get(LayerRole.ATTN_NORM_W),
-                    w.get(LayerRole.ATTN_NORM_B)));
-            NDArray ffnIn = linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B));
-            NDArray ffn = release(ffnIn, config.activation().apply(ffnIn));
-            NDArray ffnOut = release(ffn, linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)));
-            NDArray ffnResidual = release(attnOut, release(ffnOut, ffnOut.add(attnOut)));
-            NDArray normed = release(ffnResidual, layerNorm(ffnResidual, w.get(LayerRole.OUT_NORM_W),
-                    w.get(LayerRole.OUT_NORM_B)));
+            NDArray normed = modern != null ? preNormTail(w, attnDense, x) : postNormTail(w, attnDense, x);
             x = site(normed, Site.LAYER_OUTPUT, layer, options, options.tapLayer.test(layer), layerTaps);
             if (x != normed) {
                 normed.close();
@@ -280,8 +298,14 @@ public final class TransformerModel implements AutoCloseable {
         NDArray logits = null;
         NDArray start = null;
         NDArray end = null;
+        NDArray last = x;
+        if (modern != null) { // the last layer's output is the tapped site; the heads read it normalised
+            last = layerNorm(x, globals.get(Role.FINAL_NORM_W), globals.get(Role.FINAL_NORM_B));
+            x = last;
+        }
         switch (config.task()) {
-            case SEQUENCE_CLASSIFICATION -> logits = classify(x.get(new NDIndex(":, 0")));
+            case SEQUENCE_CLASSIFICATION -> logits = modern != null ? classifyModern(last, mask, b, s)
+                    : classify(x.get(new NDIndex(":, 0")));
             case QUESTION_ANSWERING -> {
                 NDArray qa = linear(x, globals.get(Role.QA_W), globals.get(Role.QA_B));
                 start = qa.get(new NDIndex(":, :, 0"));
@@ -348,10 +372,103 @@ public final class TransformerModel implements AutoCloseable {
         return layerNorm(e, globals.get(Role.EMB_NORM_W), globals.get(Role.EMB_NORM_B));
     }
 
+    /** The post-norm layer after attention: residual + norm, the feed-forward block, residual + norm. */
+    private NDArray postNormTail(Map<LayerRole, NDArray> w, NDArray attnDense, NDArray x) {
+        NDArray attnResidual = release(attnDense, attnDense.add(x));
+        NDArray attnOut = release(attnResidual, layerNorm(attnResidual, w.get(LayerRole.ATTN_NORM_W),
+                w.get(LayerRole.ATTN_NORM_B)));
+        NDArray ffnIn = linear(attnOut, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B));
+        NDArray ffn = release(ffnIn, config.activation().apply(ffnIn));
+        NDArray ffnOut = release(ffn, linear(ffn, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)));
+        NDArray ffnResidual = release(attnOut, release(ffnOut, ffnOut.add(attnOut)));
+        return release(ffnResidual, layerNorm(ffnResidual, w.get(LayerRole.OUT_NORM_W), w.get(LayerRole.OUT_NORM_B)));
+    }
+
+    /** ModernBERT's layer after attention: residual, then norm → GeGLU → projection, residual. */
+    private NDArray preNormTail(Map<LayerRole, NDArray> w, NDArray attnDense, NDArray x) {
+        NDArray h = release(attnDense, attnDense.add(x));
+        NDArray mlpIn = layerNorm(h, w.get(LayerRole.OUT_NORM_W), w.get(LayerRole.OUT_NORM_B));
+        NDArray wi = release(mlpIn, linear(mlpIn, w.get(LayerRole.FFN_IN_W), w.get(LayerRole.FFN_IN_B)));
+        ai.djl.ndarray.NDList halves = wi.split(2, 2);
+        NDArray gated = release(wi, config.activation().apply(halves.get(0)).mul(halves.get(1)));
+        halves.close();
+        NDArray out = release(gated, linear(gated, w.get(LayerRole.FFN_OUT_W), w.get(LayerRole.FFN_OUT_B)));
+        return release(h, release(out, out.add(h)));
+    }
+
+    /** ModernBERT's head: mean over real tokens (or the first token), dense → activation → norm, classifier. */
+    private NDArray classifyModern(NDArray last, NDArray mask, int b, int s) {
+        ModelConfig.Modern m = config.modern();
+        NDArray pooled;
+        if (m.meanPooling()) {
+            NDArray weights = mask.toType(DataType.FLOAT32, false).reshape(b, s, 1);
+            pooled = last.mul(weights).sum(new int[] {1}).div(weights.sum(new int[] {1}));
+        } else {
+            pooled = last.get(new NDIndex(":, 0"));
+        }
+        NDArray dense = m.headActivation().apply(linear(pooled, globals.get(Role.CLS_HIDDEN_W),
+                globals.get(Role.CLS_HIDDEN_B)));
+        return linear(layerNorm(dense, globals.get(Role.HEAD_NORM_W), globals.get(Role.HEAD_NORM_B)),
+                globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+    }
+
+    /** [1, 1, S, S]: 0 where |query − key| ≤ window, the most negative float elsewhere (sliding-window layers). */
+    private static NDArray windowMask(int s, int window, NDManager batchManager) {
+        float[] m = new float[s * s];
+        for (int i = 0; i < s; i++) {
+            for (int j = 0; j < s; j++) {
+                m[i * s + j] = Math.abs(i - j) <= window ? 0f : MASK_VALUE;
+            }
+        }
+        return batchManager.create(m, new Shape(1, 1, s, s));
+    }
+
+    /**
+     * Rotary position embeddings of one pass (positions 0 … S−1), for the global and the local θ: x·cos +
+     * rotate_half(x)·sin, with the frequencies computed in float32 as transformers' default RoPE.
+     */
+    private final class Rope {
+        private final NDArray[] cos = new NDArray[2];
+        private final NDArray[] sin = new NDArray[2];
+
+        Rope(int s, NDManager batchManager) {
+            int d = config.headSize();
+            double[] thetas = {config.modern().globalTheta(), config.modern().localTheta()};
+            for (int t = 0; t < 2; t++) {
+                float[] c = new float[s * d];
+                float[] sn = new float[s * d];
+                for (int i = 0; i < d / 2; i++) {
+                    float inv = (float) (1.0 / Math.pow((float) thetas[t], (float) (2 * i) / d));
+                    for (int p = 0; p < s; p++) {
+                        float angle = p * inv;
+                        c[p * d + i] = (float) Math.cos(angle);
+                        c[p * d + i + d / 2] = c[p * d + i];
+                        sn[p * d + i] = (float) Math.sin(angle);
+                        sn[p * d + i + d / 2] = sn[p * d + i];
+                    }
+                }
+                cos[t] = batchManager.create(c, new Shape(s, d));
+                sin[t] = batchManager.create(sn, new Shape(s, d));
+            }
+        }
+
+        /** [batch, heads, S, head size] with rotary positions; releases x. */
+        NDArray apply(NDArray x, boolean local) {
+            int t = local ? 1 : 0;
+            ai.djl.ndarray.NDList halves = x.split(2, 3);
+            NDArray rotated = halves.get(1).neg().concat(halves.get(0), 3);
+            halves.close();
+            NDArray out = x.mul(cos[t]).add(release(rotated, rotated.mul(sin[t])));
+            x.close();
+            return out;
+        }
+    }
+
     private NDArray classify(NDArray cls) {
         return switch (config.architecture()) {
             case BERT, ALBERT -> linear(linear(cls, globals.get(Role.POOLER_W), globals.get(Role.POOLER_B)).tanh(),
                     globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
+            case MODERNBERT -> throw new IllegalStateException("ModernBERT's head pools over tokens: classifyModern");
             case DEBERTA_V2 -> linear(config.relative().poolerActivation().apply(linear(cls,
                     globals.get(Role.CLS_HIDDEN_W), globals.get(Role.CLS_HIDDEN_B))), globals.get(Role.CLS_OUT_W),
                     globals.get(Role.CLS_OUT_B));
@@ -448,12 +565,14 @@ public final class TransformerModel implements AutoCloseable {
         return x.reshape(b, s, config.numHeads(), config.headSize()).transpose(0, 2, 1, 3);
     }
 
+    /** x·Wᵀ + b; without b where the model has none (ModernBERT). */
     private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
-        return Linear.linear(x, weight, bias).singletonOrThrow();
+        return bias == null ? x.matMul(weight.transpose()) : Linear.linear(x, weight, bias).singletonOrThrow();
     }
 
     private NDArray layerNorm(NDArray x, NDArray gamma, NDArray beta) {
-        return LayerNorm.layerNorm(x, gamma.getShape(), gamma, beta, config.layerNormEps()).singletonOrThrow();
+        return LayerNorm.layerNorm(x, gamma.getShape(), gamma, beta != null ? beta : zeroBias,
+                config.layerNormEps()).singletonOrThrow();
     }
 
     private static NDArray lookup(NDArray ids, NDArray table) {

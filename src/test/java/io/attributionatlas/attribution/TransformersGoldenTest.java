@@ -68,7 +68,7 @@ class TransformersGoldenTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
-        "deberta-v2-qa"})
+        "deberta-v2-qa", "modernbert-cls"})
     void tokensAndForwardEqualTransformers(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
@@ -118,8 +118,10 @@ class TransformersGoldenTest {
                     compare(hidden.get(0), r.embeddingOutput().get(new NDIndex("{}, :{}", b, n)), where + " embeddings");
                 }
                 for (int l = 0; l < layers; l++) {
-                    compare(hidden.get(l + 1), r.hiddenStates().get(l).get(new NDIndex("{}, :{}", b, n)),
-                            where + " hidden " + (l + 1));
+                    // ModernBERT's last hidden state is reported after its final norm (the heads' input).
+                    NDArray h = l == layers - 1 && p.model().config().modern() != null ? r.lastHiddenState()
+                            : r.hiddenStates().get(l);
+                    compare(hidden.get(l + 1), h.get(new NDIndex("{}, :{}", b, n)), where + " hidden " + (l + 1));
                     compare(attentions.get(l), r.attentions().get(l).get(new NDIndex("{}, :, :{}, :{}", b, n, n)),
                             where + " attentions " + l);
                 }
@@ -129,7 +131,7 @@ class TransformersGoldenTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
-        "deberta-v2-qa"})
+        "deberta-v2-qa", "modernbert-cls"})
     void attributionsEqualCaptum(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {

@@ -15,7 +15,7 @@ class FamilyGradientTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
-        "deberta-v2-qa"})
+        "deberta-v2-qa", "modernbert-cls"})
     void gradientsAtEveryInternalMatchFiniteDifferences(String name) {
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
             List<EncodedText> texts = List.of(p.encode(new TextInput("a", "a gripping, funny and moving film", null)),

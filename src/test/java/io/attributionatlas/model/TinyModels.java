@@ -78,6 +78,7 @@ public final class TinyModels {
             case XLM_ROBERTA -> "XLMRoberta";
             case ALBERT -> "Albert";
             case DEBERTA_V2 -> "DebertaV2";
+            case MODERNBERT -> "ModernBert";
         };
         archs.add(cls + switch (spec.task()) {
             case SEQUENCE_CLASSIFICATION -> "ForSequenceClassification";
@@ -91,7 +92,19 @@ public final class TinyModels {
         c.addProperty("max_position_embeddings", spec.architecture().positionsFromPadding() ? MAX_POSITIONS + 1
                 : MAX_POSITIONS);
         c.addProperty("pad_token_id", 0);
-        if (spec.architecture() == Architecture.DISTILBERT) {
+        if (spec.architecture() == Architecture.MODERNBERT) { // as the transformers defaults, window small for 32 tokens
+            c.addProperty("hidden_size", HIDDEN);
+            c.addProperty("num_hidden_layers", LAYERS);
+            c.addProperty("num_attention_heads", HEADS);
+            c.addProperty("intermediate_size", FFN);
+            c.addProperty("hidden_activation", spec.activation());
+            c.addProperty("norm_eps", 1e-5);
+            c.addProperty("norm_bias", false);
+            c.addProperty("local_attention", 4);
+            c.addProperty("global_attn_every_n_layers", 2);
+            c.addProperty("classifier_pooling", "mean");
+            c.addProperty("classifier_activation", "gelu");
+        } else if (spec.architecture() == Architecture.DISTILBERT) {
             c.addProperty("dim", HIDDEN);
             c.addProperty("n_layers", LAYERS);
             c.addProperty("n_heads", HEADS);
