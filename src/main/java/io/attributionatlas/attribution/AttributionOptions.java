@@ -15,7 +15,7 @@ public final class AttributionOptions {
 
     private IntegrationMethod method = IntegrationMethod.GAUSS_LEGENDRE;
     private int nSteps = 50;
-    private ConductanceRule conductance = ConductanceRule.TRAPEZOID;
+    private ConductanceRule conductance = ConductanceRule.QUADRATIC;
     private Baseline baseline = Baseline.PAD;
     private TargetSpec target = TargetSpec.PREDICTED;
     private Output output = Output.LOGIT;
@@ -24,6 +24,10 @@ public final class AttributionOptions {
     private int memoryMb = DEFAULT_MEMORY_MB;
     private Strategy strategy = Strategy.SINGLE_PASS;
     private Set<Analysis> analyses = Analysis.all();
+    private java.util.List<Method> methods = java.util.List.of();
+    private int samples;
+    private long seed;
+    private int occlusionWindow = 1;
 
     /**
      * Activation memory per pass (per task): one forward+backward row of BERT-base at 512 tokens with its
@@ -37,7 +41,8 @@ public final class AttributionOptions {
 
     /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
     public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
-            "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses");
+            "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses",
+            "methods", "n_samples", "seed", "occlusion_window");
 
     /**
      * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
@@ -59,6 +64,10 @@ public final class AttributionOptions {
                 case "strategy" -> strategy(Strategy.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT)
                         .replace('-', '_')));
                 case "analyses" -> analyses(parseAnalyses(value));
+                case "methods" -> methods(Method.parseList(value));
+                case "n_samples" -> samples(Integer.parseInt(value.trim()));
+                case "seed" -> seed(Long.parseLong(value.trim()));
+                case "occlusion_window" -> occlusionWindow(Integer.parseInt(value.trim()));
                 default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
             }
         } catch (NumberFormatException e) {
@@ -194,26 +203,85 @@ public final class AttributionOptions {
         return analyses;
     }
 
+    /**
+     * Whether an analysis is computed: requested, or needed by a requested method (integrated gradients by
+     * integrated_gradients; the input's gradient by saliency and input_x_gradient; targets by the perturbation
+     * methods).
+     */
     public boolean has(Analysis a) {
-        return analyses.contains(a);
+        return analyses.contains(a) || methods.stream().anyMatch(m -> switch (m) {
+            case INTEGRATED_GRADIENTS -> a == Analysis.INTEGRATED_GRADIENTS;
+            case SALIENCY, INPUT_X_GRADIENT -> a == Analysis.GRAD_X_INPUT;
+            default -> !m.gradient() && a == Analysis.GRAD_X_INPUT;
+        });
     }
 
     public boolean needsGradients() {
-        return analyses.stream().anyMatch(Analysis::needsGradient);
+        return java.util.Arrays.stream(Analysis.values()).anyMatch(a -> a.needsGradient() && has(a));
+    }
+
+    /** The attribution methods to report by name (explain's --methods; empty: today's output only). */
+    public AttributionOptions methods(java.util.List<Method> list) {
+        this.methods = java.util.List.copyOf(list);
+        return this;
+    }
+
+    public java.util.List<Method> methods() {
+        return methods;
+    }
+
+    /** Samples of KernelSHAP and LIME; 0 = Captum's defaults (25 and 50). */
+    public AttributionOptions samples(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("n_samples: must be ≥ 0 (0 = the method's default), got " + n);
+        }
+        this.samples = n;
+        return this;
+    }
+
+    public int samples() {
+        return samples;
+    }
+
+    /** Seed of the sampling methods' draws (combined with each sample's tokens). */
+    public AttributionOptions seed(long seed) {
+        this.seed = seed;
+        return this;
+    }
+
+    public long seed() {
+        return seed;
+    }
+
+    /** Occlusion's window in tokens (Captum's sliding_window_shapes), stride 1. */
+    public AttributionOptions occlusionWindow(int tokens) {
+        if (tokens < 1) {
+            throw new IllegalArgumentException("occlusion_window: must be ≥ 1, got " + tokens);
+        }
+        this.occlusionWindow = tokens;
+        return this;
+    }
+
+    public int occlusionWindow() {
+        return occlusionWindow;
     }
 
     public boolean needsPath() {
-        return analyses.stream().anyMatch(Analysis::needsPath);
+        return java.util.Arrays.stream(Analysis.values()).anyMatch(a -> a.needsPath() && has(a));
     }
 
     /**
-     * The sweep's points: with the trapezoid rule the method's n points plus α = 0 and α = 1; with the
-     * captum rule the method's n+1 points (integrated gradients then uses those n+1 points too) plus
-     * α = 0 and α = 1 for F(x') and F(x). {@code igWeight} is 0 on rows that only serve as end points.
+     * The sweep's points: with the trapezoid and quadratic rules the method's n points plus α = 0 and α = 1,
+     * for both integrals; with the captum rule, integrated gradients on the method's n points (Captum's
+     * LayerIntegratedGradients at n_steps = n) and conductance on its n+1 points (Captum's LayerConductance at
+     * n_steps = n), in the same sweep (up to 2n+1 rows: the points they share are evaluated once), plus α = 0
+     * and α = 1 for F(x') and F(x). {@code igWeight} is 0 on rows integrated gradients does not use.
      */
     public SweepPoints sweepPoints() {
-        PathPoints method = conductance == ConductanceRule.CAPTUM ? this.method.points(nSteps + 1)
-                : this.method.points(nSteps);
-        return SweepPoints.of(method, conductance != ConductanceRule.CAPTUM);
+        PathPoints ig = method.points(nSteps);
+        if (conductance == ConductanceRule.CAPTUM) {
+            return SweepPoints.of(ig, method.points(nSteps + 1), false);
+        }
+        return SweepPoints.of(ig, true);
     }
 }

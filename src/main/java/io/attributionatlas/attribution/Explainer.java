@@ -273,11 +273,33 @@ public final class Explainer implements AutoCloseable {
 
         private void emit(InFlight f) {
             ForwardPart p = f.forward;
+            addPerturbationMethods(f.sample, f.results);
             boolean conductance = options.has(Analysis.LAYER_CONDUCTANCE) || options.has(Analysis.ATTENTION_CONDUCTANCE);
             sink.accept(new SampleAttribution(f.sample, p.prediction, p.attentions, p.normFx, p.normAlphaFx,
                     p.normSumAlphaFx, p.rollout, List.of(f.results),
                     options.has(Analysis.INTEGRATED_GRADIENTS) ? points.pointsIg() : 0,
                     conductance ? points.pointsConductance() : 0), f.index);
+        }
+    }
+
+    /** The requested perturbation methods' scores for each target, from batched forward passes over the sample. */
+    private void addPerturbationMethods(Sample sample, TargetAttribution[] targets) {
+        int rows = budget.forwardRows(model.config(), sample.length());
+        for (TargetAttribution t : targets) {
+            for (Method m : options.methods()) {
+                PerturbationEngine e = new PerturbationEngine(predictor, options, sample.encoding(), t, rows);
+                MethodScores scores = switch (m) {
+                    case OCCLUSION -> Occlusion.attribute(e, options.occlusionWindow());
+                    case WORD_ABLATION -> WordAblation.attribute(e);
+                    case KERNEL_SHAP -> KernelShap.attribute(e, options.samples() > 0 ? options.samples()
+                            : KernelShap.DEFAULT_SAMPLES);
+                    case LIME -> Lime.attribute(e, options.samples() > 0 ? options.samples() : Lime.DEFAULT_SAMPLES);
+                    default -> null;
+                };
+                if (scores != null) {
+                    t.methods().put(m.cliName(), scores);
+                }
+            }
         }
     }
 
@@ -439,9 +461,22 @@ public final class Explainer implements AutoCloseable {
                 attention[l] = Tensors.to3d(item.attention[l]);
             }
         }
+        java.util.Map<String, MethodScores> methods = new java.util.LinkedHashMap<>();
+        int[] words = item.sample.encoding().words();
+        for (Method m : options.methods()) {
+            switch (m) {
+                case INTEGRATED_GRADIENTS -> methods.put(m.cliName(), MethodScores.ofTokens(m.cliName(), igSum, words,
+                        points.pointsIg(), points.pointsIg()));
+                case INPUT_X_GRADIENT -> methods.put(m.cliName(), MethodScores.ofTokens(m.cliName(), item.gradXInput,
+                        words, 1, 1));
+                case SALIENCY -> methods.put(m.cliName(), MethodScores.ofTokens(m.cliName(), item.saliency, words, 1,
+                        1));
+                default -> { } // perturbation methods: added when the sample is complete
+            }
+        }
         return new TargetAttribution(item.target.name(), item.target.index(), item.target.label(), item.fInput,
                 item.fBaseline, igSum, igNorm, delta, layerToken, layerTotal, attention, item.gradXInput,
-                item.headImportance);
+                item.headImportance, methods);
     }
 
     @Override

@@ -52,6 +52,8 @@ final class PathSweep {
         double[] igGradientSum;
         float[] inputMinusBaseline;
         float[] gradXInput;
+        /** |∂F/∂e| summed over hidden at the input (saliency). */
+        float[] saliency;
         float[][] headImportance;
         final double[][] layerToken;
         /** Per layer, the attention conductance so far [H, S, S], on the device. */
@@ -335,6 +337,7 @@ final class PathSweep {
             if (inputRow >= 0 && options.has(Analysis.GRAD_X_INPUT)) {
                 NDIndex row = new NDIndex("{}, :{}", inputRow, n);
                 item.gradXInput = gradient.get(row).mul(input.get(row)).sum(new int[] {-1}).toFloatArray();
+                item.saliency = gradient.get(row).abs().sum(new int[] {-1}).toFloatArray();
             }
         }
         if (taps.headGate() && inputRow >= 0) {
@@ -343,31 +346,35 @@ final class PathSweep {
                 item.headImportance[l] = result.headGates().get(l).getGradient().get(inputRow).abs().toFloatArray();
             }
         }
-        // Conductance: the chain rows of this item within the batch are contiguous.
-        int chainFrom = -1;
-        int chainTo = -1;
+        // Conductance: the item's chain rows within the batch (under Captum's rule, integrated gradients' own
+        // points lie between them).
+        List<Integer> chainRows = new ArrayList<>();
         for (int k = 0; k < count; k++) {
             if (points.inChain()[firstPoint + k]) {
-                chainFrom = chainFrom < 0 ? k : chainFrom;
-                chainTo = k + 1;
+                chainRows.add(k);
             }
         }
-        if (chainFrom < 0) {
+        if (chainRows.isEmpty()) {
             return;
         }
         boolean chainContinues = false;
         for (int k = firstPoint + count; k < points.size(); k++) {
             chainContinues |= points.inChain()[k];
         }
-        double[] chainAlphas = new double[chainTo - chainFrom];
-        for (int k = chainFrom; k < chainTo; k++) {
-            chainAlphas[k - chainFrom] = points.alphas()[firstPoint + k];
+        double[] chainAlphas = new double[chainRows.size()];
+        for (int k = 0; k < chainAlphas.length; k++) {
+            chainAlphas[k] = points.alphas()[firstPoint + chainRows.get(k)];
         }
         for (int l : taps.layers()) {
             try (NDScope layer = new NDScope()) {
-                NDIndex chain = new NDIndex("{}:{}, :{}", r0 + chainFrom, r0 + chainTo, n);
-                NDArray y = result.hiddenStates().get(l).get(chain);
-                NDArray g = result.layerTaps().get(l).getGradient().get(chain);
+                NDArray hidden = result.hiddenStates().get(l);
+                NDArray gradient = result.layerTaps().get(l).getGradient();
+                List<NDArray> y = new ArrayList<>();
+                List<NDArray> g = new ArrayList<>();
+                for (int k : chainRows) {
+                    y.add(hidden.get(new NDIndex("{}, :{}", r0 + k, n)));
+                    g.add(gradient.get(new NDIndex("{}, :{}", r0 + k, n)));
+                }
                 NDArray c = conduct(item, y, g, chainAlphas, item.layerCarry[l], chainContinues);
                 if (c != null) {
                     item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
@@ -376,9 +383,14 @@ final class PathSweep {
         }
         for (int l : taps.attentions()) {
             try (NDScope layer = new NDScope()) { // a layer's [H, S, S] terms go before the next layer's
-                NDIndex chain = new NDIndex("{}:{}, :, :{}, :{}", r0 + chainFrom, r0 + chainTo, n, n);
-                NDArray y = result.attentions().get(l).get(chain);
-                NDArray g = result.attentionTaps().get(l).getGradient().get(chain);
+                NDArray attention = result.attentions().get(l);
+                NDArray gradient = result.attentionTaps().get(l).getGradient();
+                List<NDArray> y = new ArrayList<>();
+                List<NDArray> g = new ArrayList<>();
+                for (int k : chainRows) {
+                    y.add(attention.get(new NDIndex("{}, :, :{}, :{}", r0 + k, n, n)));
+                    g.add(gradient.get(new NDIndex("{}, :, :{}, :{}", r0 + k, n, n)));
+                }
                 NDArray c = conduct(item, y, g, chainAlphas, item.attentionCarry[l], chainContinues);
                 if (c != null) {
                     if (item.attention[l] == null) {
@@ -397,17 +409,15 @@ final class PathSweep {
      * points (see {@link ConductanceRule#intervalWeights}). The carried last points of earlier batches
      * complete the stencils across batch boundaries; the carry is updated. Null when no interval ends here.
      */
-    private NDArray conduct(Item item, NDArray y, NDArray g, double[] alphas, ChainCarry carry,
+    private NDArray conduct(Item item, List<NDArray> y, List<NDArray> g, double[] alphas, ChainCarry carry,
             boolean chainContinues) {
         // The chain's points as views: the carried ones, then this batch's. No concatenation and no gathered
         // copies: at 512 tokens those are tensors of tens of MB per point, and building them dominated the sweep.
         int carried = carry.count;
         List<NDArray> ys = new ArrayList<>(carry.values.subList(0, carried));
         List<NDArray> gs = new ArrayList<>(carry.gradients.subList(0, carried));
-        for (int k = 0; k < alphas.length; k++) {
-            ys.add(y.get(k));
-            gs.add(g.get(k));
-        }
+        ys.addAll(y);
+        gs.addAll(g);
         double[] pointAlphas = new double[carried + alphas.length];
         for (int k = 0; k < carried; k++) {
             pointAlphas[k] = carry.alphas.get(k);

@@ -4,8 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The rows one (sample, target) contributes to the sweep, ascending in α: the method's points and
- * the end points α = 0 (baseline) and α = 1 (input), merged where the method already has them.
+ * The rows one (sample, target) contributes to the sweep, ascending in α: the points integrated gradients
+ * uses, the points conductance integrates over (the same ones, except under Captum's rule) and the end points
+ * α = 0 (baseline) and α = 1 (input), merged where they coincide.
  *
  * @param alphas ascending interpolation coefficients
  * @param igWeights integrated-gradients weight of each row (0 for rows that are only end points)
@@ -17,9 +18,23 @@ public record SweepPoints(double[] alphas, double[] igWeights, boolean[] inChain
         int pointsConductance) {
 
     static SweepPoints of(PathPoints method, boolean endPointsInChain) {
+        return of(method, method, endPointsInChain);
+    }
+
+    /** Integrated gradients on {@code ig}'s points and weights, conductance on {@code chain}'s points. */
+    static SweepPoints of(PathPoints ig, PathPoints chain, boolean endPointsInChain) {
         List<double[]> rows = new ArrayList<>(); // {alpha, weight, inChain}
-        for (int i = 0; i < method.size(); i++) {
-            rows.add(new double[] {method.alphas()[i], method.weights()[i], 1});
+        for (int i = 0; i < chain.size(); i++) {
+            rows.add(new double[] {chain.alphas()[i], 0, 1});
+        }
+        for (int i = 0; i < ig.size(); i++) {
+            double alpha = ig.alphas()[i];
+            double[] same = rows.stream().filter(r -> r[0] == alpha).findFirst().orElse(null);
+            if (same != null) {
+                same[1] = ig.weights()[i];
+            } else {
+                rows.add(new double[] {alpha, ig.weights()[i], 0});
+            }
         }
         for (double end : new double[] {0, 1}) {
             boolean present = rows.stream().anyMatch(r -> r[0] == end);
@@ -31,12 +46,12 @@ public record SweepPoints(double[] alphas, double[] igWeights, boolean[] inChain
         rows.sort((a, b) -> Double.compare(a[0], b[0]));
         double[] alphas = rows.stream().mapToDouble(r -> r[0]).toArray();
         double[] weights = rows.stream().mapToDouble(r -> r[1]).toArray();
-        boolean[] chain = new boolean[rows.size()];
-        for (int i = 0; i < chain.length; i++) {
-            chain[i] = rows.get(i)[2] != 0;
+        boolean[] inChain = new boolean[rows.size()];
+        for (int i = 0; i < inChain.length; i++) {
+            inChain[i] = rows.get(i)[2] != 0;
         }
         int chainCount = (int) rows.stream().filter(r -> r[2] != 0).count();
-        return new SweepPoints(alphas, weights, chain, method.size(), chainCount);
+        return new SweepPoints(alphas, weights, inChain, ig.size(), chainCount);
     }
 
     public int size() {

@@ -31,5 +31,6 @@ public record TargetAttribution(
         double[] layerTotal,
         float[][][][] attentionConductance,
         float[] gradXInput,
-        float[][] headImportance) {
+        float[][] headImportance,
+        java.util.Map<String, MethodScores> methods) {
 }

@@ -88,6 +88,18 @@ public final class ExplanationJson {
         }
         putIfPresent(o, "grad_x_input", t.gradXInput());
         putIfPresent(o, "head_importance", t.headImportance());
+        if (t.methods() != null && !t.methods().isEmpty()) {
+            JsonObject methods = new JsonObject();
+            t.methods().forEach((name, m) -> {
+                JsonObject r = new JsonObject();
+                r.add("token_attributions", GSON.toJsonTree(m.tokenAttributions()));
+                r.add("word_attributions", GSON.toJsonTree(m.wordAttributions()));
+                r.addProperty("forward_passes", m.forwardPasses());
+                r.addProperty("backward_passes", m.backwardPasses());
+                methods.add(name, r);
+            });
+            o.add("methods", methods);
+        }
         return o;
     }
 

@@ -20,7 +20,9 @@ public final class EngineMemoryMain {
 
     public static void main(String[] args) throws Exception {
         List<String> sentences = Files.readAllLines(Path.of(args[1])).stream().skip(1).toList();
-        AttributionOptions options = AttributionOptions.defaults().nSteps(4).memoryMb(Integer.parseInt(args[2]));
+        // Trapezoid (one carried point): the budget the growth bound of MemoryBudgetTest was measured with.
+        AttributionOptions options = AttributionOptions.defaults().nSteps(4).memoryMb(Integer.parseInt(args[2]))
+                .conductance(ConductanceRule.TRAPEZOID);
         try (Predictor p = Predictor.open(Path.of(args[0]), null, Device.cpu());
                 Explainer e = new Explainer(p, options)) {
             Sample sample = e.sample(new TextInput("long", String.join(" ", sentences.subList(0, 40)), null), null);

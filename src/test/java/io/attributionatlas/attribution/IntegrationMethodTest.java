@@ -61,11 +61,19 @@ class IntegrationMethodTest {
         assertEquals(6, trapezoid.pointsConductance());
         assertEquals(0, trapezoid.igWeights()[0]);
         SweepPoints captum = AttributionOptions.defaults().nSteps(4).conductance(ConductanceRule.CAPTUM).sweepPoints();
-        assertEquals(7, captum.size(), "the method's n+1 points plus both end points");
-        assertEquals(5, captum.pointsIg());
-        assertEquals(5, captum.pointsConductance());
+        assertEquals(11, captum.size(), "IG's 4 Gauss-Legendre points, conductance's 5 and both end points");
+        assertEquals(4, captum.pointsIg(), "Captum's LayerIntegratedGradients at n_steps = 4");
+        assertEquals(5, captum.pointsConductance(), "Captum's LayerConductance at n_steps = 4");
         assertEquals(false, captum.inChain()[0]);
-        assertEquals(false, captum.inChain()[6]);
+        assertEquals(false, captum.inChain()[10]);
+        double igWeights = 0;
+        for (double w : captum.igWeights()) {
+            igWeights += w;
+        }
+        assertEquals(1, igWeights, 1e-12, "IG's weights are its own 4 points' weights");
+        SweepPoints shared = AttributionOptions.defaults().method(IntegrationMethod.RIEMANN_LEFT).nSteps(4)
+                .conductance(ConductanceRule.CAPTUM).sweepPoints();
+        assertEquals(9, shared.size(), "riemann_left at 4 and 5 points share α = 0; α = 1 is added");
         SweepPoints merged = AttributionOptions.defaults().method(IntegrationMethod.RIEMANN_TRAPEZOID).nSteps(4)
                 .sweepPoints();
         assertEquals(4, merged.size(), "riemann_trapezoid already has both end points");

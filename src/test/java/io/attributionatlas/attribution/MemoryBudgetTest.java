@@ -39,11 +39,12 @@ class MemoryBudgetTest {
             assertEquals(2, explainer.chunkRows(512));
             // With 1300 MB: 29 rows at 128; at 512 two rows and two items fit (1233 MB) with trapezoid's
             // one carried point, not with quadratic's two (items of 382.5 MB).
-            Explainer small = new Explainer(p, AttributionOptions.defaults().memoryMb(1300));
+            Explainer small = new Explainer(p, AttributionOptions.defaults().memoryMb(1300)
+                    .conductance(ConductanceRule.TRAPEZOID));
             assertEquals(29, small.chunkRows(128));
             assertEquals(2, small.chunkRows(512));
-            Explainer quadratic = new Explainer(p, AttributionOptions.defaults().memoryMb(1300)
-                    .conductance(ConductanceRule.QUADRATIC));
+            Explainer quadratic = new Explainer(p, AttributionOptions.defaults().memoryMb(1300));
+            assertEquals(ConductanceRule.QUADRATIC, quadratic.options().conductance(), "the default rule");
             assertEquals(1, quadratic.chunkRows(512));
             Explainer forwardOnly = new Explainer(p, AttributionOptions.defaults().analyses(Analysis.forwardOnly()));
             assertEquals(42, forwardOnly.chunkRows(128));
@@ -67,8 +68,10 @@ class MemoryBudgetTest {
         List<String> sentences = Files.readAllLines(Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv"))
                 .stream().skip(1).toList();
         try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
-                Explainer one = new Explainer(p, AttributionOptions.defaults().nSteps(4).memoryMb(768));
-                Explainer two = new Explainer(p, AttributionOptions.defaults().nSteps(4))) {
+                Explainer one = new Explainer(p, AttributionOptions.defaults().nSteps(4).memoryMb(768)
+                        .conductance(ConductanceRule.TRAPEZOID));
+                Explainer two = new Explainer(p, AttributionOptions.defaults().nSteps(4)
+                        .conductance(ConductanceRule.TRAPEZOID))) {
             Sample sample = one.sample(new TextInput("long", String.join(" ", sentences.subList(0, 40)), null), null);
             EncodedText e = sample.encoding();
             assertEquals(512, e.length());

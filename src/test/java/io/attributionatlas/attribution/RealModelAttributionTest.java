@@ -55,8 +55,8 @@ class RealModelAttributionTest {
 
     @Test
     void integratedGradientsIsCompleteAndConductanceConvergesQuadratically() {
-        AttributionOptions conductance = AttributionOptions.defaults().analyses(Set.of(Analysis.INTEGRATED_GRADIENTS,
-                Analysis.LAYER_CONDUCTANCE));
+        AttributionOptions conductance = AttributionOptions.defaults().conductance(ConductanceRule.TRAPEZOID)
+                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS, Analysis.LAYER_CONDUCTANCE));
         double[] errorAt = new double[3];
         int[] steps = {16, 64, 256};
         for (int k = 0; k < steps.length; k++) {
@@ -73,7 +73,8 @@ class RealModelAttributionTest {
         // Trapezoid on the sweep's points is O(1/n²): 4× the points, ≈16× smaller error.
         assertTrue(errorAt[1] < errorAt[0] / 10, "n=16 error " + errorAt[0] + ", n=64 error " + errorAt[1]);
         assertTrue(errorAt[2] < 5e-3, "every layer complete within 5e-3 at n=256: " + errorAt[2]);
-        // The quadratic rule on the same points is far more accurate than trapezoid: within 5e-3 at n = 64.
+        // The quadratic rule (the default) on the same points is far more accurate than trapezoid: within 5e-3 at
+        // n = 64.
         double quadraticAt64 = 0;
         for (SampleAttribution s : explain(AttributionOptions.defaults().nSteps(64).conductance(ConductanceRule.QUADRATIC)
                 .analyses(Set.of(Analysis.LAYER_CONDUCTANCE)), SENTENCES)) {

@@ -1,5 +1,7 @@
 package io.attributionatlas.attribution;
 
+import static io.attributionatlas.model.GoldenForwardTest.compare;
+import static io.attributionatlas.model.GoldenForwardTest.longs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,7 +11,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.attributionatlas.Fixtures;
@@ -17,6 +18,7 @@ import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
+
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
@@ -192,39 +194,11 @@ class TransformersGoldenTest {
         assertTrue(relative <= bound, what + ": relative L2 error " + relative + " > " + bound);
     }
 
-    private static long[] longs(JsonArray a) {
-        long[] out = new long[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).getAsLong();
-        }
-        return out;
-    }
-
     private static double[] doubles(JsonArray a) {
         double[] out = new double[a.size()];
         for (int i = 0; i < out.length; i++) {
             out[i] = a.get(i).getAsDouble();
         }
         return out;
-    }
-
-    private static void compare(JsonElement expected, NDArray actual, String what) {
-        List<Double> flat = new ArrayList<>();
-        flatten(expected, flat);
-        float[] got = actual.toFloatArray();
-        assertEquals(flat.size(), got.length, what + ": number of values");
-        double worst = 0;
-        for (int i = 0; i < got.length; i++) {
-            worst = Math.max(worst, Math.abs(flat.get(i) - got[i]));
-        }
-        assertTrue(worst <= FORWARD, what + ": max abs difference " + worst + " > " + FORWARD);
-    }
-
-    private static void flatten(JsonElement e, List<Double> out) {
-        if (e.isJsonArray()) {
-            e.getAsJsonArray().forEach(x -> flatten(x, out));
-        } else {
-            out.add(e.getAsDouble());
-        }
     }
 }

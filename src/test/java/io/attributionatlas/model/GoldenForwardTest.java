@@ -21,7 +21,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** The forward pass reproduces ../shared/golden (an independent implementation) to 1e-4, alone and padded in a batch. */
-class GoldenForwardTest {
+public class GoldenForwardTest {
 
     private static final double TOLERANCE = 1e-4;
 
@@ -84,7 +84,7 @@ class GoldenForwardTest {
         }
     }
 
-    static long[] longs(JsonArray a) {
+    public static long[] longs(JsonArray a) {
         long[] out = new long[a.size()];
         for (int i = 0; i < out.length; i++) {
             out[i] = a.get(i).getAsLong();
@@ -92,7 +92,8 @@ class GoldenForwardTest {
         return out;
     }
 
-    private static void compare(JsonElement expected, NDArray actual, String what) {
+    /** Every value of {@code actual} within 1e-4 of the JSON (nested arrays, row-major). */
+    public static void compare(JsonElement expected, NDArray actual, String what) {
         List<Double> flat = new ArrayList<>();
         flatten(expected, flat);
         float[] got = actual.toFloatArray();

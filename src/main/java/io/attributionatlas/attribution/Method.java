@@ -1,0 +1,72 @@
+package io.attributionatlas.attribution;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** The attribution methods, by the names {@code explain --methods} and the job's {@code methods} key take. */
+public enum Method {
+    /** Integrated gradients at the embedding output, summed over hidden (the sweep's). */
+    INTEGRATED_GRADIENTS(true),
+    /** |∂F/∂e| summed over hidden, at the embedding output, at the input. */
+    SALIENCY(true),
+    /** ∂F/∂e · e summed over hidden, at the input. */
+    INPUT_X_GRADIENT(true),
+    GRADIENT_SHAP(true),
+    /** Captum Occlusion: a sliding window of tokens replaced by the baseline, stride 1, special tokens left alone. */
+    OCCLUSION(false),
+    /** Captum FeatureAblation with one feature per word. */
+    WORD_ABLATION(false),
+    /** Captum KernelShap over words. */
+    KERNEL_SHAP(false),
+    /** Captum Lime over words. */
+    LIME(false),
+    ATTENTION_ATTRIBUTION(true);
+
+    private final boolean gradient;
+
+    Method(boolean gradient) {
+        this.gradient = gradient;
+    }
+
+    public boolean gradient() {
+        return gradient;
+    }
+
+    public String cliName() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Whether this build computes the method (the others are refused by name). */
+    public boolean implemented() {
+        return this != GRADIENT_SHAP && this != ATTENTION_ATTRIBUTION;
+    }
+
+    /** A comma-separated list; empty for none. */
+    public static List<Method> parseList(String text) {
+        List<Method> out = new ArrayList<>();
+        for (String part : text.split(",")) {
+            String name = part.trim().toLowerCase(Locale.ROOT);
+            if (name.isEmpty()) {
+                continue;
+            }
+            Method m = null;
+            for (Method candidate : values()) {
+                if (candidate.cliName().equals(name)) {
+                    m = candidate;
+                }
+            }
+            if (m == null) {
+                throw new IllegalArgumentException("unknown method '" + part.trim() + "' (expected "
+                        + String.join(", ", java.util.Arrays.stream(values()).map(Method::cliName).toList()) + ")");
+            }
+            if (!m.implemented()) {
+                throw new IllegalArgumentException("method " + m.cliName() + " is not implemented yet");
+            }
+            if (!out.contains(m)) {
+                out.add(m);
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,48 @@
+package io.attributionatlas.attribution;
+
+/**
+ * One attribution method's result for one target: a score per token, and per word (word-level methods score
+ * words; token-level scores are summed per word), with what it cost in model passes. The open result type that
+ * {@code explain --json} ({@code targets[i].methods.<name>}) iterates.
+ *
+ * @param tokenAttributions [S] (special tokens: 0 for perturbation methods, which leave them alone)
+ * @param wordAttributions [W] over the encoding's word ids (counted across both texts)
+ * @param forwardPasses model rows evaluated forward for this method alone
+ * @param backwardPasses model rows back-propagated for this method alone
+ */
+public record MethodScores(String name, float[] tokenAttributions, float[] wordAttributions, long forwardPasses,
+        long backwardPasses) {
+
+    /** Per-word sums of per-token scores ({@code words[i]} = -1 for special tokens, which belong to none). */
+    public static float[] wordSums(float[] tokens, int[] words) {
+        float[] out = new float[wordCount(words)];
+        for (int i = 0; i < tokens.length; i++) {
+            if (words[i] >= 0) {
+                out[words[i]] += tokens[i];
+            }
+        }
+        return out;
+    }
+
+    public static int wordCount(int[] words) {
+        int max = -1;
+        for (int w : words) {
+            max = Math.max(max, w);
+        }
+        return max + 1;
+    }
+
+    /** Token-level scores with their word sums. */
+    static MethodScores ofTokens(String name, float[] tokens, int[] words, long forward, long backward) {
+        return new MethodScores(name, tokens, wordSums(tokens, words), forward, backward);
+    }
+
+    /** Word-level scores, each token carrying its word's score (Captum's feature-mask convention). */
+    static MethodScores ofWords(String name, float[] wordScores, int[] words, long forward, long backward) {
+        float[] tokens = new float[words.length];
+        for (int i = 0; i < words.length; i++) {
+            tokens[i] = words[i] >= 0 ? wordScores[words[i]] : 0f;
+        }
+        return new MethodScores(name, tokens, wordScores, forward, backward);
+    }
+}
