@@ -1,5 +1,6 @@
 package io.attributionatlas.analysis;
 
+import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
@@ -34,8 +35,15 @@ public final class CorpusStatistics implements Serializable {
     private final int heads;
     long samples;
     final Map<String, Moments[]> headStats = new TreeMap<>();
+    /** "method \t unit \t token \t target" → {count, sum, sum of |score|}. */
     final Map<String, double[]> tokenImportance = new HashMap<>();
     String tokenSource;
+    /** "method a \t method b \t target \t unit \t metric" → moments and a histogram of per-sample values. */
+    final Map<String, Moments> agreement = new TreeMap<>();
+    final Map<String, long[]> agreementHistogram = new TreeMap<>();
+
+    /** Bins of the agreement histograms: over [−1, 1] for correlations, [0, 1] for the rest. */
+    public static final int AGREEMENT_BINS = 10;
     final Correlation[] layerCorrelations;
     final Correlation[] attentionVsConductance;
     final double[] jsDistanceSums;
@@ -81,18 +89,22 @@ public final class CorpusStatistics implements Serializable {
         }
         EncodedText e = s.sample().encoding();
         for (TargetAttribution t : s.targets()) {
+            String target = t.name().equals("class") ? t.label() : t.name();
+            if (t.methods() != null && !t.methods().isEmpty()) {
+                String[] words = wordTexts(e);
+                for (MethodScores m : t.methods().values()) {
+                    addImportance(m.name(), "word_piece", e.tokens(), m.tokenAttributions(), target);
+                    addImportance(m.name(), "word", words, m.wordAttributions(), target);
+                }
+                addAgreement(t.methods(), target, e);
+                continue;
+            }
             float[] scores = t.igTokenSum() != null ? t.igTokenSum() : t.gradXInput();
             if (scores == null) {
                 continue;
             }
             tokenSource = t.igTokenSum() != null ? "integrated_gradients" : "grad_x_input";
-            String target = t.name().equals("class") ? t.label() : t.name();
-            for (int i = 0; i < e.length(); i++) {
-                double[] acc = tokenImportance.computeIfAbsent(e.tokens()[i] + "\t" + target, k -> new double[3]);
-                acc[0]++;
-                acc[1] += scores[i];
-                acc[2] += Math.abs(scores[i]);
-            }
+            addImportance(tokenSource, "word_piece", e.tokens(), scores, target);
         }
         TargetAttribution first = s.targets().isEmpty() ? null : s.targets().get(0);
         if (first != null && first.layerTokenSum() != null) {
@@ -113,6 +125,85 @@ public final class CorpusStatistics implements Serializable {
         if (s.attentions() != null) {
             addHeadSimilarity(s.attentions());
         }
+    }
+
+    private void addImportance(String method, String unit, String[] units, float[] scores, String target) {
+        for (int i = 0; i < units.length; i++) {
+            double[] acc = tokenImportance.computeIfAbsent(method + "\t" + unit + "\t" + units[i] + "\t" + target,
+                    k -> new double[3]);
+            acc[0]++;
+            acc[1] += scores[i];
+            acc[2] += Math.abs(scores[i]);
+        }
+    }
+
+    /** Each word's text: its word pieces joined, without WordPiece's ## or the BPE / SentencePiece space marks. */
+    static String[] wordTexts(EncodedText e) {
+        StringBuilder[] words = new StringBuilder[MethodScores.wordCount(e.words())];
+        for (int i = 0; i < e.length(); i++) {
+            int w = e.words()[i];
+            if (w < 0) {
+                continue;
+            }
+            String piece = e.tokens()[i];
+            if (words[w] == null) {
+                words[w] = new StringBuilder();
+                piece = piece.replaceFirst("^[\u0120\u2581]", "");
+            }
+            words[w].append(piece.startsWith("##") ? piece.substring(2) : piece);
+        }
+        String[] out = new String[words.length];
+        for (int w = 0; w < out.length; w++) {
+            out[w] = words[w] == null ? "" : words[w].toString();
+        }
+        return out;
+    }
+
+    /** Every pair of methods, on the sample's non-special tokens and on its words. */
+    private void addAgreement(Map<String, MethodScores> methods, String target, EncodedText e) {
+        List<MethodScores> list = new ArrayList<>(methods.values());
+        for (int x = 0; x < list.size(); x++) {
+            for (int y = x + 1; y < list.size(); y++) {
+                MethodScores a = list.get(x);
+                MethodScores b = list.get(y);
+                addAgreement(a.name(), b.name(), target, "word_piece", content(a.tokenAttributions(), e),
+                        content(b.tokenAttributions(), e));
+                addAgreement(a.name(), b.name(), target, "word", doubles(a.wordAttributions()),
+                        doubles(b.wordAttributions()));
+            }
+        }
+    }
+
+    private void addAgreement(String a, String b, String target, String unit, double[] x, double[] y) {
+        for (Map.Entry<String, Double> m : MethodAgreement.compare(x, y).entrySet()) {
+            if (m.getValue().isNaN()) {
+                continue;
+            }
+            String key = a + "\t" + b + "\t" + target + "\t" + unit + "\t" + m.getKey();
+            agreement.computeIfAbsent(key, k -> new Moments()).add(m.getValue());
+            double lo = MethodAgreement.isCorrelation(m.getKey()) ? -1 : 0;
+            int bin = (int) Math.floor((m.getValue() - lo) / (1 - lo) * AGREEMENT_BINS);
+            agreementHistogram.computeIfAbsent(key, k -> new long[AGREEMENT_BINS])[Math.max(0,
+                    Math.min(AGREEMENT_BINS - 1, bin))]++;
+        }
+    }
+
+    private static double[] content(float[] scores, EncodedText e) {
+        List<Double> out = new ArrayList<>();
+        for (int i = 0; i < scores.length; i++) {
+            if (!e.special()[i]) {
+                out.add((double) scores[i]);
+            }
+        }
+        return out.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    private static double[] doubles(float[] v) {
+        double[] out = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = v[i];
+        }
+        return out;
     }
 
     private Moments[] newMoments() {
@@ -244,6 +335,13 @@ public final class CorpusStatistics implements Serializable {
         if (tokenSource == null) {
             tokenSource = o.tokenSource;
         }
+        o.agreement.forEach((k, v) -> agreement.computeIfAbsent(k, x -> new Moments()).merge(v));
+        o.agreementHistogram.forEach((k, v) -> {
+            long[] mine = agreementHistogram.computeIfAbsent(k, x -> new long[AGREEMENT_BINS]);
+            for (int i = 0; i < AGREEMENT_BINS; i++) {
+                mine[i] += v[i];
+            }
+        });
         for (int i = 0; i < layerCorrelations.length; i++) {
             layerCorrelations[i].merge(o.layerCorrelations[i]);
         }
@@ -276,6 +374,15 @@ public final class CorpusStatistics implements Serializable {
 
     public String tokenSource() {
         return tokenSource;
+    }
+
+    /** Method-agreement moments by "method a \t method b \t target \t unit \t metric". */
+    public Map<String, Moments> agreement() {
+        return agreement;
+    }
+
+    public long[] agreementHistogram(String key) {
+        return agreementHistogram.get(key);
     }
 
     public Correlation layerCorrelation(int a, int b) {

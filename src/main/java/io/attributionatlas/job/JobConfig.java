@@ -163,6 +163,10 @@ public final class JobConfig implements Serializable {
             o.set(key, get(key));
         }
         o.set("memory_mb", get("engine.memory_mb"));
+        o.set("methods", get("methods"));
+        o.set("n_samples", get("methods.n_samples"));
+        o.set("seed", get("methods.seed"));
+        o.set("occlusion_window", get("methods.occlusion_window"));
         Set<Analysis> analyses = EnumSet.copyOf(Analysis.forwardOnly());
         if (!level().equals("attention")) {
             analyses.add(Analysis.GRAD_X_INPUT);

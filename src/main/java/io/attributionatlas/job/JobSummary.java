@@ -18,7 +18,7 @@ final class JobSummary {
     static void print(AttributionJob.Result r, PrintStream out) {
         CorpusStatistics s = r.statistics();
         out.println("tables: " + r.output() + "/{samples,errors,head_stats,head_relations,layer_correlations,"
-                + "head_similarity,token_importance,sample_matrices,manifest}");
+                + "head_similarity,token_importance,method_agreement,sample_matrices,manifest}");
         Moments[] sep = s.headStats().get("attn_sep");
         if (sep != null) {
             List<Integer> heads = new ArrayList<>();
@@ -32,26 +32,28 @@ final class JobSummary {
             }
             out.println(b);
         }
+        // Word pieces of one method: the default source, else integrated gradients or the first method there is.
         Map<String, double[]> tokens = s.tokenImportance();
-        if (!tokens.isEmpty()) {
-            Map<String, List<Map.Entry<String, double[]>>> byTarget = new java.util.TreeMap<>();
-            for (Map.Entry<String, double[]> e : tokens.entrySet()) {
-                String target = e.getKey().substring(e.getKey().indexOf('\t') + 1);
-                String token = e.getKey().substring(0, e.getKey().indexOf('\t'));
-                if (e.getValue()[0] >= 3 && !token.startsWith("[") && token.chars().anyMatch(Character::isLetter)) {
-                    byTarget.computeIfAbsent(target, k -> new ArrayList<>()).add(e);
-                }
+        String method = s.tokenSource() != null ? s.tokenSource() : tokens.keySet().stream()
+                .map(k -> k.split("\t", -1)[0]).min(Comparator.comparing((String m) -> !m.equals("integrated_gradients"))
+                        .thenComparing(m -> m)).orElse(null);
+        Map<String, List<Map.Entry<String, double[]>>> byTarget = new java.util.TreeMap<>();
+        for (Map.Entry<String, double[]> e : tokens.entrySet()) {
+            String[] key = e.getKey().split("\t", -1); // method, unit, token, target
+            if (key[0].equals(method) && key[1].equals("word_piece") && e.getValue()[0] >= 3
+                    && !key[2].startsWith("[") && key[2].chars().anyMatch(Character::isLetter)) {
+                byTarget.computeIfAbsent(key[3], k -> new ArrayList<>()).add(e);
             }
-            byTarget.forEach((target, entries) -> {
-                entries.sort(Comparator.comparingDouble(e -> -e.getValue()[1] / e.getValue()[0]));
-                StringBuilder b = new StringBuilder("most important tokens for " + target + " (" + s.tokenSource()
-                        + ", mean, seen ≥ 3 times):");
-                for (Map.Entry<String, double[]> e : entries.subList(0, Math.min(8, entries.size()))) {
-                    b.append(String.format(Locale.ROOT, "  %s %.3f", e.getKey().substring(0, e.getKey().indexOf('\t')),
-                            e.getValue()[1] / e.getValue()[0]));
-                }
-                out.println(b);
-            });
         }
+        byTarget.forEach((target, entries) -> {
+            entries.sort(Comparator.comparingDouble(e -> -e.getValue()[1] / e.getValue()[0]));
+            StringBuilder b = new StringBuilder("most important tokens for " + target + " (" + method
+                    + ", mean, seen ≥ 3 times):");
+            for (Map.Entry<String, double[]> e : entries.subList(0, Math.min(8, entries.size()))) {
+                b.append(String.format(Locale.ROOT, "  %s %.3f", e.getKey().split("\t", -1)[2],
+                        e.getValue()[1] / e.getValue()[0]));
+            }
+            out.println(b);
+        });
     }
 }

@@ -35,6 +35,7 @@ final class Tables {
     static final String HEAD_SIMILARITY = "head_similarity";
     static final String TOKEN_IMPORTANCE = "token_importance";
     static final String MANIFEST = "manifest";
+    static final String METHOD_AGREEMENT = "method_agreement";
 
     private static final DataType FLOATS = DataTypes.createArrayType(DataTypes.FloatType, false);
     private static final DataType FLOATS_2D = DataTypes.createArrayType(FLOATS, false);
@@ -131,10 +132,24 @@ final class Tables {
     static final StructType TOKEN_IMPORTANCE_SCHEMA = new StructType()
             .add("token", DataTypes.StringType, false)
             .add("target", DataTypes.StringType, false)
-            .add("source", DataTypes.StringType)
+            .add("method", DataTypes.StringType)
+            .add("unit", DataTypes.StringType)
             .add("count", DataTypes.LongType)
             .add("mean", DataTypes.DoubleType)
             .add("mean_abs", DataTypes.DoubleType);
+
+    static final StructType METHOD_AGREEMENT_SCHEMA = new StructType()
+            .add("method_a", DataTypes.StringType, false)
+            .add("method_b", DataTypes.StringType, false)
+            .add("target", DataTypes.StringType, false)
+            .add("unit", DataTypes.StringType, false)
+            .add("metric", DataTypes.StringType, false)
+            .add("count", DataTypes.LongType)
+            .add("mean", DataTypes.DoubleType)
+            .add("std", DataTypes.DoubleType)
+            .add("min", DataTypes.DoubleType)
+            .add("max", DataTypes.DoubleType)
+            .add("histogram", DataTypes.createArrayType(DataTypes.LongType, false));
 
     static final StructType MANIFEST_SCHEMA = new StructType()
             .add("run_id", DataTypes.StringType)
@@ -261,9 +276,24 @@ final class Tables {
     static List<Row> tokenImportance(CorpusStatistics stats) {
         List<Row> rows = new ArrayList<>();
         stats.tokenImportance().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(en -> {
-            String[] key = en.getKey().split("\t", -1);
+            String[] key = en.getKey().split("\t", -1); // method, unit, token, target
             double[] v = en.getValue();
-            rows.add(RowFactory.create(key[0], key[1], stats.tokenSource(), (long) v[0], v[1] / v[0], v[2] / v[0]));
+            rows.add(RowFactory.create(key[2], key[3], key[0], key[1], (long) v[0], v[1] / v[0], v[2] / v[0]));
+        });
+        return rows;
+    }
+
+    static List<Row> methodAgreement(CorpusStatistics stats) {
+        List<Row> rows = new ArrayList<>();
+        stats.agreement().forEach((k, m) -> {
+            String[] key = k.split("\t", -1); // method a, method b, target, unit, metric
+            long[] histogram = stats.agreementHistogram(k);
+            List<Long> bins = new ArrayList<>();
+            for (long c : histogram) {
+                bins.add(c);
+            }
+            rows.add(RowFactory.create(key[0], key[1], key[2], key[3], key[4], m.count(), m.mean(), nan(m.std()),
+                    m.min(), m.max(), seq(bins)));
         });
         return rows;
     }

@@ -32,7 +32,7 @@ public final class RunReport {
 
     public static String render(SparkSession spark, String run) {
         for (String table : List.of("samples", "errors", "head_stats", "head_relations", "layer_correlations",
-                "head_similarity", "token_importance", "sample_matrices", "manifest")) {
+                "head_similarity", "token_importance", "method_agreement", "sample_matrices", "manifest")) {
             spark.read().parquet(run + "/" + table).createOrReplaceTempView(table);
         }
         StringBuilder b = new StringBuilder();
@@ -202,13 +202,17 @@ public final class RunReport {
             b.append("<p class=\"note\">No token attributions in this run (level attention).</p>");
             return;
         }
+        // One method's word pieces: integrated gradients when the run has them.
+        String method = spark.sql("SELECT method FROM token_importance WHERE unit = 'word_piece' GROUP BY method "
+                + "ORDER BY method = 'integrated_gradients' DESC, method LIMIT 1").first().getString(0).replace("'", "''");
         b.append("<div class=\"grid\">");
         for (Row t : targets) {
             String target = t.getString(0).replace("'", "''");
             b.append("<div>");
-            table(b, "Most important tokens for " + t.getString(0) + " (seen ≥ 3 times)", spark.sql("SELECT token, "
-                    + "count, round(mean, 4) AS mean, round(mean_abs, 4) AS mean_abs FROM token_importance WHERE target = '"
-                    + target + "' AND count >= 3 ORDER BY mean DESC LIMIT 15"));
+            table(b, "Most important tokens for " + t.getString(0) + " (" + method + ", seen ≥ 3 times)",
+                    spark.sql("SELECT token, count, round(mean, 4) AS mean, round(mean_abs, 4) AS mean_abs FROM "
+                    + "token_importance WHERE target = '" + target + "' AND unit = 'word_piece' AND method = '" + method
+                    + "' AND count >= 3 ORDER BY mean DESC LIMIT 15"));
             b.append("</div>");
         }
         b.append("</div>");

@@ -1,5 +1,6 @@
 package io.attributionatlas.analysis;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,7 +34,8 @@ class CorpusStatisticsTest {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.BERT,
                 Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15));
         try (Predictor p = Predictor.open(dir, null, Device.cpu());
-                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8))) {
+                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).methods(
+                        io.attributionatlas.attribution.Method.parseList("integrated_gradients,occlusion,lime")))) {
             List<SampleAttribution> all = e.attribute(TEXTS.stream().map(t -> e.sample(TextInput.of(t), null)).toList());
             CorpusStatistics whole = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
             CorpusStatistics first = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
@@ -58,6 +60,19 @@ class CorpusStatisticsTest {
                     assertEquals(a.max(), b.max());
                 }
             }
+            assertEquals(whole.agreement().keySet(), merged.agreement().keySet());
+            for (String pair : List.of("integrated_gradients\tocclusion\t", "integrated_gradients\tlime\t",
+                    "occlusion\tlime\t")) {
+                assertTrue(whole.agreement().keySet().stream().anyMatch(k -> k.startsWith(pair)
+                        && k.endsWith("\tword_piece\tspearman")), pair + " " + whole.agreement().keySet());
+            }
+            whole.agreement().forEach((k, v) -> {
+                assertEquals(v.count(), merged.agreement().get(k).count(), k);
+                close(v.mean(), merged.agreement().get(k).mean(), k);
+                assertArrayEquals(whole.agreementHistogram(k), merged.agreementHistogram(k), k);
+            });
+            assertTrue(whole.tokenImportance().keySet().stream().anyMatch(k -> k.startsWith("lime\tword\t")),
+                    "word-level rows per method");
             assertEquals(whole.tokenImportance().keySet(), merged.tokenImportance().keySet());
             whole.tokenImportance().forEach((k, v) -> {
                 for (int i = 0; i < 3; i++) {

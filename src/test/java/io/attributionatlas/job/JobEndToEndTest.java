@@ -314,6 +314,68 @@ class JobEndToEndTest {
         }
     }
 
+    /** methods: every method's scores in token_importance (word pieces and words), every pair in method_agreement. */
+    @Test
+    void methodsAreComparedAcrossTheCorpus() throws Exception {
+        Path model = TinyModels.write(tmp.resolve("tiny-methods"), TinyModels.Spec.of(Architecture.BERT,
+                Task.SEQUENCE_CLASSIFICATION));
+        Path input = tmp.resolve("methods.jsonl");
+        List<String> texts = List.of("the movie was very good .", "bad acting , bad plot", "the team won the game",
+                "not very good", "a b c movie");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < texts.size(); i++) {
+            lines.add(line("m" + i, texts.get(i), null, null));
+        }
+        Files.write(input, lines);
+        Path output = tmp.resolve("methods-out");
+        Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
+                "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation");
+        assertEquals(0, r.status(), r.err());
+        List<Row> importance = table(output, Tables.TOKEN_IMPORTANCE);
+        for (String method : List.of("integrated_gradients", "occlusion", "word_ablation")) {
+            for (String unit : List.of("word_piece", "word")) {
+                assertTrue(importance.stream().anyMatch(row -> row.getString(2).equals(method)
+                        && row.getString(3).equals(unit)), method + " " + unit);
+            }
+        }
+        // The corpus statistic against the engine run directly: mean Spearman of IG vs occlusion on word pieces.
+        try (Predictor p = Predictor.open(model, null, Device.cpu());
+                Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "4", "methods",
+                        "integrated_gradients,occlusion,word_ablation")).attributionOptions())) {
+            Map<String, List<Double>> byTarget = new HashMap<>();
+            for (int i = 0; i < texts.size(); i++) {
+                SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("m" + i, texts.get(i), null), null)))
+                        .get(0);
+                TargetAttribution t = s.targets().get(0);
+                List<Double> a = new ArrayList<>();
+                List<Double> b = new ArrayList<>();
+                for (int k = 0; k < s.sample().length(); k++) {
+                    if (!s.sample().encoding().special()[k]) {
+                        a.add((double) t.methods().get("integrated_gradients").tokenAttributions()[k]);
+                        b.add((double) t.methods().get("occlusion").tokenAttributions()[k]);
+                    }
+                }
+                double rho = io.attributionatlas.analysis.MethodAgreement.compare(
+                        a.stream().mapToDouble(Double::doubleValue).toArray(),
+                        b.stream().mapToDouble(Double::doubleValue).toArray()).get("spearman");
+                byTarget.computeIfAbsent(t.label(), k -> new ArrayList<>()).add(rho);
+            }
+            List<Row> agreement = table(output, Tables.METHOD_AGREEMENT);
+            byTarget.forEach((target, values) -> {
+                Row row = agreement.stream().filter(x -> x.getString(0).equals("integrated_gradients")
+                        && x.getString(1).equals("occlusion") && x.getString(2).equals(target)
+                        && x.getString(3).equals("word_piece") && x.getString(4).equals("spearman")).findFirst()
+                        .orElseThrow();
+                assertEquals(values.size(), row.getLong(5));
+                assertEquals(values.stream().mapToDouble(Double::doubleValue).average().orElseThrow(), row.getDouble(6),
+                        1e-6);
+                assertEquals(values.size(), row.getList(10).stream().mapToLong(v -> (Long) v).sum(), "histogram");
+            });
+            assertEquals(3 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
+                    + x.getString(4)).distinct().count(), "3 pairs × 2 units × 6 metrics");
+        }
+    }
+
     @Test
     void realModelSliceMatchesTheEngine() throws Exception {
         Path input = tmp.resolve("sst2.csv");
