@@ -1,5 +1,6 @@
 package io.attributionatlas.analysis;
 
+import io.attributionatlas.attribution.Faithfulness;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
@@ -41,6 +42,8 @@ public final class CorpusStatistics implements Serializable {
     /** "method a \t method b \t target \t unit \t metric" → moments and a histogram of per-sample values. */
     final Map<String, Moments> agreement = new TreeMap<>();
     final Map<String, long[]> agreementHistogram = new TreeMap<>();
+    /** "method \t target \t metric \t k" (k a fraction or aopc) → moments of the per-sample values. */
+    final Map<String, Moments> faithfulness = new TreeMap<>();
 
     /** Bins of the agreement histograms: over [−1, 1] for correlations, [0, 1] for the rest. */
     public static final int AGREEMENT_BINS = 10;
@@ -97,6 +100,7 @@ public final class CorpusStatistics implements Serializable {
                     addImportance(m.name(), "word", words, m.wordAttributions(), target);
                 }
                 addAgreement(t.methods(), target, e);
+                addFaithfulness(t.faithfulness(), target);
                 continue;
             }
             float[] scores = t.igTokenSum() != null ? t.igTokenSum() : t.gradXInput();
@@ -157,6 +161,24 @@ public final class CorpusStatistics implements Serializable {
             out[w] = words[w] == null ? "" : words[w].toString();
         }
         return out;
+    }
+
+    private void addFaithfulness(Map<String, double[]> byMethod, String target) {
+        if (byMethod == null) {
+            return;
+        }
+        int n = Faithfulness.FRACTIONS.length;
+        byMethod.forEach((method, v) -> {
+            for (int part = 0; part < 2; part++) {
+                String metric = part == 0 ? "comprehensiveness" : "sufficiency";
+                for (int i = 0; i < n; i++) {
+                    faithfulness.computeIfAbsent(method + "\t" + target + "\t" + metric + "\t"
+                            + Faithfulness.FRACTIONS[i], k -> new Moments()).add(v[part * n + i]);
+                }
+                faithfulness.computeIfAbsent(method + "\t" + target + "\t" + metric + "\taopc", k -> new Moments())
+                        .add(Faithfulness.aopc(v, part));
+            }
+        });
     }
 
     /** Every pair of methods, on the sample's non-special tokens and on its words. */
@@ -336,6 +358,7 @@ public final class CorpusStatistics implements Serializable {
             tokenSource = o.tokenSource;
         }
         o.agreement.forEach((k, v) -> agreement.computeIfAbsent(k, x -> new Moments()).merge(v));
+        o.faithfulness.forEach((k, v) -> faithfulness.computeIfAbsent(k, x -> new Moments()).merge(v));
         o.agreementHistogram.forEach((k, v) -> {
             long[] mine = agreementHistogram.computeIfAbsent(k, x -> new long[AGREEMENT_BINS]);
             for (int i = 0; i < AGREEMENT_BINS; i++) {
@@ -379,6 +402,11 @@ public final class CorpusStatistics implements Serializable {
     /** Method-agreement moments by "method a \t method b \t target \t unit \t metric". */
     public Map<String, Moments> agreement() {
         return agreement;
+    }
+
+    /** Faithfulness moments by "method \t target \t metric \t k". */
+    public Map<String, Moments> faithfulness() {
+        return faithfulness;
     }
 
     public long[] agreementHistogram(String key) {

@@ -28,6 +28,7 @@ public final class AttributionOptions {
     private int samples;
     private long seed;
     private int occlusionWindow = 1;
+    private boolean faithfulness;
 
     /**
      * Activation memory per pass (per task): one forward+backward row of BERT-base at 512 tokens with its
@@ -42,7 +43,7 @@ public final class AttributionOptions {
     /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
     public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
             "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses",
-            "methods", "n_samples", "seed", "occlusion_window");
+            "methods", "n_samples", "seed", "occlusion_window", "faithfulness");
 
     /**
      * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
@@ -68,6 +69,7 @@ public final class AttributionOptions {
                 case "n_samples" -> samples(Integer.parseInt(value.trim()));
                 case "seed" -> seed(Long.parseLong(value.trim()));
                 case "occlusion_window" -> occlusionWindow(Integer.parseInt(value.trim()));
+                case "faithfulness" -> faithfulness(parseBoolean(value));
                 default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
             }
         } catch (NumberFormatException e) {
@@ -264,6 +266,24 @@ public final class AttributionOptions {
 
     public int occlusionWindow() {
         return occlusionWindow;
+    }
+
+    /** Whether each method's comprehensiveness and sufficiency are measured (six forward passes per method). */
+    public AttributionOptions faithfulness(boolean on) {
+        this.faithfulness = on;
+        return this;
+    }
+
+    public boolean faithfulness() {
+        return faithfulness;
+    }
+
+    private static boolean parseBoolean(String value) {
+        return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException("expected true or false, got '" + value + "'");
+        };
     }
 
     public boolean needsPath() {

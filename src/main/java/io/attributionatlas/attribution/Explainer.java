@@ -300,6 +300,15 @@ public final class Explainer implements AutoCloseable {
                     t.methods().put(m.cliName(), scores);
                 }
             }
+            if (options.faithfulness() && !t.methods().isEmpty()) {
+                for (MethodScores m : t.methods().values()) {
+                    t.faithfulness().put(m.name(), Faithfulness.of(new PerturbationEngine(predictor, options,
+                            sample.encoding(), t, rows, true), m.tokenAttributions()));
+                }
+                PerturbationEngine random = new PerturbationEngine(predictor, options, sample.encoding(), t, rows, true);
+                t.faithfulness().put(Faithfulness.RANDOM, Faithfulness.of(random,
+                        Faithfulness.randomScores(sample.length(), random.seed())));
+            }
         }
     }
 
@@ -476,7 +485,7 @@ public final class Explainer implements AutoCloseable {
         }
         return new TargetAttribution(item.target.name(), item.target.index(), item.target.label(), item.fInput,
                 item.fBaseline, igSum, igNorm, delta, layerToken, layerTotal, attention, item.gradXInput,
-                item.headImportance, methods);
+                item.headImportance, methods, new java.util.LinkedHashMap<>());
     }
 
     @Override

@@ -28,11 +28,19 @@ final class PerturbationEngine {
     private final TargetAttribution target;
     private final long padId;
     private final int rowsPerPass;
+    private final boolean probability;
     private long forwardPasses;
     private Double original;
 
     PerturbationEngine(Predictor predictor, AttributionOptions options, EncodedText text, TargetAttribution target,
             int rowsPerPass) {
+        this(predictor, options, text, target, rowsPerPass, options.output() == Output.PROBABILITY);
+    }
+
+    /** With {@code probability}, F is the target's probability whatever the output option (faithfulness). */
+    PerturbationEngine(Predictor predictor, AttributionOptions options, EncodedText text, TargetAttribution target,
+            int rowsPerPass, boolean probability) {
+        this.probability = probability;
         this.model = predictor.model();
         this.options = options;
         this.text = text;
@@ -104,7 +112,6 @@ final class PerturbationEngine {
     }
 
     private double output(ForwardResult r, int b) {
-        boolean probability = options.output() == Output.PROBABILITY;
         if (target.name().equals("class")) {
             float[] logits = r.logits().get(b).toFloatArray();
             return probability ? Predictor.softmax(logits)[target.index()] : logits[target.index()];

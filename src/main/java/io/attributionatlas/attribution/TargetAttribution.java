@@ -32,5 +32,6 @@ public record TargetAttribution(
         float[][][][] attentionConductance,
         float[] gradXInput,
         float[][] headImportance,
-        java.util.Map<String, MethodScores> methods) {
+        java.util.Map<String, MethodScores> methods,
+        java.util.Map<String, double[]> faithfulness) {
 }

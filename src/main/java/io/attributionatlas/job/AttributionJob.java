@@ -127,6 +127,8 @@ public final class AttributionJob {
                     Tables.TOKEN_IMPORTANCE_SCHEMA));
             writer.write(Tables.METHOD_AGREEMENT, spark.createDataFrame(Tables.methodAgreement(statistics),
                     Tables.METHOD_AGREEMENT_SCHEMA));
+            writer.write(Tables.FAITHFULNESS, spark.createDataFrame(Tables.faithfulness(statistics),
+                    Tables.FAITHFULNESS_SCHEMA));
             double seconds = (System.nanoTime() - t0) / 1e9;
             long tokens = summaries.stream().mapToLong(RunLedger.PartitionSummary::tokens).sum();
             double engineSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::engineMillis).sum() / 1000.0;

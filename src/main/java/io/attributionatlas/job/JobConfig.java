@@ -167,6 +167,7 @@ public final class JobConfig implements Serializable {
         o.set("n_samples", get("methods.n_samples"));
         o.set("seed", get("methods.seed"));
         o.set("occlusion_window", get("methods.occlusion_window"));
+        o.set("faithfulness", get("methods.faithfulness"));
         Set<Analysis> analyses = EnumSet.copyOf(Analysis.forwardOnly());
         if (!level().equals("attention")) {
             analyses.add(Analysis.GRAD_X_INPUT);

@@ -36,6 +36,7 @@ final class Tables {
     static final String TOKEN_IMPORTANCE = "token_importance";
     static final String MANIFEST = "manifest";
     static final String METHOD_AGREEMENT = "method_agreement";
+    static final String FAITHFULNESS = "faithfulness";
 
     private static final DataType FLOATS = DataTypes.createArrayType(DataTypes.FloatType, false);
     private static final DataType FLOATS_2D = DataTypes.createArrayType(FLOATS, false);
@@ -150,6 +151,15 @@ final class Tables {
             .add("min", DataTypes.DoubleType)
             .add("max", DataTypes.DoubleType)
             .add("histogram", DataTypes.createArrayType(DataTypes.LongType, false));
+
+    static final StructType FAITHFULNESS_SCHEMA = new StructType()
+            .add("method", DataTypes.StringType, false)
+            .add("target", DataTypes.StringType, false)
+            .add("metric", DataTypes.StringType, false)
+            .add("k", DataTypes.StringType, false)
+            .add("count", DataTypes.LongType)
+            .add("mean", DataTypes.DoubleType)
+            .add("std", DataTypes.DoubleType);
 
     static final StructType MANIFEST_SCHEMA = new StructType()
             .add("run_id", DataTypes.StringType)
@@ -279,6 +289,15 @@ final class Tables {
             String[] key = en.getKey().split("\t", -1); // method, unit, token, target
             double[] v = en.getValue();
             rows.add(RowFactory.create(key[2], key[3], key[0], key[1], (long) v[0], v[1] / v[0], v[2] / v[0]));
+        });
+        return rows;
+    }
+
+    static List<Row> faithfulness(CorpusStatistics stats) {
+        List<Row> rows = new ArrayList<>();
+        stats.faithfulness().forEach((k, m) -> {
+            String[] key = k.split("\t", -1); // method, target, metric, k
+            rows.add(RowFactory.create(key[0], key[1], key[2], key[3], m.count(), m.mean(), nan(m.std())));
         });
         return rows;
     }

@@ -100,6 +100,20 @@ public final class ExplanationJson {
             });
             o.add("methods", methods);
         }
+        if (t.faithfulness() != null && !t.faithfulness().isEmpty()) {
+            JsonObject faithfulness = new JsonObject();
+            t.faithfulness().forEach((name, v) -> {
+                JsonObject r = new JsonObject();
+                int n = io.attributionatlas.attribution.Faithfulness.FRACTIONS.length;
+                r.add("fractions", GSON.toJsonTree(io.attributionatlas.attribution.Faithfulness.FRACTIONS));
+                r.add("comprehensiveness", GSON.toJsonTree(java.util.Arrays.copyOfRange(v, 0, n)));
+                r.add("sufficiency", GSON.toJsonTree(java.util.Arrays.copyOfRange(v, n, 2 * n)));
+                r.addProperty("aopc_comprehensiveness", io.attributionatlas.attribution.Faithfulness.aopc(v, 0));
+                r.addProperty("aopc_sufficiency", io.attributionatlas.attribution.Faithfulness.aopc(v, 1));
+                faithfulness.add(name, r);
+            });
+            o.add("faithfulness", faithfulness);
+        }
         return o;
     }
 

@@ -32,7 +32,7 @@ public final class RunReport {
 
     public static String render(SparkSession spark, String run) {
         for (String table : List.of("samples", "errors", "head_stats", "head_relations", "layer_correlations",
-                "head_similarity", "token_importance", "method_agreement", "sample_matrices", "manifest")) {
+                "head_similarity", "token_importance", "method_agreement", "faithfulness", "sample_matrices", "manifest")) {
             spark.read().parquet(run + "/" + table).createOrReplaceTempView(table);
         }
         StringBuilder b = new StringBuilder();

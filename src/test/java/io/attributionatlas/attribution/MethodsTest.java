@@ -141,6 +141,53 @@ class MethodsTest {
         }
     }
 
+    /** The target class's probability with the given positions replaced by pad. */
+    private static double probability(Predictor p, EncodedText text, int target, List<Integer> padded) {
+        long[] ids = text.ids().clone();
+        for (int i : padded) {
+            ids[i] = p.padId();
+        }
+        try (NDManager scope = p.model().manager().newSubManager()) {
+            ForwardResult r = p.model().forward(EncodedBatch.pad(List.of(ids), List.of(text.typeIds()), p.padId()),
+                    ForwardOptions.predictOnly(), scope);
+            return Predictor.softmax(r.logits().get(0).toFloatArray())[target];
+        }
+    }
+
+    @Test
+    void faithfulnessIsErasersComprehensivenessAndSufficiency() throws Exception {
+        try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
+            AttributionOptions o = AttributionOptions.defaults().nSteps(4).faithfulness(true)
+                    .methods(List.of(Method.OCCLUSION, Method.WORD_ABLATION));
+            SampleAttribution s = explain(p, o, PAIR);
+            TargetAttribution t = s.targets().get(0);
+            EncodedText text = s.sample().encoding();
+            assertEquals(List.of("occlusion", "word_ablation", "random"), List.copyOf(t.faithfulness().keySet()));
+            float[] scores = t.methods().get("occlusion").tokenAttributions();
+            List<Integer> content = new ArrayList<>();
+            for (int i = 0; i < text.length(); i++) {
+                if (!text.special()[i]) {
+                    content.add(i);
+                }
+            }
+            content.sort(java.util.Comparator.comparingDouble((Integer i) -> -scores[i]).thenComparing(i -> i));
+            double original = probability(p, text, t.index(), List.of());
+            double[] f = t.faithfulness().get("occlusion");
+            for (int q = 0; q < Faithfulness.FRACTIONS.length; q++) {
+                int k = Math.max(1, (int) Math.ceil(Faithfulness.FRACTIONS[q] * content.size()));
+                double comprehensiveness = original - probability(p, text, t.index(), content.subList(0, k));
+                double sufficiency = original - probability(p, text, t.index(), content.subList(k, content.size()));
+                assertEquals(comprehensiveness, f[q], 1e-5, "comprehensiveness at " + Faithfulness.FRACTIONS[q]);
+                assertEquals(sufficiency, f[Faithfulness.FRACTIONS.length + q], 1e-5, "sufficiency");
+            }
+            assertEquals((f[0] + f[1] + f[2]) / 3, Faithfulness.aopc(f, 0), 1e-12);
+            JsonObject json = ExplanationJson.of(s, o).getAsJsonArray("targets").get(0).getAsJsonObject()
+                    .getAsJsonObject("faithfulness");
+            assertEquals(3, json.size());
+            assertEquals(3, json.getAsJsonObject("random").getAsJsonArray("comprehensiveness").size());
+        }
+    }
+
     @Test
     void samplingMethodsAreSeededAndQuestionAnsweringGetsTheirScoresPerTarget() throws Exception {
         try (Predictor p = open(Task.QUESTION_ANSWERING)) {

@@ -329,7 +329,8 @@ class JobEndToEndTest {
         Files.write(input, lines);
         Path output = tmp.resolve("methods-out");
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
-                "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation");
+                "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation", "--set",
+                "methods.faithfulness=true");
         assertEquals(0, r.status(), r.err());
         List<Row> importance = table(output, Tables.TOKEN_IMPORTANCE);
         for (String method : List.of("integrated_gradients", "occlusion", "word_ablation")) {
@@ -373,6 +374,13 @@ class JobEndToEndTest {
             });
             assertEquals(3 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
                     + x.getString(4)).distinct().count(), "3 pairs × 2 units × 6 metrics");
+            List<Row> faithfulness = table(output, Tables.FAITHFULNESS);
+            assertEquals(4 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
+                    .distinct().count(), "3 methods and random × 2 metrics × (3 fractions + AOPC)");
+            long perTarget = faithfulness.stream().filter(x -> x.getString(0).equals("random")
+                    && x.getString(2).equals("comprehensiveness") && x.getString(3).equals("aopc"))
+                    .mapToLong(x -> x.getLong(4)).sum();
+            assertEquals(texts.size(), perTarget, "every sample counted once");
         }
     }
 

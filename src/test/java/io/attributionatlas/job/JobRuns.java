@@ -21,7 +21,7 @@ final class JobRuns {
     /** The per-sample and aggregate tables; the manifest differs by construction (run id, times). */
     static final List<String> TABLES = List.of(Tables.SAMPLES, Tables.SAMPLE_MATRICES, Tables.ERRORS,
             Tables.HEAD_STATS, Tables.HEAD_RELATIONS, Tables.LAYER_CORRELATIONS, Tables.HEAD_SIMILARITY,
-            Tables.TOKEN_IMPORTANCE, Tables.METHOD_AGREEMENT);
+            Tables.TOKEN_IMPORTANCE, Tables.METHOD_AGREEMENT, Tables.FAITHFULNESS);
 
     private JobRuns() {
     }
