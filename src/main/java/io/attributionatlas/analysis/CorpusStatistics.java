@@ -1,6 +1,7 @@
 package io.attributionatlas.analysis;
 
 import io.attributionatlas.attribution.Faithfulness;
+import io.attributionatlas.attribution.Method;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
@@ -87,6 +88,17 @@ public final class CorpusStatistics implements Serializable {
             for (int l = 0; l < layers; l++) {
                 for (int h = 0; h < heads; h++) {
                     moments[l * heads + h].add(m.getValue()[l][h]);
+                }
+            }
+        }
+        TargetAttribution head = s.targets().isEmpty() ? null : s.targets().get(0);
+        MethodScores attention = head == null || head.methods() == null ? null
+                : head.methods().get(Method.ATTENTION_ATTRIBUTION.cliName());
+        if (attention != null) { // per head: its largest attention-attribution score (Hao et al.), first target
+            Moments[] moments = headStats.computeIfAbsent(Method.ATTENTION_ATTRIBUTION.cliName(), k -> newMoments());
+            for (int l = 0; l < layers; l++) {
+                for (int h = 0; h < heads; h++) {
+                    moments[l * heads + h].add(attention.headScores()[l][h]);
                 }
             }
         }

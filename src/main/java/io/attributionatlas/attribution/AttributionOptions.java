@@ -29,6 +29,7 @@ public final class AttributionOptions {
     private long seed;
     private int occlusionWindow = 1;
     private boolean faithfulness;
+    private double noiseStdev;
 
     /**
      * Activation memory per pass (per task): one forward+backward row of BERT-base at 512 tokens with its
@@ -43,7 +44,7 @@ public final class AttributionOptions {
     /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
     public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
             "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses",
-            "methods", "n_samples", "seed", "occlusion_window", "faithfulness");
+            "methods", "n_samples", "seed", "occlusion_window", "faithfulness", "noise_stdev");
 
     /**
      * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
@@ -70,6 +71,7 @@ public final class AttributionOptions {
                 case "seed" -> seed(Long.parseLong(value.trim()));
                 case "occlusion_window" -> occlusionWindow(Integer.parseInt(value.trim()));
                 case "faithfulness" -> faithfulness(parseBoolean(value));
+                case "noise_stdev" -> noiseStdev(Double.parseDouble(value.trim()));
                 default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
             }
         } catch (NumberFormatException e) {
@@ -213,8 +215,7 @@ public final class AttributionOptions {
     public boolean has(Analysis a) {
         return analyses.contains(a) || methods.stream().anyMatch(m -> switch (m) {
             case INTEGRATED_GRADIENTS -> a == Analysis.INTEGRATED_GRADIENTS;
-            case SALIENCY, INPUT_X_GRADIENT -> a == Analysis.GRAD_X_INPUT;
-            default -> !m.gradient() && a == Analysis.GRAD_X_INPUT;
+            default -> a == Analysis.GRAD_X_INPUT; // the input's gradient, and the targets the methods explain
         });
     }
 
@@ -276,6 +277,19 @@ public final class AttributionOptions {
 
     public boolean faithfulness() {
         return faithfulness;
+    }
+
+    /** GradientSHAP's input noise σ (Captum's stdevs; its default 0.0). */
+    public AttributionOptions noiseStdev(double sigma) {
+        if (!(sigma >= 0)) {
+            throw new IllegalArgumentException("noise_stdev: must be ≥ 0, got " + sigma);
+        }
+        this.noiseStdev = sigma;
+        return this;
+    }
+
+    public double noiseStdev() {
+        return noiseStdev;
     }
 
     private static boolean parseBoolean(String value) {

@@ -282,7 +282,10 @@ public final class Explainer implements AutoCloseable {
         }
     }
 
-    /** The requested perturbation methods' scores for each target, from batched forward passes over the sample. */
+    /**
+     * The requested methods that need passes of their own, for each target: the perturbation methods (batched
+     * forward passes over the sample), GradientSHAP and attention attribution; then their faithfulness.
+     */
     private void addPerturbationMethods(Sample sample, TargetAttribution[] targets) {
         int rows = budget.forwardRows(model.config(), sample.length());
         for (TargetAttribution t : targets) {
@@ -294,6 +297,13 @@ public final class Explainer implements AutoCloseable {
                     case KERNEL_SHAP -> KernelShap.attribute(e, options.samples() > 0 ? options.samples()
                             : KernelShap.DEFAULT_SAMPLES);
                     case LIME -> Lime.attribute(e, options.samples() > 0 ? options.samples() : Lime.DEFAULT_SAMPLES);
+                    case GRADIENT_SHAP -> new PathGradients(model, options, sample.encoding(), t, predictor.padId(),
+                            sweepRows(sample.length())).gradientShap(options.baseline().ids(sample.encoding(),
+                            predictor.tokenizer().specialTokens(), predictor.tokenizer().vocabularySize()),
+                            options.samples() > 0 ? options.samples() : PathGradients.GRADIENT_SHAP_SAMPLES,
+                            options.noiseStdev(), e.seed());
+                    case ATTENTION_ATTRIBUTION -> new PathGradients(model, options, sample.encoding(), t,
+                            predictor.padId(), sweepRows(sample.length())).attentionAttribution();
                     default -> null;
                 };
                 if (scores != null) {

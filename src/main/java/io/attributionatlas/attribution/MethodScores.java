@@ -9,9 +9,11 @@ package io.attributionatlas.attribution;
  * @param wordAttributions [W] over the encoding's word ids (counted across both texts)
  * @param forwardPasses model rows evaluated forward for this method alone
  * @param backwardPasses model rows back-propagated for this method alone
+ * @param headScores per-head importance [L][H] (attention attribution), else null
+ * @param matrices per-head-pair scores [L][H][S][S] (attention attribution), else null
  */
 public record MethodScores(String name, float[] tokenAttributions, float[] wordAttributions, long forwardPasses,
-        long backwardPasses) {
+        long backwardPasses, float[][] headScores, float[][][][] matrices) {
 
     /** Per-word sums of per-token scores ({@code words[i]} = -1 for special tokens, which belong to none). */
     public static float[] wordSums(float[] tokens, int[] words) {
@@ -34,7 +36,7 @@ public record MethodScores(String name, float[] tokenAttributions, float[] wordA
 
     /** Token-level scores with their word sums. */
     static MethodScores ofTokens(String name, float[] tokens, int[] words, long forward, long backward) {
-        return new MethodScores(name, tokens, wordSums(tokens, words), forward, backward);
+        return new MethodScores(name, tokens, wordSums(tokens, words), forward, backward, null, null);
     }
 
     /** Word-level scores, each token carrying its word's score (Captum's feature-mask convention). */
@@ -43,6 +45,6 @@ public record MethodScores(String name, float[] tokenAttributions, float[] wordA
         for (int i = 0; i < words.length; i++) {
             tokens[i] = words[i] >= 0 ? wordScores[words[i]] : 0f;
         }
-        return new MethodScores(name, tokens, wordScores, forward, backward);
+        return new MethodScores(name, tokens, wordScores, forward, backward, null, null);
     }
 }

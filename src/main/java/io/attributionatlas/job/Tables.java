@@ -84,7 +84,8 @@ final class Tables {
             .add("attention_conductance", FLOATS_4D)
             .add("norm_alpha_fx", FLOATS_4D)
             .add("norm_sum_alpha_fx", FLOATS_3D)
-            .add("rollout", FLOATS_2D);
+            .add("rollout", FLOATS_2D)
+            .add("attention_attribution", FLOATS_4D);
 
     static final StructType ERRORS_SCHEMA = new StructType()
             .add("row_index", DataTypes.LongType, false)
@@ -205,9 +206,12 @@ final class Tables {
 
     static Row matrices(SampleAttribution s) {
         float[][][][] conductance = s.targets().isEmpty() ? null : s.targets().get(0).attentionConductance();
+        io.attributionatlas.attribution.MethodScores attribution = s.targets().isEmpty()
+                || s.targets().get(0).methods() == null ? null
+                : s.targets().get(0).methods().get(io.attributionatlas.attribution.Method.ATTENTION_ATTRIBUTION.cliName());
         return RowFactory.create(s.sample().input().id(), seq(List.of(s.sample().encoding().tokens())),
                 boxed(s.attentions()), boxed(conductance), boxed(s.normAlphaFx()), boxed(s.normSumAlphaFx()),
-                boxed(s.rollout()));
+                boxed(s.rollout()), attribution == null ? null : boxed(attribution.matrices()));
     }
 
     static Row error(long rowIndex, String id, String reason, String raw, int rawChars) {

@@ -96,6 +96,10 @@ public final class ExplanationJson {
                 r.add("word_attributions", GSON.toJsonTree(m.wordAttributions()));
                 r.addProperty("forward_passes", m.forwardPasses());
                 r.addProperty("backward_passes", m.backwardPasses());
+                if (m.headScores() != null) {
+                    r.add("head_importance", GSON.toJsonTree(m.headScores()));
+                    r.add("matrices", GSON.toJsonTree(m.matrices()));
+                }
                 methods.add(name, r);
             });
             o.add("methods", methods);

@@ -212,6 +212,56 @@ class MethodsTest {
     }
 
     @Test
+    void gradientShapAndAttentionAttributionFollowTheirDefinitions() throws Exception {
+        try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
+            SampleAttribution s = explain(p, AttributionOptions.defaults().nSteps(32).samples(400)
+                    .methods(List.of(Method.INTEGRATED_GRADIENTS, Method.GRADIENT_SHAP, Method.ATTENTION_ATTRIBUTION)),
+                    PAIR);
+            TargetAttribution t = s.targets().get(0);
+            // Without noise GradientSHAP is integrated gradients with α drawn at random: close to it at 400 draws.
+            float[] ig = t.methods().get("integrated_gradients").tokenAttributions();
+            float[] shap = t.methods().get("gradient_shap").tokenAttributions();
+            double diff = 0;
+            double norm = 0;
+            for (int i = 0; i < ig.length; i++) {
+                diff += (ig[i] - shap[i]) * (ig[i] - shap[i]);
+                norm += ig[i] * ig[i];
+            }
+            assertTrue(Math.sqrt(diff / norm) < 0.1, "GradientSHAP vs IG, relative L2 " + Math.sqrt(diff / norm));
+            assertEquals(400, t.methods().get("gradient_shap").backwardPasses());
+
+            // Attention attribution: per layer, the scores add up to F(x) − F(that layer's attention zeroed), up to
+            // the 20-step Riemann sum.
+            MethodScores attention = t.methods().get("attention_attribution");
+            int layers = p.model().config().numLayers();
+            assertEquals(layers, attention.headScores().length);
+            assertEquals(p.model().config().numHeads(), attention.headScores()[0].length);
+            assertEquals((long) layers * PathGradients.ATTENTION_STEPS, attention.backwardPasses());
+            EncodedText text = s.sample().encoding();
+            for (int l = 0; l < layers; l++) {
+                double total = 0;
+                for (float[][] head : attention.matrices()[l]) {
+                    for (float[] row : head) {
+                        for (float v : row) {
+                            total += v;
+                        }
+                    }
+                }
+                double zeroed;
+                try (NDManager scope = p.model().manager().newSubManager()) {
+                    EncodedBatch batch = EncodedBatch.pad(List.of(text.ids()), List.of(text.typeIds()), p.padId());
+                    ForwardResult clean = p.model().forward(batch, ForwardOptions.predictOnly().keepAttentions(), scope);
+                    ForwardResult r = p.model().forward(batch, ForwardOptions.predictOnly().perturb(
+                            ForwardOptions.Site.ATTENTION, l, clean.attentions().get(l).neg()), scope);
+                    zeroed = r.logits().get(0).toFloatArray()[t.index()];
+                }
+                double change = t.fInput() - zeroed;
+                assertEquals(change, total, 0.1 * Math.abs(change) + 1e-3, "layer " + l + " attention attribution");
+            }
+        }
+    }
+
+    @Test
     void theSurrogateFitRecoversALinearFunctionExactly() {
         Random random = new Random(1);
         double[] coefficients = {0.5, -1.25, 2.0, 0.0, 3.5};
@@ -245,9 +295,6 @@ class MethodsTest {
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
                 () -> AttributionOptions.defaults().set("methods", "saliency,shapley"));
         assertTrue(unknown.getMessage().contains("unknown method 'shapley'"), unknown.getMessage());
-        IllegalArgumentException later = assertThrows(IllegalArgumentException.class,
-                () -> AttributionOptions.defaults().set("methods", "gradient_shap"));
-        assertTrue(later.getMessage().contains("gradient_shap is not implemented yet"), later.getMessage());
         assertEquals(ConductanceRule.QUADRATIC, AttributionOptions.defaults().conductance(), "the default rule");
 
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {

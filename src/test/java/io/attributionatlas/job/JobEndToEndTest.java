@@ -329,8 +329,8 @@ class JobEndToEndTest {
         Files.write(input, lines);
         Path output = tmp.resolve("methods-out");
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
-                "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation", "--set",
-                "methods.faithfulness=true");
+                "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation,gradient_shap,"
+                + "attention_attribution", "--set", "methods.faithfulness=true", "--set", "dump.count=1");
         assertEquals(0, r.status(), r.err());
         List<Row> importance = table(output, Tables.TOKEN_IMPORTANCE);
         for (String method : List.of("integrated_gradients", "occlusion", "word_ablation")) {
@@ -342,7 +342,8 @@ class JobEndToEndTest {
         // The corpus statistic against the engine run directly: mean Spearman of IG vs occlusion on word pieces.
         try (Predictor p = Predictor.open(model, null, Device.cpu());
                 Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "4", "methods",
-                        "integrated_gradients,occlusion,word_ablation")).attributionOptions())) {
+                        "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution"))
+                        .attributionOptions())) {
             Map<String, List<Double>> byTarget = new HashMap<>();
             for (int i = 0; i < texts.size(); i++) {
                 SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("m" + i, texts.get(i), null), null)))
@@ -372,11 +373,16 @@ class JobEndToEndTest {
                         1e-6);
                 assertEquals(values.size(), row.getList(10).stream().mapToLong(v -> (Long) v).sum(), "histogram");
             });
-            assertEquals(3 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
-                    + x.getString(4)).distinct().count(), "3 pairs × 2 units × 6 metrics");
+            assertEquals(10 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
+                    + x.getString(4)).distinct().count(), "10 pairs × 2 units × 6 metrics");
             List<Row> faithfulness = table(output, Tables.FAITHFULNESS);
-            assertEquals(4 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
-                    .distinct().count(), "3 methods and random × 2 metrics × (3 fractions + AOPC)");
+            assertEquals(6 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
+                    .distinct().count(), "5 methods and random × 2 metrics × (3 fractions + AOPC)");
+            assertEquals(TinyModels.LAYERS * TinyModels.HEADS, table(output, Tables.HEAD_STATS).stream()
+                    .filter(x -> x.getString(2).equals("attention_attribution") && x.getLong(3) == texts.size()).count(),
+                    "attention attribution aggregated per head over every sample");
+            Row dumped = table(output, Tables.SAMPLE_MATRICES).get(0);
+            assertEquals(TinyModels.LAYERS, dumped.getList(dumped.fieldIndex("attention_attribution")).size());
             long perTarget = faithfulness.stream().filter(x -> x.getString(0).equals("random")
                     && x.getString(2).equals("comprehensiveness") && x.getString(3).equals("aopc"))
                     .mapToLong(x -> x.getLong(4)).sum();
