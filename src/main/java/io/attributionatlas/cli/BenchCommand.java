@@ -15,6 +15,7 @@ import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;
+import io.attributionatlas.attribution.Method;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -37,13 +38,14 @@ final class BenchCommand implements AtlasCli.Command {
     public String usage() {
         return "bench " + ModelOptions.USAGE + " --input FILE.csv|FILE.jsonl [--samples 32] [--naive-samples 8] [--n-steps 50]"
                 + " [--min-tokens 17] [--max-tokens 23] [--internal-batch-size 64] [--memory-mb 2048]"
-                + " [--lengths 32,64,128,256,512] [--length-samples 2] [--json OUT.json]";
+                + " [--lengths 32,64,128,256,512] [--length-samples 2] [--methods LIST] [--json OUT.json]";
     }
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Arguments a = new Arguments(args, 1, ModelOptions.names("input", "samples", "naive-samples", "n-steps",
-                "min-tokens", "max-tokens", "internal-batch-size", "memory-mb", "lengths", "length-samples", "json"));
+                "min-tokens", "max-tokens", "internal-batch-size", "memory-mb", "lengths", "length-samples", "methods",
+                "json"));
         int samples = a.integer("samples", 32, 1);
         int naiveSamples = a.integer("naive-samples", 8, 1);
         int steps = a.integer("n-steps", 50, 2);
@@ -109,6 +111,13 @@ final class BenchCommand implements AtlasCli.Command {
                     / single.get("seconds_per_sample").getAsDouble();
             result.addProperty("speedup_single_vs_naive", speedup);
             result.addProperty("peak_rss_mb", peakResidentMegabytes());
+            if (a.has("methods")) {
+                JsonObject methods = new JsonObject();
+                for (Method m : Method.parseList(a.get("methods"))) {
+                    methods.add(m.cliName(), measureMethod(predictor, copy(base), inputs, m));
+                }
+                result.add("methods", methods);
+            }
             if (!lengths.isEmpty()) {
                 result.add("lengths", lengthSweep(predictor, copy(base).analyses(Analysis.all()), texts, lengths,
                         lengthSamples));
@@ -243,6 +252,35 @@ final class BenchCommand implements AtlasCli.Command {
             o.addProperty("forward_equivalents_per_sample", forwardsPerSample);
             o.addProperty("achieved_gflops", gflops);
             o.addProperty("fraction_of_matmul_gflops", gflops / matmulGflops);
+            return o;
+        }
+    }
+
+    /**
+     * One method alone (no other analyses; the targets come from a two-row sweep, included in the time): seconds
+     * per sample and the method's own forward and backward rows per sample.
+     */
+    private static JsonObject measureMethod(Predictor predictor, AttributionOptions options, List<TextInput> inputs,
+            Method method) {
+        try (Explainer explainer = new Explainer(predictor, options.analyses(Set.of()).methods(List.of(method)))) {
+            List<Sample> samples = inputs.stream().map(i -> explainer.sample(i, null)).toList();
+            explainer.attribute(samples.subList(0, 2)); // warm-up
+            long t0 = System.nanoTime();
+            List<io.attributionatlas.attribution.SampleAttribution> results = explainer.attribute(samples);
+            double perSample = (System.nanoTime() - t0) / 1e9 / samples.size();
+            long forward = 0;
+            long backward = 0;
+            for (io.attributionatlas.attribution.SampleAttribution s : results) {
+                for (io.attributionatlas.attribution.TargetAttribution t : s.targets()) {
+                    forward += t.methods().get(method.cliName()).forwardPasses();
+                    backward += t.methods().get(method.cliName()).backwardPasses();
+                }
+            }
+            JsonObject o = new JsonObject();
+            o.addProperty("samples", samples.size());
+            o.addProperty("seconds_per_sample", perSample);
+            o.addProperty("forward_passes_per_sample", forward / (double) samples.size());
+            o.addProperty("backward_passes_per_sample", backward / (double) samples.size());
             return o;
         }
     }

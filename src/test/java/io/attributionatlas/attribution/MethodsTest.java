@@ -50,8 +50,8 @@ class MethodsTest {
         }
     }
 
-    /** The class logit with the given positions replaced by pad, by a plain forward pass. */
-    private static double logit(Predictor p, EncodedText text, int target, int... padded) {
+    /** The logits with the given positions replaced by pad, by a plain forward pass. */
+    private static float[] logits(Predictor p, EncodedText text, List<Integer> padded) {
         long[] ids = text.ids().clone();
         for (int i : padded) {
             ids[i] = p.padId();
@@ -59,8 +59,12 @@ class MethodsTest {
         try (NDManager scope = p.model().manager().newSubManager()) {
             ForwardResult r = p.model().forward(EncodedBatch.pad(List.of(ids), List.of(text.typeIds()), p.padId()),
                     ForwardOptions.predictOnly(), scope);
-            return r.logits().get(0).toFloatArray()[target];
+            return r.logits().get(0).toFloatArray();
         }
+    }
+
+    private static double logit(Predictor p, EncodedText text, int target, int... padded) {
+        return logits(p, text, java.util.Arrays.stream(padded).boxed().toList())[target];
     }
 
     @Test
@@ -141,17 +145,8 @@ class MethodsTest {
         }
     }
 
-    /** The target class's probability with the given positions replaced by pad. */
     private static double probability(Predictor p, EncodedText text, int target, List<Integer> padded) {
-        long[] ids = text.ids().clone();
-        for (int i : padded) {
-            ids[i] = p.padId();
-        }
-        try (NDManager scope = p.model().manager().newSubManager()) {
-            ForwardResult r = p.model().forward(EncodedBatch.pad(List.of(ids), List.of(text.typeIds()), p.padId()),
-                    ForwardOptions.predictOnly(), scope);
-            return Predictor.softmax(r.logits().get(0).toFloatArray())[target];
-        }
+        return Predictor.softmax(logits(p, text, padded))[target];
     }
 
     @Test
