@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import io.attributionatlas.attribution.AttributionOptions.Strategy;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
 import io.attributionatlas.model.EncodedBatch;
+import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
 import io.attributionatlas.model.ModelConfig;
@@ -42,6 +43,10 @@ public final class Explainer implements AutoCloseable {
     private final SweepPoints points;
     /** Rows per pass from the memory budget, at most {@code internal_batch_size}. */
     private final MemoryBudget budget;
+    /** Finished samples that share the passes of the methods with passes of their own: at most this many … */
+    private static final int OWN_PASS_GROUP = 16;
+    /** … or this many tokens. */
+    private static final int OWN_PASS_TOKENS = 2048;
 
     public Explainer(Predictor predictor, AttributionOptions options) {
         this.predictor = predictor;
@@ -113,6 +118,7 @@ public final class Explainer implements AutoCloseable {
                 .sorted(Comparator.comparingInt(i -> samples.get(i).length())).toList();
         try (SampleStream stream = new SampleStream(samples, order, sink)) {
             run(stream);
+            stream.flush();
         }
     }
 
@@ -185,6 +191,8 @@ public final class Explainer implements AutoCloseable {
         private final List<Integer> order;
         private final ObjIntConsumer<SampleAttribution> sink;
         private final Map<PathSweep.Item, InFlight> owners = new IdentityHashMap<>();
+        private final List<InFlight> waiting = new ArrayList<>();
+        private int waitingTokens;
         private int next;
 
         SampleStream(List<Sample> samples, List<Integer> order, ObjIntConsumer<SampleAttribution> sink) {
@@ -271,9 +279,35 @@ public final class Explainer implements AutoCloseable {
             owners.clear();
         }
 
+        /**
+         * Hands a finished sample to the sink; with methods that need passes of their own, finished samples wait
+         * until 16 of them (or 2,048 tokens) can share those passes.
+         */
         private void emit(InFlight f) {
+            if (!ownPasses()) {
+                sinkNow(f);
+                return;
+            }
+            waiting.add(f);
+            waitingTokens += f.sample.length();
+            if (waiting.size() >= OWN_PASS_GROUP || waitingTokens >= OWN_PASS_TOKENS) {
+                flush();
+            }
+        }
+
+        /** Completes and hands over the samples still waiting. */
+        void flush() {
+            if (waiting.isEmpty()) {
+                return;
+            }
+            addOwnPassMethods(waiting);
+            waiting.forEach(this::sinkNow);
+            waiting.clear();
+            waitingTokens = 0;
+        }
+
+        private void sinkNow(InFlight f) {
             ForwardPart p = f.forward;
-            addPerturbationMethods(f.sample, f.results);
             boolean conductance = options.has(Analysis.LAYER_CONDUCTANCE) || options.has(Analysis.ATTENTION_CONDUCTANCE);
             sink.accept(new SampleAttribution(f.sample, p.prediction, p.attentions, p.normFx, p.normAlphaFx,
                     p.normSumAlphaFx, p.rollout, List.of(f.results),
@@ -282,44 +316,115 @@ public final class Explainer implements AutoCloseable {
         }
     }
 
+    /** Whether a requested method (or faithfulness) needs passes of its own after the sweep. */
+    private boolean ownPasses() {
+        return options.faithfulness() || options.methods().stream().anyMatch(m -> switch (m) {
+            case INTEGRATED_GRADIENTS, SALIENCY, INPUT_X_GRADIENT -> false;
+            default -> true;
+        });
+    }
+
+    /** A plan in the batch, and where its result goes. */
+    private record Planned<T>(TargetAttribution target, String name, PerturbationPlan<T> plan,
+            PerturbationBatch.Request copies, PerturbationBatch.Request original) {
+
+        T result() {
+            return plan.finish().apply(original == null ? Double.NaN : original.outputs[0], copies.outputs);
+        }
+    }
+
     /**
-     * The requested methods that need passes of their own, for each target: the perturbation methods (batched
-     * forward passes over the sample), GradientSHAP and attention attribution; then their faithfulness.
+     * The requested methods that need passes of their own, for every target of a group of finished samples: the
+     * perturbation methods' copies of all of them in one {@link PerturbationBatch} (length-sorted, padded passes
+     * across samples), GradientSHAP and attention attribution per sample; then faithfulness, again batched.
+     * Results go into each target's methods in the requested order.
      */
-    private void addPerturbationMethods(Sample sample, TargetAttribution[] targets) {
-        int rows = budget.forwardRows(model.config(), sample.length());
-        for (TargetAttribution t : targets) {
-            for (Method m : options.methods()) {
-                PerturbationEngine e = new PerturbationEngine(predictor, options, sample.encoding(), t, rows);
-                MethodScores scores = switch (m) {
-                    case OCCLUSION -> Occlusion.attribute(e, options.occlusionWindow());
-                    case WORD_ABLATION -> WordAblation.attribute(e);
-                    case KERNEL_SHAP -> KernelShap.attribute(e, options.samples() > 0 ? options.samples()
-                            : KernelShap.DEFAULT_SAMPLES);
-                    case LIME -> Lime.attribute(e, options.samples() > 0 ? options.samples() : Lime.DEFAULT_SAMPLES);
-                    case GRADIENT_SHAP -> new PathGradients(model, options, sample.encoding(), t, predictor.padId(),
-                            sweepRows(sample.length())).gradientShap(options.baseline().ids(sample.encoding(),
-                            predictor.tokenizer().specialTokens(), predictor.tokenizer().vocabularySize()),
-                            options.samples() > 0 ? options.samples() : PathGradients.GRADIENT_SHAP_SAMPLES,
-                            options.noiseStdev(), e.seed());
-                    case ATTENTION_ATTRIBUTION -> new PathGradients(model, options, sample.encoding(), t,
-                            predictor.padId(), sweepRows(sample.length())).attentionAttribution();
-                    default -> null;
-                };
-                if (scores != null) {
-                    t.methods().put(m.cliName(), scores);
+    private void addOwnPassMethods(List<InFlight> group) {
+        PerturbationBatch batch = new PerturbationBatch(predictor, options,
+                length -> budget.forwardRows(model.config(), length));
+        Map<TargetAttribution, PerturbationBatch.Request[]> originals = new IdentityHashMap<>();
+        List<Planned<MethodScores>> planned = new ArrayList<>();
+        Map<TargetAttribution, Map<String, MethodScores>> computed = new IdentityHashMap<>();
+        for (InFlight f : group) {
+            EncodedText text = f.sample.encoding();
+            long[] baseline = options.baseline().ids(text, predictor.tokenizer().specialTokens(),
+                    predictor.tokenizer().vocabularySize());
+            long seed = PerturbationBatch.seed(options, text);
+            for (TargetAttribution t : f.results) {
+                Map<String, MethodScores> scores = computed.computeIfAbsent(t, k -> new java.util.HashMap<>());
+                for (Method m : options.methods()) {
+                    int samples = options.samples();
+                    PerturbationPlan<MethodScores> plan = switch (m) {
+                        case OCCLUSION -> Occlusion.plan(text, options.occlusionWindow());
+                        case WORD_ABLATION -> WordAblation.plan(text);
+                        case KERNEL_SHAP -> KernelShap.plan(text, samples > 0 ? samples : KernelShap.DEFAULT_SAMPLES,
+                                seed);
+                        case LIME -> Lime.plan(text, samples > 0 ? samples : Lime.DEFAULT_SAMPLES, seed);
+                        default -> null;
+                    };
+                    if (plan != null) {
+                        planned.add(new Planned<>(t, m.cliName(), plan, batch.add(text, baseline, t, plan.masks(),
+                                false), plan.usesOriginal() ? original(batch, originals, text, baseline, t, false)
+                                        : null));
+                    } else if (m == Method.GRADIENT_SHAP || m == Method.ATTENTION_ATTRIBUTION) {
+                        PathGradients g = new PathGradients(model, options, text, t, predictor.padId(),
+                                sweepRows(text.length()));
+                        scores.put(m.cliName(), m == Method.GRADIENT_SHAP ? g.gradientShap(baseline, samples > 0
+                                ? samples : PathGradients.GRADIENT_SHAP_SAMPLES, options.noiseStdev(), seed)
+                                : g.attentionAttribution());
+                    }
                 }
-            }
-            if (options.faithfulness() && !t.methods().isEmpty()) {
-                for (MethodScores m : t.methods().values()) {
-                    t.faithfulness().put(m.name(), Faithfulness.of(new PerturbationEngine(predictor, options,
-                            sample.encoding(), t, rows, true), m.tokenAttributions()));
-                }
-                PerturbationEngine random = new PerturbationEngine(predictor, options, sample.encoding(), t, rows, true);
-                t.faithfulness().put(Faithfulness.RANDOM, Faithfulness.of(random,
-                        Faithfulness.randomScores(sample.length(), random.seed())));
             }
         }
+        batch.run();
+        planned.forEach(p -> computed.get(p.target()).put(p.name(), p.result()));
+        for (InFlight f : group) {
+            for (TargetAttribution t : f.results) {
+                for (Method m : options.methods()) {
+                    MethodScores s = computed.get(t).get(m.cliName());
+                    if (s != null) {
+                        t.methods().put(m.cliName(), s);
+                    }
+                }
+            }
+        }
+        if (!options.faithfulness()) {
+            return;
+        }
+        List<Planned<double[]>> rankings = new ArrayList<>();
+        for (InFlight f : group) {
+            EncodedText text = f.sample.encoding();
+            long[] baseline = options.baseline().ids(text, predictor.tokenizer().specialTokens(),
+                    predictor.tokenizer().vocabularySize());
+            for (TargetAttribution t : f.results) {
+                Map<String, float[]> byName = new java.util.LinkedHashMap<>();
+                t.methods().values().forEach(m -> byName.put(m.name(), m.tokenAttributions()));
+                if (byName.isEmpty()) {
+                    continue;
+                }
+                byName.put(Faithfulness.RANDOM, Faithfulness.randomScores(text.length(),
+                        PerturbationBatch.seed(options, text)));
+                byName.forEach((name, scores) -> {
+                    PerturbationPlan<double[]> plan = Faithfulness.plan(text, scores);
+                    rankings.add(new Planned<>(t, name, plan, batch.add(text, baseline, t, plan.masks(), true),
+                            original(batch, originals, text, baseline, t, true)));
+                });
+            }
+        }
+        batch.run();
+        rankings.forEach(p -> p.target().faithfulness().put(p.name(), p.result()));
+    }
+
+    /** F at the input for a target, once per batch (index 0: the output option; 1: the probability). */
+    private static PerturbationBatch.Request original(PerturbationBatch batch,
+            Map<TargetAttribution, PerturbationBatch.Request[]> originals, EncodedText text, long[] baseline,
+            TargetAttribution t, boolean probability) {
+        PerturbationBatch.Request[] pair = originals.computeIfAbsent(t, k -> new PerturbationBatch.Request[2]);
+        int k = probability ? 1 : 0;
+        if (pair[k] == null) {
+            pair[k] = batch.add(text, baseline, t, PerturbationBatch.unchanged(text), probability);
+        }
+        return pair[k];
     }
 
     /** One forward pass over a group of samples (sized by the memory budget). */

@@ -1,5 +1,6 @@
 package io.attributionatlas.attribution;
 
+import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -25,15 +26,14 @@ public final class Faithfulness {
     private Faithfulness() {
     }
 
-    /** [comprehensiveness at each fraction..., sufficiency at each fraction...] of a ranking by {@code scores}. */
-    static double[] of(PerturbationEngine probability, float[] scores) {
-        boolean[] special = probability.text().special();
+    /**
+     * [comprehensiveness at each fraction..., sufficiency at each fraction...] of a ranking by {@code scores}; F
+     * is to be the target's probability.
+     */
+    static PerturbationPlan<double[]> plan(EncodedText text, float[] scores) {
+        boolean[] special = text.special();
         Integer[] content = IntStream.range(0, special.length).filter(i -> !special[i]).boxed().toArray(Integer[]::new);
         Arrays.sort(content, Comparator.comparingDouble((Integer i) -> -scores[i]).thenComparing(i -> i));
-        double[] out = new double[2 * FRACTIONS.length];
-        if (content.length == 0) {
-            return out;
-        }
         List<boolean[]> masks = new ArrayList<>();
         for (boolean keepRationale : new boolean[] {false, true}) {
             for (double f : FRACTIONS) {
@@ -45,12 +45,13 @@ public final class Faithfulness {
                 masks.add(mask);
             }
         }
-        double original = probability.original();
-        double[] p = probability.evaluate(masks);
-        for (int m = 0; m < out.length; m++) {
-            out[m] = original - p[m];
-        }
-        return out;
+        return new PerturbationPlan<>(content.length == 0 ? List.of() : masks, content.length > 0, (original, p) -> {
+            double[] out = new double[2 * FRACTIONS.length];
+            for (int m = 0; m < p.length; m++) {
+                out[m] = original - p[m];
+            }
+            return out;
+        });
     }
 
     /** Scores that rank the content tokens in a seeded random order. */

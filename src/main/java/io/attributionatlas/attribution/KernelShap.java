@@ -1,5 +1,9 @@
 package io.attributionatlas.attribution;
 
+import io.attributionatlas.model.EncodedText;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.Random;
 
 /**
@@ -16,38 +20,42 @@ final class KernelShap {
     private KernelShap() {
     }
 
-    static MethodScores attribute(PerturbationEngine e, int samples) {
-        int[] words = e.text().words();
+    static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
+        int[] words = text.words();
         int m = MethodScores.wordCount(words);
-        float[] scores = new float[m];
-        if (m == 1) {
-            scores[0] = (float) (e.original() - e.evaluateWords(java.util.List.of(new boolean[] {true}))[0]);
-        } else if (m > 1) {
-            double[] cumulative = new double[m - 1];
-            double total = 0;
-            for (int k = 1; k < m; k++) {
-                total += (m - 1.0) / (k * (double) (m - k));
-                cumulative[k - 1] = total;
-            }
-            double sum = total;
-            scores = SurrogateModel.explain(e, m, samples, new Random(e.seed()), random -> {
-                double u = random.nextDouble() * sum;
-                int k = 1;
-                while (k < m - 1 && cumulative[k - 1] < u) {
-                    k++;
-                }
-                boolean[] z = new boolean[m];
-                java.util.List<Integer> order = new java.util.ArrayList<>();
-                for (int w = 0; w < m; w++) {
-                    order.add(w);
-                }
-                java.util.Collections.shuffle(order, random);
-                for (int w : order.subList(0, k)) {
-                    z[w] = true;
-                }
-                return z;
-            }, z -> 1.0);
+        String name = Method.KERNEL_SHAP.cliName();
+        if (m <= 1) {
+            List<boolean[]> masks = m == 0 ? List.of() : PerturbationBatch.tokenMasks(text, List.of(new boolean[] {true}));
+            return new PerturbationPlan<>(masks, m == 1, (original, y) -> MethodScores.ofWords(name,
+                    m == 0 ? new float[0] : new float[] {(float) (original - y[0])}, words, masks.size() + m, 0));
         }
-        return MethodScores.ofWords(Method.KERNEL_SHAP.cliName(), scores, words, e.forwardPasses(), 0);
+        double[] cumulative = new double[m - 1];
+        double total = 0;
+        for (int k = 1; k < m; k++) {
+            total += (m - 1.0) / (k * (double) (m - k));
+            cumulative[k - 1] = total;
+        }
+        Random random = new Random(seed);
+        List<boolean[]> kept = new ArrayList<>();
+        for (int s = 0; s < samples; s++) {
+            double u = random.nextDouble() * total;
+            int k = 1;
+            while (k < m - 1 && cumulative[k - 1] < u) {
+                k++;
+            }
+            List<Integer> order = new ArrayList<>();
+            for (int w = 0; w < m; w++) {
+                order.add(w);
+            }
+            Collections.shuffle(order, random);
+            boolean[] z = new boolean[m];
+            for (int w : order.subList(0, k)) {
+                z[w] = true;
+            }
+            kept.add(z);
+        }
+        double[] weights = new double[samples];
+        java.util.Arrays.fill(weights, 1.0);
+        return SurrogateModel.plan(name, text, kept, weights);
     }
 }

@@ -1,5 +1,8 @@
 package io.attributionatlas.attribution;
 
+import io.attributionatlas.model.EncodedText;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 
 /**
@@ -18,26 +21,26 @@ final class Lime {
     private Lime() {
     }
 
-    static MethodScores attribute(PerturbationEngine e, int samples) {
-        int[] words = e.text().words();
-        int m = MethodScores.wordCount(words);
-        float[] scores = new float[m];
-        if (m > 0) {
-            scores = SurrogateModel.explain(e, m, samples, new Random(e.seed()), random -> {
-                boolean[] z = new boolean[m];
-                for (int w = 0; w < m; w++) {
-                    z[w] = random.nextBoolean();
-                }
-                return z;
-            }, z -> {
-                int kept = 0;
-                for (boolean b : z) {
-                    kept += b ? 1 : 0;
-                }
-                double distance = kept == 0 ? 1 : 1 - Math.sqrt(kept / (double) m);
-                return Math.exp(-distance * distance / (2 * KERNEL_WIDTH * KERNEL_WIDTH));
-            });
+    static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
+        int m = MethodScores.wordCount(text.words());
+        if (m == 0) {
+            return new PerturbationPlan<>(List.of(), false, (original, y) -> MethodScores.ofWords(
+                    Method.LIME.cliName(), new float[0], text.words(), 0, 0));
         }
-        return MethodScores.ofWords(Method.LIME.cliName(), scores, words, e.forwardPasses(), 0);
+        Random random = new Random(seed);
+        List<boolean[]> kept = new ArrayList<>();
+        double[] weights = new double[samples];
+        for (int s = 0; s < samples; s++) {
+            boolean[] z = new boolean[m];
+            int count = 0;
+            for (int w = 0; w < m; w++) {
+                z[w] = random.nextBoolean();
+                count += z[w] ? 1 : 0;
+            }
+            kept.add(z);
+            double distance = count == 0 ? 1 : 1 - Math.sqrt(count / (double) m);
+            weights[s] = Math.exp(-distance * distance / (2 * KERNEL_WIDTH * KERNEL_WIDTH));
+        }
+        return SurrogateModel.plan(Method.LIME.cliName(), text, kept, weights);
     }
 }

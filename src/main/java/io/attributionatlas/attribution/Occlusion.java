@@ -1,5 +1,6 @@
 package io.attributionatlas.attribution;
 
+import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,27 +15,25 @@ final class Occlusion {
     private Occlusion() {
     }
 
-    static MethodScores attribute(PerturbationEngine e, int window) {
-        boolean[] special = e.text().special();
+    static PerturbationPlan<MethodScores> plan(EncodedText text, int window) {
+        boolean[] special = text.special();
         List<Integer> content = new ArrayList<>();
         for (int i = 0; i < special.length; i++) {
             if (!special[i]) {
                 content.add(i);
             }
         }
-        float[] scores = new float[special.length];
-        if (!content.isEmpty()) {
-            int w = Math.min(window, content.size());
-            List<boolean[]> masks = new ArrayList<>();
-            for (int start = 0; start + w <= content.size(); start++) {
-                boolean[] mask = new boolean[special.length];
-                for (int k = start; k < start + w; k++) {
-                    mask[content.get(k)] = true;
-                }
-                masks.add(mask);
+        List<boolean[]> masks = new ArrayList<>();
+        int w = Math.min(window, content.size());
+        for (int start = 0; w > 0 && start + w <= content.size(); start++) {
+            boolean[] mask = new boolean[special.length];
+            for (int k = start; k < start + w; k++) {
+                mask[content.get(k)] = true;
             }
-            double original = e.original();
-            double[] occluded = e.evaluate(masks);
+            masks.add(mask);
+        }
+        PerturbationPlan<MethodScores>[] self = new PerturbationPlan[1];
+        self[0] = new PerturbationPlan<>(masks, !masks.isEmpty(), (original, occluded) -> {
             double[] sum = new double[special.length];
             int[] count = new int[special.length];
             for (int m = 0; m < masks.size(); m++) {
@@ -45,10 +44,12 @@ final class Occlusion {
                     }
                 }
             }
+            float[] scores = new float[special.length];
             for (int i = 0; i < special.length; i++) {
                 scores[i] = count[i] == 0 ? 0f : (float) (sum[i] / count[i]);
             }
-        }
-        return MethodScores.ofTokens(Method.OCCLUSION.cliName(), scores, e.text().words(), e.forwardPasses(), 0);
+            return MethodScores.ofTokens(Method.OCCLUSION.cliName(), scores, text.words(), self[0].forwardPasses(), 0);
+        });
+        return self[0];
     }
 }

@@ -1,8 +1,7 @@
 package io.attributionatlas.attribution;
 
+import io.attributionatlas.model.EncodedText;
 import java.util.List;
-import java.util.Random;
-import java.util.function.Function;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.ArrayRealVector;
 import org.apache.commons.math3.linear.RealMatrix;
@@ -39,32 +38,27 @@ final class SurrogateModel {
     }
 
     /**
-     * Samples {@code samples} masks with {@code draw}, evaluates F on each (a word is replaced where its mask is
-     * false), weighs them with {@code weight} and fits; the words' scores as floats.
+     * The plan of a surrogate-model method: F on the copies where the words with {@code kept} false are replaced,
+     * weighed and fitted; the words' scores as floats.
      */
-    static float[] explain(PerturbationEngine e, int words, int samples, Random random,
-            Function<Random, boolean[]> draw, Function<boolean[], Double> weight) {
-        List<boolean[]> kept = new java.util.ArrayList<>();
+    static PerturbationPlan<MethodScores> plan(String name, EncodedText text, List<boolean[]> kept,
+            double[] weights) {
         List<boolean[]> off = new java.util.ArrayList<>();
-        for (int s = 0; s < samples; s++) {
-            boolean[] z = draw.apply(random);
-            kept.add(z);
-            boolean[] o = new boolean[words];
-            for (int w = 0; w < words; w++) {
+        for (boolean[] z : kept) {
+            boolean[] o = new boolean[z.length];
+            for (int w = 0; w < z.length; w++) {
                 o[w] = !z[w];
             }
             off.add(o);
         }
-        double[] y = e.evaluateWords(off);
-        double[] weights = new double[samples];
-        for (int s = 0; s < samples; s++) {
-            weights[s] = weight.apply(kept.get(s));
-        }
-        double[] c = fit(kept, y, weights);
-        float[] out = new float[words];
-        for (int w = 0; w < words; w++) {
-            out[w] = (float) c[w];
-        }
-        return out;
+        List<boolean[]> masks = PerturbationBatch.tokenMasks(text, off);
+        return new PerturbationPlan<>(masks, false, (original, y) -> {
+            double[] c = fit(kept, y, weights);
+            float[] scores = new float[c.length];
+            for (int w = 0; w < c.length; w++) {
+                scores[w] = (float) c[w];
+            }
+            return MethodScores.ofWords(name, scores, text.words(), masks.size(), 0);
+        });
     }
 }

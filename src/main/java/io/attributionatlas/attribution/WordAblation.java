@@ -1,5 +1,6 @@
 package io.attributionatlas.attribution;
 
+import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -12,23 +13,22 @@ final class WordAblation {
     private WordAblation() {
     }
 
-    static MethodScores attribute(PerturbationEngine e) {
-        int[] words = e.text().words();
-        int count = MethodScores.wordCount(words);
-        List<boolean[]> masks = new ArrayList<>();
+    static PerturbationPlan<MethodScores> plan(EncodedText text) {
+        int count = MethodScores.wordCount(text.words());
+        List<boolean[]> off = new ArrayList<>();
         for (int w = 0; w < count; w++) {
-            boolean[] off = new boolean[count];
-            off[w] = true;
-            masks.add(off);
+            boolean[] one = new boolean[count];
+            one[w] = true;
+            off.add(one);
         }
-        float[] scores = new float[count];
-        if (count > 0) {
-            double original = e.original();
-            double[] ablated = e.evaluateWords(masks);
+        List<boolean[]> masks = PerturbationBatch.tokenMasks(text, off);
+        return new PerturbationPlan<>(masks, count > 0, (original, ablated) -> {
+            float[] scores = new float[count];
             for (int w = 0; w < count; w++) {
                 scores[w] = (float) (original - ablated[w]);
             }
-        }
-        return MethodScores.ofWords(Method.WORD_ABLATION.cliName(), scores, words, e.forwardPasses(), 0);
+            return MethodScores.ofWords(Method.WORD_ABLATION.cliName(), scores, text.words(),
+                    masks.size() + (count > 0 ? 1 : 0), 0);
+        });
     }
 }

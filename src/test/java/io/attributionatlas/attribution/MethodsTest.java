@@ -256,6 +256,35 @@ class MethodsTest {
         }
     }
 
+    /** Perturbed copies of many samples share padded passes: each sample's scores are those it gets alone. */
+    @Test
+    void perturbationsBatchedAcrossSamplesEqualEachSampleAlone() throws Exception {
+        try (Predictor p = open(Task.QUESTION_ANSWERING)) {
+            List<TextInput> inputs = List.of(PAIR, new TextInput("q2", "who won ?", "the team won the game"),
+                    new TextInput("q3", "was the movie good ?", "not very"));
+            java.util.function.Supplier<AttributionOptions> options = () -> AttributionOptions.defaults().nSteps(4)
+                    .faithfulness(true).methods(Method.parseList("occlusion,word_ablation,kernel_shap,lime"));
+            List<SampleAttribution> together;
+            try (Explainer e = new Explainer(p, options.get())) {
+                together = e.attribute(inputs.stream().map(i -> e.sample(i, null)).toList());
+            }
+            for (int k = 0; k < inputs.size(); k++) {
+                SampleAttribution alone = explain(p, options.get(), inputs.get(k));
+                for (int t = 0; t < alone.targets().size(); t++) {
+                    TargetAttribution a = alone.targets().get(t);
+                    TargetAttribution b = together.get(k).targets().get(t);
+                    for (String m : a.methods().keySet()) {
+                        assertArrayEquals(a.methods().get(m).tokenAttributions(), b.methods().get(m)
+                                .tokenAttributions(), 1e-5f, inputs.get(k).id() + " " + m);
+                    }
+                    for (String m : a.faithfulness().keySet()) {
+                        assertArrayEquals(a.faithfulness().get(m), b.faithfulness().get(m), 1e-5, "faithfulness " + m);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void theSurrogateFitRecoversALinearFunctionExactly() {
         Random random = new Random(1);
