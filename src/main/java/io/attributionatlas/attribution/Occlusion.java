@@ -32,8 +32,8 @@ final class Occlusion {
             }
             masks.add(mask);
         }
-        PerturbationPlan<MethodScores>[] self = new PerturbationPlan[1];
-        self[0] = new PerturbationPlan<>(masks, !masks.isEmpty(), (original, occluded) -> {
+        long passes = masks.isEmpty() ? 0 : masks.size() + 1;
+        return new PerturbationPlan<>(masks, !masks.isEmpty(), (original, occluded) -> {
             double[] sum = new double[special.length];
             int[] count = new int[special.length];
             for (int m = 0; m < masks.size(); m++) {
@@ -48,8 +48,7 @@ final class Occlusion {
             for (int i = 0; i < special.length; i++) {
                 scores[i] = count[i] == 0 ? 0f : (float) (sum[i] / count[i]);
             }
-            return MethodScores.ofTokens(Method.OCCLUSION.cliName(), scores, text.words(), self[0].forwardPasses(), 0);
+            return MethodScores.ofTokens(Method.OCCLUSION.cliName(), scores, text.words(), passes, 0);
         });
-        return self[0];
     }
 }

@@ -10,9 +10,4 @@ import java.util.function.BiFunction;
  * {@link PerturbationBatch}.
  */
 record PerturbationPlan<T>(List<boolean[]> masks, boolean usesOriginal, BiFunction<Double, double[], T> finish) {
-
-    /** Forward passes the method alone costs. */
-    long forwardPasses() {
-        return masks.size() + (usesOriginal ? 1 : 0);
-    }
 }
