@@ -43,7 +43,8 @@ public final class RunReport {
                 table.data th{background:#f4f4f4}.warn{color:#b00020;font-weight:600}
                 """).append("</style></head><body><h1>Attribution Atlas — run report</h1>");
         b.append("<nav><a href=\"#overview\">Run overview</a><a href=\"#heads\">Heads</a><a href=\"#layers\">Layers</a>"
-                + "<a href=\"#tokens\">Tokens</a><a href=\"#explorer\">Sample explorer</a><a href=\"#config\">"
+                + "<a href=\"#tokens\">Tokens</a><a href=\"#methods\">Methods</a><a href=\"#explorer\">Sample explorer</a>"
+                + "<a href=\"#config\">"
                 + "Configuration</a></nav>");
         Row manifest = spark.sql("SELECT * FROM manifest").first();
         Row shape = spark.sql("SELECT max(layer) + 1, max(head) + 1 FROM head_stats").first();
@@ -53,6 +54,7 @@ public final class RunReport {
         headsSection(spark, b, layers, heads);
         layersSection(spark, b, layers, heads);
         tokensSection(spark, b);
+        methodsSection(spark, b);
         explorer(spark, b);
         b.append("<h2 id=\"config\">Configuration</h2><table class=\"data\"><tr><th>key</th><th>value</th></tr>");
         Map<String, String> config = new TreeMap<>();
@@ -193,6 +195,30 @@ public final class RunReport {
                 .append(Html.heatmap("Attention vs attention conductance, Pearson r per head", names, ExplanationPage.headLabels(heads),
                         agreement, true))
                 .append("</div>");
+    }
+
+    /** How the methods agree (mean Spearman over words, per pair) and how faithful each is (AOPC), when run. */
+    private static void methodsSection(SparkSession spark, StringBuilder b) {
+        b.append("<h2 id=\"methods\">Methods</h2>");
+        if (spark.sql("SELECT 1 FROM method_agreement LIMIT 1").isEmpty()) {
+            b.append("<p class=\"note\">No method comparison in this run (job key methods).</p>");
+            return;
+        }
+        table(b, "Agreement: rank correlation of word scores, mean over samples (all targets)", spark.sql(
+                "SELECT method_a, method_b, round(sum(CASE WHEN metric = 'spearman' THEN mean * count END) / "
+                + "sum(CASE WHEN metric = 'spearman' THEN count END), 3) AS spearman, round(sum(CASE WHEN metric = "
+                + "'kendall' THEN mean * count END) / sum(CASE WHEN metric = 'kendall' THEN count END), 3) AS kendall, "
+                + "round(sum(CASE WHEN metric = 'top3_overlap' THEN mean * count END) / sum(CASE WHEN metric = "
+                + "'top3_overlap' THEN count END), 3) AS top3_overlap FROM method_agreement WHERE unit = 'word' "
+                + "GROUP BY method_a, method_b ORDER BY spearman DESC"));
+        if (!spark.sql("SELECT 1 FROM faithfulness LIMIT 1").isEmpty()) {
+            table(b, "Faithfulness (ERASER AOPC over 10, 20, 50% of the tokens; higher comprehensiveness and lower "
+                    + "sufficiency are more faithful; random is the chance level)", spark.sql("SELECT method, "
+                    + "round(sum(CASE WHEN metric = 'comprehensiveness' THEN mean * count END) / sum(CASE WHEN metric = "
+                    + "'comprehensiveness' THEN count END), 4) AS comprehensiveness, round(sum(CASE WHEN metric = "
+                    + "'sufficiency' THEN mean * count END) / sum(CASE WHEN metric = 'sufficiency' THEN count END), 4) "
+                    + "AS sufficiency FROM faithfulness WHERE k = 'aopc' GROUP BY method ORDER BY comprehensiveness DESC"));
+        }
     }
 
     private static void tokensSection(SparkSession spark, StringBuilder b) {
