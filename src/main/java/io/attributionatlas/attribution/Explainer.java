@@ -171,6 +171,8 @@ public final class Explainer implements AutoCloseable {
         final ForwardPart forward;
         final List<PathSweep.Item> items = new ArrayList<>();
         final TargetAttribution[] results;
+        /** The sample's baseline ids: the sweep's, and the perturbation methods'. */
+        long[] baseline;
         int remaining;
 
         InFlight(int index, Sample sample, ForwardPart forward, int targets) {
@@ -224,6 +226,7 @@ public final class Explainer implements AutoCloseable {
                 }
                 long[] baseline = options.baseline().ids(sample.encoding(), predictor.tokenizer().specialTokens(),
                         model.config().vocabSize());
+                f.baseline = baseline;
                 for (ResolvedTarget t : targets) {
                     PathSweep.Item item = new PathSweep.Item(sample, t, baseline, model.config().numLayers());
                     f.items.add(item);
@@ -318,10 +321,7 @@ public final class Explainer implements AutoCloseable {
 
     /** Whether a requested method (or faithfulness) needs passes of its own after the sweep. */
     private boolean ownPasses() {
-        return options.faithfulness() || options.methods().stream().anyMatch(m -> switch (m) {
-            case INTEGRATED_GRADIENTS, SALIENCY, INPUT_X_GRADIENT -> false;
-            default -> true;
-        });
+        return options.faithfulness() || options.methods().stream().anyMatch(m -> !m.onSweep());
     }
 
     /** A plan in the batch, and where its result goes. */
@@ -347,8 +347,7 @@ public final class Explainer implements AutoCloseable {
         Map<TargetAttribution, Map<String, MethodScores>> computed = new IdentityHashMap<>();
         for (InFlight f : group) {
             EncodedText text = f.sample.encoding();
-            long[] baseline = options.baseline().ids(text, predictor.tokenizer().specialTokens(),
-                    predictor.tokenizer().vocabularySize());
+            long[] baseline = f.baseline;
             long seed = PerturbationBatch.seed(options, text);
             for (TargetAttribution t : f.results) {
                 Map<String, MethodScores> scores = computed.computeIfAbsent(t, k -> new java.util.HashMap<>());
@@ -394,8 +393,7 @@ public final class Explainer implements AutoCloseable {
         List<Planned<double[]>> rankings = new ArrayList<>();
         for (InFlight f : group) {
             EncodedText text = f.sample.encoding();
-            long[] baseline = options.baseline().ids(text, predictor.tokenizer().specialTokens(),
-                    predictor.tokenizer().vocabularySize());
+            long[] baseline = f.baseline;
             for (TargetAttribution t : f.results) {
                 Map<String, float[]> byName = new java.util.LinkedHashMap<>();
                 t.methods().values().forEach(m -> byName.put(m.name(), m.tokenAttributions()));

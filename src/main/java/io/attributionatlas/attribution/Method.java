@@ -7,32 +7,27 @@ import java.util.Locale;
 /** The attribution methods, by the names {@code explain --methods} and the job's {@code methods} key take. */
 public enum Method {
     /** Integrated gradients at the embedding output, summed over hidden (the sweep's). */
-    INTEGRATED_GRADIENTS(true),
+    INTEGRATED_GRADIENTS,
     /** |∂F/∂e| summed over hidden, at the embedding output, at the input. */
-    SALIENCY(true),
+    SALIENCY,
     /** ∂F/∂e · e summed over hidden, at the input. */
-    INPUT_X_GRADIENT(true),
+    INPUT_X_GRADIENT,
     /** Captum GradientShap: gradients at random points between the baseline and the noised input. */
-    GRADIENT_SHAP(true),
+    GRADIENT_SHAP,
     /** Captum Occlusion: a sliding window of tokens replaced by the baseline, stride 1, special tokens left alone. */
-    OCCLUSION(false),
+    OCCLUSION,
     /** Captum FeatureAblation with one feature per word. */
-    WORD_ABLATION(false),
+    WORD_ABLATION,
     /** Captum KernelShap over words. */
-    KERNEL_SHAP(false),
+    KERNEL_SHAP,
     /** Captum Lime over words. */
-    LIME(false),
+    LIME,
     /** Hao et al. 2021: integrated gradients over each layer's attention probabilities. */
-    ATTENTION_ATTRIBUTION(true);
+    ATTENTION_ATTRIBUTION;
 
-    private final boolean gradient;
-
-    Method(boolean gradient) {
-        this.gradient = gradient;
-    }
-
-    public boolean gradient() {
-        return gradient;
+    /** Whether the shared sweep computes it; the others need passes of their own after the sweep. */
+    public boolean onSweep() {
+        return this == INTEGRATED_GRADIENTS || this == SALIENCY || this == INPUT_X_GRADIENT;
     }
 
     public String cliName() {

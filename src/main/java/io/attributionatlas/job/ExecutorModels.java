@@ -32,6 +32,8 @@ import org.apache.spark.TaskContext;
 final class ExecutorModels {
 
     private static final Map<String, Loaded> EXPLAINERS = new ConcurrentHashMap<>();
+    /** Fingerprints of copies this JVM just made, so that loading one does not read the whole model again. */
+    private static final Map<java.nio.file.Path, String> COPIED = new ConcurrentHashMap<>();
 
     /** A loaded explainer and the fingerprint of the model directory it was loaded from. */
     private record Loaded(Explainer explainer, String fingerprint) {
@@ -97,7 +99,9 @@ final class ExecutorModels {
         java.nio.file.Path dir = localModel(config.required("model.path"), fingerprint, hadoop);
         // The loader names the file and the problem of a bad model directory; the fingerprint comes after it.
         Predictor predictor = Predictor.open(dir, task(config), device);
-        return new Loaded(new Explainer(predictor, config.attributionOptions()), fingerprint(dir));
+        String copied = COPIED.remove(dir);
+        return new Loaded(new Explainer(predictor, config.attributionOptions()), copied != null ? copied
+                : fingerprint(dir));
     }
 
     /**
@@ -154,12 +158,14 @@ final class ExecutorModels {
                     }
                 }
             }
-            java.nio.file.Path target = root.resolve(cacheName(uri, fingerprint(copy)));
+            String fingerprint = fingerprint(copy);
+            java.nio.file.Path target = root.resolve(cacheName(uri, fingerprint));
             try {
                 Files.move(copy, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException alreadyThere) { // another executor on this machine was first: same content
                 deleteTree(copy);
             }
+            COPIED.put(target, fingerprint);
             return target;
         } catch (IOException e) {
             throw new IllegalStateException("cannot copy the model from " + uri + ": " + e.getMessage(), e);
