@@ -41,6 +41,8 @@ public final class Explainer implements AutoCloseable {
     private final ForwardAnalyses forwardAnalyses;
     /** The path's rows per (sample, target); just the two end points when no analysis integrates along it. */
     private final SweepPoints points;
+    /** Conductance as one bilinear form over an item's rows. */
+    private final PathWeights weights;
     /** Rows per pass from the memory budget, at most {@code internal_batch_size}. */
     private final MemoryBudget budget;
     /** Finished samples that share the passes of the methods with passes of their own: at most this many … */
@@ -63,6 +65,7 @@ public final class Explainer implements AutoCloseable {
         // A row at the model's maximum length must fit the memory budget: say so now, before any work.
         this.points = options.needsPath() ? options.sweepPoints()
                 : new SweepPoints(new double[] {0, 1}, new double[] {0, 0}, new boolean[] {false, false}, 0, 0);
+        this.weights = PathWeights.of(points, options.conductance());
         int maxLength = model.config().maxLength();
         this.budget = MemoryBudget.of(options.memoryMb(), options.internalBatchSize(), model.manager().getDevice());
         budget.requireFits(model.config(), maxLength, options.needsGradients(),
@@ -72,7 +75,7 @@ public final class Explainer implements AutoCloseable {
 
     /** What an open (sample, target) of {@code length} tokens keeps between sweep chunks. */
     long sweepItemBytes(int length) {
-        return MemoryBudget.sweepItemBytes(model.config(), length, options.conductance().pointsCarried(),
+        return MemoryBudget.sweepItemBytes(model.config(), length, weights.band(),
                 options.has(Analysis.LAYER_CONDUCTANCE), options.has(Analysis.ATTENTION_CONDUCTANCE));
     }
 
@@ -129,7 +132,7 @@ public final class Explainer implements AutoCloseable {
             }
             return;
         }
-        PathSweep sweep = new PathSweep(model, options, points, predictor.padId(), this::sweepRows);
+        PathSweep sweep = new PathSweep(model, options, points, weights, predictor.padId(), this::sweepRows);
         boolean embedding = options.has(Analysis.INTEGRATED_GRADIENTS) || options.has(Analysis.GRAD_X_INPUT);
         boolean gate = options.has(Analysis.HEAD_IMPORTANCE);
         Set<Integer> allLayers = IntStream.range(0, model.config().numLayers()).boxed().collect(Collectors.toSet());
@@ -425,11 +428,14 @@ public final class Explainer implements AutoCloseable {
         return pair[k];
     }
 
-    /** One forward pass over a group of samples (sized by the memory budget). */
+    /**
+     * One forward pass over a group of samples (sized by the memory budget): predictions and the forward-only
+     * analyses of all rows computed at once on the device, then copied to the host in two transfers (the logits,
+     * and everything else), whatever the group's size.
+     */
     private List<ForwardPart> forwardPass(List<Sample> samples) {
         boolean keepAttentions = options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS)
                 || options.has(Analysis.ROLLOUT);
-        List<ForwardPart> parts = new ArrayList<>();
         EncodedBatch batch = EncodedBatch.ofTexts(samples.stream().map(Sample::encoding).toList(), predictor.padId());
         ForwardOptions forward = ForwardOptions.predictOnly();
         if (keepAttentions) {
@@ -438,46 +444,61 @@ public final class Explainer implements AutoCloseable {
         if (options.has(Analysis.NORMS)) {
             forward.keepValues();
         }
+        int layers = model.config().numLayers();
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult r = model.forward(batch, forward, scope);
-            for (int b = 0; b < samples.size(); b++) {
-                // A sample's analyses are copied to the host; their device intermediates go at once.
-                try (NDScope sampleScope = new NDScope()) {
-                    parts.add(forwardPart(samples.get(b), r, b));
+            List<Prediction> predictions = predictor.predictions(samples.stream().map(Sample::input).toList(),
+                    samples.stream().map(Sample::encoding).toList(), r);
+            HostTransfer transfer = new HostTransfer();
+            int[] attentionAt = null;
+            if (options.has(Analysis.ATTENTION)) {
+                attentionAt = new int[layers];
+                for (int l = 0; l < layers; l++) {
+                    attentionAt[l] = transfer.add(r.attentions().get(l));
                 }
             }
+            List<ForwardAnalyses.NormsAt> normsAt = options.has(Analysis.NORMS) ? forwardAnalyses.norms(r, transfer)
+                    : null;
+            int rolloutAt = options.has(Analysis.ROLLOUT) ? transfer.add(ForwardAnalyses.rollout(r.attentions())) : -1;
+            float[] host = transfer.fetch();
+            List<ForwardPart> parts = new ArrayList<>();
+            for (int b = 0; b < samples.size(); b++) {
+                parts.add(forwardPart(predictions.get(b), host, b, samples.get(b).length(), batch.seqLen(),
+                        attentionAt, normsAt, rolloutAt));
+            }
+            return parts;
         }
-        return parts;
     }
 
-    private ForwardPart forwardPart(Sample sample, ForwardResult r, int b) {
-        int n = sample.length();
+    /** Sample {@code b}'s part of a forward pass's analyses ([B, H, S, S] etc. in {@code host}), cut to its n tokens. */
+    private ForwardPart forwardPart(Prediction prediction, float[] host, int b, int n, int seq, int[] attentionAt,
+            List<ForwardAnalyses.NormsAt> normsAt, int rolloutAt) {
         int layers = model.config().numLayers();
+        int heads = model.config().numHeads();
         ForwardPart p = new ForwardPart();
-        p.prediction = predictor.prediction(sample.input(), sample.encoding(), r, b);
-        if (options.has(Analysis.ATTENTION)) {
+        p.prediction = prediction;
+        if (attentionAt != null) {
             p.attentions = new float[layers][][][];
             for (int l = 0; l < layers; l++) {
-                try (NDScope layer = new NDScope()) {
-                    p.attentions[l] = Tensors.to3d(r.attentions().get(l).get(new NDIndex("{}, :, :{}, :{}", b, n, n)));
-                }
+                p.attentions[l] = Tensors.heads(host, attentionAt[l], b, heads, seq, n);
             }
         }
-        if (options.has(Analysis.NORMS)) {
+        if (normsAt != null) {
             p.normFx = new float[layers][][];
             p.normAlphaFx = new float[layers][][][];
             p.normSumAlphaFx = new float[layers][][];
             for (int l = 0; l < layers; l++) {
-                try (NDScope layer = new NDScope()) { // a layer's [H, S, S] intermediates go before the next's
-                    NDArray[] norms = forwardAnalyses.norms(r.attentions().get(l), r.values().get(l), l, b, n);
-                    p.normFx[l] = Tensors.to2d(norms[0]);
-                    p.normAlphaFx[l] = Tensors.to3d(norms[1]);
-                    p.normSumAlphaFx[l] = Tensors.to2d(norms[2]);
+                ForwardAnalyses.NormsAt at = normsAt.get(l);
+                p.normFx[l] = new float[heads][];
+                for (int h = 0; h < heads; h++) {
+                    p.normFx[l][h] = Tensors.row(host, at.fx() + (b * heads + h) * seq, n);
                 }
+                p.normAlphaFx[l] = Tensors.heads(host, at.alphaFx(), b, heads, seq, n);
+                p.normSumAlphaFx[l] = Tensors.heads(host, at.sumAlphaFx(), b, 1, seq, n)[0];
             }
         }
-        if (options.has(Analysis.ROLLOUT)) {
-            p.rollout = Tensors.to2d(ForwardAnalyses.rollout(r.attentions(), b, n));
+        if (rolloutAt >= 0) {
+            p.rollout = Tensors.heads(host, rolloutAt, b, 1, seq, n)[0];
         }
         return p;
     }
@@ -539,23 +560,15 @@ public final class Explainer implements AutoCloseable {
     private TargetAttribution finish(PathSweep.Item item) {
         int n = item.length;
         int layers = model.config().numLayers();
-        int heads = model.config().numHeads();
-        float[] igSum = null;
+        float[] igSum = item.igTokenSum;
         float[] igNorm = null;
         double delta = Double.NaN;
-        if (item.igGradientSum != null) {
-            int width = item.igGradientSum.length / n;
-            igSum = new float[n];
+        if (igSum != null) {
             double total = 0;
             double squares = 0;
-            for (int i = 0; i < n; i++) {
-                double s = 0;
-                for (int d = 0; d < width; d++) {
-                    s += item.inputMinusBaseline[i * width + d] * item.igGradientSum[i * width + d];
-                }
-                igSum[i] = (float) s;
-                total += s;
-                squares += s * s;
+            for (float v : igSum) {
+                total += v;
+                squares += (double) v * v;
             }
             double norm = Math.sqrt(squares);
             igNorm = new float[n];
@@ -567,22 +580,15 @@ public final class Explainer implements AutoCloseable {
         float[][] layerToken = null;
         double[] layerTotal = null;
         if (item.layerToken[0] != null) {
-            layerToken = new float[layers][n];
+            layerToken = item.layerToken;
             layerTotal = new double[layers];
             for (int l = 0; l < layers; l++) {
-                for (int i = 0; i < n; i++) {
-                    layerToken[l][i] = (float) item.layerToken[l][i];
-                    layerTotal[l] += item.layerToken[l][i];
+                for (float v : layerToken[l]) {
+                    layerTotal[l] += v;
                 }
             }
         }
-        float[][][][] attention = null;
-        if (item.attention[0] != null) {
-            attention = new float[layers][][][];
-            for (int l = 0; l < layers; l++) {
-                attention[l] = Tensors.to3d(item.attention[l]);
-            }
-        }
+        float[][][][] attention = item.attention[0] != null ? item.attention : null;
         java.util.Map<String, MethodScores> methods = new java.util.LinkedHashMap<>();
         int[] words = item.sample.encoding().words();
         for (Method m : options.methods()) {

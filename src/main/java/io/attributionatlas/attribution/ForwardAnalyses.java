@@ -2,16 +2,19 @@ package io.attributionatlas.attribution;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import io.attributionatlas.model.ForwardResult;
 import io.attributionatlas.model.ParameterLayout.LayerRole;
+import io.attributionatlas.model.Scalars;
 import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Analyses of one forward pass at the input: vector norms (Kobayashi et al. 2020) and attention
- * rollout (Abnar and Zuidema 2020). Operates on one sample's real tokens (padding sliced away).
+ * Analyses of one forward pass at the input, for all of its rows at once: vector norms (Kobayashi et al. 2020)
+ * and attention rollout (Abnar and Zuidema 2020). Rows are padded to the pass's length; padded keys have zero
+ * attention, so each sample's real block [:n, :n] equals the analysis of the sample alone.
  */
 final class ForwardAnalyses implements AutoCloseable {
 
@@ -26,36 +29,56 @@ final class ForwardAnalyses implements AutoCloseable {
         int hidden = model.config().hiddenSize();
         for (int l = 0; l < model.config().numLayers(); l++) {
             NDArray w = model.layerParameter(l, LayerRole.ATTN_OUT_W); // [hidden_out, heads*head_size]
-            NDArray copy = manager.create(w.toFloatArray(), w.getShape());
+            NDArray copy = w.toType(DataType.FLOAT32, true);
+            copy.attach(manager);
             headOutputWeights.add(copy.reshape(hidden, heads, headSize).transpose(1, 2, 0));
         }
     }
 
-    /** Norms of one sample (row {@code b}, real length {@code n}) at layer {@code l}: fx [H][n], αfx [H][n][n], Σ_h αfx [n][n]. */
-    NDArray[] norms(NDArray attention, NDArray values, int layer, int b, int n) {
-        NDArray alpha = attention.get(new NDIndex("{}, :, :{}, :{}", b, n, n)); // [H, n, n]
-        NDArray f = values.get(new NDIndex("{}, :, :{}", b, n)).matMul(headOutputWeights.get(layer)); // [H, n, hidden]
-        NDArray fx = f.square().sum(new int[] {-1}).sqrt(); // [H, n]
-        long heads = fx.getShape().get(0);
-        NDArray alphaFx = alpha.mul(fx.reshape(heads, 1, n)); // α ≥ 0, so ‖α f‖ = α ‖f‖
-        // ‖Σ_h α_hij f_h(x_j)‖² = α_ijᵀ G_j α_ij with the per-key Gram matrix G_j[h, h'] = f_h(x_j) · f_h'(x_j):
-        // [n, n, H] intermediates instead of [n, n, hidden] (400 MB a layer at 512 tokens).
-        NDArray perKey = f.transpose(1, 0, 2); // [j, H, hidden]
-        NDArray gram = perKey.matMul(perKey.transpose(0, 2, 1)); // [j, H, H]
-        NDArray a = alpha.transpose(2, 1, 0); // [j, i, H]
-        NDArray squared = a.matMul(gram).mul(a).sum(new int[] {-1}); // [j, i]
-        NDArray sumAlphaFx = squared.maximum(0f).sqrt().transpose(); // [i, j]; rounding can dip below 0
-        return new NDArray[] {fx, alphaFx, sumAlphaFx};
+    /** Where one layer's norms start in a transfer: fx [B, H, S], αfx [B, H, S, S], Σ_h αfx [B, S, S]. */
+    record NormsAt(int fx, int alphaFx, int sumAlphaFx) {
     }
 
-    /** Rollout over layers of (mean over heads + I), row-normalised; attentions sliced to [H, n, n]. */
-    static NDArray rollout(List<NDArray> attentions, int b, int n) {
+    /**
+     * Adds every layer's norms of all rows to {@code transfer}: ‖f_h(x_j)‖, ‖α_ij f_h(x_j)‖ and
+     * ‖Σ_h α_ij f_h(x_j)‖ (value bias in, output bias out). A layer's intermediates are freed before the next's.
+     */
+    List<NormsAt> norms(ForwardResult r, HostTransfer transfer) {
+        List<NormsAt> out = new ArrayList<>();
+        for (int l = 0; l < headOutputWeights.size(); l++) {
+            try (NDScope layer = new NDScope()) {
+                NDArray alpha = r.attentions().get(l); // [B, H, S, S]
+                NDArray f = r.values().get(l).matMul(headOutputWeights.get(l)); // [B, H, S, hidden]
+                NDArray fx = f.square().sum(new int[] {-1}).sqrt(); // [B, H, S]
+                long[] s = alpha.getShape().getShape();
+                NDArray alphaFx = alpha.mul(fx.reshape(s[0], s[1], 1, s[3])); // α ≥ 0, so ‖α f‖ = α ‖f‖
+                // ‖Σ_h α_hij f_h(x_j)‖² = α_ijᵀ G_j α_ij with the per-key Gram matrix G_j[h, h'] = f_h(x_j) · f_h'(x_j):
+                // [S, S, H] intermediates instead of [S, S, hidden] (400 MB a layer at 512 tokens).
+                NDArray perKey = f.transpose(0, 2, 1, 3); // [B, j, H, hidden]
+                NDArray gram = perKey.matMul(perKey.transpose(0, 1, 3, 2)); // [B, j, H, H]
+                NDArray a = alpha.transpose(0, 3, 2, 1); // [B, j, i, H]
+                NDArray squared = a.matMul(gram).mul(a).sum(new int[] {-1}); // [B, j, i]
+                // rounding can dip below 0
+                NDArray sumAlphaFx = squared.maximum(Scalars.of(squared, 0f)).sqrt().transpose(0, 2, 1); // [B, i, j]
+                NDScope.unregister(fx, alphaFx, sumAlphaFx);
+                out.add(new NormsAt(transfer.add(fx), transfer.add(alphaFx), transfer.add(sumAlphaFx)));
+            }
+        }
+        return out;
+    }
+
+    /** Rollout [B, S, S] over layers of (mean over heads + I), row-normalised. */
+    static NDArray rollout(List<NDArray> attentions) {
         NDArray result = null;
-        for (NDArray a : attentions) {
-            NDArray mean = a.get(new NDIndex("{}, :, :{}, :{}", b, n, n)).mean(new int[] {0});
-            NDArray withResidual = mean.add(mean.getManager().eye(n, n, 0, DataType.FLOAT32));
-            NDArray normalised = withResidual.div(withResidual.sum(new int[] {-1}, true));
-            result = result == null ? normalised : normalised.matMul(result);
+        try (NDScope scope = new NDScope()) {
+            for (NDArray a : attentions) {
+                NDArray mean = a.mean(new int[] {1}); // [B, S, S]
+                int s = (int) mean.getShape().get(2);
+                NDArray withResidual = mean.add(mean.getManager().eye(s, s, 0, DataType.FLOAT32));
+                NDArray normalised = withResidual.div(withResidual.sum(new int[] {-1}, true));
+                result = result == null ? normalised : normalised.matMul(result);
+            }
+            NDScope.unregister(result);
         }
         return result;
     }

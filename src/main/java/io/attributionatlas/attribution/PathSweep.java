@@ -1,6 +1,8 @@
 package io.attributionatlas.attribution;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -10,20 +12,26 @@ import io.attributionatlas.attribution.TargetSpec.QaReduction;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
+import io.attributionatlas.model.Scalars;
 import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * The sweep along the path e(α) = e' + α (e − e') in embedding-output space. Rows = (sample, target)
- * items × path points, in ascending α per item, chunked into batches whose row count the memory budget
- * gives for the batch's longest item (padded to it). One forward+backward per batch yields ∂F/∂(every
- * tapped tensor) for every row; integrated gradients, conductance and the α = 1 analyses are accumulated
- * point by point, on the model's device. Only the last chain points of an item are carried from one batch
- * to the next, never the whole path. Items are pulled from an {@link ItemSource} as the batches need them
- * and handed back as soon as their last point is done.
+ * The sweep along the path e(α) = e' + α (e − e') in embedding-output space. Rows = (sample, target) items ×
+ * path points, in ascending α per item, chunked into passes whose row count the memory budget gives for the
+ * chunk's longest item (padded to it). One forward+backward per chunk yields ∂F/∂(every tapped tensor) for every
+ * row. Everything is then reduced on the model's device with a fixed number of tensor operations per chunk and
+ * tapped tensor, whatever the number of items and points (see {@link ChunkLayout}): integrated gradients as a
+ * weighted sum over each item's rows, conductance as the bilinear form of {@link PathWeights} from shifted views
+ * of the chunk's rows. The finished items' results cross to the host in one transfer per chunk
+ * ({@link HostTransfer}). An item that continues into the next chunk keeps its partial sums and its last
+ * {@link PathWeights#band()} rows of every tapped tensor on the device, never the whole path. Items are pulled
+ * from an {@link ItemSource} as the chunks need them and handed back as soon as their last point is done.
  */
 final class PathSweep {
 
@@ -36,12 +44,16 @@ final class PathSweep {
         boolean pull(List<Item> into);
     }
 
-    /** Rows of one batch whose longest item has the given length (the memory budget). */
+    /** Rows of one chunk whose longest item has the given length (the memory budget). */
     interface RowBudget {
         int rows(int length);
     }
 
-    /** One (sample, target) and its accumulators; device state lives in its own manager, closed with it. */
+    /**
+     * One (sample, target). Its results are host arrays, filled in when its last chunk of a sweep is done (the
+     * naive strategy fills them sweep by sweep); between chunks, its partial sums and carried rows live on the
+     * device in its own manager, closed when the sweep is done with it.
+     */
     static final class Item implements AutoCloseable {
         final Sample sample;
         final ResolvedTarget target;
@@ -49,18 +61,18 @@ final class PathSweep {
         final int length;
         double fInput = Double.NaN;
         double fBaseline = Double.NaN;
-        double[] igGradientSum;
-        float[] inputMinusBaseline;
+        /** Σ_k w_k ∂F/∂e(α_k) ⊙ (e − e′), summed over hidden [S]. */
+        float[] igTokenSum;
+        /** Per layer, conductance of its output summed over hidden [S] (null where not computed). */
+        final float[][] layerToken;
+        /** Per layer, the attention conductance [H][S][S] (null where not computed). */
+        final float[][][][] attention;
         float[] gradXInput;
         /** |∂F/∂e| summed over hidden at the input (saliency). */
         float[] saliency;
         float[][] headImportance;
-        final double[][] layerToken;
-        /** Per layer, the attention conductance so far [H, S, S], on the device. */
-        final NDArray[] attention;
-        /** Per layer, the last chain points of the previous batches (for the next intervals). */
-        final ChainCarry[] layerCarry;
-        final ChainCarry[] attentionCarry;
+        /** Device state between chunks: partial sums and carried rows, by tensor. */
+        private final Map<String, NDArray> state = new HashMap<>();
         private NDManager manager;
 
         Item(Sample sample, ResolvedTarget target, long[] baselineIds, int layers) {
@@ -68,29 +80,32 @@ final class PathSweep {
             this.target = target;
             this.baselineIds = baselineIds;
             this.length = sample.length();
-            this.layerToken = new double[layers][];
-            this.attention = new NDArray[layers];
-            this.layerCarry = new ChainCarry[layers];
-            this.attentionCarry = new ChainCarry[layers];
-            for (int l = 0; l < layers; l++) {
-                layerCarry[l] = new ChainCarry();
-                attentionCarry[l] = new ChainCarry();
-            }
+            this.layerToken = new float[layers][];
+            this.attention = new float[layers][][][];
         }
 
-        /** Moves {@code array} (of a batch) into this item's device state: a copy that outlives the batch. */
-        NDArray keep(NDArray array, NDManager parent) {
+        /** Keeps a copy of {@code array} (a chunk's) as this item's state under {@code key}, replacing the last. */
+        void keep(String key, NDArray array, NDManager parent) {
             if (manager == null) {
                 manager = parent.newSubManager();
             }
             NDArray copy = array.duplicate();
             copy.attach(manager);
             NDScope.unregister(copy);
-            return copy;
+            NDArray previous = state.put(key, copy);
+            if (previous != null) {
+                previous.close();
+            }
         }
 
+        NDArray state(String key) {
+            return state.get(key);
+        }
+
+        /** Frees the device state (the item is done with this sweep, or the run failed). */
         @Override
         public void close() {
+            state.clear();
             if (manager != null) {
                 manager.close();
                 manager = null;
@@ -98,32 +113,20 @@ final class PathSweep {
         }
     }
 
-    /**
-     * An item's chain state for one tensor: how many chain points came before, and the last {@code count} of
-     * them in slots that are allocated once and overwritten in place (fresh copies per batch would fragment
-     * the allocator's memory).
-     */
-    static final class ChainCarry {
-        int seen;
-        int count;
-        final List<NDArray> values = new ArrayList<>();
-        final List<NDArray> gradients = new ArrayList<>();
-        final List<Double> alphas = new ArrayList<>();
-    }
-
-    private static final NDIndex ALL = new NDIndex("...");
-
     private final TransformerModel model;
     private final AttributionOptions options;
     private final SweepPoints points;
+    private final PathWeights weights;
     private final long padId;
     private final RowBudget rowBudget;
 
-    PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, long padId, RowBudget rowBudget) {
+    PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, PathWeights weights, long padId,
+            RowBudget rowBudget) {
         this.model = model;
         this.rowBudget = rowBudget;
         this.options = options;
         this.points = points;
+        this.weights = weights;
         this.padId = padId;
     }
 
@@ -141,8 +144,8 @@ final class PathSweep {
     }
 
     /**
-     * Runs the sweep over the items {@code source} gives, pulling them as batches need rows; each item goes to
-     * {@code done} once its last point is accumulated. A batch takes as many rows as the budget allows at the
+     * Runs the sweep over the items {@code source} gives, pulling them as chunks need rows; each item goes to
+     * {@code done} once its last point is accumulated. A chunk takes as many rows as the budget allows at the
      * length of its longest item.
      */
     void run(ItemSource source, Taps taps, Consumer<Item> done) {
@@ -174,50 +177,64 @@ final class PathSweep {
                 }
                 rows = allowed;
             }
-            runBatch(open, firstPoint, rows, taps);
+            runChunk(ChunkLayout.of(open, firstPoint, rows, perItem, weights.band()), taps);
             int consumed = firstPoint + rows;
             List<Item> finished = open.subList(0, consumed / perItem);
-            finished.forEach(done);
+            for (Item item : finished) {
+                item.close();
+                done.accept(item);
+            }
             finished.clear();
             firstPoint = consumed % perItem;
         }
     }
 
-    private void runBatch(List<Item> items, long firstRow, int rows, Taps taps) {
+    /** Where a chunk's results lie in its transfer, for the items it finishes. */
+    private record Fetched(int f, int ig, int[] layers, int[] attentions, int gradXInput, int saliency, int gates) {
+    }
+
+    private void runChunk(ChunkLayout chunk, Taps taps) {
+        int rows = chunk.rows();
+        int seq = chunk.seq();
         int perItem = points.size();
-        int longest = 0;
-        for (int r = 0; r < rows; r++) {
-            longest = Math.max(longest, items.get((int) ((firstRow + r) / perItem)).length);
-        }
-        final int seq = longest;
-        long[] ids = new long[rows * seq];
-        long[] baseIds = new long[rows * seq];
-        long[] types = new long[rows * seq];
-        long[] mask = new long[rows * seq];
+        long[] inputs = new long[4 * rows * seq]; // ids, baseline ids, token types, mask
         float[] alphas = new float[rows];
-        java.util.Arrays.fill(ids, padId);
-        java.util.Arrays.fill(baseIds, padId);
+        java.util.Arrays.fill(inputs, 0, 2 * rows * seq, padId);
         for (int r = 0; r < rows; r++) {
-            Item item = items.get((int) ((firstRow + r) / perItem));
-            alphas[r] = (float) points.alphas()[(int) ((firstRow + r) % perItem)];
+            Item item = chunk.itemOfRow(r);
+            alphas[r] = (float) points.alphas()[chunk.pointOfRow(r)];
             long[] itemIds = item.sample.encoding().ids();
             long[] itemTypes = item.sample.encoding().typeIds();
             for (int j = 0; j < item.length; j++) {
-                ids[r * seq + j] = itemIds[j];
-                baseIds[r * seq + j] = item.baselineIds[j];
-                types[r * seq + j] = itemTypes[j];
-                mask[r * seq + j] = 1;
+                inputs[r * seq + j] = itemIds[j];
+                inputs[(rows + r) * seq + j] = item.baselineIds[j];
+                inputs[(2 * rows + r) * seq + j] = itemTypes[j];
+                inputs[(3 * rows + r) * seq + j] = 1;
             }
         }
+        long[] mask = java.util.Arrays.copyOfRange(inputs, 3 * rows * seq, 4 * rows * seq);
+        boolean conductance = !taps.layers().isEmpty() || !taps.attentions().isEmpty();
         try (NDManager scope = model.manager().newSubManager()) {
-            EncodedBatch batch = new EncodedBatch(rows, seq, ids, types, mask);
+            // Everything the chunk needs from the host goes to the device before any work is queued: on a GPU each
+            // copy waits for the queued kernels, so copies in between would stall the pipeline.
             Shape shape = new Shape(rows, seq);
-            NDArray typeArray = scope.create(types, shape);
-            NDArray input = model.embed(scope.create(ids, shape), typeArray, scope);
+            NDArray longs = scope.create(inputs, new Shape(4, rows, seq));
+            NDArray alphaArray = scope.create(alphas, new Shape(rows, 1, 1));
+            TargetSelection selection = new TargetSelection(chunk, mask, scope);
+            NDArray igWeights = options.has(Analysis.INTEGRATED_GRADIENTS) && taps.embedding()
+                    ? scope.create(chunk.rowWeights(points.igWeights()), new Shape(rows, 1)) : null;
+            NDArray coefficients = conductance ? scope.create(chunk.coefficients(weights),
+                    new Shape(weights.offsets().length, chunk.extendedRows())) : null;
+            int[] inputRows = chunk.finishedInputRows();
+            NDArray inputIndex = inputRows.length > 0 && (taps.embedding() || taps.headGate())
+                    ? scope.create(java.util.Arrays.stream(inputRows).asLongStream().toArray()) : null;
+
+            NDArray typeArray = longs.get(2);
+            NDArray input = model.embed(longs.get(0), typeArray, scope);
             NDArray base = options.baseline().isZeroEmbedding() ? input.zerosLike()
-                    : model.embed(scope.create(baseIds, shape), typeArray, scope);
+                    : model.embed(longs.get(1), typeArray, scope);
             NDArray difference = input.sub(base);
-            NDArray onPath = base.add(difference.mul(scope.create(alphas, new Shape(rows, 1, 1))));
+            NDArray onPath = base.add(difference.mul(alphaArray));
 
             ForwardOptions forward = new ForwardOptions().startFrom(onPath)
                     .tapLayers(taps.layers()::contains).tapAttentions(taps.attentions()::contains);
@@ -234,246 +251,273 @@ final class PathSweep {
                 forward.keepAttentions();
             }
             NDArray[] targetValues = new NDArray[1];
+            EncodedBatch batch = new EncodedBatch(rows, seq, java.util.Arrays.copyOfRange(inputs, 0, rows * seq),
+                    java.util.Arrays.copyOfRange(inputs, 2 * rows * seq, 3 * rows * seq), mask);
             ForwardResult result = model.forwardAndBackward(batch, forward, scope, res -> {
-                targetValues[0] = targetValues(res, items, firstRow, rows, mask, seq, scope);
+                targetValues[0] = selection.values(res);
                 return targetValues[0].sum();
             });
-            float[] f = targetValues[0].toFloatArray();
 
-            for (int r = 0; r < rows; ) {
-                int itemIndex = (int) ((firstRow + r) / perItem);
-                int firstPoint = (int) ((firstRow + r) % perItem);
-                int count = Math.min(rows - r, perItem - firstPoint);
-                accumulate(items.get(itemIndex), r, firstPoint, count, f, result, input, difference, taps);
-                r += count;
+            HostTransfer transfer = new HostTransfer();
+            int fAt = transfer.add(targetValues[0]);
+            int igAt = -1;
+            int gradXInputAt = -1;
+            int saliencyAt = -1;
+            int gatesAt = -1;
+            if (taps.embedding()) {
+                NDArray gradient = result.embeddingTap().getGradient();
+                if (igWeights != null) {
+                    NDArray perRow = gradient.mul(difference).sum(new int[] {-1}).mul(igWeights); // [rows, S]
+                    igAt = finishedPiece(chunk, "ig", chunk.reduce(perRow, false), transfer, scope);
+                }
+                if (inputIndex != null && options.has(Analysis.GRAD_X_INPUT)) {
+                    NDIndex at = new NDIndex("{}", inputIndex);
+                    NDArray g = gradient.get(at);
+                    gradXInputAt = transfer.add(g.mul(input.get(at)).sum(new int[] {-1}));
+                    saliencyAt = transfer.add(g.abs().sum(new int[] {-1}));
+                }
             }
+            if (taps.headGate() && inputIndex != null) {
+                NDList gates = new NDList();
+                result.headGates().forEach(gate -> gates.add(gate.getGradient()));
+                gatesAt = transfer.add(NDArrays.stack(gates, 1).get(new NDIndex("{}", inputIndex)).abs());
+            }
+            int layers = model.config().numLayers();
+            int[] layerAt = new int[layers];
+            int[] attentionAt = new int[layers];
+            java.util.Arrays.fill(layerAt, -1);
+            java.util.Arrays.fill(attentionAt, -1);
+            for (int l : taps.layers()) {
+                NDArray sums;
+                try (NDScope layer = new NDScope()) { // a layer's terms go before the next layer's
+                    sums = conduct(chunk, "layer" + l, result.hiddenStates().get(l),
+                            result.layerTaps().get(l).getGradient(), coefficients, true);
+                }
+                layerAt[l] = finishedPiece(chunk, "layer" + l, sums, transfer, scope);
+            }
+            for (int l : taps.attentions()) {
+                NDArray sums;
+                try (NDScope layer = new NDScope()) {
+                    sums = conduct(chunk, "attention" + l, result.attentions().get(l),
+                            result.attentionTaps().get(l).getGradient(), coefficients, false);
+                }
+                attentionAt[l] = finishedPiece(chunk, "attention" + l, sums, transfer, scope);
+            }
+            float[] host = transfer.fetch();
+            unpack(chunk, host, new Fetched(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt), taps);
         }
     }
 
-    /** F of every row: its target's logit or probability (QA: at the target position, or the maximum). */
-    private NDArray targetValues(ForwardResult r, List<Item> items, long firstRow, int rows, long[] mask, int seq,
-            NDManager scope) {
-        int perItem = points.size();
-        if (r.logits() != null) {
-            int classes = (int) r.logits().getShape().get(1);
-            float[] select = new float[rows * classes];
-            for (int i = 0; i < rows; i++) {
-                select[i * classes + items.get((int) ((firstRow + i) / perItem)).target.index()] = 1;
+    /**
+     * Conductance of one tapped tensor y (gradients g) over the chunk: Z_e = g_e ⊙ Σ_o W[p_e][p_e + o] y_{e+o}
+     * for every extended row e (the first item's carried rows, then the chunk's), reduced per item (for layer
+     * outputs also over hidden, to [items, S]); the first item's carried rows join its rows. Carries the last
+     * item's last rows into its state when it continues.
+     */
+    private NDArray conduct(ChunkLayout chunk, String key, NDArray y, NDArray g, NDArray coefficients,
+            boolean tokenSums) {
+        int carried = chunk.carried();
+        Item first = chunk.first().item();
+        NDArray values = y;
+        NDArray gradients = g;
+        if (carried > 0) { // the carried rows precede the chunk's: one copy of the tensor, per chunk
+            values = NDArrays.concat(new NDList(fit(first.state(key + "/y"), y), y), 0);
+            gradients = NDArrays.concat(new NDList(fit(first.state(key + "/g"), g), g), 0);
+        }
+        int extended = chunk.extendedRows();
+        int[] offsets = weights.offsets();
+        long[] broadcast = new long[(int) y.getShape().dimension()];
+        java.util.Arrays.fill(broadcast, 1);
+        broadcast[0] = extended;
+        NDArray coefficientRows = coefficients.reshape(prepend(offsets.length, broadcast));
+        // U_e = Σ_o c_o[e] y_{e+o}: each offset adds a shifted view to the rows where its partner exists.
+        NDArray u = values.zerosLike();
+        for (int k = 0; k < offsets.length; k++) {
+            int o = offsets[k];
+            int from = Math.max(0, -o);
+            int to = Math.min(extended, extended - o);
+            if (from >= to) {
+                continue;
             }
-            NDArray out = options.output() == Output.PROBABILITY ? r.logits().softmax(-1) : r.logits();
-            return out.mul(scope.create(select, new Shape(rows, classes))).sum(new int[] {-1});
+            NDIndex rows = new NDIndex("{}:{}", from, to);
+            NDArray term = values.get(new NDIndex("{}:{}", from + o, to + o)).mul(coefficientRows.get(k).get(rows));
+            u.get(rows).addi(term);
+            term.close(); // one term of the tensor's size at a time
         }
-        // Question answering: padded positions are excluded from softmax and max.
-        float[] additiveMask = new float[rows * seq];
-        float[] selectStart = new float[rows * seq];
-        float[] selectEnd = new float[rows * seq];
-        float[] isStart = new float[rows];
-        for (int i = 0; i < rows; i++) {
-            ResolvedTarget t = items.get((int) ((firstRow + i) / perItem)).target;
-            isStart[i] = t.isStart() ? 1 : 0;
-            (t.isStart() ? selectStart : selectEnd)[i * seq + t.index()] = 1;
-            for (int j = 0; j < seq; j++) {
-                additiveMask[i * seq + j] = mask[i * seq + j] == 1 ? 0 : -Float.MAX_VALUE;
-            }
+        NDArray z = u.muli(gradients);
+        NDArray sums = chunk.reduce(tokenSums ? z.sum(new int[] {-1}) : z, true);
+        if (chunk.lastContinues()) {
+            Item last = chunk.last().item();
+            int keep = Math.min(weights.band(), chunk.extendedRowsOf(chunk.segments().size() - 1));
+            NDIndex tail = new NDIndex("{}:{}", extended - keep, extended);
+            last.keep(key + "/y", toLength(values.get(tail), last.length), model.manager());
+            last.keep(key + "/g", toLength(gradients.get(tail), last.length), model.manager());
         }
-        Shape shape = new Shape(rows, seq);
-        NDArray maskArray = scope.create(additiveMask, shape);
-        NDArray start = r.startLogits().add(maskArray);
-        NDArray end = r.endLogits().add(maskArray);
-        if (options.output() == Output.PROBABILITY) {
-            start = start.softmax(-1);
-            end = end.softmax(-1);
-        }
-        NDArray startRows = scope.create(isStart, new Shape(rows));
-        if (options.qaReduction() == QaReduction.MAX) {
-            NDArray endRows = startRows.neg().add(1f);
-            return start.max(new int[] {-1}).mul(startRows).add(end.max(new int[] {-1}).mul(endRows));
-        }
-        // Padded positions hold -MAX logits; the selections are 0 there, so mask them out before multiplying.
-        NDArray realStart = options.output() == Output.PROBABILITY ? start : r.startLogits();
-        NDArray realEnd = options.output() == Output.PROBABILITY ? end : r.endLogits();
-        return realStart.mul(scope.create(selectStart, shape)).sum(new int[] {-1})
-                .add(realEnd.mul(scope.create(selectEnd, shape)).sum(new int[] {-1}));
+        NDScope.unregister(sums);
+        return sums;
     }
 
-    /** Adds the contributions of an item's rows {@code r0 .. r0+count} (its points firstPoint ..) to it. */
-    private void accumulate(Item item, int r0, int firstPoint, int count, float[] f, ForwardResult result,
-            NDArray input, NDArray difference, Taps taps) {
-        // Everything an item's accumulation creates is freed when it is done, except what the item keeps.
-        try (NDScope itemScope = new NDScope()) {
-            accumulateInScope(item, r0, firstPoint, count, f, result, input, difference, taps);
+    /**
+     * Adds the first item's partial sums from earlier chunks to its row of {@code sums} ([items, S, ...]), keeps
+     * the last item's row as its partial when it continues, and adds the finished items' rows to the transfer;
+     * returns where they start (-1 when the chunk finishes none).
+     */
+    private int finishedPiece(ChunkLayout chunk, String key, NDArray sums, HostTransfer transfer, NDManager scope) {
+        sums.attach(scope);
+        ChunkLayout.Segment first = chunk.first();
+        if (first.firstPoint() > 0) {
+            NDArray partial = first.item().state(key);
+            NDIndex own = ownPart(0, first.item().length, sums.getShape().dimension() - 1);
+            sums.get(own).addi(partial);
         }
+        int items = chunk.segments().size();
+        if (chunk.lastContinues()) {
+            Item last = chunk.last().item();
+            last.keep(key, sums.get(ownPart(items - 1, last.length, sums.getShape().dimension() - 1)),
+                    model.manager());
+        }
+        int finished = chunk.finishedItems();
+        return finished == 0 ? -1 : transfer.add(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));
     }
 
-    private void accumulateInScope(Item item, int r0, int firstPoint, int count, float[] f, ForwardResult result,
-            NDArray input, NDArray difference, Taps taps) {
-        int n = item.length;
-        int inputRow = -1;
-        for (int k = 0; k < count; k++) {
-            double alpha = points.alphas()[firstPoint + k];
+    /** Row {@code row} of [items, S, ...] restricted to the item's own {@code n} tokens in each token axis. */
+    private static NDIndex ownPart(int row, int n, long tokenAxes) {
+        StringBuilder s = new StringBuilder(Integer.toString(row));
+        long heads = tokenAxes == 3 ? 1 : 0; // attention: [H, S, S]
+        for (int a = 0; a < tokenAxes; a++) {
+            s.append(a < heads ? ", :" : ", :" + n);
+        }
+        return new NDIndex(s.toString());
+    }
+
+    /** Rows [k, S, ...] cut to the item's {@code n} tokens in each token axis (layer [k, S, d], attention [k, H, S, S]). */
+    private static NDArray toLength(NDArray rows, int n) {
+        return rows.getShape().dimension() == 4 ? rows.get(new NDIndex(":, :, :{}, :{}", n, n))
+                : rows.get(new NDIndex(":, :{}", n));
+    }
+
+    /** Carried rows (at the item's length) padded with zeros to the chunk's token axes, as {@code like}'s rows. */
+    private static NDArray fit(NDArray carried, NDArray like) {
+        Shape target = new Shape(prepend(carried.getShape().get(0), like.getShape().slice(1).getShape()));
+        if (carried.getShape().equals(target)) {
+            return carried;
+        }
+        NDArray padded = like.getManager().zeros(target);
+        int n = (int) carried.getShape().get(carried.getShape().dimension() - 1 - (carried.getShape().dimension() == 4
+                ? 0 : 1));
+        padded.set(carried.getShape().dimension() == 4 ? new NDIndex(":, :, :{}, :{}", n, n)
+                : new NDIndex(":, :{}", n), carried);
+        return padded;
+    }
+
+    private static long[] prepend(long first, long[] rest) {
+        long[] out = new long[rest.length + 1];
+        out[0] = first;
+        System.arraycopy(rest, 0, out, 1, rest.length);
+        return out;
+    }
+
+    /** Copies the chunk's host values into the items: F at α = 0 and 1, and everything of the finished items. */
+    private void unpack(ChunkLayout chunk, float[] host, Fetched at, Taps taps) {
+        int seq = chunk.seq();
+        int heads = model.config().numHeads();
+        int layers = model.config().numLayers();
+        for (int r = 0; r < chunk.rows(); r++) {
+            double alpha = points.alphas()[chunk.pointOfRow(r)];
             if (alpha == 0) {
-                item.fBaseline = f[r0 + k];
+                chunk.itemOfRow(r).fBaseline = host[at.f() + r];
             }
             if (alpha == 1) {
-                item.fInput = f[r0 + k];
-                inputRow = r0 + k;
+                chunk.itemOfRow(r).fInput = host[at.f() + r];
             }
         }
-        NDIndex rowsOfItem = new NDIndex("{}:{}, :{}", r0, r0 + count, n);
-        if (taps.embedding()) {
-            NDArray gradient = result.embeddingTap().getGradient();
-            if (options.has(Analysis.INTEGRATED_GRADIENTS)) {
-                float[] w = new float[count];
-                for (int k = 0; k < count; k++) {
-                    w[k] = (float) points.igWeights()[firstPoint + k];
-                }
-                NDArray weighted = gradient.get(rowsOfItem)
-                        .mul(gradient.getManager().create(w, new Shape(count, 1, 1))).sum(new int[] {0});
-                item.igGradientSum = add(item.igGradientSum, weighted.toFloatArray());
-                if (item.inputMinusBaseline == null) {
-                    item.inputMinusBaseline = difference.get(new NDIndex("{}, :{}", r0, n)).toFloatArray();
+        for (int i = 0; i < chunk.finishedItems(); i++) {
+            Item item = chunk.segments().get(i).item();
+            int n = item.length;
+            if (at.ig() >= 0) {
+                item.igTokenSum = Tensors.row(host, at.ig() + i * seq, n);
+            }
+            if (at.gradXInput() >= 0) {
+                item.gradXInput = Tensors.row(host, at.gradXInput() + i * seq, n);
+                item.saliency = Tensors.row(host, at.saliency() + i * seq, n);
+            }
+            if (at.gates() >= 0) {
+                item.headImportance = new float[layers][];
+                for (int l = 0; l < layers; l++) {
+                    item.headImportance[l] = Tensors.row(host, at.gates() + (i * layers + l) * heads, heads);
                 }
             }
-            if (inputRow >= 0 && options.has(Analysis.GRAD_X_INPUT)) {
-                NDIndex row = new NDIndex("{}, :{}", inputRow, n);
-                item.gradXInput = gradient.get(row).mul(input.get(row)).sum(new int[] {-1}).toFloatArray();
-                item.saliency = gradient.get(row).abs().sum(new int[] {-1}).toFloatArray();
+            for (int l : taps.layers()) {
+                item.layerToken[l] = Tensors.row(host, at.layers()[l] + i * seq, n);
             }
-        }
-        if (taps.headGate() && inputRow >= 0) {
-            item.headImportance = new float[result.headGates().size()][];
-            for (int l = 0; l < item.headImportance.length; l++) {
-                item.headImportance[l] = result.headGates().get(l).getGradient().get(inputRow).abs().toFloatArray();
-            }
-        }
-        // Conductance: the item's chain rows within the batch (under Captum's rule, integrated gradients' own
-        // points lie between them).
-        List<Integer> chainRows = new ArrayList<>();
-        for (int k = 0; k < count; k++) {
-            if (points.inChain()[firstPoint + k]) {
-                chainRows.add(k);
-            }
-        }
-        if (chainRows.isEmpty()) {
-            return;
-        }
-        boolean chainContinues = false;
-        for (int k = firstPoint + count; k < points.size(); k++) {
-            chainContinues |= points.inChain()[k];
-        }
-        double[] chainAlphas = new double[chainRows.size()];
-        for (int k = 0; k < chainAlphas.length; k++) {
-            chainAlphas[k] = points.alphas()[firstPoint + chainRows.get(k)];
-        }
-        for (int l : taps.layers()) {
-            try (NDScope layer = new NDScope()) {
-                NDArray hidden = result.hiddenStates().get(l);
-                NDArray gradient = result.layerTaps().get(l).getGradient();
-                List<NDArray> y = new ArrayList<>();
-                List<NDArray> g = new ArrayList<>();
-                for (int k : chainRows) {
-                    y.add(hidden.get(new NDIndex("{}, :{}", r0 + k, n)));
-                    g.add(gradient.get(new NDIndex("{}, :{}", r0 + k, n)));
-                }
-                NDArray c = conduct(item, y, g, chainAlphas, item.layerCarry[l], chainContinues);
-                if (c != null) {
-                    item.layerToken[l] = add(item.layerToken[l], c.sum(new int[] {-1}).toFloatArray());
-                }
-            }
-        }
-        for (int l : taps.attentions()) {
-            try (NDScope layer = new NDScope()) { // a layer's [H, S, S] terms go before the next layer's
-                NDArray attention = result.attentions().get(l);
-                NDArray gradient = result.attentionTaps().get(l).getGradient();
-                List<NDArray> y = new ArrayList<>();
-                List<NDArray> g = new ArrayList<>();
-                for (int k : chainRows) {
-                    y.add(attention.get(new NDIndex("{}, :, :{}, :{}", r0 + k, n, n)));
-                    g.add(gradient.get(new NDIndex("{}, :, :{}, :{}", r0 + k, n, n)));
-                }
-                NDArray c = conduct(item, y, g, chainAlphas, item.attentionCarry[l], chainContinues);
-                if (c != null) {
-                    if (item.attention[l] == null) {
-                        item.attention[l] = item.keep(c, model.manager());
-                    } else {
-                        item.attention[l].addi(c);
-                    }
-                }
+            for (int l : taps.attentions()) {
+                item.attention[l] = Tensors.heads(host, at.attentions()[l], i, heads, seq, n);
             }
         }
     }
 
     /**
-     * The conductance contributed by the intervals that end at this batch's chain points, for one item and
-     * tensor y (with its gradients g): each interval adds Σ_ij W_ij g_i ⊙ y_j over a small stencil of chain
-     * points (see {@link ConductanceRule#intervalWeights}). The carried last points of earlier batches
-     * complete the stencils across batch boundaries; the carry is updated. Null when no interval ends here.
+     * Which output of every row is F: its target's logit or probability (QA: at the target position, or the
+     * maximum). The selections are created on the device before the chunk's work is queued.
      */
-    private NDArray conduct(Item item, List<NDArray> y, List<NDArray> g, double[] alphas, ChainCarry carry,
-            boolean chainContinues) {
-        // The chain's points as views: the carried ones, then this batch's. No concatenation and no gathered
-        // copies: at 512 tokens those are tensors of tens of MB per point, and building them dominated the sweep.
-        int carried = carry.count;
-        List<NDArray> ys = new ArrayList<>(carry.values.subList(0, carried));
-        List<NDArray> gs = new ArrayList<>(carry.gradients.subList(0, carried));
-        ys.addAll(y);
-        gs.addAll(g);
-        double[] pointAlphas = new double[carried + alphas.length];
-        for (int k = 0; k < carried; k++) {
-            pointAlphas[k] = carry.alphas.get(k);
-        }
-        System.arraycopy(alphas, 0, pointAlphas, carried, alphas.length);
-        ConductanceRule rule = options.conductance();
-        List<int[]> stencils = new ArrayList<>();
-        List<double[][]> weights = new ArrayList<>();
-        for (int p = carried; p < pointAlphas.length; p++) {
-            int global = carry.seen + (p - carried);
-            rule.intervals(global, p, pointAlphas, points.pointsConductance(), stencils, weights);
-        }
-        NDArray sum = null;
-        for (int k = 0; k < stencils.size(); k++) {
-            int[] stencil = stencils.get(k);
-            double[][] w = weights.get(k);
-            for (int a = 0; a < stencil.length; a++) {
-                for (int b = 0; b < stencil.length; b++) {
-                    if (w[a][b] == 0) {
-                        continue;
-                    }
-                    NDArray term = gs.get(stencil[a]).mul(ys.get(stencil[b])).muli((float) w[a][b]);
-                    if (sum == null) {
-                        sum = term;
-                    } else {
-                        sum.addi(term);
-                        term.close();
-                    }
+    private final class TargetSelection {
+        private final NDArray classSelect;
+        private final NDArray additiveMask;
+        private final NDArray selectStart;
+        private final NDArray selectEnd;
+        private final NDArray startRows;
+
+        TargetSelection(ChunkLayout chunk, long[] mask, NDManager scope) {
+            int rows = chunk.rows();
+            int seq = chunk.seq();
+            if (model.config().task() != io.attributionatlas.model.Task.QUESTION_ANSWERING) {
+                int classes = model.config().labels().size();
+                float[] select = new float[rows * classes];
+                for (int i = 0; i < rows; i++) {
+                    select[i * classes + chunk.itemOfRow(i).target.index()] = 1;
+                }
+                classSelect = scope.create(select, new Shape(rows, classes));
+                additiveMask = selectStart = selectEnd = startRows = null;
+                return;
+            }
+            classSelect = null;
+            // Question answering: padded positions are excluded from softmax and max.
+            float[] qa = new float[3 * rows * seq + rows]; // additive mask, start selection, end selection, is-start
+            for (int i = 0; i < rows; i++) {
+                ResolvedTarget t = chunk.itemOfRow(i).target;
+                qa[3 * rows * seq + i] = t.isStart() ? 1 : 0;
+                qa[(t.isStart() ? rows : 2 * rows) * seq + i * seq + t.index()] = 1;
+                for (int j = 0; j < seq; j++) {
+                    qa[i * seq + j] = mask[i * seq + j] == 1 ? 0 : -Float.MAX_VALUE;
                 }
             }
+            NDArray all = scope.create(qa);
+            Shape shape = new Shape(rows, seq);
+            additiveMask = all.get(new NDIndex("0:{}", rows * seq)).reshape(shape);
+            selectStart = all.get(new NDIndex("{}:{}", rows * seq, 2 * rows * seq)).reshape(shape);
+            selectEnd = all.get(new NDIndex("{}:{}", 2 * rows * seq, 3 * rows * seq)).reshape(shape);
+            startRows = all.get(new NDIndex("{}:", 3 * rows * seq));
         }
-        int total = pointAlphas.length;
-        int keep = Math.min(total, rule.pointsCarried());
-        carry.seen += alphas.length;
-        // Slot j takes point total − keep + j ≥ j: in ascending j a slot is read before it is overwritten.
-        carry.count = chainContinues ? keep : 0;
-        for (int j = 0; j < carry.count; j++) {
-            int point = total - keep + j;
-            if (j == carry.values.size()) {
-                carry.values.add(item.keep(ys.get(point), model.manager()));
-                carry.gradients.add(item.keep(gs.get(point), model.manager()));
-                carry.alphas.add(pointAlphas[point]);
-            } else if (point != j) {
-                carry.values.get(j).set(ALL, ys.get(point));
-                carry.gradients.get(j).set(ALL, gs.get(point));
-                carry.alphas.set(j, pointAlphas[point]);
-            }
-        }
-        return sum;
-    }
 
-    private static double[] add(double[] sum, float[] values) {
-        double[] s = sum == null ? new double[values.length] : sum;
-        for (int i = 0; i < values.length; i++) {
-            s[i] += values[i];
+        NDArray values(ForwardResult r) {
+            if (classSelect != null) {
+                NDArray out = options.output() == Output.PROBABILITY ? r.logits().softmax(-1) : r.logits();
+                return out.mul(classSelect).sum(new int[] {-1});
+            }
+            NDArray start = r.startLogits().add(additiveMask);
+            NDArray end = r.endLogits().add(additiveMask);
+            if (options.output() == Output.PROBABILITY) {
+                start = start.softmax(-1);
+                end = end.softmax(-1);
+            }
+            if (options.qaReduction() == QaReduction.MAX) {
+                NDArray endRows = Scalars.of(startRows, 1f).sub(startRows);
+                return start.max(new int[] {-1}).mul(startRows).add(end.max(new int[] {-1}).mul(endRows));
+            }
+            // Padded positions hold -MAX logits; the selections are 0 there, so mask them out before multiplying.
+            NDArray realStart = options.output() == Output.PROBABILITY ? start : r.startLogits();
+            NDArray realEnd = options.output() == Output.PROBABILITY ? end : r.endLogits();
+            return realStart.mul(selectStart).sum(new int[] {-1}).add(realEnd.mul(selectEnd).sum(new int[] {-1}));
         }
-        return s;
     }
 }

@@ -2,7 +2,10 @@ package io.attributionatlas.attribution;
 
 import ai.djl.ndarray.NDArray;
 
-/** Copies NDArrays into nested Java arrays (results outlive the batch's native memory). */
+/**
+ * Copies NDArrays, or host values a {@link HostTransfer} fetched, into nested Java arrays (results outlive the
+ * batch's native memory).
+ */
 final class Tensors {
 
     private Tensors() {
@@ -28,6 +31,25 @@ final class Tensors {
         for (int i = 0; i < a; i++) {
             for (int j = 0; j < b; j++) {
                 System.arraycopy(flat, offset + (i * b + j) * c, out[i][j], 0, c);
+            }
+        }
+        return out;
+    }
+
+    /** {@code n} values from {@code from}. */
+    static float[] row(float[] host, int from, int n) {
+        return java.util.Arrays.copyOfRange(host, from, from + n);
+    }
+
+    /**
+     * Row {@code b} of a row-major [rows, heads, S, S] block starting at {@code offset}, cut to [heads][n][n]: one
+     * sample's real tokens of a padded pass.
+     */
+    static float[][][] heads(float[] host, int offset, int b, int heads, int seq, int n) {
+        float[][][] out = new float[heads][n][];
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < n; i++) {
+                out[h][i] = row(host, offset + ((b * heads + h) * seq + i) * seq, n);
             }
         }
         return out;

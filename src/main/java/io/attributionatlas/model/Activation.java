@@ -41,14 +41,14 @@ public enum Activation {
     public abstract NDArray apply(NDArray x);
 
     /**
-     * A scalar constant for use inside a differentiated graph. DJL's {@code x.mul(Number)} wraps the
-     * number in a tensor over a direct buffer and closes it right after the op; autograd keeps that
-     * tensor for the backward pass, and once the garbage collector frees the buffer the backward pass
-     * reads freed memory (NaN or garbage gradients). A tensor attached to the input's manager lives
-     * until that manager (the batch) is closed, i.e. past the backward pass.
+     * A scalar constant for use inside a differentiated graph, from {@link Scalars}. DJL's {@code x.mul(Number)}
+     * wraps the number in a tensor over a direct buffer and closes it right after the op; autograd keeps that
+     * tensor for the backward pass, and once the garbage collector frees the buffer the backward pass reads freed
+     * memory (NaN or garbage gradients); on a GPU it is also a host-to-device copy that waits for the queued work.
+     * A cached scalar lives as long as the JVM.
      */
     public static NDArray constant(NDArray like, float value) {
-        return like.getManager().create(value);
+        return Scalars.of(like, value);
     }
 
     public static Activation fromConfigName(String name) {

@@ -1,7 +1,7 @@
 package io.attributionatlas.model;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import io.attributionatlas.model.Prediction.AnswerSpan;
 import java.nio.file.Path;
@@ -73,35 +73,45 @@ public final class Predictor implements AutoCloseable {
 
     private List<Prediction> predictBatch(List<TextInput> inputs, List<EncodedText> texts) {
         EncodedBatch batch = EncodedBatch.ofTexts(texts, padId());
-        List<Prediction> out = new ArrayList<>();
         try (NDManager scope = model.manager().newSubManager()) {
-            ForwardResult r = model.forward(batch, ForwardOptions.predictOnly(), scope);
-            for (int b = 0; b < texts.size(); b++) {
-                out.add(prediction(inputs.get(b), texts.get(b), r, b));
-            }
+            return predictions(inputs, texts, model.forward(batch, ForwardOptions.predictOnly(), scope));
         }
-        return out;
     }
 
-    /** The prediction of row {@code b} of a forward pass whose rows are these encodings, padded. */
-    public Prediction prediction(TextInput input, EncodedText text, ForwardResult r, int b) {
+    /**
+     * The predictions of a forward pass whose rows are these encodings, padded: its logits (or start and end
+     * logits) cross to the host in one transfer.
+     */
+    public List<Prediction> predictions(List<TextInput> inputs, List<EncodedText> texts, ForwardResult r) {
+        List<Prediction> out = new ArrayList<>();
         if (r.logits() != null) {
-            float[] logits = r.logits().get(b).toFloatArray();
-            int best = argmax(logits);
-            return new Prediction(input, text, logits, softmax(logits), best, model.config().labels().get(best),
-                    null, null, null);
+            int classes = (int) r.logits().getShape().get(1);
+            float[] all = r.logits().toFloatArray();
+            for (int b = 0; b < texts.size(); b++) {
+                float[] logits = Arrays.copyOfRange(all, b * classes, (b + 1) * classes);
+                int best = argmax(logits);
+                out.add(new Prediction(inputs.get(b), texts.get(b), logits, softmax(logits), best,
+                        model.config().labels().get(best), null, null, null));
+            }
+            return out;
         }
         if (r.startLogits() != null) {
-            float[] start = row(r.startLogits(), b, text.length());
-            float[] end = row(r.endLogits(), b, text.length());
-            return new Prediction(input, text, null, null, -1, null, start, end,
-                    answer(text, start, end, input.textPair() != null));
+            int seq = (int) r.startLogits().getShape().get(1);
+            float[] both = NDArrays.stack(new ai.djl.ndarray.NDList(r.startLogits(), r.endLogits())).toFloatArray();
+            int rows = texts.size();
+            for (int b = 0; b < rows; b++) {
+                EncodedText text = texts.get(b);
+                float[] start = Arrays.copyOfRange(both, b * seq, b * seq + text.length());
+                float[] end = Arrays.copyOfRange(both, (rows + b) * seq, (rows + b) * seq + text.length());
+                out.add(new Prediction(inputs.get(b), text, null, null, -1, null, start, end,
+                        answer(text, start, end, inputs.get(b).textPair() != null)));
+            }
+            return out;
         }
-        return new Prediction(input, text, null, null, -1, null, null, null, null);
-    }
-
-    private static float[] row(NDArray a, int b, int length) {
-        return Arrays.copyOf(a.get(b).toFloatArray(), length);
+        for (int b = 0; b < texts.size(); b++) {
+            out.add(new Prediction(inputs.get(b), texts.get(b), null, null, -1, null, null, null, null));
+        }
+        return out;
     }
 
     /** The span maximising start + end logit over the context's tokens (the pair text, or the text alone). */

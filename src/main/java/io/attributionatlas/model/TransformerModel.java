@@ -197,8 +197,8 @@ public final class TransformerModel implements AutoCloseable {
             x = linear(x, globals.get(Role.EMB_PROJ_W), globals.get(Role.EMB_PROJ_B));
         }
         // [batch, 1, 1, key]: 0 at real keys, the most negative float at padded ones.
-        NDArray additiveMask = mask.toType(DataType.FLOAT32, false).neg().add(1f).mul(MASK_VALUE)
-                .reshape(b, 1, 1, s);
+        NDArray additiveMask = Scalars.of(mask, 1f).sub(mask.toType(DataType.FLOAT32, false))
+                .mul(Scalars.of(mask, MASK_VALUE)).reshape(b, 1, 1, s);
 
         List<NDArray> hidden = new ArrayList<>();
         List<NDArray> attentions = new ArrayList<>();
@@ -357,7 +357,7 @@ public final class TransformerModel implements AutoCloseable {
         NDArray positions;
         if (config.architecture().positionsFromPadding()) {
             NDArray real = ids.neq(config.padTokenId()).toType(DataType.INT64, false);
-            positions = real.cumSum(1).mul(real).add(config.padTokenId());
+            positions = real.cumSum(1).mul(real).add(Scalars.ofLong(real, config.padTokenId()));
         } else {
             positions = batchManager.arange(0, (int) s, 1, DataType.INT64).reshape(1, s).repeat(0, b);
         }

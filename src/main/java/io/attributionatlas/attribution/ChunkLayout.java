@@ -1,0 +1,198 @@
+package io.attributionatlas.attribution;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Which rows of one sweep chunk belong to which item: consecutive segments, each an item's consecutive points
+ * (ascending α). Only the first segment can continue an item from the chunk before (its points then start past
+ * 0) and only the last can continue into the next. Conductance needs the rows just before the chunk of its first
+ * item: the chunk's <em>extended</em> rows are those {@link #carried()} rows, then the chunk's own.
+ *
+ * <p>Everything per item is computed with a fixed number of tensor operations per chunk: a per-row coefficient
+ * vector for each diagonal of {@link PathWeights}, and {@link #reduce} sums every item's rows at once (equal-length
+ * segments as one reshaped block, the first and last apart).
+ */
+final class ChunkLayout {
+
+    /** An item's rows {@code start .. start + count} of the chunk: its points {@code firstPoint ..}. */
+    record Segment(PathSweep.Item item, int start, int count, int firstPoint) {
+    }
+
+    private final List<Segment> segments;
+    private final int rows;
+    private final int seq;
+    private final int perItem;
+    private final int carried;
+    private final PathSweep.Item[] itemOfRow;
+    private final int[] pointOfRow;
+
+    private ChunkLayout(List<Segment> segments, int rows, int perItem, int band) {
+        this.segments = segments;
+        this.rows = rows;
+        this.perItem = perItem;
+        Segment first = segments.get(0);
+        this.carried = Math.min(band, first.firstPoint());
+        this.itemOfRow = new PathSweep.Item[rows];
+        this.pointOfRow = new int[rows];
+        int longest = 0;
+        for (Segment s : segments) {
+            longest = Math.max(longest, s.item().length);
+            for (int k = 0; k < s.count(); k++) {
+                itemOfRow[s.start() + k] = s.item();
+                pointOfRow[s.start() + k] = s.firstPoint() + k;
+            }
+        }
+        this.seq = longest;
+    }
+
+    /** The chunk of {@code rows} rows starting at point {@code firstPoint} of {@code open.get(0)}. */
+    static ChunkLayout of(List<PathSweep.Item> open, int firstPoint, int rows, int perItem, int band) {
+        List<Segment> segments = new ArrayList<>();
+        int row = 0;
+        int point = firstPoint;
+        for (int i = 0; row < rows; i++) {
+            int count = Math.min(rows - row, perItem - point);
+            segments.add(new Segment(open.get(i), row, count, point));
+            row += count;
+            point = 0;
+        }
+        return new ChunkLayout(segments, rows, perItem, band);
+    }
+
+    int rows() {
+        return rows;
+    }
+
+    /** The chunk's token axis: its longest item's length. */
+    int seq() {
+        return seq;
+    }
+
+    List<Segment> segments() {
+        return segments;
+    }
+
+    Segment first() {
+        return segments.get(0);
+    }
+
+    Segment last() {
+        return segments.get(segments.size() - 1);
+    }
+
+    PathSweep.Item itemOfRow(int row) {
+        return itemOfRow[row];
+    }
+
+    int pointOfRow(int row) {
+        return pointOfRow[row];
+    }
+
+    boolean lastContinues() {
+        Segment last = last();
+        return last.firstPoint() + last.count() < perItem;
+    }
+
+    /** Items whose last point is in this chunk: all but a continuing last one. */
+    int finishedItems() {
+        return segments.size() - (lastContinues() ? 1 : 0);
+    }
+
+    /** The chunk row of each finished item's last point (α = 1, the input). */
+    int[] finishedInputRows() {
+        int[] out = new int[finishedItems()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = segments.get(i).start() + segments.get(i).count() - 1;
+        }
+        return out;
+    }
+
+    /** How many rows of the first item's earlier points precede the chunk's own in its extended rows. */
+    int carried() {
+        return carried;
+    }
+
+    int extendedRows() {
+        return carried + rows;
+    }
+
+    /** Extended rows of segment {@code i}: the first segment's include the carried rows. */
+    int extendedRowsOf(int i) {
+        return segments.get(i).count() + (i == 0 ? carried : 0);
+    }
+
+    /** A per-point value for every chunk row, e.g. the integrated-gradients weights. */
+    float[] rowWeights(double[] perPoint) {
+        float[] out = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            out[r] = (float) perPoint[pointOfRow[r]];
+        }
+        return out;
+    }
+
+    /**
+     * Row-major [offsets, extended rows]: for diagonal o of W and extended row e (point a), W[a][a + o] where
+     * point a + o is a row of the same item in the extended rows and at least one of the two is a chunk row (pairs
+     * of carried rows were counted by earlier chunks; pairs with a later row are counted by the chunk that has it).
+     */
+    float[] coefficients(PathWeights weights) {
+        int[] offsets = weights.offsets();
+        int extended = extendedRows();
+        float[] out = new float[offsets.length * extended];
+        int segmentStart = 0;
+        for (int i = 0; i < segments.size(); i++) {
+            int segmentEnd = segmentStart + extendedRowsOf(i);
+            Segment s = segments.get(i);
+            int firstExtendedPoint = s.firstPoint() - (i == 0 ? carried : 0);
+            for (int e = segmentStart; e < segmentEnd; e++) {
+                int point = firstExtendedPoint + (e - segmentStart);
+                for (int k = 0; k < offsets.length; k++) {
+                    int partner = e + offsets[k];
+                    if (partner < segmentStart || partner >= segmentEnd || (e < carried && partner < carried)) {
+                        continue;
+                    }
+                    out[k * extended + e] = (float) weights.at(point, point + offsets[k]);
+                }
+            }
+            segmentStart = segmentEnd;
+        }
+        return out;
+    }
+
+    /**
+     * Sums {@code x} ([rows or extended rows, ...]) over each item's rows: [items, ...]. Runs of equal-length
+     * segments (the complete items) are one reshaped sum; the first and last segments are summed apart.
+     */
+    NDArray reduce(NDArray x, boolean extended) {
+        NDList parts = new NDList();
+        long[] rest = x.getShape().slice(1).getShape();
+        int start = 0;
+        int i = 0;
+        while (i < segments.size()) {
+            int length = extended ? extendedRowsOf(i) : segments.get(i).count();
+            int j = i + 1;
+            while (j < segments.size() && (extended ? extendedRowsOf(j) : segments.get(j).count()) == length) {
+                j++;
+            }
+            int count = j - i;
+            NDArray block = x.get(new NDIndex("{}:{}", start, start + count * length));
+            parts.add(count == 1 ? block.sum(new int[] {0}, true)
+                    : block.reshape(prepend(new long[] {count, length}, rest)).sum(new int[] {1}));
+            start += count * length;
+            i = j;
+        }
+        return parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
+    }
+
+    private static long[] prepend(long[] first, long[] rest) {
+        long[] out = new long[first.length + rest.length];
+        System.arraycopy(first, 0, out, 0, first.length);
+        System.arraycopy(rest, 0, out, first.length, rest.length);
+        return out;
+    }
+}
