@@ -20,8 +20,8 @@ public final class AttributionOptions {
     private TargetSpec target = TargetSpec.PREDICTED;
     private Output output = Output.LOGIT;
     private QaReduction qaReduction = QaReduction.INDEX;
-    private int internalBatchSize = 64;
-    private int memoryMb = DEFAULT_MEMORY_MB;
+    private int internalBatchSize = AUTO;
+    private int memoryMb = AUTO;
     private Strategy strategy = Strategy.SINGLE_PASS;
     private Set<Analysis> analyses = Analysis.all();
     private java.util.List<Method> methods = java.util.List.of();
@@ -32,10 +32,10 @@ public final class AttributionOptions {
     private double noiseStdev;
 
     /**
-     * Activation memory per pass (per task): one forward+backward row of BERT-base at 512 tokens with its
-     * conductance state fits (about 1.8 GB), as do three of all-MiniLM's; see {@link MemoryBudget}.
+     * internal_batch_size and memory_mb "auto": chosen for the model's device by {@link MemoryBudget#of} (on a CPU
+     * 64 rows and 2048 MB; on a GPU 2048 rows and a share of its free memory).
      */
-    public static final int DEFAULT_MEMORY_MB = 2048;
+    public static final int AUTO = 0;
 
     public static AttributionOptions defaults() {
         return new AttributionOptions();
@@ -61,8 +61,8 @@ public final class AttributionOptions {
                 case "target" -> target(TargetSpec.parse(value));
                 case "output" -> output(Output.parse(value));
                 case "qa_reduction" -> qaReduction(QaReduction.parse(value));
-                case "internal_batch_size" -> internalBatchSize(Integer.parseInt(value.trim()));
-                case "memory_mb" -> memoryMb(Integer.parseInt(value.trim()));
+                case "internal_batch_size" -> internalBatchSize(parseAuto(value));
+                case "memory_mb" -> memoryMb(parseAuto(value));
                 case "strategy" -> strategy(Strategy.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT)
                         .replace('-', '_')));
                 case "analyses" -> analyses(parseAnalyses(value));
@@ -75,12 +75,25 @@ public final class AttributionOptions {
                 default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
             }
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + ": expected an integer, got '" + value + "'");
+            throw new IllegalArgumentException(key + ": expected " + (key.equals("internal_batch_size")
+                    || key.equals("memory_mb") ? "auto or a positive integer" : "an integer") + ", got '" + value + "'");
         } catch (IllegalArgumentException e) {
             throw e.getMessage() != null && e.getMessage().startsWith(key) ? e
                     : new IllegalArgumentException(key + ": " + e.getMessage());
         }
         return this;
+    }
+
+    /** "auto" ({@link #AUTO}) or a positive integer. */
+    private static int parseAuto(String value) {
+        if (value.trim().equalsIgnoreCase("auto")) {
+            return AUTO;
+        }
+        int n = Integer.parseInt(value.trim());
+        if (n < 1) {
+            throw new NumberFormatException();
+        }
+        return n;
     }
 
     private static Set<Analysis> parseAnalyses(String value) {
@@ -136,18 +149,22 @@ public final class AttributionOptions {
         return this;
     }
 
+    /** The most rows per pass; {@link #AUTO} chooses for the device. */
     public AttributionOptions internalBatchSize(int rows) {
-        if (rows < 1) {
-            throw new IllegalArgumentException("internal_batch_size must be at least 1, got " + rows);
+        if (rows < 0) {
+            throw new IllegalArgumentException("internal_batch_size must be auto or at least 1, got " + rows);
         }
         this.internalBatchSize = rows;
         return this;
     }
 
-    /** The activation-memory budget of one pass, in MiB; chunks are sized from it (see {@link MemoryBudget}). */
+    /**
+     * The activation-memory budget of one pass, in MiB; chunks are sized from it (see {@link MemoryBudget});
+     * {@link #AUTO} chooses for the device.
+     */
     public AttributionOptions memoryMb(int megabytes) {
-        if (megabytes < 1) {
-            throw new IllegalArgumentException("memory_mb must be at least 1, got " + megabytes);
+        if (megabytes < 0) {
+            throw new IllegalArgumentException("memory_mb must be auto or at least 1, got " + megabytes);
         }
         this.memoryMb = megabytes;
         return this;

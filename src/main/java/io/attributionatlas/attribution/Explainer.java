@@ -93,6 +93,11 @@ public final class Explainer implements AutoCloseable {
         return options;
     }
 
+    /** The memory budget and most rows per pass, as resolved for the model's device. */
+    public MemoryBudget budget() {
+        return budget;
+    }
+
     public TransformerModel model() {
         return model;
     }

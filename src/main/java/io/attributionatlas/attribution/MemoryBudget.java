@@ -33,9 +33,52 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
      */
     public static final long CPU_LARGEST_TENSOR_BYTES = 32 * MB;
 
-    /** The budget of {@code megabytes} for a model on {@code device}, at most {@code maxRows} rows a pass. */
+    /** A CPU pass's default budget (memory_mb auto): a 512-token BERT-base sweep row with its state fits. */
+    public static final int CPU_DEFAULT_MB = 2048;
+    /** A CPU pass's default most rows (internal_batch_size auto). */
+    public static final int CPU_DEFAULT_ROWS = 64;
+    /**
+     * A GPU pass's default most rows: thousands, so the device's matrix products are large and the host's fixed
+     * cost per chunk is shared by many samples; the free device memory bounds it further.
+     */
+    public static final int GPU_DEFAULT_ROWS = 2048;
+    /** The share of a GPU's free memory (at explainer creation) that memory_mb auto gives its passes. */
+    static final double GPU_FREE_FRACTION = 0.75;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MemoryBudget.class);
+
+    /**
+     * The budget of {@code megabytes} (0: auto) for a model on {@code device}, at most {@code maxRows} rows a
+     * pass (0: auto). Auto is {@value #CPU_DEFAULT_MB} MB and {@value #CPU_DEFAULT_ROWS} rows on a CPU; on a GPU
+     * {@link #gpuShareMb} of the device's free memory for one user and {@value #GPU_DEFAULT_ROWS} rows.
+     */
     public static MemoryBudget of(int megabytes, int maxRows, ai.djl.Device device) {
-        return new MemoryBudget(megabytes * MB, maxRows, device.isGpu() ? Long.MAX_VALUE : CPU_LARGEST_TENSOR_BYTES);
+        boolean gpu = device.isGpu();
+        int mb = megabytes > 0 ? megabytes : gpu ? gpuShareMb(device, 1) : CPU_DEFAULT_MB;
+        int rows = maxRows > 0 ? maxRows : gpu ? GPU_DEFAULT_ROWS : CPU_DEFAULT_ROWS;
+        return new MemoryBudget(mb * MB, rows, gpu ? Long.MAX_VALUE : CPU_LARGEST_TENSOR_BYTES);
+    }
+
+    /**
+     * {@value #GPU_FREE_FRACTION} of the GPU's free memory, split between {@code users} concurrent passes (tasks
+     * sharing the device), in MiB. PyTorch's cached blocks are released first, so that memory this process holds
+     * but does not use counts as free. Where the CUDA runtime cannot be asked, {@value #CPU_DEFAULT_MB} MB.
+     */
+    public static int gpuShareMb(ai.djl.Device device, int users) {
+        try {
+            ai.djl.pytorch.jni.JniUtils.emptyCudaCache();
+            java.lang.management.MemoryUsage usage = ai.djl.util.cuda.CudaUtils.getGpuMemory(device);
+            long free = usage.getMax() - usage.getUsed();
+            return (int) Math.max(1, (long) (free * GPU_FREE_FRACTION / Math.max(1, users) / MB));
+        } catch (RuntimeException | LinkageError e) {
+            LOG.warn("memory_mb auto: cannot read the free memory of {} ({}); using {} MB, set memory_mb to use more",
+                    device, e.toString(), CPU_DEFAULT_MB);
+            return CPU_DEFAULT_MB;
+        }
+    }
+
+    /** The budget in MiB. */
+    public int megabytes() {
+        return (int) (bytes / MB);
     }
 
     /** Estimated peak bytes of one forward+backward row of the sweep at {@code seq} tokens. */

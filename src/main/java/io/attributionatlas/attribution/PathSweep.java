@@ -330,6 +330,7 @@ final class PathSweep {
         java.util.Arrays.fill(broadcast, 1);
         broadcast[0] = extended;
         NDArray coefficientRows = coefficients.reshape(prepend(offsets.length, broadcast));
+        NDArray partners = coefficientRows.neq(Scalars.of(coefficientRows, 0f));
         // U_e = Σ_o c_o[e] y_{e+o}: each offset adds a shifted view to the rows where its partner exists.
         NDArray u = values.zerosLike();
         for (int k = 0; k < offsets.length; k++) {
@@ -340,7 +341,13 @@ final class PathSweep {
                 continue;
             }
             NDIndex rows = new NDIndex("{}:{}", from, to);
-            NDArray term = values.get(new NDIndex("{}:{}", from + o, to + o)).mul(coefficientRows.get(k).get(rows));
+            NDArray product = values.get(new NDIndex("{}:{}", from + o, to + o)).mul(coefficientRows.get(k).get(rows));
+            // A row's partner in another item has coefficient 0, but 0 × NaN is NaN: select instead of multiplying,
+            // so that one sample's non-finite values never reach its neighbours.
+            Shape full = product.getShape(); // expanded views: DJL's where does not broadcast
+            NDArray term = NDArrays.where(partners.get(k).get(rows).broadcast(full), product,
+                    Scalars.of(product, 0f).broadcast(full));
+            product.close();
             u.get(rows).addi(term);
             term.close(); // one term of the tensor's size at a time
         }

@@ -36,85 +36,102 @@ final class BenchCommand implements AtlasCli.Command {
 
     @Override
     public String usage() {
-        return "bench " + ModelOptions.USAGE + " --input FILE.csv|FILE.jsonl [--samples 32] [--naive-samples 8] [--n-steps 50]"
-                + " [--min-tokens 17] [--max-tokens 23] [--internal-batch-size 64] [--memory-mb 2048]"
-                + " [--lengths 32,64,128,256,512] [--length-samples 2] [--methods LIST] [--json OUT.json]";
+        return "bench " + ModelOptions.USAGE + " --input FILE.csv|FILE.jsonl [--samples N] [--naive-samples 8]"
+                + " [--n-steps 50] [--min-tokens 17] [--max-tokens 23] [--long-tokens 128] [--long-samples N]"
+                + " [--internal-batch-size auto|N] [--memory-mb auto|MB] [--lengths 32,64,128,256,512]"
+                + " [--length-samples 2] [--methods LIST] [--json OUT.json]";
     }
+
+    /** Samples per measurement when --samples is not given: a few passes' worth on the device. */
+    private static final int CPU_SAMPLES = 32;
+    private static final int GPU_SAMPLES = 512;
 
     @Override
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Arguments a = new Arguments(args, 1, ModelOptions.names("input", "samples", "naive-samples", "n-steps",
-                "min-tokens", "max-tokens", "internal-batch-size", "memory-mb", "lengths", "length-samples", "methods",
-                "json"));
-        int samples = a.integer("samples", 32, 1);
+                "min-tokens", "max-tokens", "long-tokens", "long-samples", "internal-batch-size", "memory-mb",
+                "lengths", "length-samples", "methods", "json"));
         int naiveSamples = a.integer("naive-samples", 8, 1);
         int steps = a.integer("n-steps", 50, 2);
         int minTokens = a.integer("min-tokens", 17, 3);
         int maxTokens = a.integer("max-tokens", 23, minTokens);
-        int batch = a.integer("internal-batch-size", AttributionOptions.defaults().internalBatchSize(), 1);
-        int memoryMb = a.integer("memory-mb", AttributionOptions.DEFAULT_MEMORY_MB, 1);
+        int longTokens = a.integer("long-tokens", 128, 0);
         int lengthSamples = a.integer("length-samples", 2, 1);
         List<Integer> lengths = a.has("lengths") ? parseLengths(a.get("lengths")) : List.of();
         List<TextInput> texts = LocalCorpus.read(a.path("input"));
         JsonObject result = new JsonObject();
         try (Predictor predictor = ModelOptions.open(a)) {
-            List<TextInput> inputs = new ArrayList<>();
-            long tokens = 0;
-            for (TextInput t : texts) {
-                int n = predictor.encode(t).length();
-                if (n >= minTokens && n <= maxTokens && inputs.size() < samples) {
-                    inputs.add(t);
-                    tokens += n;
+            boolean gpu = predictor.model().manager().getDevice().isGpu();
+            int samples = a.integer("samples", gpu ? GPU_SAMPLES : CPU_SAMPLES, 2);
+            AttributionOptions base = AttributionOptions.defaults().nSteps(steps);
+            for (String key : new String[] {"internal-batch-size", "memory-mb"}) {
+                if (a.has(key)) {
+                    try {
+                        base.set(key.replace('-', '_'), a.get(key));
+                    } catch (IllegalArgumentException e) {
+                        throw new UsageException(e.getMessage());
+                    }
                 }
             }
-            if (inputs.size() < Math.max(2, naiveSamples)) {
-                throw new UsageException("only " + inputs.size() + " input texts have " + minTokens + ".." + maxTokens
+            List<TextInput> sentences = new ArrayList<>();
+            for (TextInput t : texts) {
+                int n = predictor.encode(t).length();
+                if (n >= minTokens && n <= maxTokens) {
+                    sentences.add(t);
+                }
+            }
+            if (sentences.size() < 2) {
+                throw new UsageException("only " + sentences.size() + " input texts have " + minTokens + ".." + maxTokens
                         + " tokens");
             }
-            double meanTokens = tokens / (double) inputs.size();
+            List<TextInput> inputs = new ArrayList<>(); // repeated when the input has fewer: the timing is the same
+            for (int i = 0; i < samples; i++) {
+                TextInput t = sentences.get(i % sentences.size());
+                inputs.add(new TextInput(t.id() + "#" + i, t.text(), t.textPair()));
+            }
             ModelConfig config = predictor.model().config();
-            double forwardFlops = forwardFlops(config, meanTokens);
             double matmul = matmulGflops(predictor);
             result.addProperty("model", a.path("model").toAbsolutePath().normalize().toString());
-            result.addProperty("samples", inputs.size());
-            result.addProperty("naive_samples", naiveSamples);
-            result.addProperty("mean_tokens", meanTokens);
+            result.addProperty("device", predictor.model().manager().getDevice().toString());
+            result.addProperty("precision", predictor.model().precision().cliName());
             result.addProperty("n_steps", steps);
-            result.addProperty("internal_batch_size", batch);
-            result.addProperty("memory_mb", memoryMb);
             result.addProperty("cpu_cores", Runtime.getRuntime().availableProcessors());
             result.addProperty("matmul_gflops", matmul);
-            result.addProperty("forward_gflop_per_sample", forwardFlops / 1e9);
-
-            AttributionOptions base = AttributionOptions.defaults().nSteps(steps).internalBatchSize(batch)
-                    .memoryMb(memoryMb);
+            try (Explainer explainer = new Explainer(predictor, copy(base))) {
+                result.addProperty("memory_mb", explainer.budget().megabytes());
+                result.addProperty("internal_batch_size", explainer.budget().maxRows());
+            }
             Set<Analysis> full = EnumSet.of(Analysis.INTEGRATED_GRADIENTS, Analysis.LAYER_CONDUCTANCE,
                     Analysis.ATTENTION_CONDUCTANCE);
-            int layers = config.numLayers();
-            int rows = base.sweepPoints().alphas().length;
-            // Work per sample in forward-pass equivalents. The weights are constants here, so a backward pass
-            // computes input gradients only (about one forward's matrix products): forward+backward ≈ 2 forwards.
-            measure(predictor, copy(base).analyses(full), inputs.subList(0, 4), 0, forwardFlops, matmul); // warm-up
-            JsonObject forward = measure(predictor, copy(base).analyses(Analysis.forwardOnly()), inputs, 1,
-                    forwardFlops, matmul);
-            JsonObject ig = measure(predictor, copy(base).analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)), inputs,
-                    1 + 2.0 * rows, forwardFlops, matmul);
-            JsonObject single = measure(predictor, copy(base).analyses(full), inputs, 1 + 2.0 * rows, forwardFlops,
-                    matmul);
-            JsonObject naive = measure(predictor, copy(base).analyses(full).strategy(AttributionOptions.Strategy.NAIVE),
-                    inputs.subList(0, naiveSamples), 1 + 2.0 * rows * (1 + 2 * layers), forwardFlops, matmul);
-            result.add("forward_only", forward);
-            result.add("integrated_gradients", ig);
-            result.add("full_single_pass", single);
-            result.add("full_naive", naive);
-            double speedup = naive.get("seconds_per_sample").getAsDouble()
-                    / single.get("seconds_per_sample").getAsDouble();
-            result.addProperty("speedup_single_vs_naive", speedup);
+            measure(predictor, copy(base).analyses(full), samplesOf(predictor, base, inputs.subList(0, 4)), 0, 0,
+                    matmul); // warm-up
+            List<Sample> shortSamples = samplesOf(predictor, base, inputs);
+            result.add("short_inputs", measureSet(predictor, base, full, shortSamples, naiveSamples, matmul));
+            if (longTokens > 0) {
+                if (longTokens > config.maxLength()) {
+                    throw new UsageException("--long-tokens: " + longTokens + " is more than the model's "
+                            + config.maxLength() + " tokens");
+                }
+                int longCount = a.integer("long-samples", Math.max(2, samples / 4), 2);
+                List<Sample> longSamples = new ArrayList<>();
+                try (Explainer explainer = new Explainer(predictor, copy(base))) {
+                    for (int k = 0; k < longCount; k++) {
+                        longSamples.add(sampleOfLength(explainer, texts, k * 7, longTokens));
+                    }
+                }
+                result.add("long_inputs", measureSet(predictor, base, full, longSamples, Math.min(naiveSamples,
+                        longCount), matmul));
+            }
             result.addProperty("peak_rss_mb", peakResidentMegabytes());
+            if (gpu) {
+                java.lang.management.MemoryUsage usage = ai.djl.util.cuda.CudaUtils.getGpuMemory(
+                        predictor.model().manager().getDevice());
+                result.addProperty("gpu_memory_in_use_mb", usage.getUsed() / 1048576.0); // PyTorch's cache included
+            }
             if (a.has("methods")) {
                 JsonObject methods = new JsonObject();
                 for (Method m : Method.parseList(a.get("methods"))) {
-                    methods.add(m.cliName(), measureMethod(predictor, copy(base), inputs, m));
+                    methods.add(m.cliName(), measureMethod(predictor, copy(base), shortSamples, m));
                 }
                 result.add("methods", methods);
             }
@@ -129,6 +146,49 @@ final class BenchCommand implements AtlasCli.Command {
             OutputFiles.write(a.path("json"), json + "\n");
         }
         return 0;
+    }
+
+    /**
+     * Forward-only analyses, IG alone, and IG + every layer's conductance + attention conductance by the single
+     * pass and by the naive strategy, on the same samples (the naive one on the first {@code naiveSamples}), each
+     * with the rows per pass the memory budget chose; achieved GFLOP/s against the measured matrix-multiply rate.
+     */
+    private static JsonObject measureSet(Predictor predictor, AttributionOptions base, Set<Analysis> full,
+            List<Sample> samples, int naiveSamples, double matmul) {
+        ModelConfig config = predictor.model().config();
+        double tokens = samples.stream().mapToInt(Sample::length).average().orElse(0);
+        double forwardFlops = forwardFlops(config, tokens);
+        int layers = config.numLayers();
+        int rows = base.sweepPoints().alphas().length;
+        JsonObject set = new JsonObject();
+        set.addProperty("samples", samples.size());
+        set.addProperty("naive_samples", naiveSamples);
+        set.addProperty("mean_tokens", tokens);
+        set.addProperty("forward_gflop_per_sample", forwardFlops / 1e9);
+        // Work per sample in forward-pass equivalents. The weights are constants here, so a backward pass
+        // computes input gradients only (about one forward's matrix products): forward+backward ≈ 2 forwards.
+        JsonObject forward = measure(predictor, copy(base).analyses(Analysis.forwardOnly()), samples, 1, forwardFlops,
+                matmul);
+        JsonObject ig = measure(predictor, copy(base).analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)), samples,
+                1 + 2.0 * rows, forwardFlops, matmul);
+        JsonObject single = measure(predictor, copy(base).analyses(full), samples, 1 + 2.0 * rows, forwardFlops,
+                matmul);
+        JsonObject naive = measure(predictor, copy(base).analyses(full).strategy(AttributionOptions.Strategy.NAIVE),
+                samples.subList(0, Math.min(naiveSamples, samples.size())), 1 + 2.0 * rows * (1 + 2 * layers),
+                forwardFlops, matmul);
+        set.add("forward_only", forward);
+        set.add("integrated_gradients", ig);
+        set.add("full_single_pass", single);
+        set.add("full_naive", naive);
+        set.addProperty("speedup_single_vs_naive", naive.get("seconds_per_sample").getAsDouble()
+                / single.get("seconds_per_sample").getAsDouble());
+        return set;
+    }
+
+    private static List<Sample> samplesOf(Predictor predictor, AttributionOptions base, List<TextInput> inputs) {
+        try (Explainer explainer = new Explainer(predictor, copy(base))) {
+            return inputs.stream().map(i -> explainer.sample(i, null)).toList();
+        }
     }
 
     private static AttributionOptions copy(AttributionOptions o) {
@@ -234,21 +294,23 @@ final class BenchCommand implements AtlasCli.Command {
         }
     }
 
-    private static JsonObject measure(Predictor predictor, AttributionOptions options, List<TextInput> inputs,
+    private static JsonObject measure(Predictor predictor, AttributionOptions options, List<Sample> samples,
             double forwardsPerSample, double forwardFlops, double matmulGflops) {
         try (Explainer explainer = new Explainer(predictor, options)) {
-            List<Sample> samples = inputs.stream().map(i -> explainer.sample(i, null)).toList();
             explainer.attribute(samples.subList(0, 2)); // warm-up
             long t0 = System.nanoTime();
             explainer.attribute(samples);
             double seconds = (System.nanoTime() - t0) / 1e9;
             double perSample = seconds / samples.size();
             double gflops = forwardsPerSample * forwardFlops / perSample / 1e9;
+            int longest = samples.stream().mapToInt(Sample::length).max().orElse(1);
             JsonObject o = new JsonObject();
             o.addProperty("samples", samples.size());
             o.addProperty("seconds", seconds);
             o.addProperty("seconds_per_sample", perSample);
+            o.addProperty("ms_per_sample", perSample * 1e3);
             o.addProperty("samples_per_second", 1 / perSample);
+            o.addProperty("chunk_rows", explainer.chunkRows(longest));
             o.addProperty("forward_equivalents_per_sample", forwardsPerSample);
             o.addProperty("achieved_gflops", gflops);
             o.addProperty("fraction_of_matmul_gflops", gflops / matmulGflops);
@@ -260,10 +322,9 @@ final class BenchCommand implements AtlasCli.Command {
      * One method alone (no other analyses; the targets come from a two-row sweep, included in the time): seconds
      * per sample and the method's own forward and backward rows per sample.
      */
-    private static JsonObject measureMethod(Predictor predictor, AttributionOptions options, List<TextInput> inputs,
+    private static JsonObject measureMethod(Predictor predictor, AttributionOptions options, List<Sample> samples,
             Method method) {
         try (Explainer explainer = new Explainer(predictor, options.analyses(Set.of()).methods(List.of(method)))) {
-            List<Sample> samples = inputs.stream().map(i -> explainer.sample(i, null)).toList();
             explainer.attribute(samples.subList(0, 2)); // warm-up
             long t0 = System.nanoTime();
             List<io.attributionatlas.attribution.SampleAttribution> results = explainer.attribute(samples);

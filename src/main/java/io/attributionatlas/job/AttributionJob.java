@@ -77,7 +77,8 @@ public final class AttributionJob {
             long inputRows = corpus.count();
             // About four engine batches per task, in whole waves of the available task slots.
             int slots = Math.max(1, jsc.defaultParallelism());
-            long wanted = Math.min(10_000, Math.max(1, inputRows / Math.max(1, 4L * config.integer("batch.samples"))));
+            long wanted = Math.min(10_000, Math.max(1, inputRows / (4L * config.samplesPerBatch(ExecutorModels.gpuExpected(
+                    config)))));
             RunLedger.RunInfo now = new RunLedger.RunInfo(runId, Instant.now().toString(),
                     new TreeMap<>(config.asMap()), fingerprint, RunLedger.inputFingerprint(corpus), inputRows,
                     (int) (slots * ((wanted + slots - 1) / slots)));

@@ -47,6 +47,7 @@ final class ExecutorModels {
      * driver's fingerprint of the model, which this executor's copy must have (null: not checked).
      */
     static Explainer explainer(JobConfig config, String fingerprint, Configuration hadoop) {
+        config.precision().prepareProcess(); // before PyTorch starts: the device query starts it
         Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
         String key = config.required("model.path") + "|" + device + "|" + config.asMap();
         Loaded loaded = EXPLAINERS.computeIfAbsent(key, k -> load(config, device, fingerprint, hadoop));
@@ -60,6 +61,7 @@ final class ExecutorModels {
 
     /** Loads the model as the executors will (failing fast on a bad model or options); its fingerprint. */
     static String validate(JobConfig config, Configuration hadoop) {
+        config.precision().prepareProcess();
         Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
         return EXPLAINERS.computeIfAbsent(config.required("model.path") + "|" + device + "|" + config.asMap(),
                 k -> load(config, device, null, hadoop)).fingerprint();
@@ -83,6 +85,47 @@ final class ExecutorModels {
     }
 
     /**
+     * Whether the executors are expected to run on GPUs, as the driver sees it (engine.device gpu, or auto with a
+     * GPU visible here): the partition count follows batch.samples auto of that device.
+     */
+    static boolean gpuExpected(JobConfig config) {
+        DeviceChoice choice = DeviceChoice.parse(config.get("engine.device"));
+        return choice.kind() == DeviceChoice.Kind.GPU
+                || choice.kind() == DeviceChoice.Kind.AUTO && DeviceChoice.visibleGpus() > 0;
+    }
+
+    /**
+     * How many tasks of this executor can run on one device at once: the executor's task slots (local[N]: N;
+     * spark-submit: spark.executor.cores / spark.task.cpus), and with Spark's GPU scheduling at most
+     * 1 / spark.task.resource.gpu.amount of them per GPU. memory_mb auto splits a GPU's free memory between them.
+     */
+    static int tasksPerDevice(JobConfig config) {
+        org.apache.spark.SparkConf conf = org.apache.spark.SparkEnv.get() != null
+                ? org.apache.spark.SparkEnv.get().conf() : null;
+        java.util.OptionalInt local = localTasks(conf != null ? conf.get("spark.master", "") : config.get("spark.master"));
+        int slots = local.isPresent() ? local.getAsInt() : conf == null ? 1
+                : Math.max(1, conf.getInt("spark.executor.cores", 1) / Math.max(1, conf.getInt("spark.task.cpus", 1)));
+        double gpuAmount = conf != null ? conf.getDouble("spark.task.resource.gpu.amount", 0) : 0;
+        if (gpuAmount > 0) {
+            slots = Math.min(slots, (int) Math.max(1, Math.floor(1 / gpuAmount + 1e-9)));
+        }
+        return Math.max(1, slots);
+    }
+
+    /** Concurrent tasks of a local master (local: 1, local[N]: N, local[*]: the cores); empty for a cluster. */
+    static java.util.OptionalInt localTasks(String master) {
+        if (master.equals("local")) {
+            return java.util.OptionalInt.of(1);
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^local(-cluster)?\\[(\\d+|\\*)").matcher(master);
+        if (!m.find() || m.group(1) != null) {
+            return java.util.OptionalInt.empty();
+        }
+        return java.util.OptionalInt.of(m.group(2).equals("*") ? Runtime.getRuntime().availableProcessors()
+                : Integer.parseInt(m.group(2)));
+    }
+
+    /**
      * How many explainers this JVM has loaded: each is kept for the JVM's life, so this is its model loads
      * (tests check one per model and settings; the manifest reports it per executor).
      */
@@ -98,10 +141,14 @@ final class ExecutorModels {
         }
         java.nio.file.Path dir = localModel(config.required("model.path"), fingerprint, hadoop);
         // The loader names the file and the problem of a bad model directory; the fingerprint comes after it.
-        Predictor predictor = Predictor.open(dir, task(config), device);
+        Predictor predictor = Predictor.open(dir, task(config), device, config.precision());
         String copied = COPIED.remove(dir);
-        return new Loaded(new Explainer(predictor, config.attributionOptions()), copied != null ? copied
-                : fingerprint(dir));
+        io.attributionatlas.attribution.AttributionOptions options = config.attributionOptions();
+        if (options.memoryMb() == io.attributionatlas.attribution.AttributionOptions.AUTO && device.isGpu()) {
+            // The explainer is shared by the executor's tasks, which run their passes at the same time.
+            options.memoryMb(io.attributionatlas.attribution.MemoryBudget.gpuShareMb(device, tasksPerDevice(config)));
+        }
+        return new Loaded(new Explainer(predictor, options), copied != null ? copied : fingerprint(dir));
     }
 
     /**
@@ -116,10 +163,7 @@ final class ExecutorModels {
         int cores = Runtime.getRuntime().availableProcessors();
         String submitted = System.getProperty("spark.master");
         if (submitted == null) {
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+|\\*)").matcher(
-                    config.get("spark.master"));
-            int tasks = m.find() && !m.group(1).equals("*") ? Integer.parseInt(m.group(1)) : cores;
-            return Math.max(1, cores / Math.max(1, tasks));
+            return Math.max(1, cores / localTasks(config.get("spark.master")).orElse(cores));
         }
         return Math.max(1, Integer.parseInt(System.getProperty("spark.task.cpus", "1")));
     }

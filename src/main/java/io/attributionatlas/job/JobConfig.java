@@ -54,9 +54,11 @@ public final class JobConfig implements Serializable {
         JobConfig config = new JobConfig(values);
         config.attributionOptions(); // validates the engine keys
         io.attributionatlas.model.DeviceChoice.parse(config.get("engine.device"));
+        config.precision();
+        config.samplesPerBatch(false);
         config.level();
         config.truncationIsError();
-        for (String key : new String[] {"batch.samples", "dump.count", "top_k", "errors.raw_chars", "engine.threads"}) {
+        for (String key : new String[] {"dump.count", "top_k", "errors.raw_chars", "engine.threads"}) {
             config.integer(key);
         }
         return config;
@@ -137,6 +139,37 @@ public final class JobConfig implements Serializable {
         }
         return v.equals("true");
     }
+
+    /** engine.precision: fp32 | tf32 | bf16 | fp16. */
+    public io.attributionatlas.model.Precision precision() {
+        try {
+            return io.attributionatlas.model.Precision.parse(get("engine.precision"));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("engine." + e.getMessage());
+        }
+    }
+
+    /** batch.samples: a positive number, or auto (16 on a CPU, 1024 on a GPU). */
+    public int samplesPerBatch(boolean gpu) {
+        String v = get("batch.samples");
+        if (v.equalsIgnoreCase("auto")) {
+            return gpu ? GPU_SAMPLES_PER_BATCH : CPU_SAMPLES_PER_BATCH;
+        }
+        try {
+            int n = Integer.parseInt(v);
+            if (n < 1) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("batch.samples: expected auto or a positive integer, got '" + v + "'");
+        }
+    }
+
+    /** batch.samples auto on a CPU: a few sweep chunks of 64 rows. */
+    static final int CPU_SAMPLES_PER_BATCH = 16;
+    /** batch.samples auto on a GPU: tens of thousands of sweep rows, so the passes hold thousands of rows. */
+    static final int GPU_SAMPLES_PER_BATCH = 1024;
 
     /** attention | gradient | full. */
     public String level() {

@@ -112,7 +112,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
         private final int dumpCount = config.integer("dump.count");
         private final int rawChars = config.integer("errors.raw_chars");
         private final boolean truncationIsError = config.truncationIsError();
-        private final int batchSize = Math.max(1, config.integer("batch.samples"));
+        private final int batchSize = config.samplesPerBatch(explainer.model().manager().getDevice().isGpu());
         private final ArrayDeque<JobRecord> ready = new ArrayDeque<>();
         private final ArrayDeque<Pending> window = new ArrayDeque<>();
         private final long started = System.nanoTime();

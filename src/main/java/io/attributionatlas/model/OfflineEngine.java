@@ -9,10 +9,27 @@ public final class OfflineEngine {
     private OfflineEngine() {
     }
 
-    /** Sets the properties unless the caller already chose otherwise; call before DJL is first used. */
-    public static void ensure() {
+    /** Whether PyTorch computes float32 products in TF32, as it read when it started; null before. */
+    private static Boolean tf32;
+
+    /**
+     * Sets the properties unless the caller already chose otherwise; call before DJL is first used. The first call
+     * marks PyTorch as started: its process-wide settings ({@link Precision#TF32_VARIABLE}) are fixed from here on.
+     */
+    public static synchronized void ensure() {
         setIfAbsent("ai.djl.offline", "true");
         setIfAbsent("OPT_OUT_TRACKING", "true");
+        if (tf32 == null) {
+            tf32 = Precision.tf32InEnvironment();
+        }
+    }
+
+    static synchronized boolean started() {
+        return tf32 != null;
+    }
+
+    static synchronized boolean tf32() {
+        return tf32 != null && tf32;
     }
 
     private static void setIfAbsent(String key, String value) {

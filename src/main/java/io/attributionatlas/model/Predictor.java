@@ -24,9 +24,14 @@ public final class Predictor implements AutoCloseable {
         this.tokenizer = tokenizer;
     }
 
-    /** Loads model and tokenizer; texts are truncated to the model's maximum positions. */
+    /** Loads model and tokenizer (float32 products); texts are truncated to the model's maximum positions. */
     public static Predictor open(Path dir, Task taskOverride, Device device) {
-        TransformerModel model = TransformerModel.load(dir, taskOverride, device);
+        return open(dir, taskOverride, device, Precision.FP32);
+    }
+
+    /** Loads model and tokenizer; texts are truncated to the model's maximum positions. */
+    public static Predictor open(Path dir, Task taskOverride, Device device, Precision precision) {
+        TransformerModel model = TransformerModel.load(dir, taskOverride, device, precision);
         try {
             return new Predictor(model, TextTokenizer.open(dir, model.config().maxLength()));
         } catch (RuntimeException e) {

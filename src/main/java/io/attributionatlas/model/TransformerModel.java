@@ -42,13 +42,19 @@ public final class TransformerModel implements AutoCloseable {
     private final LoadReport report;
     /** The bias of a norm stored without one (ModernBERT's norm_bias false). */
     private final NDArray zeroBias;
+    private final Precision precision;
+    /** The type matrix products run in (bf16, fp16), or null for float32 operands. */
+    private final DataType matmulType;
+    private final Map<NDArray, NDArray> lowPrecisionWeights = new java.util.IdentityHashMap<>();
 
     /** What loading found: parameters used, stored keys ignored, stored dtypes. */
     public record LoadReport(long parameterCount, List<String> ignoredKeys, List<String> storedDtypes) {
     }
 
     private TransformerModel(ModelConfig config, NDManager manager, Map<Role, NDArray> globals,
-            List<Map<LayerRole, NDArray>> layers, LoadReport report) {
+            List<Map<LayerRole, NDArray>> layers, LoadReport report, Precision precision) {
+        this.precision = precision;
+        this.matmulType = precision.matmulType();
         this.config = config;
         this.manager = manager;
         this.globals = globals;
@@ -57,17 +63,27 @@ public final class TransformerModel implements AutoCloseable {
         this.zeroBias = manager.zeros(new Shape(config.hiddenSize()));
     }
 
-    /** Loads config.json and the safetensors weights of a model directory, validating everything first. */
+    /** Loads config.json and the safetensors weights of a model directory (float32 products). */
     public static TransformerModel load(Path dir, Task taskOverride, Device device) {
+        return load(dir, taskOverride, device, Precision.FP32);
+    }
+
+    /** Loads config.json and the safetensors weights of a model directory, validating everything first. */
+    public static TransformerModel load(Path dir, Task taskOverride, Device device, Precision precision) {
         if (!java.nio.file.Files.isDirectory(dir)) {
             throw ModelException.inFile(dir, "model directory not found (expected a Hugging Face model directory "
                     + "with config.json, model.safetensors and tokenizer.json or vocab.txt)");
         }
         ModelConfig config = ModelConfig.read(dir.resolve("config.json"), taskOverride);
-        return load(config, WeightStore.open(dir), device);
+        return load(config, WeightStore.open(dir), device, precision);
     }
 
     public static TransformerModel load(ModelConfig config, WeightStore store, Device device) {
+        return load(config, store, device, Precision.FP32);
+    }
+
+    public static TransformerModel load(ModelConfig config, WeightStore store, Device device, Precision precision) {
+        precision.prepareProcess();
         OfflineEngine.ensure();
         ParameterLayout layout = new ParameterLayout(config);
         Map<Spec, String> keyOf = resolveKeys(layout, store);
@@ -85,6 +101,7 @@ public final class TransformerModel implements AutoCloseable {
         }
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
+            precision.requireSupported();
             // A stored tensor is created once, however many layers use it (ALBERT's shared layer).
             Map<String, NDArray> created = new java.util.HashMap<>();
             Function<Spec, NDArray> tensor = spec -> created.computeIfAbsent(keyOf.get(spec),
@@ -103,7 +120,7 @@ public final class TransformerModel implements AutoCloseable {
             }
             long count = created.values().stream().mapToLong(NDArray::size).sum();
             LoadReport report = new LoadReport(count, List.copyOf(ignored), List.copyOf(store.dtypes()));
-            return new TransformerModel(config, manager, globals, layers, report);
+            return new TransformerModel(config, manager, globals, layers, report, precision);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -153,6 +170,10 @@ public final class TransformerModel implements AutoCloseable {
 
     public ModelConfig config() {
         return config;
+    }
+
+    public Precision precision() {
+        return precision;
     }
 
     public LoadReport loadReport() {
@@ -242,7 +263,7 @@ public final class TransformerModel implements AutoCloseable {
             }
             // The [batch, heads, seq, seq] intermediates dominate memory at long lengths: release each at once.
             NDArray keysT = k.transpose(0, 1, 3, 2);
-            NDArray scores = release(keysT, q.matMul(keysT));
+            NDArray scores = release(keysT, matMul(q, keysT));
             NDArray scaled = release(scores, scores.mul(scaleTensor));
             if (relativeScores != null) {
                 scaled = release(scaled, scaled.add(relativeScores.bias(w, q, k, b, scaleTensor)));
@@ -255,7 +276,7 @@ public final class TransformerModel implements AutoCloseable {
             if (probs != softmax) {
                 softmax.close();
             }
-            NDArray context = probs.matMul(v);
+            NDArray context = matMul(probs, v);
             NDArray gatePerturbation = options.perturbation(Site.HEAD_GATE, layer);
             if (options.headGate || gatePerturbation != null) {
                 // One gate per row, so each row (sample, target, path point) gets its own ∂F/∂ξ.
@@ -522,13 +543,13 @@ public final class TransformerModel implements AutoCloseable {
             NDArray bias = null;
             if (r.c2p()) {
                 NDArray posKey = relativeHeads(linear(embeddings, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)));
-                NDArray scores = q.matMul(posKey.transpose(0, 2, 1)); // [b, h, query, 2·span]
+                NDArray scores = matMul(q, posKey.transpose(0, 2, 1)); // [b, h, query, 2·span]
                 bias = scores.gather(c2pIndex.broadcast(full), 3);
                 scores.close();
             }
             if (r.p2c()) {
                 NDArray posQuery = relativeHeads(linear(embeddings, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)));
-                NDArray scores = k.matMul(posQuery.transpose(0, 2, 1)); // [b, h, key, 2·span]
+                NDArray scores = matMul(k, posQuery.transpose(0, 2, 1)); // [b, h, key, 2·span]
                 NDArray p2c = scores.gather(p2cIndex.broadcast(full), 3).transpose(0, 1, 3, 2);
                 scores.close();
                 bias = bias == null ? p2c : bias.add(p2c);
@@ -565,9 +586,46 @@ public final class TransformerModel implements AutoCloseable {
         return x.reshape(b, s, config.numHeads(), config.headSize()).transpose(0, 2, 1, 3);
     }
 
-    /** x·Wᵀ + b; without b where the model has none (ModernBERT). */
-    private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
-        return bias == null ? x.matMul(weight.transpose()) : Linear.linear(x, weight, bias).singletonOrThrow();
+    /**
+     * x·Wᵀ + b; without b where the model has none (ModernBERT). In bf16 and fp16 the product runs in that type
+     * (with a converted copy of W, made once) and comes back as float32, to which the float32 bias is added.
+     */
+    private NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        if (matmulType == null) {
+            return bias == null ? x.matMul(weight.transpose()) : Linear.linear(x, weight, bias).singletonOrThrow();
+        }
+        NDArray low = x.toType(matmulType, true);
+        NDArray product = low.matMul(lowPrecision(weight).transpose());
+        low.close();
+        NDArray out = release(product, product.toType(DataType.FLOAT32, true));
+        return bias == null ? out : release(out, out.add(bias));
+    }
+
+    /** a·b, in the precision's type for bf16 and fp16 (the result float32). */
+    private NDArray matMul(NDArray a, NDArray b) {
+        if (matmulType == null) {
+            return a.matMul(b);
+        }
+        NDArray lowA = a.toType(matmulType, true);
+        NDArray lowB = b.toType(matmulType, true);
+        NDArray product = lowA.matMul(lowB);
+        lowA.close();
+        lowB.close();
+        return release(product, product.toType(DataType.FLOAT32, true));
+    }
+
+    /** A weight's copy in the precision's matrix-product type, made on first use and kept with the model. */
+    private NDArray lowPrecision(NDArray weight) {
+        synchronized (lowPrecisionWeights) {
+            NDArray low = lowPrecisionWeights.get(weight);
+            if (low == null) {
+                low = weight.toType(matmulType, true);
+                low.attach(manager);
+                ai.djl.ndarray.NDScope.unregister(low);
+                lowPrecisionWeights.put(weight, low);
+            }
+            return low;
+        }
     }
 
     private NDArray layerNorm(NDArray x, NDArray gamma, NDArray beta) {

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.attributionatlas.attribution.AttributionOptions;
+import io.attributionatlas.attribution.MemoryBudget;
+import io.attributionatlas.model.Precision;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -22,14 +24,43 @@ class JobConfigTest {
         assertEquals(engine.qaReduction(), job.qaReduction());
         assertEquals(engine.internalBatchSize(), job.internalBatchSize());
         assertEquals(engine.memoryMb(), job.memoryMb());
-        assertEquals(AttributionOptions.DEFAULT_MEMORY_MB, job.memoryMb());
+        assertEquals(AttributionOptions.AUTO, job.memoryMb());
+        assertEquals(AttributionOptions.AUTO, job.internalBatchSize());
+        // auto on a CPU: the budget and rows the long-inputs work measured
+        MemoryBudget cpu = MemoryBudget.of(job.memoryMb(), job.internalBatchSize(), ai.djl.Device.cpu());
+        assertEquals(MemoryBudget.CPU_DEFAULT_MB, cpu.megabytes());
+        assertEquals(MemoryBudget.CPU_DEFAULT_ROWS, cpu.maxRows());
+        assertEquals(Precision.FP32, JobConfig.load(null, Map.of()).precision());
+        assertEquals(JobConfig.CPU_SAMPLES_PER_BATCH, JobConfig.load(null, Map.of()).samplesPerBatch(false));
+        assertEquals(JobConfig.GPU_SAMPLES_PER_BATCH, JobConfig.load(null, Map.of()).samplesPerBatch(true));
     }
 
     @Test
     void aBadMemoryBudgetFailsWhenTheConfigurationIsLoaded() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> JobConfig.load(null, Map.of("engine.memory_mb", "0")));
-        assertTrue(e.getMessage().contains("memory_mb"), e.getMessage());
+        assertTrue(e.getMessage().contains("memory_mb: expected auto or a positive integer, got '0'"), e.getMessage());
         assertEquals(512, JobConfig.load(null, Map.of("engine.memory_mb", "512")).attributionOptions().memoryMb());
+        assertEquals(AttributionOptions.AUTO, JobConfig.load(null, Map.of("engine.memory_mb", "AUTO"))
+                .attributionOptions().memoryMb());
+    }
+
+    @Test
+    void precisionAndBatchSamplesAreCheckedWhenTheConfigurationIsLoaded() {
+        assertEquals(Precision.BF16, JobConfig.load(null, Map.of("engine.precision", "BF16")).precision());
+        assertEquals(Precision.TF32, JobConfig.load(null, Map.of("engine.precision", "tf32")).precision());
+        IllegalArgumentException precision = assertThrows(IllegalArgumentException.class,
+                () -> JobConfig.load(null, Map.of("engine.precision", "fp8")));
+        assertTrue(precision.getMessage().contains("engine.precision: expected fp32, tf32, bf16 or fp16, got 'fp8'"),
+                precision.getMessage());
+        assertEquals(7, JobConfig.load(null, Map.of("batch.samples", "7")).samplesPerBatch(true));
+        IllegalArgumentException samples = assertThrows(IllegalArgumentException.class,
+                () -> JobConfig.load(null, Map.of("batch.samples", "0")));
+        assertTrue(samples.getMessage().contains("batch.samples: expected auto or a positive integer, got '0'"),
+                samples.getMessage());
+        IllegalArgumentException rows = assertThrows(IllegalArgumentException.class,
+                () -> JobConfig.load(null, Map.of("internal_batch_size", "many")));
+        assertTrue(rows.getMessage().contains("internal_batch_size: expected auto or a positive integer"),
+                rows.getMessage());
     }
 }
