@@ -47,8 +47,9 @@ final class ForwardAnalyses implements AutoCloseable {
         List<NormsAt> out = new ArrayList<>();
         for (int l = 0; l < headOutputWeights.size(); l++) {
             try (NDScope layer = new NDScope()) {
-                NDArray alpha = r.attentions().get(l); // [B, H, S, S]
-                NDArray f = r.values().get(l).matMul(headOutputWeights.get(l)); // [B, H, S, hidden]
+                // in float32 whatever the model computes in
+                NDArray alpha = r.attentions().get(l).toType(DataType.FLOAT32, false); // [B, H, S, S]
+                NDArray f = r.values().get(l).toType(DataType.FLOAT32, false).matMul(headOutputWeights.get(l));
                 NDArray fx = f.square().sum(new int[] {-1}).sqrt(); // [B, H, S]
                 long[] s = alpha.getShape().getShape();
                 NDArray alphaFx = alpha.mul(fx.reshape(s[0], s[1], 1, s[3])); // α ≥ 0, so ‖α f‖ = α ‖f‖
@@ -72,7 +73,7 @@ final class ForwardAnalyses implements AutoCloseable {
         NDArray result = null;
         try (NDScope scope = new NDScope()) {
             for (NDArray a : attentions) {
-                NDArray mean = a.mean(new int[] {1}); // [B, S, S]
+                NDArray mean = a.toType(DataType.FLOAT32, false).mean(new int[] {1}); // [B, S, S]
                 int s = (int) mean.getShape().get(2);
                 NDArray withResidual = mean.add(mean.getManager().eye(s, s, 0, DataType.FLOAT32));
                 NDArray normalised = withResidual.div(withResidual.sum(new int[] {-1}, true));

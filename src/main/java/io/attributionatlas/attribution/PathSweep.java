@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.attribution.TargetSpec.Output;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
@@ -230,9 +231,10 @@ final class PathSweep {
                     ? scope.create(java.util.Arrays.stream(inputRows).asLongStream().toArray()) : null;
 
             NDArray typeArray = longs.get(2);
-            NDArray input = model.embed(longs.get(0), typeArray, scope);
+            // The path in float32 whatever the model computes in; the forward pass casts its point to the model's type.
+            NDArray input = model.embed(longs.get(0), typeArray, scope).toType(DataType.FLOAT32, false);
             NDArray base = options.baseline().isZeroEmbedding() ? input.zerosLike()
-                    : model.embed(longs.get(1), typeArray, scope);
+                    : model.embed(longs.get(1), typeArray, scope).toType(DataType.FLOAT32, false);
             NDArray difference = input.sub(base);
             NDArray onPath = base.add(difference.mul(alphaArray));
 
@@ -265,7 +267,7 @@ final class PathSweep {
             int saliencyAt = -1;
             int gatesAt = -1;
             if (taps.embedding()) {
-                NDArray gradient = result.embeddingTap().getGradient();
+                NDArray gradient = result.embeddingTap().getGradient().toType(DataType.FLOAT32, false);
                 if (igWeights != null) {
                     NDArray perRow = gradient.mul(difference).sum(new int[] {-1}).mul(igWeights); // [rows, S]
                     igAt = finishedPiece(chunk, "ig", chunk.reduce(perRow, false), transfer, scope);
@@ -318,11 +320,12 @@ final class PathSweep {
             boolean tokenSums) {
         int carried = chunk.carried();
         Item first = chunk.first().item();
-        NDArray values = y;
-        NDArray gradients = g;
+        // Accumulated in float32 whatever the model computes in.
+        NDArray values = y.toType(DataType.FLOAT32, false);
+        NDArray gradients = g.toType(DataType.FLOAT32, false);
         if (carried > 0) { // the carried rows precede the chunk's: one copy of the tensor, per chunk
-            values = NDArrays.concat(new NDList(fit(first.state(key + "/y"), y), y), 0);
-            gradients = NDArrays.concat(new NDList(fit(first.state(key + "/g"), g), g), 0);
+            values = NDArrays.concat(new NDList(fit(first.state(key + "/y"), values), values), 0);
+            gradients = NDArrays.concat(new NDList(fit(first.state(key + "/g"), gradients), gradients), 0);
         }
         int extended = chunk.extendedRows();
         int[] offsets = weights.offsets();
@@ -508,7 +511,11 @@ final class PathSweep {
 
         NDArray values(ForwardResult r) {
             if (classSelect != null) {
-                NDArray out = options.output() == Output.PROBABILITY ? r.logits().softmax(-1) : r.logits();
+                // softmax in float32: adding a float32 tensor promotes a bf16/fp16 model's logits, and unlike a cast
+                // it stays in the differentiated graph
+                NDArray logits = r.logits().getDataType() == DataType.FLOAT32 ? r.logits()
+                        : r.logits().add(classSelect.zerosLike());
+                NDArray out = options.output() == Output.PROBABILITY ? logits.softmax(-1) : logits;
                 return out.mul(classSelect).sum(new int[] {-1});
             }
             NDArray start = r.startLogits().add(additiveMask);

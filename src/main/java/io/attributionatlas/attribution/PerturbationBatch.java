@@ -104,22 +104,30 @@ final class PerturbationBatch {
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult result = model.forward(EncodedBatch.pad(ids, types, padId), ForwardOptions.predictOnly(),
                     scope);
+            // The pass's outputs cross to the host in one transfer.
+            HostTransfer transfer = new HostTransfer();
+            boolean classes = result.logits() != null;
+            int logitsAt = transfer.add(classes ? result.logits() : result.startLogits());
+            int endAt = classes ? -1 : transfer.add(result.endLogits());
+            float[] host = transfer.fetch();
+            int width = (int) (classes ? result.logits() : result.startLogits()).getShape().get(1);
             for (int b = 0; b < rows.size(); b++) {
                 Request r = requests.get(rows.get(b)[0]);
-                r.outputs[rows.get(b)[1]] = output(result, b, r);
+                r.outputs[rows.get(b)[1]] = output(host, r.target.name().equals("end") ? endAt : logitsAt, width, b, r);
             }
         }
     }
 
-    private double output(ForwardResult result, int b, Request r) {
+    /** F of row {@code b} from the pass's [rows, width] logits (or start / end logits) at {@code offset}. */
+    private double output(float[] host, int offset, int width, int b, Request r) {
         TargetAttribution t = r.target;
         if (t.name().equals("class")) {
-            float[] logits = result.logits().get(b).toFloatArray();
+            float[] logits = java.util.Arrays.copyOfRange(host, offset + b * width, offset + (b + 1) * width);
             return r.probability ? Predictor.softmax(logits)[t.index()] : logits[t.index()];
         }
         // Only the sample's own positions: padding in the pass must not enter a softmax or a maximum.
-        float[] positions = java.util.Arrays.copyOf((t.name().equals("start") ? result.startLogits()
-                : result.endLogits()).get(b).toFloatArray(), r.text.length());
+        float[] positions = java.util.Arrays.copyOfRange(host, offset + b * width, offset + b * width
+                + r.text.length());
         float[] values = r.probability ? Predictor.softmax(positions) : positions;
         return options.qaReduction() == QaReduction.MAX ? values[Predictor.argmax(values)] : values[t.index()];
     }

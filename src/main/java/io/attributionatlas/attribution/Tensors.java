@@ -1,6 +1,7 @@
 package io.attributionatlas.attribution;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 
 /**
  * Copies NDArrays, or host values a {@link HostTransfer} fetched, into nested Java arrays (results outlive the
@@ -13,7 +14,7 @@ final class Tensors {
 
     static float[][] to2d(NDArray a) {
         long[] s = a.getShape().getShape();
-        float[] flat = a.toFloatArray();
+        float[] flat = a.toType(DataType.FLOAT32, false).toFloatArray();
         float[][] out = new float[(int) s[0]][(int) s[1]];
         for (int i = 0; i < out.length; i++) {
             System.arraycopy(flat, i * out[i].length, out[i], 0, out[i].length);
@@ -23,7 +24,7 @@ final class Tensors {
 
     static float[][][] to3d(NDArray a) {
         long[] s = a.getShape().getShape();
-        return fold3(a.toFloatArray(), (int) s[0], (int) s[1], (int) s[2], 0);
+        return fold3(a.toType(DataType.FLOAT32, false).toFloatArray(), (int) s[0], (int) s[1], (int) s[2], 0);
     }
 
     private static float[][][] fold3(float[] flat, int a, int b, int c, int offset) {

@@ -68,7 +68,8 @@ final class BenchForwardCommand implements AtlasCli.Command {
             result.addProperty("sequences_per_second", batchSize * iterations / total);
             result.addProperty("tokens_per_second", (double) batchSize * length * iterations / total);
             result.addProperty("cpu_cores", Runtime.getRuntime().availableProcessors());
-            result.addProperty("device", "cpu");
+            result.addProperty("device", model.manager().getDevice().toString());
+            result.addProperty("precision", model.precision().cliName());
             String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
             out.println(json);
             if (a.has("json")) {
@@ -84,7 +85,8 @@ final class BenchForwardCommand implements AtlasCli.Command {
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult r = model.forward(batch, ForwardOptions.predictOnly(), scope);
             // Reading the output back makes the timing include the whole computation.
-            (r.logits() != null ? r.logits() : r.lastHiddenState()).toFloatArray();
+            (r.logits() != null ? r.logits() : r.lastHiddenState()).toType(
+                    ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
         }
     }
 

@@ -10,22 +10,24 @@ import java.nio.file.Path;
 import java.util.Locale;
 
 /**
- * How the model's matrix products are computed ({@code --precision}, job key {@code engine.precision}). Everything
- * else — embeddings, layer norms, softmax, activations, residual sums, every tapped tensor and the path integrals
- * accumulated from them — stays float32 in every mode.
+ * What the model computes in ({@code --precision}, job key {@code engine.precision}). In every mode the path
+ * integrals — integrated gradients, conductance of every layer and attention tensor — and every other reduction
+ * of the sweep are accumulated in float32 from the tapped tensors and their gradients.
  * <ul>
- *   <li>{@code fp32}: float32 products (the default);</li>
- *   <li>{@code tf32}: float32 products on a GPU's TF32 tensor cores (10-bit mantissa inputs, float32 accumulate);
- *       PyTorch reads this per process, from {@value #TF32_VARIABLE} when it starts, so it holds for every model
- *       of the JVM; on a CPU products stay float32;</li>
- *   <li>{@code bf16}: operands rounded to bfloat16, products accumulated in float32, results back to float32; needs
- *       a DJL JNI with the bfloat16 type ({@code scripts/gpu-jni}; DJL 0.35.1's own has none);</li>
- *   <li>{@code fp16}: the same with float16 (DJL's own JNI has it; its range is 6.5e4, so it suits activations of
- *       normal size).</li>
+ *   <li>{@code fp32}: float32 everywhere (the default);</li>
+ *   <li>{@code tf32}: float32, with a GPU's matrix products on its TF32 tensor cores (10-bit mantissa inputs,
+ *       float32 accumulation). PyTorch reads this per process, from {@value #TF32_VARIABLE} when it starts, so
+ *       it holds for every model of the JVM; on a CPU products stay float32;</li>
+ *   <li>{@code bf16}, {@code fp16}: the model's weights and activations in bfloat16 or float16, as transformers'
+ *       {@code model.to(dtype)}; the products accumulate in float32 inside the kernels. A type change inside the
+ *       differentiated graph is not possible through DJL (its cast runs without autograd), so the whole forward
+ *       pass runs in the type. bf16 needs a DJL JNI with the bfloat16 type ({@code scripts/gpu-jni}; DJL 0.35.1's
+ *       own has none); fp16 works with DJL's own, within float16's range (6.5e4).</li>
  * </ul>
  */
 public enum Precision {
-    FP32(null), TF32(null), BF16(DataType.BFLOAT16), FP16(DataType.FLOAT16);
+    FP32(DataType.FLOAT32, -Float.MAX_VALUE), TF32(DataType.FLOAT32, -Float.MAX_VALUE),
+    BF16(DataType.BFLOAT16, -3.3895314e38f), FP16(DataType.FLOAT16, -65504f);
 
     /** Read by PyTorch when its global context is created: TF32 for float32 cuBLAS products in the process. */
     public static final String TF32_VARIABLE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE";
@@ -35,15 +37,25 @@ public enum Precision {
     /** Whether this JVM set {@value #TF32_VARIABLE} (System.getenv does not see libc's setenv). */
     private static boolean tf32Set;
 
-    private final DataType matmulType;
+    private final DataType computeType;
+    private final float lowestValue;
 
-    Precision(DataType matmulType) {
-        this.matmulType = matmulType;
+    Precision(DataType computeType, float lowestValue) {
+        this.computeType = computeType;
+        this.lowestValue = lowestValue;
     }
 
-    /** The type matrix products run in, or null for float32 operands (fp32, tf32). */
-    public DataType matmulType() {
-        return matmulType;
+    /** The type of the model's weights and activations. */
+    public DataType computeType() {
+        return computeType;
+    }
+
+    /**
+     * The most negative value of the compute type (torch.finfo(dtype).min), added to the scores of padded keys as
+     * transformers does.
+     */
+    public float lowestValue() {
+        return lowestValue;
     }
 
     public String cliName() {

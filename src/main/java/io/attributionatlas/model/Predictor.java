@@ -91,7 +91,7 @@ public final class Predictor implements AutoCloseable {
         List<Prediction> out = new ArrayList<>();
         if (r.logits() != null) {
             int classes = (int) r.logits().getShape().get(1);
-            float[] all = r.logits().toFloatArray();
+            float[] all = r.logits().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
             for (int b = 0; b < texts.size(); b++) {
                 float[] logits = Arrays.copyOfRange(all, b * classes, (b + 1) * classes);
                 int best = argmax(logits);
@@ -102,7 +102,8 @@ public final class Predictor implements AutoCloseable {
         }
         if (r.startLogits() != null) {
             int seq = (int) r.startLogits().getShape().get(1);
-            float[] both = NDArrays.stack(new ai.djl.ndarray.NDList(r.startLogits(), r.endLogits())).toFloatArray();
+            float[] both = NDArrays.stack(new ai.djl.ndarray.NDList(r.startLogits(), r.endLogits()))
+                    .toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
             int rows = texts.size();
             for (int b = 0; b < rows; b++) {
                 EncodedText text = texts.get(b);

@@ -32,9 +32,6 @@ import java.util.function.Function;
  */
 public final class TransformerModel implements AutoCloseable {
 
-    /** Hugging Face adds {@code (1 - mask) * finfo(float32).min} to the scores of padded keys. */
-    private static final float MASK_VALUE = -Float.MAX_VALUE;
-
     private final ModelConfig config;
     private final NDManager manager;
     private final Map<Role, NDArray> globals;
@@ -43,9 +40,10 @@ public final class TransformerModel implements AutoCloseable {
     /** The bias of a norm stored without one (ModernBERT's norm_bias false). */
     private final NDArray zeroBias;
     private final Precision precision;
-    /** The type matrix products run in (bf16, fp16), or null for float32 operands. */
-    private final DataType matmulType;
-    private final Map<NDArray, NDArray> lowPrecisionWeights = new java.util.IdentityHashMap<>();
+    /** The type every weight and activation of the forward pass has: float32, or bfloat16 / float16. */
+    private final DataType computeType;
+    /** Added to the scores of padded keys: the most negative value of the compute type, as transformers does. */
+    private final float maskValue;
 
     /** What loading found: parameters used, stored keys ignored, stored dtypes. */
     public record LoadReport(long parameterCount, List<String> ignoredKeys, List<String> storedDtypes) {
@@ -54,13 +52,14 @@ public final class TransformerModel implements AutoCloseable {
     private TransformerModel(ModelConfig config, NDManager manager, Map<Role, NDArray> globals,
             List<Map<LayerRole, NDArray>> layers, LoadReport report, Precision precision) {
         this.precision = precision;
-        this.matmulType = precision.matmulType();
+        this.computeType = precision.computeType();
+        this.maskValue = precision.lowestValue();
         this.config = config;
         this.manager = manager;
         this.globals = globals;
         this.layers = layers;
         this.report = report;
-        this.zeroBias = manager.zeros(new Shape(config.hiddenSize()));
+        this.zeroBias = manager.zeros(new Shape(config.hiddenSize()), computeType);
     }
 
     /** Loads config.json and the safetensors weights of a model directory (float32 products). */
@@ -105,7 +104,7 @@ public final class TransformerModel implements AutoCloseable {
             // A stored tensor is created once, however many layers use it (ALBERT's shared layer).
             Map<String, NDArray> created = new java.util.HashMap<>();
             Function<Spec, NDArray> tensor = spec -> created.computeIfAbsent(keyOf.get(spec),
-                    key -> create(manager, store, spec, key));
+                    key -> create(manager, store, spec, key, precision.computeType()));
             Map<Role, NDArray> globals = new EnumMap<>(Role.class);
             for (Map.Entry<Role, Spec> e : layout.globals().entrySet()) {
                 globals.put(e.getKey(), tensor.apply(e.getValue()));
@@ -162,8 +161,14 @@ public final class TransformerModel implements AutoCloseable {
         return keyOf;
     }
 
-    private static NDArray create(NDManager manager, WeightStore store, Spec spec, String key) {
+    /** A stored tensor, as float32 or converted to the model's compute type (stored F16/BF16 are read as F32). */
+    private static NDArray create(NDManager manager, WeightStore store, Spec spec, String key, DataType type) {
         NDArray a = manager.create(store.read(key), new Shape(spec.shape()));
+        if (type != DataType.FLOAT32) {
+            NDArray converted = a.toType(type, true);
+            a.close();
+            a = converted;
+        }
         a.setName(spec.name());
         return a;
     }
@@ -206,7 +211,8 @@ public final class TransformerModel implements AutoCloseable {
         NDArray mask = batchManager.create(batch.mask(), bs);
         NDArray embedding;
         if (options.embeddingOutput != null) {
-            embedding = options.embeddingOutput;
+            // The path's point is a constant of the pass (gradients are taken at the taps), so a cast is fine here.
+            embedding = options.embeddingOutput.toType(computeType, false);
         } else {
             embedding = embed(batchManager.create(batch.ids(), bs), batchManager.create(batch.typeIds(), bs),
                     batchManager);
@@ -219,7 +225,7 @@ public final class TransformerModel implements AutoCloseable {
         }
         // [batch, 1, 1, key]: 0 at real keys, the most negative float at padded ones.
         NDArray additiveMask = Scalars.of(mask, 1f).sub(mask.toType(DataType.FLOAT32, false))
-                .mul(Scalars.of(mask, MASK_VALUE)).reshape(b, 1, 1, s);
+                .mul(Scalars.of(mask, maskValue)).toType(computeType, false).reshape(b, 1, 1, s);
 
         List<NDArray> hidden = new ArrayList<>();
         List<NDArray> attentions = new ArrayList<>();
@@ -236,7 +242,8 @@ public final class TransformerModel implements AutoCloseable {
         ModelConfig.Modern modern = config.modern();
         Rope rope = modern == null ? null : new Rope(s, batchManager);
         // Local layers: keys beyond the window get the same most negative score as padding (not twice it).
-        NDArray localMask = modern == null ? null : additiveMask.minimum(windowMask(s, modern.window(), batchManager));
+        NDArray localMask = modern == null ? null : additiveMask.minimum(windowMask(s, modern.window(), maskValue, batchManager)
+                .toType(computeType, false));
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<LayerRole, NDArray> w = layers.get(layer);
             NDArray layerInput = x;
@@ -263,7 +270,7 @@ public final class TransformerModel implements AutoCloseable {
             }
             // The [batch, heads, seq, seq] intermediates dominate memory at long lengths: release each at once.
             NDArray keysT = k.transpose(0, 1, 3, 2);
-            NDArray scores = release(keysT, matMul(q, keysT));
+            NDArray scores = release(keysT, q.matMul(keysT));
             NDArray scaled = release(scores, scores.mul(scaleTensor));
             if (relativeScores != null) {
                 scaled = release(scaled, scaled.add(relativeScores.bias(w, q, k, b, scaleTensor)));
@@ -276,11 +283,11 @@ public final class TransformerModel implements AutoCloseable {
             if (probs != softmax) {
                 softmax.close();
             }
-            NDArray context = matMul(probs, v);
+            NDArray context = probs.matMul(v);
             NDArray gatePerturbation = options.perturbation(Site.HEAD_GATE, layer);
             if (options.headGate || gatePerturbation != null) {
                 // One gate per row, so each row (sample, target, path point) gets its own ∂F/∂ξ.
-                NDArray gate = batchManager.ones(new Shape(b, heads));
+                NDArray gate = batchManager.ones(new Shape(b, heads), computeType);
                 if (options.headGate) {
                     gate.setRequiresGradient(true);
                     gates.add(gate);
@@ -422,7 +429,7 @@ public final class TransformerModel implements AutoCloseable {
         ModelConfig.Modern m = config.modern();
         NDArray pooled;
         if (m.meanPooling()) {
-            NDArray weights = mask.toType(DataType.FLOAT32, false).reshape(b, s, 1);
+            NDArray weights = mask.toType(computeType, false).reshape(b, s, 1);
             pooled = last.mul(weights).sum(new int[] {1}).div(weights.sum(new int[] {1}));
         } else {
             pooled = last.get(new NDIndex(":, 0"));
@@ -434,11 +441,11 @@ public final class TransformerModel implements AutoCloseable {
     }
 
     /** [1, 1, S, S]: 0 where |query − key| ≤ window, the most negative float elsewhere (sliding-window layers). */
-    private static NDArray windowMask(int s, int window, NDManager batchManager) {
+    private static NDArray windowMask(int s, int window, float maskValue, NDManager batchManager) {
         float[] m = new float[s * s];
         for (int i = 0; i < s; i++) {
             for (int j = 0; j < s; j++) {
-                m[i * s + j] = Math.abs(i - j) <= window ? 0f : MASK_VALUE;
+                m[i * s + j] = Math.abs(i - j) <= window ? 0f : maskValue;
             }
         }
         return batchManager.create(m, new Shape(1, 1, s, s));
@@ -468,8 +475,8 @@ public final class TransformerModel implements AutoCloseable {
                         sn[p * d + i + d / 2] = sn[p * d + i];
                     }
                 }
-                cos[t] = batchManager.create(c, new Shape(s, d));
-                sin[t] = batchManager.create(sn, new Shape(s, d));
+                cos[t] = batchManager.create(c, new Shape(s, d)).toType(computeType, false);
+                sin[t] = batchManager.create(sn, new Shape(s, d)).toType(computeType, false);
             }
         }
 
@@ -543,13 +550,13 @@ public final class TransformerModel implements AutoCloseable {
             NDArray bias = null;
             if (r.c2p()) {
                 NDArray posKey = relativeHeads(linear(embeddings, w.get(LayerRole.KEY_W), w.get(LayerRole.KEY_B)));
-                NDArray scores = matMul(q, posKey.transpose(0, 2, 1)); // [b, h, query, 2·span]
+                NDArray scores = q.matMul(posKey.transpose(0, 2, 1)); // [b, h, query, 2·span]
                 bias = scores.gather(c2pIndex.broadcast(full), 3);
                 scores.close();
             }
             if (r.p2c()) {
                 NDArray posQuery = relativeHeads(linear(embeddings, w.get(LayerRole.QUERY_W), w.get(LayerRole.QUERY_B)));
-                NDArray scores = matMul(k, posQuery.transpose(0, 2, 1)); // [b, h, key, 2·span]
+                NDArray scores = k.matMul(posQuery.transpose(0, 2, 1)); // [b, h, key, 2·span]
                 NDArray p2c = scores.gather(p2cIndex.broadcast(full), 3).transpose(0, 1, 3, 2);
                 scores.close();
                 bias = bias == null ? p2c : bias.add(p2c);
@@ -586,46 +593,9 @@ public final class TransformerModel implements AutoCloseable {
         return x.reshape(b, s, config.numHeads(), config.headSize()).transpose(0, 2, 1, 3);
     }
 
-    /**
-     * x·Wᵀ + b; without b where the model has none (ModernBERT). In bf16 and fp16 the product runs in that type
-     * (with a converted copy of W, made once) and comes back as float32, to which the float32 bias is added.
-     */
-    private NDArray linear(NDArray x, NDArray weight, NDArray bias) {
-        if (matmulType == null) {
-            return bias == null ? x.matMul(weight.transpose()) : Linear.linear(x, weight, bias).singletonOrThrow();
-        }
-        NDArray low = x.toType(matmulType, true);
-        NDArray product = low.matMul(lowPrecision(weight).transpose());
-        low.close();
-        NDArray out = release(product, product.toType(DataType.FLOAT32, true));
-        return bias == null ? out : release(out, out.add(bias));
-    }
-
-    /** a·b, in the precision's type for bf16 and fp16 (the result float32). */
-    private NDArray matMul(NDArray a, NDArray b) {
-        if (matmulType == null) {
-            return a.matMul(b);
-        }
-        NDArray lowA = a.toType(matmulType, true);
-        NDArray lowB = b.toType(matmulType, true);
-        NDArray product = lowA.matMul(lowB);
-        lowA.close();
-        lowB.close();
-        return release(product, product.toType(DataType.FLOAT32, true));
-    }
-
-    /** A weight's copy in the precision's matrix-product type, made on first use and kept with the model. */
-    private NDArray lowPrecision(NDArray weight) {
-        synchronized (lowPrecisionWeights) {
-            NDArray low = lowPrecisionWeights.get(weight);
-            if (low == null) {
-                low = weight.toType(matmulType, true);
-                low.attach(manager);
-                ai.djl.ndarray.NDScope.unregister(low);
-                lowPrecisionWeights.put(weight, low);
-            }
-            return low;
-        }
+    /** x·Wᵀ + b; without b where the model has none (ModernBERT). */
+    private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        return bias == null ? x.matMul(weight.transpose()) : Linear.linear(x, weight, bias).singletonOrThrow();
     }
 
     private NDArray layerNorm(NDArray x, NDArray gamma, NDArray beta) {
@@ -659,7 +629,8 @@ public final class TransformerModel implements AutoCloseable {
     private static NDArray site(NDArray h, Site site, int layer, ForwardOptions options, boolean tap,
             List<NDArray> taps) {
         NDArray delta = options.perturbation(site, layer);
-        NDArray out = delta == null ? h : h.add(delta);
+        // A perturbation is a constant of the pass: cast to the model's type, it does not change the graph.
+        NDArray out = delta == null ? h : h.add(delta.toType(h.getDataType(), false));
         NDArray z = null;
         if (tap) {
             z = h.zerosLike();

@@ -86,12 +86,20 @@ final class JobRuns {
      * floating-point value within {@code tolerance} (0: bit for bit) and everything else equal.
      */
     static void assertSameTables(Path expected, Path actual, double tolerance) {
+        assertSameTables(expected, actual, tolerance, false);
+    }
+
+    /**
+     * As {@link #assertSameTables(Path, Path, double)}; with {@code relative}, a value may differ by {@code tolerance}
+     * × max(1, |expected|) (sums over many samples, from another device's arithmetic).
+     */
+    static void assertSameTables(Path expected, Path actual, double tolerance, boolean relative) {
         for (String table : TABLES) {
             List<Row> a = sorted(JobEndToEndTest.table(expected, table));
             List<Row> b = sorted(JobEndToEndTest.table(actual, table));
             assertEquals(a.size(), b.size(), table + ": row count");
             for (int i = 0; i < a.size(); i++) {
-                assertSame(a.get(i), b.get(i), tolerance, table + " row " + i);
+                assertSame(a.get(i), b.get(i), tolerance, relative, table + " row " + i);
             }
         }
     }
@@ -114,21 +122,22 @@ final class JobRuns {
         return b.toString();
     }
 
-    private static void assertSame(Object a, Object b, double tolerance, String where) {
+    private static void assertSame(Object a, Object b, double tolerance, boolean relative, String where) {
         if (a instanceof Row ra && b instanceof Row rb) {
             assertEquals(ra.length(), rb.length(), where);
             for (int i = 0; i < ra.length(); i++) {
-                assertSame(ra.get(i), rb.get(i), tolerance, where + "." + ra.schema().fieldNames()[i]);
+                assertSame(ra.get(i), rb.get(i), tolerance, relative, where + "." + ra.schema().fieldNames()[i]);
             }
         } else if (a instanceof scala.collection.Seq<?> sa && b instanceof scala.collection.Seq<?> sb) {
             assertEquals(sa.size(), sb.size(), where + " length");
             for (int i = 0; i < sa.size(); i++) {
-                assertSame(sa.apply(i), sb.apply(i), tolerance, where + "[" + i + "]");
+                assertSame(sa.apply(i), sb.apply(i), tolerance, relative, where + "[" + i + "]");
             }
         } else if ((a instanceof Double || a instanceof Float) && (b instanceof Double || b instanceof Float)) {
             double x = ((Number) a).doubleValue();
             double y = ((Number) b).doubleValue();
-            assertTrue(tolerance == 0 ? Double.compare(x, y) == 0 : Math.abs(x - y) <= tolerance
+            double allowed = relative ? tolerance * Math.max(1, Math.abs(x)) : tolerance;
+            assertTrue(tolerance == 0 ? Double.compare(x, y) == 0 : Math.abs(x - y) <= allowed
                     || Double.isNaN(x) && Double.isNaN(y), where + ": " + x + " vs " + y);
         } else {
             assertEquals(a, b, where);

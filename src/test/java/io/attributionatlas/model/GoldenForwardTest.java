@@ -29,6 +29,11 @@ public class GoldenForwardTest {
     @ValueSource(strings = {"minilm-sst2", "tiny-bert-cls", "tiny-bert-qa", "tiny-distilbert-cls",
         "tiny-distilbert-qa", "tiny-electra-cls", "tiny-electra-qa"})
     void matchesGoldenSinglyAndBatched(String name) throws IOException {
+        matchesGolden(name, Device.cpu());
+    }
+
+    /** The golden model {@code name} on {@code device}: every case alone, then all of them as one padded batch. */
+    public static void matchesGolden(String name, Device device) throws IOException {
         Path dir = Fixtures.golden(name);
         Path modelDir = Files.exists(dir.resolve("config.json")) ? dir : Fixtures.realModel();
         List<JsonObject> cases = new ArrayList<>();
@@ -38,13 +43,17 @@ public class GoldenForwardTest {
             }
         }
         assertTrue(cases.size() >= 2, "golden file has several cases");
-        try (TransformerModel model = TransformerModel.load(modelDir, null, Device.cpu())) {
+        try (TransformerModel model = TransformerModel.load(modelDir, null, device)) {
             for (JsonObject c : cases) {
                 check(model, List.of(c), name);
             }
             check(model, cases, name);
         }
     }
+
+    /** The golden models (the real one and the tiny ones of the independent implementation). */
+    public static final List<String> NAMES = List.of("minilm-sst2", "tiny-bert-cls", "tiny-bert-qa",
+            "tiny-distilbert-cls", "tiny-distilbert-qa", "tiny-electra-cls", "tiny-electra-qa");
 
     private static void check(TransformerModel model, List<JsonObject> cases, String name) {
         List<long[]> ids = new ArrayList<>();
