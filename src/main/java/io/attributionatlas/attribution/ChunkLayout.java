@@ -10,8 +10,8 @@ import java.util.List;
 /**
  * Which rows of one sweep chunk belong to which item: consecutive segments, each an item's consecutive points
  * (ascending α). Only the first segment can continue an item from the chunk before (its points then start past
- * 0) and only the last can continue into the next. Conductance needs the rows just before the chunk of its first
- * item: the chunk's <em>extended</em> rows are those {@link #carried()} rows, then the chunk's own.
+ * 0) and only the last can continue into the next. Conductance also needs the first item's last rows of the chunk
+ * before ({@link #carried()} of them, kept by the item): its {@link #carryPairs} couple them with the chunk's rows.
  *
  * <p>Everything per item is computed with a fixed number of tensor operations per chunk: a per-row coefficient
  * vector for each diagonal of {@link PathWeights}, and {@link #reduce} sums every item's rows at once (equal-length
@@ -112,18 +112,9 @@ final class ChunkLayout {
         return out;
     }
 
-    /** How many rows of the first item's earlier points precede the chunk's own in its extended rows. */
+    /** How many of the first item's rows of earlier chunks (its last points before this chunk) conductance needs. */
     int carried() {
         return carried;
-    }
-
-    int extendedRows() {
-        return carried + rows;
-    }
-
-    /** Extended rows of segment {@code i}: the first segment's include the carried rows. */
-    int extendedRowsOf(int i) {
-        return segments.get(i).count() + (i == 0 ? carried : 0);
     }
 
     /** A per-point value for every chunk row, e.g. the integrated-gradients weights. */
@@ -136,47 +127,72 @@ final class ChunkLayout {
     }
 
     /**
-     * Row-major [offsets, extended rows]: for diagonal o of W and extended row e (point a), W[a][a + o] where
-     * point a + o is a row of the same item in the extended rows and at least one of the two is a chunk row (pairs
-     * of carried rows were counted by earlier chunks; pairs with a later row are counted by the chunk that has it).
+     * Row-major [offsets, rows]: for diagonal o of W and chunk row r (point a), W[a][a + o] where point a + o is a
+     * row of the same item in this chunk; 0 elsewhere (pairs with an earlier row are the {@link #carryPairs}, pairs
+     * with a later row are counted by the chunk that has it).
      */
     float[] coefficients(PathWeights weights) {
         int[] offsets = weights.offsets();
-        int extended = extendedRows();
-        float[] out = new float[offsets.length * extended];
-        int segmentStart = 0;
-        for (int i = 0; i < segments.size(); i++) {
-            int segmentEnd = segmentStart + extendedRowsOf(i);
-            Segment s = segments.get(i);
-            int firstExtendedPoint = s.firstPoint() - (i == 0 ? carried : 0);
-            for (int e = segmentStart; e < segmentEnd; e++) {
-                int point = firstExtendedPoint + (e - segmentStart);
+        float[] out = new float[offsets.length * rows];
+        for (Segment s : segments) {
+            int end = s.start() + s.count();
+            for (int r = s.start(); r < end; r++) {
                 for (int k = 0; k < offsets.length; k++) {
-                    int partner = e + offsets[k];
-                    if (partner < segmentStart || partner >= segmentEnd || (e < carried && partner < carried)) {
-                        continue;
+                    int partner = r + offsets[k];
+                    if (partner >= s.start() && partner < end) {
+                        out[k * rows + r] = (float) weights.at(pointOfRow[r], pointOfRow[r] + offsets[k]);
                     }
-                    out[k * extended + e] = (float) weights.at(point, point + offsets[k]);
                 }
             }
-            segmentStart = segmentEnd;
         }
         return out;
     }
 
     /**
-     * Sums {@code x} ([rows or extended rows, ...]) over each item's rows: [items, ...]. Runs of equal-length
-     * segments (the complete items) are one reshaped sum; the first and last segments are summed apart.
+     * A carried row q (the first item's point {@code firstPoint − carried + q}) and a chunk row r of the same item
+     * that W couples: {@code gradientInChunk} = W[p_r][p_q] (for g_r ⊙ y_q), {@code gradientCarried} = W[p_q][p_r]
+     * (for g_q ⊙ y_r).
      */
-    NDArray reduce(NDArray x, boolean extended) {
+    record CarryPair(int carriedRow, int chunkRow, double gradientInChunk, double gradientCarried) {
+    }
+
+    /** The first item's couplings between its carried rows and its rows in this chunk (none without a carry). */
+    List<CarryPair> carryPairs(PathWeights weights) {
+        List<CarryPair> pairs = new ArrayList<>();
+        Segment first = first();
+        for (int q = 0; q < carried; q++) {
+            int pq = first.firstPoint() - carried + q;
+            for (int r = 0; r < first.count(); r++) {
+                int pr = first.firstPoint() + r;
+                double inChunk = weights.at(pr, pq);
+                double carriedSide = weights.at(pq, pr);
+                if (inChunk != 0 || carriedSide != 0) {
+                    pairs.add(new CarryPair(q, r, inChunk, carriedSide));
+                }
+            }
+        }
+        return pairs;
+    }
+
+    /** How many of the last item's last points the next chunk needs: the band, or all it has had so far. */
+    int carryOut(int band) {
+        Segment last = last();
+        return Math.min(band, last.firstPoint() + last.count());
+    }
+
+    /**
+     * Sums {@code x} ([rows, ...]) over each item's rows: [items, ...]. Runs of equal-length segments (the complete
+     * items) are one reshaped sum; the first and last segments are summed apart.
+     */
+    NDArray reduce(NDArray x) {
         NDList parts = new NDList();
         long[] rest = x.getShape().slice(1).getShape();
         int start = 0;
         int i = 0;
         while (i < segments.size()) {
-            int length = extended ? extendedRowsOf(i) : segments.get(i).count();
+            int length = segments.get(i).count();
             int j = i + 1;
-            while (j < segments.size() && (extended ? extendedRowsOf(j) : segments.get(j).count()) == length) {
+            while (j < segments.size() && segments.get(j).count() == length) {
                 j++;
             }
             int count = j - i;

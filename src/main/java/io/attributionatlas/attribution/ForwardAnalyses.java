@@ -62,7 +62,7 @@ final class ForwardAnalyses implements AutoCloseable {
                 // rounding can dip below 0
                 NDArray sumAlphaFx = squared.maximum(Scalars.of(squared, 0f)).sqrt().transpose(0, 2, 1); // [B, i, j]
                 NDScope.unregister(fx, alphaFx, sumAlphaFx);
-                out.add(new NormsAt(transfer.add(fx), transfer.add(alphaFx), transfer.add(sumAlphaFx)));
+                out.add(new NormsAt(transfer.addOwned(fx), transfer.addOwned(alphaFx), transfer.addOwned(sumAlphaFx)));
             }
         }
         return out;

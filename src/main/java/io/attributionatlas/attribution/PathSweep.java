@@ -225,7 +225,9 @@ final class PathSweep {
             NDArray igWeights = options.has(Analysis.INTEGRATED_GRADIENTS) && taps.embedding()
                     ? scope.create(chunk.rowWeights(points.igWeights()), new Shape(rows, 1)) : null;
             NDArray coefficients = conductance ? scope.create(chunk.coefficients(weights),
-                    new Shape(weights.offsets().length, chunk.extendedRows())) : null;
+                    new Shape(weights.offsets().length, rows)) : null;
+            List<ChunkLayout.CarryPair> carryPairs = conductance ? chunk.carryPairs(weights) : List.of();
+            NDArray carryCoefficients = carryPairs.isEmpty() ? null : scope.create(carryCoefficients(carryPairs));
             int[] inputRows = chunk.finishedInputRows();
             NDArray inputIndex = inputRows.length > 0 && (taps.embedding() || taps.headGate())
                     ? scope.create(java.util.Arrays.stream(inputRows).asLongStream().toArray()) : null;
@@ -270,7 +272,7 @@ final class PathSweep {
                 NDArray gradient = result.embeddingTap().getGradient().toType(DataType.FLOAT32, false);
                 if (igWeights != null) {
                     NDArray perRow = gradient.mul(difference).sum(new int[] {-1}).mul(igWeights); // [rows, S]
-                    igAt = finishedPiece(chunk, "ig", chunk.reduce(perRow, false), transfer, scope);
+                    igAt = finishedPiece(chunk, "ig", chunk.reduce(perRow), transfer, scope);
                 }
                 if (inputIndex != null && options.has(Analysis.GRAD_X_INPUT)) {
                     NDIndex at = new NDIndex("{}", inputIndex);
@@ -293,7 +295,7 @@ final class PathSweep {
                 NDArray sums;
                 try (NDScope layer = new NDScope()) { // a layer's terms go before the next layer's
                     sums = conduct(chunk, "layer" + l, result.hiddenStates().get(l),
-                            result.layerTaps().get(l).getGradient(), coefficients, true);
+                            result.layerTaps().get(l).getGradient(), coefficients, carryPairs, carryCoefficients, true);
                 }
                 layerAt[l] = finishedPiece(chunk, "layer" + l, sums, transfer, scope);
             }
@@ -301,7 +303,8 @@ final class PathSweep {
                 NDArray sums;
                 try (NDScope layer = new NDScope()) {
                     sums = conduct(chunk, "attention" + l, result.attentions().get(l),
-                            result.attentionTaps().get(l).getGradient(), coefficients, false);
+                            result.attentionTaps().get(l).getGradient(), coefficients, carryPairs, carryCoefficients,
+                            false);
                 }
                 attentionAt[l] = finishedPiece(chunk, "attention" + l, sums, transfer, scope);
             }
@@ -310,61 +313,108 @@ final class PathSweep {
         }
     }
 
+    /** Each carry pair's two weights, in order: W[p_r][p_q], W[p_q][p_r]. */
+    private static float[] carryCoefficients(List<ChunkLayout.CarryPair> pairs) {
+        float[] out = new float[2 * pairs.size()];
+        for (int k = 0; k < pairs.size(); k++) {
+            out[2 * k] = (float) pairs.get(k).gradientInChunk();
+            out[2 * k + 1] = (float) pairs.get(k).gradientCarried();
+        }
+        return out;
+    }
+
     /**
-     * Conductance of one tapped tensor y (gradients g) over the chunk: Z_e = g_e ⊙ Σ_o W[p_e][p_e + o] y_{e+o}
-     * for every extended row e (the first item's carried rows, then the chunk's), reduced per item (for layer
-     * outputs also over hidden, to [items, S]); the first item's carried rows join its rows. Carries the last
-     * item's last rows into its state when it continues.
+     * Conductance of one tapped tensor y (gradients g) over the chunk, per item: Σ_r g_r ⊙ U_r with
+     * U_r = Σ_o W[p_r][p_r + o] y_{r+o} over the partners in the chunk, plus the first item's couplings with its
+     * carried rows; for layer outputs summed over hidden ([items, S]), for attention [items, H, S, S]. Keeps the
+     * last item's last rows when it continues.
      */
     private NDArray conduct(ChunkLayout chunk, String key, NDArray y, NDArray g, NDArray coefficients,
-            boolean tokenSums) {
-        int carried = chunk.carried();
-        Item first = chunk.first().item();
+            List<ChunkLayout.CarryPair> carryPairs, NDArray carryCoefficients, boolean tokenSums) {
         // Accumulated in float32 whatever the model computes in.
         NDArray values = y.toType(DataType.FLOAT32, false);
         NDArray gradients = g.toType(DataType.FLOAT32, false);
-        if (carried > 0) { // the carried rows precede the chunk's: one copy of the tensor, per chunk
-            values = NDArrays.concat(new NDList(fit(first.state(key + "/y"), values), values), 0);
-            gradients = NDArrays.concat(new NDList(fit(first.state(key + "/g"), gradients), gradients), 0);
-        }
-        int extended = chunk.extendedRows();
+        int rows = chunk.rows();
         int[] offsets = weights.offsets();
         long[] broadcast = new long[(int) y.getShape().dimension()];
         java.util.Arrays.fill(broadcast, 1);
-        broadcast[0] = extended;
+        broadcast[0] = rows;
         NDArray coefficientRows = coefficients.reshape(prepend(offsets.length, broadcast));
-        NDArray partners = coefficientRows.neq(Scalars.of(coefficientRows, 0f));
-        // U_e = Σ_o c_o[e] y_{e+o}: each offset adds a shifted view to the rows where its partner exists.
+        // Where a row's partner belongs to another item its coefficient is 0, but 0 × NaN is NaN: with several items
+        // the terms are selected instead, so that one sample's non-finite values never reach its neighbours.
+        NDArray partners = chunk.segments().size() > 1 ? coefficientRows.neq(Scalars.of(coefficientRows, 0f)) : null;
         NDArray u = values.zerosLike();
         for (int k = 0; k < offsets.length; k++) {
             int o = offsets[k];
             int from = Math.max(0, -o);
-            int to = Math.min(extended, extended - o);
+            int to = Math.min(rows, rows - o);
             if (from >= to) {
                 continue;
             }
-            NDIndex rows = new NDIndex("{}:{}", from, to);
-            NDArray product = values.get(new NDIndex("{}:{}", from + o, to + o)).mul(coefficientRows.get(k).get(rows));
-            // A row's partner in another item has coefficient 0, but 0 × NaN is NaN: select instead of multiplying,
-            // so that one sample's non-finite values never reach its neighbours.
-            Shape full = product.getShape(); // expanded views: DJL's where does not broadcast
-            NDArray term = NDArrays.where(partners.get(k).get(rows).broadcast(full), product,
-                    Scalars.of(product, 0f).broadcast(full));
-            product.close();
-            u.get(rows).addi(term);
+            NDIndex range = new NDIndex("{}:{}", from, to);
+            NDArray term = values.get(new NDIndex("{}:{}", from + o, to + o)).mul(coefficientRows.get(k).get(range));
+            if (partners != null) {
+                Shape full = term.getShape(); // expanded views: DJL's where does not broadcast
+                NDArray selected = NDArrays.where(partners.get(k).get(range).broadcast(full), term,
+                        Scalars.of(term, 0f).broadcast(full));
+                term.close();
+                term = selected;
+            }
+            u.get(range).addi(term);
             term.close(); // one term of the tensor's size at a time
         }
+        Item first = chunk.first().item();
+        int n = first.length;
+        NDArray carriedValues = carryPairs.isEmpty() ? null : first.state(key + "/y");
+        NDArray carriedGradients = carryPairs.isEmpty() ? null : first.state(key + "/g");
+        NDArray carriedTerms = null; // Σ g_q ⊙ W[p_q][p_r] y_r over the carried rows q, at the item's length
+        for (int k = 0; k < carryPairs.size(); k++) { // one row of the tensor's size at a time
+            ChunkLayout.CarryPair pair = carryPairs.get(k);
+            NDIndex carried = new NDIndex("{}:{}", pair.carriedRow(), pair.carriedRow() + 1);
+            NDIndex inChunk = new NDIndex("{}:{}", pair.chunkRow(), pair.chunkRow() + 1);
+            NDArray scaled = carriedValues.get(carried).mul(carryCoefficients.get(2 * k));
+            toLength(u.get(inChunk), n).addi(scaled);
+            scaled.close();
+            NDArray term = carriedGradients.get(carried).mul(toLength(values.get(inChunk), n))
+                    .muli(carryCoefficients.get(2 * k + 1));
+            if (carriedTerms == null) {
+                carriedTerms = term;
+            } else {
+                carriedTerms.addi(term);
+                term.close();
+            }
+        }
         NDArray z = u.muli(gradients);
-        NDArray sums = chunk.reduce(tokenSums ? z.sum(new int[] {-1}) : z, true);
+        NDArray sums = chunk.reduce(tokenSums ? z.sum(new int[] {-1}) : z);
+        if (carriedTerms != null) {
+            NDArray own = tokenSums ? carriedTerms.sum(new int[] {-1}) : carriedTerms;
+            sums.get(ownPart(0, n, sums.getShape().dimension() - 1)).addi(own.reshape(own.getShape().slice(1)));
+        }
         if (chunk.lastContinues()) {
-            Item last = chunk.last().item();
-            int keep = Math.min(weights.band(), chunk.extendedRowsOf(chunk.segments().size() - 1));
-            NDIndex tail = new NDIndex("{}:{}", extended - keep, extended);
-            last.keep(key + "/y", toLength(values.get(tail), last.length), model.manager());
-            last.keep(key + "/g", toLength(gradients.get(tail), last.length), model.manager());
+            carryOut(chunk, key + "/y", values);
+            carryOut(chunk, key + "/g", gradients);
         }
         NDScope.unregister(sums);
         return sums;
+    }
+
+    /**
+     * Keeps the continuing last item's last {@link PathWeights#band()} rows of a tensor (at its own length): its rows
+     * in this chunk, preceded by its carried ones when it has fewer rows here.
+     */
+    private void carryOut(ChunkLayout chunk, String key, NDArray tensor) {
+        ChunkLayout.Segment last = chunk.last();
+        Item item = last.item();
+        int keep = chunk.carryOut(weights.band());
+        int fromChunk = Math.min(keep, last.count());
+        int end = last.start() + last.count();
+        NDArray rows = toLength(tensor.get(new NDIndex("{}:{}", end - fromChunk, end)), item.length);
+        if (fromChunk < keep) { // the item's earlier rows: it has been carried from chunk to chunk
+            NDArray earlier = item.state(key);
+            long had = earlier.getShape().get(0);
+            rows = NDArrays.concat(new NDList(earlier.get(new NDIndex("{}:", had - (keep - fromChunk))), rows), 0);
+        }
+        item.keep(key, rows, model.manager());
     }
 
     /**
@@ -387,7 +437,7 @@ final class PathSweep {
                     model.manager());
         }
         int finished = chunk.finishedItems();
-        return finished == 0 ? -1 : transfer.add(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));
+        return finished == 0 ? -1 : transfer.addOwned(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));
     }
 
     /** Row {@code row} of [items, S, ...] restricted to the item's own {@code n} tokens in each token axis. */
@@ -404,20 +454,6 @@ final class PathSweep {
     private static NDArray toLength(NDArray rows, int n) {
         return rows.getShape().dimension() == 4 ? rows.get(new NDIndex(":, :, :{}, :{}", n, n))
                 : rows.get(new NDIndex(":, :{}", n));
-    }
-
-    /** Carried rows (at the item's length) padded with zeros to the chunk's token axes, as {@code like}'s rows. */
-    private static NDArray fit(NDArray carried, NDArray like) {
-        Shape target = new Shape(prepend(carried.getShape().get(0), like.getShape().slice(1).getShape()));
-        if (carried.getShape().equals(target)) {
-            return carried;
-        }
-        NDArray padded = like.getManager().zeros(target);
-        int n = (int) carried.getShape().get(carried.getShape().dimension() - 1 - (carried.getShape().dimension() == 4
-                ? 0 : 1));
-        padded.set(carried.getShape().dimension() == 4 ? new NDIndex(":, :, :{}, :{}", n, n)
-                : new NDIndex(":, :{}", n), carried);
-        return padded;
     }
 
     private static long[] prepend(long first, long[] rest) {
