@@ -465,7 +465,7 @@ public final class Explainer implements AutoCloseable {
             List<ForwardAnalyses.NormsAt> normsAt = options.has(Analysis.NORMS) ? forwardAnalyses.norms(r, transfer)
                     : null;
             int rolloutAt = options.has(Analysis.ROLLOUT) ? transfer.add(ForwardAnalyses.rollout(r.attentions())) : -1;
-            float[] host = transfer.fetch();
+            HostTransfer.Fetched host = transfer.fetch();
             List<ForwardPart> parts = new ArrayList<>();
             for (int b = 0; b < samples.size(); b++) {
                 parts.add(forwardPart(predictions.get(b), host, b, samples.get(b).length(), batch.seqLen(),
@@ -476,7 +476,7 @@ public final class Explainer implements AutoCloseable {
     }
 
     /** Sample {@code b}'s part of a forward pass's analyses ([B, H, S, S] etc. in {@code host}), cut to its n tokens. */
-    private ForwardPart forwardPart(Prediction prediction, float[] host, int b, int n, int seq, int[] attentionAt,
+    private ForwardPart forwardPart(Prediction prediction, HostTransfer.Fetched host, int b, int n, int seq, int[] attentionAt,
             List<ForwardAnalyses.NormsAt> normsAt, int rolloutAt) {
         int layers = model.config().numLayers();
         int heads = model.config().numHeads();

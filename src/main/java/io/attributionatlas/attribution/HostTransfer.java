@@ -49,16 +49,10 @@ final class HostTransfer {
         return offset;
     }
 
-    /** Every piece's values, in the order they were added. */
-    float[] fetch() {
-        float[] out;
+    /** Every piece's values, addressed by the offsets {@link #add} returned. */
+    Fetched fetch() {
         if (pieces.isEmpty()) {
-            out = new float[size];
-            int offset = 0;
-            for (float[] values : read) {
-                System.arraycopy(values, 0, out, offset, values.length);
-                offset += values.length;
-            }
+            Fetched out = new Fetched(read.toArray(new float[0][]));
             read.clear();
             return out;
         }
@@ -67,7 +61,7 @@ final class HostTransfer {
             flat.add(p.reshape(-1));
         }
         NDArray all = flat.size() == 1 ? flat.get(0) : NDArrays.concat(flat, 0);
-        out = all.toFloatArray();
+        Fetched out = new Fetched(new float[][] {all.toFloatArray()});
         if (all != flat.get(0)) {
             all.close();
         }
@@ -79,5 +73,40 @@ final class HostTransfer {
         pieces.clear();
         owned.clear();
         return out;
+    }
+
+    /**
+     * The fetched values as the pieces were read (one array from a GPU; one per piece on a CPU, where joining them
+     * would copy every value once more): {@link #row} reads within one piece, as every row of a tensor lies in one.
+     */
+    static final class Fetched {
+        private final float[][] parts;
+        private final int[] starts;
+
+        Fetched(float[][] pieces) {
+            // empty pieces hold no offsets; without them the starts ascend strictly
+            this.parts = java.util.Arrays.stream(pieces).filter(p -> p.length > 0).toArray(float[][]::new);
+            this.starts = new int[parts.length];
+            for (int i = 1; i < this.parts.length; i++) {
+                starts[i] = starts[i - 1] + parts[i - 1].length;
+            }
+        }
+
+        /** The {@code n} values from {@code from}. */
+        float[] row(int from, int n) {
+            int part = part(from);
+            int at = from - starts[part];
+            return java.util.Arrays.copyOfRange(parts[part], at, at + n);
+        }
+
+        float value(int at) {
+            int part = part(at);
+            return parts[part][at - starts[part]];
+        }
+
+        private int part(int offset) {
+            int i = java.util.Arrays.binarySearch(starts, offset);
+            return i >= 0 ? i : -i - 2;
+        }
     }
 }

@@ -308,7 +308,7 @@ final class PathSweep {
                 }
                 attentionAt[l] = finishedPiece(chunk, "attention" + l, sums, transfer, scope);
             }
-            float[] host = transfer.fetch();
+            HostTransfer.Fetched host = transfer.fetch();
             unpack(chunk, host, new Fetched(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt), taps);
         }
     }
@@ -464,17 +464,17 @@ final class PathSweep {
     }
 
     /** Copies the chunk's host values into the items: F at α = 0 and 1, and everything of the finished items. */
-    private void unpack(ChunkLayout chunk, float[] host, Fetched at, Taps taps) {
+    private void unpack(ChunkLayout chunk, HostTransfer.Fetched host, Fetched at, Taps taps) {
         int seq = chunk.seq();
         int heads = model.config().numHeads();
         int layers = model.config().numLayers();
         for (int r = 0; r < chunk.rows(); r++) {
             double alpha = points.alphas()[chunk.pointOfRow(r)];
             if (alpha == 0) {
-                chunk.itemOfRow(r).fBaseline = host[at.f() + r];
+                chunk.itemOfRow(r).fBaseline = host.value(at.f() + r);
             }
             if (alpha == 1) {
-                chunk.itemOfRow(r).fInput = host[at.f() + r];
+                chunk.itemOfRow(r).fInput = host.value(at.f() + r);
             }
         }
         for (int i = 0; i < chunk.finishedItems(); i++) {

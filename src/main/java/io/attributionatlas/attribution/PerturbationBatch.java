@@ -109,7 +109,7 @@ final class PerturbationBatch {
             boolean classes = result.logits() != null;
             int logitsAt = transfer.add(classes ? result.logits() : result.startLogits());
             int endAt = classes ? -1 : transfer.add(result.endLogits());
-            float[] host = transfer.fetch();
+            HostTransfer.Fetched host = transfer.fetch();
             int width = (int) (classes ? result.logits() : result.startLogits()).getShape().get(1);
             for (int b = 0; b < rows.size(); b++) {
                 Request r = requests.get(rows.get(b)[0]);
@@ -119,15 +119,14 @@ final class PerturbationBatch {
     }
 
     /** F of row {@code b} from the pass's [rows, width] logits (or start / end logits) at {@code offset}. */
-    private double output(float[] host, int offset, int width, int b, Request r) {
+    private double output(HostTransfer.Fetched host, int offset, int width, int b, Request r) {
         TargetAttribution t = r.target;
         if (t.name().equals("class")) {
-            float[] logits = java.util.Arrays.copyOfRange(host, offset + b * width, offset + (b + 1) * width);
+            float[] logits = host.row(offset + b * width, width);
             return r.probability ? Predictor.softmax(logits)[t.index()] : logits[t.index()];
         }
         // Only the sample's own positions: padding in the pass must not enter a softmax or a maximum.
-        float[] positions = java.util.Arrays.copyOfRange(host, offset + b * width, offset + b * width
-                + r.text.length());
+        float[] positions = host.row(offset + b * width, r.text.length());
         float[] values = r.probability ? Predictor.softmax(positions) : positions;
         return options.qaReduction() == QaReduction.MAX ? values[Predictor.argmax(values)] : values[t.index()];
     }

@@ -37,16 +37,16 @@ final class Tensors {
         return out;
     }
 
-    /** {@code n} values from {@code from}. */
-    static float[] row(float[] host, int from, int n) {
-        return java.util.Arrays.copyOfRange(host, from, from + n);
+    /** {@code n} fetched values from {@code from}. */
+    static float[] row(HostTransfer.Fetched host, int from, int n) {
+        return host.row(from, n);
     }
 
     /**
      * Row {@code b} of a row-major [rows, heads, S, S] block starting at {@code offset}, cut to [heads][n][n]: one
      * sample's real tokens of a padded pass.
      */
-    static float[][][] heads(float[] host, int offset, int b, int heads, int seq, int n) {
+    static float[][][] heads(HostTransfer.Fetched host, int offset, int b, int heads, int seq, int n) {
         float[][][] out = new float[heads][n][];
         for (int h = 0; h < heads; h++) {
             for (int i = 0; i < n; i++) {
