@@ -16,7 +16,7 @@ usage: scripts/submit.sh [spark-submit options] -- JOB ARGUMENTS
 Sizing, per executor: each task slot (executor cores / spark.task.cpus) runs one engine pass at a time with
 engine.threads PyTorch threads (0 = spark.task.cpus), so give slots x engine.threads = executor cores.
 Native memory (libtorch, activations) lives outside the heap: spark.executor.memoryOverhead >=
-1 GB + model size + slots x 2 x engine.memory_mb (default 2048). Heap: >= 1 GB + slots x 0.5 GB.
+1 GB + model size + slots x 2 x engine.memory_mb (auto: 2048 on a CPU). Heap: >= 1 GB + slots x 0.5 GB.
 A model given as a URI (hdfs://, s3a://, file:///shared/dir) is copied once per machine and checked
 against the driver's fingerprint. A killed run is finished by the same command with --resume RUN_ID.
 
@@ -45,8 +45,14 @@ Kubernetes (an image holding Java 17; the jar is uploaded by spark-submit or bak
   (On S3 the staging folder's renames are copies: put --output on HDFS or a file system with atomic
   renames when runs may be resumed.)
 
-GPUs: add --conf spark.executor.resource.gpu.amount=1 --conf spark.task.resource.gpu.amount=1 (and a
-discovery script); see README, "GPUs".
+GPUs (the jar from mvn -Pcuda -DskipTests package, CUDA libtorch on the executors): add
+  --conf spark.executor.resource.gpu.amount=1 --conf spark.task.resource.gpu.amount=0.25
+  --conf spark.executor.resource.gpu.discoveryScript=$SPARK_HOME/examples/src/main/scripts/getGpusResources.sh
+  --conf spark.executorEnv.PYTORCH_FLAVOR=cu128 (or PYTORCH_LIBRARY_PATH/PYTORCH_VERSION for an installed one)
+  and -- --set engine.device=gpu: four tasks share each executor's GPU and its model, engine.memory_mb auto
+  splits the GPU's free memory between them, batch.samples auto gives passes of thousands of rows;
+  --set engine.precision=tf32 also needs --conf spark.executorEnv.TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1.
+  See README, "GPUs".
 USAGE
 }
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then usage; exit 0; fi

@@ -240,7 +240,7 @@ final class PathSweep {
             NDArray difference = input.sub(base);
             NDArray onPath = base.add(difference.mul(alphaArray));
 
-            ForwardOptions forward = new ForwardOptions().startFrom(onPath)
+            ForwardOptions forward = new ForwardOptions().startFrom(onPath).mask(longs.get(3))
                     .tapLayers(taps.layers()::contains).tapAttentions(taps.attentions()::contains);
             if (taps.embedding()) {
                 forward.tapEmbedding();

@@ -13,6 +13,7 @@ import java.util.function.IntPredicate;
 public final class ForwardOptions {
 
     NDArray embeddingOutput;
+    NDArray mask;
     boolean keepHiddenStates;
     boolean keepAttentions;
     boolean keepValues;
@@ -37,6 +38,15 @@ public final class ForwardOptions {
     /** Logits only. */
     public static ForwardOptions predictOnly() {
         return new ForwardOptions();
+    }
+
+    /**
+     * The batch's attention mask [batch, seq] already on the device (instead of copying the batch's from the host:
+     * on a GPU such a copy waits for the work queued before it).
+     */
+    public ForwardOptions mask(NDArray deviceMask) {
+        this.mask = deviceMask;
+        return this;
     }
 
     /** Start from this embedding output {@code [batch, seq, embedding_size]} instead of the token ids. */

@@ -208,7 +208,7 @@ public final class TransformerModel implements AutoCloseable {
         int b = batch.batchSize();
         int s = batch.seqLen();
         Shape bs = new Shape(b, s);
-        NDArray mask = batchManager.create(batch.mask(), bs);
+        NDArray mask = options.mask != null ? options.mask : batchManager.create(batch.mask(), bs);
         NDArray embedding;
         if (options.embeddingOutput != null) {
             // The path's point is a constant of the pass (gradients are taken at the taps), so a cast is fine here.
