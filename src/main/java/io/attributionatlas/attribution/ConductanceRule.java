@@ -15,14 +15,10 @@ public enum ConductanceRule {
     /**
      * The same points as trapezoid; on each interval, the exact integral of the product of the quadratic
      * interpolants of g and y through three consecutive points (for the first interval, points 0, 1, 2):
-     * O(1/n³) instead of O(1/n²), at the cost of carrying two previous points instead of one.
+     * O(1/n³) instead of O(1/n²), at the cost of carrying two previous points instead of one (its band in
+     * {@link PathWeights}).
      */
     QUADRATIC;
-
-    /** How many of the last chain points the next interval needs. */
-    int pointsCarried() {
-        return this == QUADRATIC ? 2 : 1;
-    }
 
     /**
      * Adds the intervals that end at chain point {@code global} (local index {@code p} into

@@ -475,9 +475,9 @@ public final class Explainer implements AutoCloseable {
         }
     }
 
-    /** Sample {@code b}'s part of a forward pass's analyses ([B, H, S, S] etc. in {@code host}), cut to its n tokens. */
-    private ForwardPart forwardPart(Prediction prediction, HostTransfer.Fetched host, int b, int n, int seq, int[] attentionAt,
-            List<ForwardAnalyses.NormsAt> normsAt, int rolloutAt) {
+    /** Sample {@code b}'s part of a pass's analyses ([B, H, S, S] etc. in {@code host}), cut to its n tokens. */
+    private ForwardPart forwardPart(Prediction prediction, HostTransfer.Fetched host, int b, int n, int seq,
+            int[] attentionAt, List<ForwardAnalyses.NormsAt> normsAt, int rolloutAt) {
         int layers = model.config().numLayers();
         int heads = model.config().numHeads();
         ForwardPart p = new ForwardPart();
@@ -496,7 +496,7 @@ public final class Explainer implements AutoCloseable {
                 ForwardAnalyses.NormsAt at = normsAt.get(l);
                 p.normFx[l] = new float[heads][];
                 for (int h = 0; h < heads; h++) {
-                    p.normFx[l][h] = Tensors.row(host, at.fx() + (b * heads + h) * seq, n);
+                    p.normFx[l][h] = host.row(at.fx() + (b * heads + h) * seq, n);
                 }
                 p.normAlphaFx[l] = Tensors.heads(host, at.alphaFx(), b, heads, seq, n);
                 p.normSumAlphaFx[l] = Tensors.heads(host, at.sumAlphaFx(), b, 1, seq, n)[0];

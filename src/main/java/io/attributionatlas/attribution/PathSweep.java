@@ -190,8 +190,9 @@ final class PathSweep {
         }
     }
 
-    /** Where a chunk's results lie in its transfer, for the items it finishes. */
-    private record Fetched(int f, int ig, int[] layers, int[] attentions, int gradXInput, int saliency, int gates) {
+    /** Where a chunk's results lie in its transfer, for the items it finishes (-1: not computed). */
+    private record ChunkOffsets(int f, int ig, int[] layers, int[] attentions, int gradXInput, int saliency,
+            int gates) {
     }
 
     private void runChunk(ChunkLayout chunk, Taps taps) {
@@ -218,7 +219,6 @@ final class PathSweep {
         try (NDManager scope = model.manager().newSubManager()) {
             // Everything the chunk needs from the host goes to the device before any work is queued: on a GPU each
             // copy waits for the queued kernels, so copies in between would stall the pipeline.
-            Shape shape = new Shape(rows, seq);
             NDArray longs = scope.create(inputs, new Shape(4, rows, seq));
             NDArray alphaArray = scope.create(alphas, new Shape(rows, 1, 1));
             TargetSelection selection = new TargetSelection(chunk, mask, scope);
@@ -309,7 +309,8 @@ final class PathSweep {
                 attentionAt[l] = finishedPiece(chunk, "attention" + l, sums, transfer, scope);
             }
             HostTransfer.Fetched host = transfer.fetch();
-            unpack(chunk, host, new Fetched(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt), taps);
+            unpack(chunk, host, new ChunkOffsets(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt),
+                    taps);
         }
     }
 
@@ -437,7 +438,10 @@ final class PathSweep {
                     model.manager());
         }
         int finished = chunk.finishedItems();
-        return finished == 0 ? -1 : transfer.addOwned(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));
+        if (finished == 0) {
+            return -1;
+        }
+        return transfer.addOwned(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));
     }
 
     /** Row {@code row} of [items, S, ...] restricted to the item's own {@code n} tokens in each token axis. */
@@ -450,7 +454,10 @@ final class PathSweep {
         return new NDIndex(s.toString());
     }
 
-    /** Rows [k, S, ...] cut to the item's {@code n} tokens in each token axis (layer [k, S, d], attention [k, H, S, S]). */
+    /**
+     * Rows [k, S, ...] cut to the item's {@code n} tokens in each token axis (layer outputs [k, S, d], attention
+     * [k, H, S, S]).
+     */
     private static NDArray toLength(NDArray rows, int n) {
         return rows.getShape().dimension() == 4 ? rows.get(new NDIndex(":, :, :{}, :{}", n, n))
                 : rows.get(new NDIndex(":, :{}", n));
@@ -464,7 +471,7 @@ final class PathSweep {
     }
 
     /** Copies the chunk's host values into the items: F at α = 0 and 1, and everything of the finished items. */
-    private void unpack(ChunkLayout chunk, HostTransfer.Fetched host, Fetched at, Taps taps) {
+    private void unpack(ChunkLayout chunk, HostTransfer.Fetched host, ChunkOffsets at, Taps taps) {
         int seq = chunk.seq();
         int heads = model.config().numHeads();
         int layers = model.config().numLayers();
@@ -481,20 +488,20 @@ final class PathSweep {
             Item item = chunk.segments().get(i).item();
             int n = item.length;
             if (at.ig() >= 0) {
-                item.igTokenSum = Tensors.row(host, at.ig() + i * seq, n);
+                item.igTokenSum = host.row(at.ig() + i * seq, n);
             }
             if (at.gradXInput() >= 0) {
-                item.gradXInput = Tensors.row(host, at.gradXInput() + i * seq, n);
-                item.saliency = Tensors.row(host, at.saliency() + i * seq, n);
+                item.gradXInput = host.row(at.gradXInput() + i * seq, n);
+                item.saliency = host.row(at.saliency() + i * seq, n);
             }
             if (at.gates() >= 0) {
                 item.headImportance = new float[layers][];
                 for (int l = 0; l < layers; l++) {
-                    item.headImportance[l] = Tensors.row(host, at.gates() + (i * layers + l) * heads, heads);
+                    item.headImportance[l] = host.row(at.gates() + (i * layers + l) * heads, heads);
                 }
             }
             for (int l : taps.layers()) {
-                item.layerToken[l] = Tensors.row(host, at.layers()[l] + i * seq, n);
+                item.layerToken[l] = host.row(at.layers()[l] + i * seq, n);
             }
             for (int l : taps.attentions()) {
                 item.attention[l] = Tensors.heads(host, at.attentions()[l], i, heads, seq, n);

@@ -12,16 +12,6 @@ final class Tensors {
     private Tensors() {
     }
 
-    static float[][] to2d(NDArray a) {
-        long[] s = a.getShape().getShape();
-        float[] flat = a.toType(DataType.FLOAT32, false).toFloatArray();
-        float[][] out = new float[(int) s[0]][(int) s[1]];
-        for (int i = 0; i < out.length; i++) {
-            System.arraycopy(flat, i * out[i].length, out[i], 0, out[i].length);
-        }
-        return out;
-    }
-
     static float[][][] to3d(NDArray a) {
         long[] s = a.getShape().getShape();
         return fold3(a.toType(DataType.FLOAT32, false).toFloatArray(), (int) s[0], (int) s[1], (int) s[2], 0);
@@ -37,11 +27,6 @@ final class Tensors {
         return out;
     }
 
-    /** {@code n} fetched values from {@code from}. */
-    static float[] row(HostTransfer.Fetched host, int from, int n) {
-        return host.row(from, n);
-    }
-
     /**
      * Row {@code b} of a row-major [rows, heads, S, S] block starting at {@code offset}, cut to [heads][n][n]: one
      * sample's real tokens of a padded pass.
@@ -50,7 +35,7 @@ final class Tensors {
         float[][][] out = new float[heads][n][];
         for (int h = 0; h < heads; h++) {
             for (int i = 0; i < n; i++) {
-                out[h][i] = row(host, offset + ((b * heads + h) * seq + i) * seq, n);
+                out[h][i] = host.row(offset + ((b * heads + h) * seq + i) * seq, n);
             }
         }
         return out;

@@ -58,7 +58,12 @@ final class ExplainCommand implements AtlasCli.Command {
             print(s, options, out);
             out.printf(Locale.ROOT, "(%.2f s)%n", seconds);
             if (a.has("json")) {
-                OutputFiles.write(a.path("json"), ExplanationJson.toJson(ExplanationJson.of(s, options)) + "\n");
+                com.google.gson.JsonObject json = ExplanationJson.of(s, options);
+                // where and how it computed: results differ between devices and precisions by rounding
+                json.getAsJsonObject("options").addProperty("device", predictor.model().manager().getDevice()
+                        .toString());
+                json.getAsJsonObject("options").addProperty("precision", predictor.model().precision().cliName());
+                OutputFiles.write(a.path("json"), ExplanationJson.toJson(json) + "\n");
                 err.println("atlas explain: JSON written to " + a.get("json"));
             }
             if (a.has("html")) {

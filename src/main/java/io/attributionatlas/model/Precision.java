@@ -21,8 +21,8 @@ import java.util.Locale;
  *   <li>{@code bf16}, {@code fp16}: the model's weights and activations in bfloat16 or float16, as transformers'
  *       {@code model.to(dtype)}; the products accumulate in float32 inside the kernels. A type change inside the
  *       differentiated graph is not possible through DJL (its cast runs without autograd), so the whole forward
- *       pass runs in the type. bf16 needs a DJL JNI with the bfloat16 type ({@code scripts/gpu-jni}; DJL 0.35.1's
- *       own has none); fp16 works with DJL's own, within float16's range (6.5e4).</li>
+ *       pass runs in the type. bf16 needs a DJL JNI with the bfloat16 type ({@code scripts/gpu/build-bf16-jni};
+ *       DJL 0.35.1's own has none); fp16 works with DJL's own, within float16's range (6.5e4).</li>
  * </ul>
  */
 public enum Precision {
@@ -31,7 +31,7 @@ public enum Precision {
 
     /** Read by PyTorch when its global context is created: TF32 for float32 cuBLAS products in the process. */
     public static final String TF32_VARIABLE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE";
-    /** A function our bfloat16-capable JNI build exports (scripts/gpu-jni); DJL's own JNI has none. */
+    /** A function our bfloat16-capable JNI build exports (scripts/gpu/build-bf16-jni); DJL's own JNI has none. */
     static final String BF16_MARKER = "atlas_djl_bfloat16";
 
     /** Whether this JVM set {@value #TF32_VARIABLE} (System.getenv does not see libc's setenv). */
@@ -108,7 +108,7 @@ public enum Precision {
         if (this == BF16 && !jniHasBfloat16()) {
             throw new IllegalArgumentException("precision bf16: the loaded DJL JNI (libdjl_torch.so) has no bfloat16 "
                     + "type (DJL 0.35.1's own maps only float32/64, float16 and integer types); build one with "
-                    + "scripts/gpu-jni (README, \"GPUs\") or choose fp16");
+                    + "scripts/gpu/build-bf16-jni (README, \"GPUs\") or choose fp16");
         }
     }
 

@@ -75,6 +75,29 @@ class AtlasCliTest {
     }
 
     @Test
+    void precisionIsAnOptionOfEveryModelCommand() {
+        String corpus = Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv").toString();
+        for (List<String> command : List.of(List.of("inspect"), List.of("predict", "--text", "good"),
+                List.of("explain", "--text", "good"), List.of("bench", "--input", corpus), List.of("bench-forward"),
+                List.of("convergence", "--input", corpus))) {
+            List<String> args = new java.util.ArrayList<>(command);
+            args.addAll(List.of("--model", Fixtures.realModel().toString(), "--precision", "fp8"));
+            Result r = run(args.toArray(String[]::new));
+            assertEquals(2, r.status(), command + ": " + r.err());
+            assertTrue(r.err().contains("precision: expected fp32, tf32, bf16 or fp16, got 'fp8'"),
+                    command + ": " + r.err());
+        }
+        Result bf16 = run("predict", "--model", Fixtures.realModel().toString(), "--text", "good", "--precision",
+                "bf16");
+        assertTrue(bf16.status() != 0 && bf16.err().contains("has no bfloat16") && bf16.err().contains(
+                "scripts/gpu/build-bf16-jni"), bf16.err());
+        Result fp16 = run("predict", "--model", Fixtures.realModel().toString(), "--text", "a good movie",
+                "--precision", "fp16");
+        assertEquals(0, fp16.status(), fp16.err());
+        assertTrue(fp16.out().contains("prediction     POSITIVE"), fp16.out());
+    }
+
+    @Test
     void missingModelDirectoryIsNamed() {
         Result r = run("inspect", "--model", tmp.resolve("nowhere").toString());
         assertEquals(1, r.status());
@@ -187,6 +210,8 @@ class AtlasCliTest {
         JsonObject options = o.getAsJsonObject("options");
         assertEquals(8, options.get("points_ig").getAsInt());
         assertEquals(10, options.get("points_conductance").getAsInt());
+        assertEquals("cpu()", options.get("device").getAsString());
+        assertEquals("fp32", options.get("precision").getAsString());
         JsonObject target = o.getAsJsonArray("targets").get(0).getAsJsonObject();
         for (String key : List.of("name", "index", "label", "f_input", "f_baseline", "ig", "conductance",
                 "grad_x_input")) {

@@ -88,7 +88,7 @@ class PrecisionTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> TransformerModel.load(Fixtures.realModel(), null, Device.cpu(), Precision.BF16));
         assertTrue(e.getMessage().contains("precision bf16: the loaded DJL JNI (libdjl_torch.so) has no bfloat16")
-                && e.getMessage().contains("scripts/gpu-jni"), e.getMessage());
+                && e.getMessage().contains("scripts/gpu/build-bf16-jni"), e.getMessage());
     }
 
     @Test
