@@ -197,8 +197,12 @@ final class ChunkLayout {
             }
             int count = j - i;
             NDArray block = x.get(new NDIndex("{}:{}", start, start + count * length));
-            parts.add(count == 1 ? block.sum(new int[] {0}, true)
-                    : block.reshape(prepend(new long[] {count, length}, rest)).sum(new int[] {1}));
+            if (length == 1) {
+                parts.add(block); // one row a segment: its rows are its sums (long inputs, one row a chunk)
+            } else {
+                parts.add(count == 1 ? block.sum(new int[] {0}, true)
+                        : block.reshape(prepend(new long[] {count, length}, rest)).sum(new int[] {1}));
+            }
             start += count * length;
             i = j;
         }

@@ -1,9 +1,6 @@
 package io.attributionatlas.attribution;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.index.NDIndex;
 import io.attributionatlas.attribution.AttributionOptions.Strategy;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
 import io.attributionatlas.model.EncodedBatch;

@@ -1,6 +1,12 @@
 package io.attributionatlas.attribution;
 
+import ai.djl.Device;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.util.cuda.CudaUtils;
 import io.attributionatlas.model.ModelConfig;
+import java.lang.management.MemoryUsage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * How many rows one pass may take at a sequence length S so that its activation memory (native memory on a
@@ -44,14 +50,14 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
     public static final int GPU_DEFAULT_ROWS = 2048;
     /** The share of a GPU's free memory (at explainer creation) that memory_mb auto gives its passes. */
     static final double GPU_FREE_FRACTION = 0.75;
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MemoryBudget.class);
+    private static final Logger LOG = LoggerFactory.getLogger(MemoryBudget.class);
 
     /**
      * The budget of {@code megabytes} (0: auto) for a model on {@code device}, at most {@code maxRows} rows a
      * pass (0: auto). Auto is {@value #CPU_DEFAULT_MB} MB and {@value #CPU_DEFAULT_ROWS} rows on a CPU; on a GPU
      * {@link #gpuShareMb} of the device's free memory for one user and {@value #GPU_DEFAULT_ROWS} rows.
      */
-    public static MemoryBudget of(int megabytes, int maxRows, ai.djl.Device device) {
+    public static MemoryBudget of(int megabytes, int maxRows, Device device) {
         boolean gpu = device.isGpu();
         int mb = megabytes > 0 ? megabytes : gpu ? gpuShareMb(device, 1) : CPU_DEFAULT_MB;
         int rows = maxRows > 0 ? maxRows : gpu ? GPU_DEFAULT_ROWS : CPU_DEFAULT_ROWS;
@@ -63,10 +69,10 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
      * sharing the device), in MiB. PyTorch's cached blocks are released first, so that memory this process holds
      * but does not use counts as free. Where the CUDA runtime cannot be asked, {@value #CPU_DEFAULT_MB} MB.
      */
-    public static int gpuShareMb(ai.djl.Device device, int users) {
+    public static int gpuShareMb(Device device, int users) {
         try {
-            ai.djl.pytorch.jni.JniUtils.emptyCudaCache();
-            java.lang.management.MemoryUsage usage = ai.djl.util.cuda.CudaUtils.getGpuMemory(device);
+            JniUtils.emptyCudaCache();
+            MemoryUsage usage = CudaUtils.getGpuMemory(device);
             long free = usage.getMax() - usage.getUsed();
             return (int) Math.max(1, (long) (free * GPU_FREE_FRACTION / Math.max(1, users) / MB));
         } catch (RuntimeException | LinkageError e) {

@@ -85,15 +85,24 @@ final class PathSweep {
             this.attention = new float[layers][][][];
         }
 
-        /** Keeps a copy of {@code array} (a chunk's) as this item's state under {@code key}, replacing the last. */
+        /**
+         * Keeps a copy of {@code array} (a chunk's) as this item's state under {@code key}: written into the last one
+         * in place when the shape is the same, so that an item carried through many chunks (long inputs) does not
+         * allocate and free tensors of its size on every chunk, which fragments the allocator's memory.
+         */
         void keep(String key, NDArray array, NDManager parent) {
+            NDArray previous = state.get(key);
+            if (previous != null && previous.getShape().equals(array.getShape())) {
+                previous.set(ALL, array);
+                return;
+            }
             if (manager == null) {
                 manager = parent.newSubManager();
             }
             NDArray copy = array.duplicate();
             copy.attach(manager);
             NDScope.unregister(copy);
-            NDArray previous = state.put(key, copy);
+            state.put(key, copy);
             if (previous != null) {
                 previous.close();
             }
@@ -113,6 +122,8 @@ final class PathSweep {
             }
         }
     }
+
+    private static final NDIndex ALL = new NDIndex("...");
 
     private final TransformerModel model;
     private final AttributionOptions options;
@@ -224,10 +235,7 @@ final class PathSweep {
             TargetSelection selection = new TargetSelection(chunk, mask, scope);
             NDArray igWeights = options.has(Analysis.INTEGRATED_GRADIENTS) && taps.embedding()
                     ? scope.create(chunk.rowWeights(points.igWeights()), new Shape(rows, 1)) : null;
-            NDArray coefficients = conductance ? scope.create(chunk.coefficients(weights),
-                    new Shape(weights.offsets().length, rows)) : null;
-            List<ChunkLayout.CarryPair> carryPairs = conductance ? chunk.carryPairs(weights) : List.of();
-            NDArray carryCoefficients = carryPairs.isEmpty() ? null : scope.create(carryCoefficients(carryPairs));
+            Coefficients coefficients = conductance ? Coefficients.of(chunk, weights, scope) : null;
             int[] inputRows = chunk.finishedInputRows();
             NDArray inputIndex = inputRows.length > 0 && (taps.embedding() || taps.headGate())
                     ? scope.create(java.util.Arrays.stream(inputRows).asLongStream().toArray()) : null;
@@ -295,7 +303,7 @@ final class PathSweep {
                 NDArray sums;
                 try (NDScope layer = new NDScope()) { // a layer's terms go before the next layer's
                     sums = conduct(chunk, "layer" + l, result.hiddenStates().get(l),
-                            result.layerTaps().get(l).getGradient(), coefficients, carryPairs, carryCoefficients, true);
+                            result.layerTaps().get(l).getGradient(), coefficients, true);
                 }
                 layerAt[l] = finishedPiece(chunk, "layer" + l, sums, transfer, scope);
             }
@@ -303,8 +311,7 @@ final class PathSweep {
                 NDArray sums;
                 try (NDScope layer = new NDScope()) {
                     sums = conduct(chunk, "attention" + l, result.attentions().get(l),
-                            result.attentionTaps().get(l).getGradient(), coefficients, carryPairs, carryCoefficients,
-                            false);
+                            result.attentionTaps().get(l).getGradient(), coefficients, false);
                 }
                 attentionAt[l] = finishedPiece(chunk, "attention" + l, sums, transfer, scope);
             }
@@ -314,14 +321,25 @@ final class PathSweep {
         }
     }
 
-    /** Each carry pair's two weights, in order: W[p_r][p_q], W[p_q][p_r]. */
-    private static float[] carryCoefficients(List<ChunkLayout.CarryPair> pairs) {
-        float[] out = new float[2 * pairs.size()];
-        for (int k = 0; k < pairs.size(); k++) {
-            out[2 * k] = (float) pairs.get(k).gradientInChunk();
-            out[2 * k + 1] = (float) pairs.get(k).gradientCarried();
+    /**
+     * A chunk's conductance coefficients on the device, shared by every tapped tensor: W's diagonals per row
+     * [offsets, rows], where they are non-zero (only with several items: see {@link #conduct}), and the first
+     * item's carry pairs with their two weights each, W[p_r][p_q] and W[p_q][p_r].
+     */
+    private record Coefficients(NDArray rows, NDArray partners, List<ChunkLayout.CarryPair> carryPairs,
+            NDArray carryWeights) {
+
+        static Coefficients of(ChunkLayout chunk, PathWeights weights, NDManager scope) {
+            NDArray rows = scope.create(chunk.coefficients(weights), new Shape(weights.offsets().length, chunk.rows()));
+            NDArray partners = chunk.segments().size() > 1 ? rows.neq(Scalars.of(rows, 0f)) : null;
+            List<ChunkLayout.CarryPair> pairs = chunk.carryPairs(weights);
+            float[] carry = new float[2 * pairs.size()];
+            for (int k = 0; k < pairs.size(); k++) {
+                carry[2 * k] = (float) pairs.get(k).gradientInChunk();
+                carry[2 * k + 1] = (float) pairs.get(k).gradientCarried();
+            }
+            return new Coefficients(rows, partners, pairs, pairs.isEmpty() ? null : scope.create(carry));
         }
-        return out;
     }
 
     /**
@@ -330,8 +348,8 @@ final class PathSweep {
      * carried rows; for layer outputs summed over hidden ([items, S]), for attention [items, H, S, S]. Keeps the
      * last item's last rows when it continues.
      */
-    private NDArray conduct(ChunkLayout chunk, String key, NDArray y, NDArray g, NDArray coefficients,
-            List<ChunkLayout.CarryPair> carryPairs, NDArray carryCoefficients, boolean tokenSums) {
+    private NDArray conduct(ChunkLayout chunk, String key, NDArray y, NDArray g, Coefficients coefficients,
+            boolean tokenSums) {
         // Accumulated in float32 whatever the model computes in.
         NDArray values = y.toType(DataType.FLOAT32, false);
         NDArray gradients = g.toType(DataType.FLOAT32, false);
@@ -340,12 +358,14 @@ final class PathSweep {
         long[] broadcast = new long[(int) y.getShape().dimension()];
         java.util.Arrays.fill(broadcast, 1);
         broadcast[0] = rows;
-        NDArray coefficientRows = coefficients.reshape(prepend(offsets.length, broadcast));
+        Shape perRow = new Shape(prepend(offsets.length, broadcast));
+        NDArray coefficientRows = coefficients.rows().reshape(perRow);
         // Where a row's partner belongs to another item its coefficient is 0, but 0 × NaN is NaN: with several items
         // the terms are selected instead, so that one sample's non-finite values never reach its neighbours.
-        NDArray partners = chunk.segments().size() > 1 ? coefficientRows.neq(Scalars.of(coefficientRows, 0f)) : null;
-        NDArray u = values.zerosLike();
-        for (int k = 0; k < offsets.length; k++) {
+        NDArray partners = coefficients.partners() == null ? null : coefficients.partners().reshape(perRow);
+        // U starts as the diagonal's term where W has one (it covers every row), else as zeros
+        NDArray u = null;
+        for (int k : weights.diagonalFirst()) {
             int o = offsets[k];
             int from = Math.max(0, -o);
             int to = Math.min(rows, rows - o);
@@ -361,11 +381,23 @@ final class PathSweep {
                 term.close();
                 term = selected;
             }
+            if (u == null) {
+                if (o == 0) {
+                    u = term;
+                    continue;
+                }
+                u = values.zerosLike();
+            }
             u.get(range).addi(term);
             term.close(); // one term of the tensor's size at a time
         }
+        if (u == null) {
+            u = values.zerosLike();
+        }
         Item first = chunk.first().item();
         int n = first.length;
+        List<ChunkLayout.CarryPair> carryPairs = coefficients.carryPairs();
+        NDArray carryCoefficients = coefficients.carryWeights();
         NDArray carriedValues = carryPairs.isEmpty() ? null : first.state(key + "/y");
         NDArray carriedGradients = carryPairs.isEmpty() ? null : first.state(key + "/g");
         NDArray carriedTerms = null; // Σ g_q ⊙ W[p_q][p_r] y_r over the carried rows q, at the item's length
@@ -439,6 +471,7 @@ final class PathSweep {
         }
         int finished = chunk.finishedItems();
         if (finished == 0) {
+            sums.close(); // all of it is the continuing item's partial now: free it before the next layer's
             return -1;
         }
         return transfer.addOwned(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));

@@ -57,6 +57,23 @@ record PathWeights(double[][] weights, int[] offsets, int band) {
         return new PathWeights(w, offsets.stream().mapToInt(Integer::intValue).toArray(), band);
     }
 
+    /** The indices of {@link #offsets}, the main diagonal's (offset 0) first when W has one. */
+    int[] diagonalFirst() {
+        int[] order = new int[offsets.length];
+        int next = 0;
+        for (int k = 0; k < offsets.length; k++) {
+            if (offsets[k] == 0) {
+                order[next++] = k;
+            }
+        }
+        for (int k = 0; k < offsets.length; k++) {
+            if (offsets[k] != 0) {
+                order[next++] = k;
+            }
+        }
+        return order;
+    }
+
     /** W[a][b], 0 outside the item's rows. */
     double at(int a, int b) {
         return a < 0 || b < 0 || a >= weights.length || b >= weights.length ? 0 : weights[a][b];

@@ -77,8 +77,8 @@ public final class AttributionJob {
             long inputRows = corpus.count();
             // About four engine batches per task, in whole waves of the available task slots.
             int slots = Math.max(1, jsc.defaultParallelism());
-            long wanted = Math.min(10_000, Math.max(1, inputRows / (4L * config.samplesPerBatch(ExecutorModels.gpuExpected(
-                    config)))));
+            int batchSamples = config.samplesPerBatch(ExecutorModels.gpuExpected(config));
+            long wanted = Math.min(10_000, Math.max(1, inputRows / (4L * batchSamples)));
             RunLedger.RunInfo now = new RunLedger.RunInfo(runId, Instant.now().toString(),
                     new TreeMap<>(config.asMap()), fingerprint, RunLedger.inputFingerprint(corpus), inputRows,
                     (int) (slots * ((wanted + slots - 1) / slots)));

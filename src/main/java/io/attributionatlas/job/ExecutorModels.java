@@ -1,7 +1,9 @@
 package io.attributionatlas.job;
 
 import ai.djl.Device;
+import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.MemoryBudget;
 import io.attributionatlas.model.DeviceChoice;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
@@ -143,10 +145,10 @@ final class ExecutorModels {
         // The loader names the file and the problem of a bad model directory; the fingerprint comes after it.
         Predictor predictor = Predictor.open(dir, task(config), device, config.precision());
         String copied = COPIED.remove(dir);
-        io.attributionatlas.attribution.AttributionOptions options = config.attributionOptions();
-        if (options.memoryMb() == io.attributionatlas.attribution.AttributionOptions.AUTO && device.isGpu()) {
+        AttributionOptions options = config.attributionOptions();
+        if (options.memoryMb() == AttributionOptions.AUTO && device.isGpu()) {
             // The explainer is shared by the executor's tasks, which run their passes at the same time.
-            options.memoryMb(io.attributionatlas.attribution.MemoryBudget.gpuShareMb(device, tasksPerDevice(config)));
+            options.memoryMb(MemoryBudget.gpuShareMb(device, tasksPerDevice(config)));
         }
         return new Loaded(new Explainer(predictor, options), copied != null ? copied : fingerprint(dir));
     }

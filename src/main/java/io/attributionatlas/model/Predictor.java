@@ -2,7 +2,9 @@ package io.attributionatlas.model;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.attributionatlas.model.Prediction.AnswerSpan;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -91,7 +93,7 @@ public final class Predictor implements AutoCloseable {
         List<Prediction> out = new ArrayList<>();
         if (r.logits() != null) {
             int classes = (int) r.logits().getShape().get(1);
-            float[] all = r.logits().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            float[] all = r.logits().toType(DataType.FLOAT32, false).toFloatArray();
             for (int b = 0; b < texts.size(); b++) {
                 float[] logits = Arrays.copyOfRange(all, b * classes, (b + 1) * classes);
                 int best = argmax(logits);
@@ -102,8 +104,8 @@ public final class Predictor implements AutoCloseable {
         }
         if (r.startLogits() != null) {
             int seq = (int) r.startLogits().getShape().get(1);
-            float[] both = NDArrays.stack(new ai.djl.ndarray.NDList(r.startLogits(), r.endLogits()))
-                    .toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            float[] both = NDArrays.stack(new NDList(r.startLogits(), r.endLogits()))
+                    .toType(DataType.FLOAT32, false).toFloatArray();
             int rows = texts.size();
             for (int b = 0; b < rows; b++) {
                 EncodedText text = texts.get(b);

@@ -39,11 +39,8 @@ public final class TransformerModel implements AutoCloseable {
     private final LoadReport report;
     /** The bias of a norm stored without one (ModernBERT's norm_bias false). */
     private final NDArray zeroBias;
+    /** What the forward pass computes in: every weight and activation has its compute type. */
     private final Precision precision;
-    /** The type every weight and activation of the forward pass has: float32, or bfloat16 / float16. */
-    private final DataType computeType;
-    /** Added to the scores of padded keys: the most negative value of the compute type, as transformers does. */
-    private final float maskValue;
 
     /** What loading found: parameters used, stored keys ignored, stored dtypes. */
     public record LoadReport(long parameterCount, List<String> ignoredKeys, List<String> storedDtypes) {
@@ -52,14 +49,12 @@ public final class TransformerModel implements AutoCloseable {
     private TransformerModel(ModelConfig config, NDManager manager, Map<Role, NDArray> globals,
             List<Map<LayerRole, NDArray>> layers, LoadReport report, Precision precision) {
         this.precision = precision;
-        this.computeType = precision.computeType();
-        this.maskValue = precision.lowestValue();
         this.config = config;
         this.manager = manager;
         this.globals = globals;
         this.layers = layers;
         this.report = report;
-        this.zeroBias = manager.zeros(new Shape(config.hiddenSize()), computeType);
+        this.zeroBias = manager.zeros(new Shape(config.hiddenSize()), precision.computeType());
     }
 
     /** Loads config.json and the safetensors weights of a model directory (float32 products). */
@@ -212,7 +207,7 @@ public final class TransformerModel implements AutoCloseable {
         NDArray embedding;
         if (options.embeddingOutput != null) {
             // The path's point is a constant of the pass (gradients are taken at the taps), so a cast is fine here.
-            embedding = options.embeddingOutput.toType(computeType, false);
+            embedding = options.embeddingOutput.toType(precision.computeType(), false);
         } else {
             embedding = embed(batchManager.create(batch.ids(), bs), batchManager.create(batch.typeIds(), bs),
                     batchManager);
@@ -223,9 +218,10 @@ public final class TransformerModel implements AutoCloseable {
         if (config.hasEmbeddingProjection()) {
             x = linear(x, globals.get(Role.EMB_PROJ_W), globals.get(Role.EMB_PROJ_B));
         }
-        // [batch, 1, 1, key]: 0 at real keys, the most negative float at padded ones.
+        // [batch, 1, 1, key]: 0 at real keys, the compute type's most negative value at padded ones (as transformers).
         NDArray additiveMask = Scalars.of(mask, 1f).sub(mask.toType(DataType.FLOAT32, false))
-                .mul(Scalars.of(mask, maskValue)).toType(computeType, false).reshape(b, 1, 1, s);
+                .mul(Scalars.of(mask, precision.lowestValue())).toType(precision.computeType(), false)
+                .reshape(b, 1, 1, s);
 
         List<NDArray> hidden = new ArrayList<>();
         List<NDArray> attentions = new ArrayList<>();
@@ -242,8 +238,7 @@ public final class TransformerModel implements AutoCloseable {
         ModelConfig.Modern modern = config.modern();
         Rope rope = modern == null ? null : new Rope(s, batchManager);
         // Local layers: keys beyond the window get the same most negative score as padding (not twice it).
-        NDArray localMask = modern == null ? null : additiveMask.minimum(windowMask(s, modern.window(), maskValue, batchManager)
-                .toType(computeType, false));
+        NDArray localMask = modern == null ? null : additiveMask.minimum(windowMask(s, modern.window(), batchManager));
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<LayerRole, NDArray> w = layers.get(layer);
             NDArray layerInput = x;
@@ -287,7 +282,7 @@ public final class TransformerModel implements AutoCloseable {
             NDArray gatePerturbation = options.perturbation(Site.HEAD_GATE, layer);
             if (options.headGate || gatePerturbation != null) {
                 // One gate per row, so each row (sample, target, path point) gets its own ∂F/∂ξ.
-                NDArray gate = batchManager.ones(new Shape(b, heads), computeType);
+                NDArray gate = batchManager.ones(new Shape(b, heads), precision.computeType());
                 if (options.headGate) {
                     gate.setRequiresGradient(true);
                     gates.add(gate);
@@ -384,7 +379,7 @@ public final class TransformerModel implements AutoCloseable {
         }
         NDArray positions;
         if (config.architecture().positionsFromPadding()) {
-            NDArray real = ids.neq(config.padTokenId()).toType(DataType.INT64, false);
+            NDArray real = ids.neq(Scalars.ofLong(ids, config.padTokenId())).toType(DataType.INT64, false);
             positions = real.cumSum(1).mul(real).add(Scalars.ofLong(real, config.padTokenId()));
         } else {
             positions = batchManager.arange(0, (int) s, 1, DataType.INT64).reshape(1, s).repeat(0, b);
@@ -429,7 +424,7 @@ public final class TransformerModel implements AutoCloseable {
         ModelConfig.Modern m = config.modern();
         NDArray pooled;
         if (m.meanPooling()) {
-            NDArray weights = mask.toType(computeType, false).reshape(b, s, 1);
+            NDArray weights = mask.toType(precision.computeType(), false).reshape(b, s, 1);
             pooled = last.mul(weights).sum(new int[] {1}).div(weights.sum(new int[] {1}));
         } else {
             pooled = last.get(new NDIndex(":, 0"));
@@ -440,15 +435,15 @@ public final class TransformerModel implements AutoCloseable {
                 globals.get(Role.CLS_OUT_W), globals.get(Role.CLS_OUT_B));
     }
 
-    /** [1, 1, S, S]: 0 where |query − key| ≤ window, the most negative float elsewhere (sliding-window layers). */
-    private static NDArray windowMask(int s, int window, float maskValue, NDManager batchManager) {
+    /** [1, 1, S, S]: 0 where |query − key| ≤ window, the most negative value elsewhere (sliding-window layers). */
+    private NDArray windowMask(int s, int window, NDManager batchManager) {
         float[] m = new float[s * s];
         for (int i = 0; i < s; i++) {
             for (int j = 0; j < s; j++) {
-                m[i * s + j] = Math.abs(i - j) <= window ? 0f : maskValue;
+                m[i * s + j] = Math.abs(i - j) <= window ? 0f : precision.lowestValue();
             }
         }
-        return batchManager.create(m, new Shape(1, 1, s, s));
+        return batchManager.create(m, new Shape(1, 1, s, s)).toType(precision.computeType(), false);
     }
 
     /**
@@ -475,8 +470,8 @@ public final class TransformerModel implements AutoCloseable {
                         sn[p * d + i + d / 2] = sn[p * d + i];
                     }
                 }
-                cos[t] = batchManager.create(c, new Shape(s, d)).toType(computeType, false);
-                sin[t] = batchManager.create(sn, new Shape(s, d)).toType(computeType, false);
+                cos[t] = batchManager.create(c, new Shape(s, d)).toType(precision.computeType(), false);
+                sin[t] = batchManager.create(sn, new Shape(s, d)).toType(precision.computeType(), false);
             }
         }
 

@@ -57,10 +57,7 @@ class AtlasCliTest {
 
     @Test
     void aGpuAskedForWhereNoneIsVisibleFailsWithTheReason() {
-        String corpus = Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv").toString();
-        for (List<String> command : List.of(List.of("inspect"), List.of("predict", "--text", "good"),
-                List.of("explain", "--text", "good"), List.of("bench", "--input", corpus), List.of("bench-forward"),
-                List.of("convergence", "--input", corpus))) {
+        for (List<String> command : modelCommands()) {
             List<String> args = new java.util.ArrayList<>(command);
             args.addAll(List.of("--model", Fixtures.realModel().toString(), "--device", "gpu"));
             Result r = run(args.toArray(String[]::new));
@@ -74,12 +71,16 @@ class AtlasCliTest {
         assertEquals(0, cpu.status(), cpu.err());
     }
 
+    /** Every command that runs the model, with its own required arguments (the model options come after). */
+    private static List<List<String>> modelCommands() {
+        String corpus = Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv").toString();
+        return List.of(List.of("inspect"), List.of("predict", "--text", "good"), List.of("explain", "--text", "good"),
+                List.of("bench", "--input", corpus), List.of("bench-forward"), List.of("convergence", "--input", corpus));
+    }
+
     @Test
     void precisionIsAnOptionOfEveryModelCommand() {
-        String corpus = Fixtures.shared().resolve("data/sst2-binary/dev_binary_sent.csv").toString();
-        for (List<String> command : List.of(List.of("inspect"), List.of("predict", "--text", "good"),
-                List.of("explain", "--text", "good"), List.of("bench", "--input", corpus), List.of("bench-forward"),
-                List.of("convergence", "--input", corpus))) {
+        for (List<String> command : modelCommands()) {
             List<String> args = new java.util.ArrayList<>(command);
             args.addAll(List.of("--model", Fixtures.realModel().toString(), "--precision", "fp8"));
             Result r = run(args.toArray(String[]::new));
