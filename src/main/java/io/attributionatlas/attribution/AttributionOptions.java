@@ -250,7 +250,27 @@ public final class AttributionOptions {
         return methods;
     }
 
-    /** Samples of KernelSHAP and LIME; 0 = Captum's defaults (25 and 50). */
+    /**
+     * Refuses combinations no single key shows: a zero-embedding baseline has no token ids to put in place of the
+     * input's, which the perturbation methods and faithfulness need.
+     */
+    public AttributionOptions validate() {
+        if (baseline.isZeroEmbedding()) {
+            java.util.List<String> replacing = new java.util.ArrayList<>(methods.stream().filter(Method::replacesTokens)
+                    .map(Method::cliName).toList());
+            if (faithfulness) {
+                replacing.add("faithfulness");
+            }
+            if (!replacing.isEmpty()) {
+                throw new IllegalArgumentException("baseline zero: " + String.join(", ", replacing) + " replace "
+                        + "token ids by the baseline's, and a zero embedding has none; choose pad, mask, unk or a "
+                        + "token id");
+            }
+        }
+        return this;
+    }
+
+    /** Samples of KernelSHAP, LIME and GradientSHAP; 0 = Captum's defaults (25, 25 and 5). */
     public AttributionOptions samples(int n) {
         if (n < 0) {
             throw new IllegalArgumentException("n_samples: must be ≥ 0 (0 = the method's default), got " + n);

@@ -49,7 +49,7 @@ public final class Explainer implements AutoCloseable {
 
     public Explainer(Predictor predictor, AttributionOptions options) {
         this.predictor = predictor;
-        this.options = options;
+        this.options = options.validate();
         this.model = predictor.model();
         if (model.config().task() == Task.ENCODER && options.needsGradients()) {
             throw new IllegalArgumentException("a bare encoder has no output to attribute; choose forward-only "

@@ -6,27 +6,35 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * Captum's {@code Lime} over words: each word kept with probability ½ (its default perturbation), samples
- * weighted by the exponential kernel exp(−d² / (2 w²)) of their cosine distance d to the input in the
- * interpretable space (width w = 1, Captum's default), and a weighted linear model fitted to F. Captum's default
- * surrogate is a Lasso (α = 0.01); this fits weighted least squares (Captum's SkLearnLinearRegression option),
- * so scores are not shrunk toward zero. Seeded; {@code samples} forward passes.
+ * Captum's {@code Lime} with one feature per word ({@code captum/attr/_core/lime.py}): each sample keeps every
+ * word with probability ½ (its {@code default_perturb_func}); absent words take the baseline; samples weigh
+ * exp(−d² / (2 w²)) with w = 1 (its {@code get_exp_kernel_similarity_function} defaults), and a weighted linear
+ * model fitted to F gives each word its score. Two departures, on purpose (README, Methods):
+ * <ul>
+ *   <li>d is the cosine distance of the sample to the input in the interpretable space, 1 − √(kept / M), as
+ *   LIME defines it for text (Ribeiro et al. 2016); Captum's default measures it between the flattened model
+ *   inputs, which for token ids would weigh a sample by the ids' numeric values;</li>
+ *   <li>the fit is weighted least squares (Captum's {@code SkLearnLinearRegression} option, as KernelSHAP), not
+ *   its default {@code SkLearnLasso(alpha=0.01)}, so scores are not shrunk toward zero.</li>
+ * </ul>
+ * Seeded: Java's generator, not torch's. {@code samples} forward passes at most (a sample keeping every word
+ * reads F(x)).
  */
 final class Lime {
 
-    /** Captum's default n_samples for Lime. */
-    static final int DEFAULT_SAMPLES = 50;
+    /** Captum's default n_samples for {@code Lime.attribute} (its docstring says 50; its signature, 25). */
+    static final int DEFAULT_SAMPLES = 25;
     private static final double KERNEL_WIDTH = 1.0;
 
     private Lime() {
     }
 
     static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
-        int m = MethodScores.wordCount(text.words());
-        if (m == 0) {
-            return new PerturbationPlan<>(List.of(), false, (original, y) -> MethodScores.ofWords(
-                    Method.LIME.cliName(), new float[0], text.words(), 0, 0));
-        }
+        return SurrogateModel.plan(Method.LIME.cliName(), text, m -> samples(m, samples, seed));
+    }
+
+    /** {@code samples} Bernoulli(½) word masks over M words, with their kernel weights. */
+    static SurrogateModel.Samples samples(int m, int samples, long seed) {
         Random random = new Random(seed);
         List<boolean[]> kept = new ArrayList<>();
         double[] weights = new double[samples];
@@ -38,9 +46,10 @@ final class Lime {
                 count += z[w] ? 1 : 0;
             }
             kept.add(z);
-            double distance = count == 0 ? 1 : 1 - Math.sqrt(count / (double) m);
+            // The cosine similarity of z to the all-ones input is √(count / M); 0 for the empty sample.
+            double distance = 1 - Math.sqrt(count / (double) m);
             weights[s] = Math.exp(-distance * distance / (2 * KERNEL_WIDTH * KERNEL_WIDTH));
         }
-        return SurrogateModel.plan(Method.LIME.cliName(), text, kept, weights);
+        return new SurrogateModel.Samples(kept, weights);
     }
 }

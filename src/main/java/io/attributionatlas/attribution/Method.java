@@ -30,6 +30,11 @@ public enum Method {
         return this == INTEGRATED_GRADIENTS || this == SALIENCY || this == INPUT_X_GRADIENT;
     }
 
+    /** Whether it replaces token ids by the baseline's (perturbation methods). */
+    public boolean replacesTokens() {
+        return this == OCCLUSION || this == WORD_ABLATION || this == KERNEL_SHAP || this == LIME;
+    }
+
     public String cliName() {
         return name().toLowerCase(Locale.ROOT);
     }

@@ -45,7 +45,8 @@ final class PathGradients {
     /**
      * GradientSHAP at the embedding output: for each of {@code samples} draws, noise ε ~ N(0, σ²) on the input
      * and α ~ U(0, 1), the gradient at x' + α(x + ε − x') times (x + ε − x'), summed over hidden; the mean over
-     * draws. The baseline distribution is the one baseline (Captum draws from the baselines it is given). Seeded.
+     * draws. The baseline distribution is the one baseline (Captum draws from the baselines it is given): the
+     * embedding output of the baseline ids, or zeros for the zero baseline. Seeded.
      */
     MethodScores gradientShap(long[] baselineIds, int samples, double stdev, long seed) {
         int n = text.length();
@@ -54,7 +55,8 @@ final class PathGradients {
         try (NDManager scope = model.manager().newSubManager()) {
             NDArray types = scope.create(text.typeIds(), new Shape(1, n));
             NDArray input = model.embed(scope.create(text.ids(), new Shape(1, n)), types, scope);
-            NDArray baseline = model.embed(scope.create(baselineIds, new Shape(1, n)), types, scope);
+            NDArray baseline = options.baseline().isZeroEmbedding() ? input.zerosLike()
+                    : model.embed(scope.create(baselineIds, new Shape(1, n)), types, scope);
             long width = input.getShape().get(2);
             for (int start = 0; start < samples; start += rowsPerPass) {
                 int rows = Math.min(rowsPerPass, samples - start);

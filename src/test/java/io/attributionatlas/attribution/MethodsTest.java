@@ -206,6 +206,17 @@ class MethodsTest {
         }
     }
 
+    /** ‖b − a‖ / ‖a‖. */
+    private static double relativeL2(float[] a, float[] b) {
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < a.length; i++) {
+            diff += (a[i] - b[i]) * (a[i] - b[i]);
+            norm += a[i] * a[i];
+        }
+        return Math.sqrt(diff / norm);
+    }
+
     @Test
     void gradientShapAndAttentionAttributionFollowTheirDefinitions() throws Exception {
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
@@ -214,16 +225,17 @@ class MethodsTest {
                     PAIR);
             TargetAttribution t = s.targets().get(0);
             // Without noise GradientSHAP is integrated gradients with α drawn at random: close to it at 400 draws.
-            float[] ig = t.methods().get("integrated_gradients").tokenAttributions();
-            float[] shap = t.methods().get("gradient_shap").tokenAttributions();
-            double diff = 0;
-            double norm = 0;
-            for (int i = 0; i < ig.length; i++) {
-                diff += (ig[i] - shap[i]) * (ig[i] - shap[i]);
-                norm += ig[i] * ig[i];
-            }
-            assertTrue(Math.sqrt(diff / norm) < 0.1, "GradientSHAP vs IG, relative L2 " + Math.sqrt(diff / norm));
+            double error = relativeL2(t.methods().get("integrated_gradients").tokenAttributions(),
+                    t.methods().get("gradient_shap").tokenAttributions());
+            assertTrue(error < 0.1, "GradientSHAP vs IG, relative L2 " + error);
             assertEquals(400, t.methods().get("gradient_shap").backwardPasses());
+            // The same from a zero embedding, Captum's baseline when it is given zeros.
+            TargetAttribution zero = explain(p, AttributionOptions.defaults().nSteps(32).samples(400)
+                    .baseline(Baseline.parse("zero")).methods(List.of(Method.INTEGRATED_GRADIENTS,
+                            Method.GRADIENT_SHAP)), PAIR).targets().get(0);
+            double zeroError = relativeL2(zero.methods().get("integrated_gradients").tokenAttributions(),
+                    zero.methods().get("gradient_shap").tokenAttributions());
+            assertTrue(zeroError < 0.1, "GradientSHAP vs IG from a zero embedding, relative L2 " + zeroError);
 
             // Attention attribution: per layer, the scores add up to F(x) − F(that layer's attention zeroed), up to
             // the 20-step Riemann sum.
