@@ -256,14 +256,14 @@ public final class AttributionOptions {
      */
     public AttributionOptions validate() {
         if (baseline.isZeroEmbedding()) {
-            java.util.List<String> replacing = new java.util.ArrayList<>(methods.stream().filter(Method::replacesTokens)
-                    .map(Method::cliName).toList());
+            java.util.List<String> replacing = new java.util.ArrayList<>(methods.stream()
+                    .filter(Method::replacesTokens).map(Method::cliName).toList());
             if (faithfulness) {
                 replacing.add("faithfulness");
             }
             if (!replacing.isEmpty()) {
-                throw new IllegalArgumentException("baseline zero: " + String.join(", ", replacing) + " replace "
-                        + "token ids by the baseline's, and a zero embedding has none; choose pad, mask, unk or a "
+                throw new IllegalArgumentException("baseline zero: a zero embedding has no token ids to put in place "
+                        + "of the input's, as " + String.join(", ", replacing) + " need; choose pad, mask, unk or a "
                         + "token id");
             }
         }

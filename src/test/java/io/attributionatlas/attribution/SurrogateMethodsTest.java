@@ -303,7 +303,7 @@ class SurrogateMethodsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> zero.methods(Method.parseList("integrated_gradients,kernel_shap,lime")).faithfulness(true)
                         .validate());
-        assertTrue(e.getMessage().contains("kernel_shap, lime, faithfulness"), e.getMessage());
+        assertTrue(e.getMessage().contains("as kernel_shap, lime, faithfulness need"), e.getMessage());
         // Gradient methods take a zero embedding as it is.
         AttributionOptions.defaults().baseline(Baseline.parse("zero")).methods(Method.parseList(
                 "integrated_gradients,gradient_shap")).validate();

@@ -63,4 +63,13 @@ class JobConfigTest {
         assertTrue(rows.getMessage().contains("internal_batch_size: expected auto or a positive integer"),
                 rows.getMessage());
     }
+
+    @Test
+    void aZeroBaselineWithTokenReplacingMethodsFailsWhenTheConfigurationIsLoaded() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JobConfig.load(null,
+                Map.of("baseline", "zero", "methods", "integrated_gradients,occlusion")));
+        assertTrue(e.getMessage().contains("as occlusion need; choose pad"), e.getMessage());
+        assertEquals("zero", JobConfig.load(null, Map.of("baseline", "zero", "methods", "gradient_shap"))
+                .attributionOptions().baseline().kind());
+    }
 }
