@@ -247,8 +247,9 @@ class SurrogateMethodsTest {
     }
 
     /**
-     * KernelSHAP's efficiency at Captum's default 25 samples: Σ scores = F(x) − F(baseline) within 1e-3 relative,
-     * on 12 SST-2 sentences with the real model and 4 texts (pairs for QA) on each golden model, 94 targets.
+     * KernelSHAP's efficiency at Captum's default 25 samples: Σ scores = F(x) − F(baseline) within 1e-3
+     * relative, on 12 SST-2 sentences with the real model and 4 texts (pairs for QA) on each of the 14 golden
+     * models: 88 targets.
      */
     @ParameterizedTest
     @MethodSource("models")
