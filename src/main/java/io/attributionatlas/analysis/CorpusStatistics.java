@@ -193,43 +193,52 @@ public final class CorpusStatistics implements Serializable {
         });
     }
 
-    /** Every pair of methods, on the sample's non-special tokens and on its words. */
+    /** Every pair of methods, on the sample's non-special tokens and on its words; each method ranked once. */
     private void addAgreement(Map<String, MethodScores> methods, String target, EncodedText e) {
         List<MethodScores> list = new ArrayList<>(methods.values());
+        MethodAgreement.Ranked[] pieces = new MethodAgreement.Ranked[list.size()];
+        MethodAgreement.Ranked[] words = new MethodAgreement.Ranked[list.size()];
+        for (int x = 0; x < list.size(); x++) {
+            pieces[x] = MethodAgreement.rank(content(list.get(x).tokenAttributions(), e));
+            words[x] = MethodAgreement.rank(doubles(list.get(x).wordAttributions()));
+        }
         for (int x = 0; x < list.size(); x++) {
             for (int y = x + 1; y < list.size(); y++) {
-                MethodScores a = list.get(x);
-                MethodScores b = list.get(y);
-                addAgreement(a.name(), b.name(), target, "word_piece", content(a.tokenAttributions(), e),
-                        content(b.tokenAttributions(), e));
-                addAgreement(a.name(), b.name(), target, "word", doubles(a.wordAttributions()),
-                        doubles(b.wordAttributions()));
+                String a = list.get(x).name();
+                String b = list.get(y).name();
+                addAgreement(a, b, target, "word_piece", MethodAgreement.compare(pieces[x], pieces[y]));
+                addAgreement(a, b, target, "word", MethodAgreement.compare(words[x], words[y]));
             }
         }
     }
 
-    private void addAgreement(String a, String b, String target, String unit, double[] x, double[] y) {
-        for (Map.Entry<String, Double> m : MethodAgreement.compare(x, y).entrySet()) {
-            if (m.getValue().isNaN()) {
+    private void addAgreement(String a, String b, String target, String unit, double[] values) {
+        for (int m = 0; m < values.length; m++) {
+            if (Double.isNaN(values[m])) {
                 continue;
             }
-            String key = a + "\t" + b + "\t" + target + "\t" + unit + "\t" + m.getKey();
-            agreement.computeIfAbsent(key, k -> new Moments()).add(m.getValue());
-            double lo = MethodAgreement.isCorrelation(m.getKey()) ? -1 : 0;
-            int bin = (int) Math.floor((m.getValue() - lo) / (1 - lo) * AGREEMENT_BINS);
+            String metric = MethodAgreement.METRICS[m];
+            String key = a + "\t" + b + "\t" + target + "\t" + unit + "\t" + metric;
+            agreement.computeIfAbsent(key, k -> new Moments()).add(values[m]);
+            double lo = MethodAgreement.isCorrelation(metric) ? -1 : 0;
+            int bin = (int) Math.floor((values[m] - lo) / (1 - lo) * AGREEMENT_BINS);
             agreementHistogram.computeIfAbsent(key, k -> new long[AGREEMENT_BINS])[Math.max(0,
                     Math.min(AGREEMENT_BINS - 1, bin))]++;
         }
     }
 
     private static double[] content(float[] scores, EncodedText e) {
-        List<Double> out = new ArrayList<>();
-        for (int i = 0; i < scores.length; i++) {
+        int count = 0;
+        for (boolean special : e.special()) {
+            count += special ? 0 : 1;
+        }
+        double[] out = new double[count];
+        for (int i = 0, k = 0; i < scores.length; i++) {
             if (!e.special()[i]) {
-                out.add((double) scores[i]);
+                out[k++] = scores[i];
             }
         }
-        return out.stream().mapToDouble(Double::doubleValue).toArray();
+        return out;
     }
 
     private static double[] doubles(float[] v) {

@@ -358,8 +358,10 @@ class JobEndToEndTest {
                     }
                 }
                 double rho = io.attributionatlas.analysis.MethodAgreement.compare(
-                        a.stream().mapToDouble(Double::doubleValue).toArray(),
-                        b.stream().mapToDouble(Double::doubleValue).toArray()).get("spearman");
+                        io.attributionatlas.analysis.MethodAgreement.rank(a.stream().mapToDouble(Double::doubleValue)
+                                .toArray()),
+                        io.attributionatlas.analysis.MethodAgreement.rank(b.stream().mapToDouble(Double::doubleValue)
+                                .toArray()))[0]; // spearman
                 byTarget.computeIfAbsent(t.label(), k -> new ArrayList<>()).add(rho);
             }
             List<Row> agreement = table(output, Tables.METHOD_AGREEMENT);
