@@ -138,8 +138,8 @@ public final class CorpusStatistics implements Serializable {
         if (first != null && first.attentionConductance() != null && s.attentions() != null) {
             addAttentionConductance(e, s.attentions(), first.attentionConductance());
         }
-        if (s.attentions() != null) {
-            addHeadSimilarity(s.attentions());
+        if (s.headSimilarity() != null) {
+            addHeadSimilarity(s.headSimilarity());
         }
     }
 
@@ -329,36 +329,15 @@ public final class CorpusStatistics implements Serializable {
         entries.subList(0, RELATION_KEEP).forEach(en -> rel.put(en.getKey(), en.getValue()));
     }
 
-    private void addHeadSimilarity(float[][][][] a) {
+    /** A sample's mean JS distances between heads x < y (computed on the model's device by the engine). */
+    private void addHeadSimilarity(float[] distances) {
         int p = layers * heads;
-        int n = a[0][0].length;
         for (int x = 0; x < p; x++) {
             for (int y = x + 1; y < p; y++) {
-                float[][] ax = a[x / heads][x % heads];
-                float[][] ay = a[y / heads][y % heads];
-                double sum = 0;
-                for (int i = 0; i < n; i++) {
-                    sum += jsDistance(ax[i], ay[i]);
-                }
-                jsDistanceSums[x * p + y] += sum / n;
+                jsDistanceSums[x * p + y] += distances[x * p + y];
             }
         }
         jsSamples++;
-    }
-
-    /** Jensen–Shannon distance (square root of the divergence, log base 2, in [0, 1]). */
-    static double jsDistance(float[] p, float[] q) {
-        double d = 0;
-        for (int k = 0; k < p.length; k++) {
-            double m = 0.5 * (p[k] + q[k]);
-            if (p[k] > 0) {
-                d += 0.5 * p[k] * Math.log(p[k] / m);
-            }
-            if (q[k] > 0) {
-                d += 0.5 * q[k] * Math.log(q[k] / m);
-            }
-        }
-        return Math.sqrt(Math.max(0, d / Math.log(2)));
     }
 
     public CorpusStatistics merge(CorpusStatistics o) {

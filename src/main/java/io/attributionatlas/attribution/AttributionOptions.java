@@ -29,6 +29,7 @@ public final class AttributionOptions {
     private long seed;
     private int occlusionWindow = 1;
     private boolean faithfulness;
+    private boolean headSimilarity;
     private double noiseStdev;
 
     /**
@@ -248,6 +249,19 @@ public final class AttributionOptions {
 
     public java.util.List<Method> methods() {
         return methods;
+    }
+
+    /**
+     * Whether each sample's head × head Jensen–Shannon distances ({@link SampleAttribution#headSimilarity}) are
+     * reduced on the model's device in the forward pass: the job's head_similarity statistic. Needs attention.
+     */
+    public AttributionOptions headSimilarity(boolean on) {
+        this.headSimilarity = on;
+        return this;
+    }
+
+    public boolean headSimilarity() {
+        return headSimilarity && has(Analysis.ATTENTION);
     }
 
     /**

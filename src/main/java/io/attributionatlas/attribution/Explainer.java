@@ -167,6 +167,7 @@ public final class Explainer implements AutoCloseable {
         float[][][][] normAlphaFx;
         float[][][] normSumAlphaFx;
         float[][] rollout;
+        float[] headSimilarity;
     }
 
     /** A sample between its forward pass and its last target's sweep. */
@@ -318,7 +319,7 @@ public final class Explainer implements AutoCloseable {
             ForwardPart p = f.forward;
             boolean conductance = options.has(Analysis.LAYER_CONDUCTANCE) || options.has(Analysis.ATTENTION_CONDUCTANCE);
             sink.accept(new SampleAttribution(f.sample, p.prediction, p.attentions, p.normFx, p.normAlphaFx,
-                    p.normSumAlphaFx, p.rollout, List.of(f.results),
+                    p.normSumAlphaFx, p.rollout, p.headSimilarity, List.of(f.results),
                     options.has(Analysis.INTEGRATED_GRADIENTS) ? points.pointsIg() : 0,
                     conductance ? points.pointsConductance() : 0), f.index);
         }
@@ -462,11 +463,25 @@ public final class Explainer implements AutoCloseable {
             List<ForwardAnalyses.NormsAt> normsAt = options.has(Analysis.NORMS) ? forwardAnalyses.norms(r, transfer)
                     : null;
             int rolloutAt = options.has(Analysis.ROLLOUT) ? transfer.add(ForwardAnalyses.rollout(r.attentions())) : -1;
+            List<List<HeadSimilarity.Block>> similarityAt = new ArrayList<>();
+            if (options.headSimilarity()) {
+                // a block and its float64 temporaries within the pass's budget, each within the largest tensor
+                long blockBytes = Math.min(budget.largestTensorBytes(), budget.bytes() / 8);
+                for (int b = 0; b < samples.size(); b++) {
+                    similarityAt.add(HeadSimilarity.add(r.attentions(), b, samples.get(b).length(), blockBytes,
+                            transfer));
+                }
+            }
             HostTransfer.Fetched host = transfer.fetch();
             List<ForwardPart> parts = new ArrayList<>();
             for (int b = 0; b < samples.size(); b++) {
-                parts.add(forwardPart(predictions.get(b), host, b, samples.get(b).length(), batch.seqLen(),
-                        attentionAt, normsAt, rolloutAt));
+                ForwardPart part = forwardPart(predictions.get(b), host, b, samples.get(b).length(), batch.seqLen(),
+                        attentionAt, normsAt, rolloutAt);
+                if (!similarityAt.isEmpty()) {
+                    part.headSimilarity = HeadSimilarity.read(similarityAt.get(b), host,
+                            layers * model.config().numHeads());
+                }
+                parts.add(part);
             }
             return parts;
         }

@@ -13,6 +13,9 @@ import java.util.List;
  * @param normAlphaFx ‖α_ij f_h(x_j)‖ [L][H][S][S]
  * @param normSumAlphaFx ‖Σ_h α_ij f_h(x_j)‖ [L][S][S]
  * @param rollout attention rollout [S][S]
+ * @param headSimilarity mean Jensen–Shannon distance between heads x &lt; y over query rows, [P · P] row-major with
+ *     P = L · H and x = layer · H + head (the rest 0); computed on the model's device when requested
+ *     ({@link AttributionOptions#headSimilarity}), else null
  * @param targets one attribution per target
  * @param pointsIg path points integrated gradients used (0 when not computed)
  * @param pointsConductance path points conductance used (0 when not computed)
@@ -25,6 +28,7 @@ public record SampleAttribution(
         float[][][][] normAlphaFx,
         float[][][] normSumAlphaFx,
         float[][] rollout,
+        float[] headSimilarity,
         List<TargetAttribution> targets,
         int pointsIg,
         int pointsConductance) {

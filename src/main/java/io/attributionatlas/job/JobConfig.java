@@ -209,7 +209,7 @@ public final class JobConfig implements Serializable {
         if (level().equals("full")) {
             analyses.addAll(Analysis.all());
         }
-        return o.analyses(analyses).validate();
+        return o.analyses(analyses).headSimilarity(true).validate();
     }
 
     public Map<String, String> asMap() {

@@ -34,7 +34,7 @@ class CorpusStatisticsTest {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.BERT,
                 Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15));
         try (Predictor p = Predictor.open(dir, null, Device.cpu());
-                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).methods(
+                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).headSimilarity(true).methods(
                         io.attributionatlas.attribution.Method.parseList("integrated_gradients,occlusion,lime")))) {
             List<SampleAttribution> all = e.attribute(TEXTS.stream().map(t -> e.sample(TextInput.of(t), null)).toList());
             CorpusStatistics whole = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
@@ -117,8 +117,8 @@ class CorpusStatisticsTest {
 
     @Test
     void jsDistanceAndCorrelationsHaveTheirTextbookValues() {
-        assertEquals(0, CorpusStatistics.jsDistance(new float[] {0.5f, 0.5f}, new float[] {0.5f, 0.5f}), 1e-12);
-        assertEquals(1, CorpusStatistics.jsDistance(new float[] {1, 0}, new float[] {0, 1}), 1e-9);
+        assertEquals(0, HeadSimilarityReference.jsDistance(new float[] {0.5f, 0.5f}, new float[] {0.5f, 0.5f}), 1e-12);
+        assertEquals(1, HeadSimilarityReference.jsDistance(new float[] {1, 0}, new float[] {0, 1}), 1e-9);
         assertEquals(-1, Correlation.of(new float[] {1, 2, 3}, new float[] {3, 2, 1}), 1e-12);
         Moments m = new Moments();
         for (double v : new double[] {1, 2, 3, 4}) {
