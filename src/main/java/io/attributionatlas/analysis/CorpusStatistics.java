@@ -8,7 +8,6 @@ import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,18 +19,11 @@ import java.util.TreeMap;
  * per-head attention-vs-conductance correlations (layer_correlations), head × head Jensen–Shannon
  * distance sums (head_similarity) and per-head token-pair relation sums (head_relations). Built per
  * partition, merged associatively; everything but head_relations merges exactly (relations keep a
- * bounded list per head: when it exceeds {@link #RELATION_CAP} entries the smallest |sum| are dropped).
+ * bounded list per head: see {@link HeadRelations}).
  */
 public final class CorpusStatistics implements Serializable {
 
     private static final long serialVersionUID = 1L;
-
-    /**
-     * Relation entries kept per head before pruning, and how many survive a prune (and leave a partition):
-     * 72 heads × 2,000 entries is a few MB to ship, where 20,000 a head was 250 MB of heap per partition.
-     */
-    static final int RELATION_CAP = 8_000;
-    static final int RELATION_KEEP = 2_000;
 
     private final int layers;
     private final int heads;
@@ -52,7 +44,7 @@ public final class CorpusStatistics implements Serializable {
     final Correlation[] attentionVsConductance;
     final double[] jsDistanceSums;
     long jsSamples;
-    final List<Map<String, double[]>> relations = new ArrayList<>();
+    final HeadRelations relations;
 
     public CorpusStatistics(int layers, int heads) {
         this.layers = layers;
@@ -64,9 +56,9 @@ public final class CorpusStatistics implements Serializable {
         }
         for (int i = 0; i < attentionVsConductance.length; i++) {
             attentionVsConductance[i] = new Correlation();
-            relations.add(new HashMap<>());
         }
         jsDistanceSums = new double[layers * heads * layers * heads];
+        relations = new HeadRelations(layers * heads);
     }
 
     public int layers() {
@@ -259,10 +251,10 @@ public final class CorpusStatistics implements Serializable {
 
     private void addAttentionConductance(EncodedText e, float[][][][] attention, float[][][][] conductance) {
         int n = e.length();
+        Long[] keys = relations.keys(e); // once per sample, for every head
         for (int l = 0; l < layers; l++) {
             for (int h = 0; h < heads; h++) {
                 Correlation corr = attentionVsConductance[l * heads + h];
-                Map<String, double[]> rel = relations.get(l * heads + h);
                 float[] flatA = new float[n * n];
                 float[] flatC = new float[n * n];
                 for (int i = 0; i < n; i++) {
@@ -271,62 +263,18 @@ public final class CorpusStatistics implements Serializable {
                         corr.add(attention[l][h][i][j], c);
                         flatA[i * n + j] = attention[l][h][i][j];
                         flatC[i * n + j] = c;
-                        double[] acc = rel.computeIfAbsent(e.tokens()[i] + "\u0000" + e.tokens()[j] + "\u0000"
-                                + relationKind(e, i, j), k -> new double[2]);
-                        acc[0]++;
-                        acc[1] += c;
                     }
                 }
                 corr.addSample(Correlation.of(flatA, flatC));
-                prune(rel);
+                relations.add(l * heads + h, keys, conductance[l][h]);
             }
         }
     }
 
-    /** How query token i relates to key token j. */
-    static String relationKind(EncodedText e, int i, int j) {
-        if (i == j) {
-            return "self";
-        }
-        if (e.special()[j]) {
-            return "to_special";
-        }
-        if (e.special()[i]) {
-            return "from_special";
-        }
-        if (e.sequence()[i] != e.sequence()[j]) {
-            return "across_segments";
-        }
-        if (e.tokens()[i].equals(e.tokens()[j])) {
-            return "same_token";
-        }
-        if (e.words()[i] == e.words()[j]) {
-            return "same_word";
-        }
-        if (Math.abs(i - j) == 1) {
-            return "adjacent";
-        }
-        return "other";
-    }
-
     /** Prunes every head's relations to the kept size: call before the statistics leave their task. */
     public CorpusStatistics compact() {
-        relations.forEach(rel -> prune(rel, RELATION_KEEP));
+        relations.compact();
         return this;
-    }
-
-    private static void prune(Map<String, double[]> rel) {
-        prune(rel, RELATION_CAP);
-    }
-
-    private static void prune(Map<String, double[]> rel, int cap) {
-        if (rel.size() <= cap) {
-            return;
-        }
-        List<Map.Entry<String, double[]>> entries = new ArrayList<>(rel.entrySet());
-        entries.sort(Comparator.comparingDouble(en -> -Math.abs(en.getValue()[1])));
-        rel.clear();
-        entries.subList(0, RELATION_KEEP).forEach(en -> rel.put(en.getKey(), en.getValue()));
     }
 
     /** A sample's mean JS distances between heads x < y (computed on the model's device by the engine). */
@@ -370,14 +318,8 @@ public final class CorpusStatistics implements Serializable {
         }
         for (int i = 0; i < attentionVsConductance.length; i++) {
             attentionVsConductance[i].merge(o.attentionVsConductance[i]);
-            Map<String, double[]> mine = relations.get(i);
-            o.relations.get(i).forEach((k, v) -> {
-                double[] acc = mine.computeIfAbsent(k, x -> new double[2]);
-                acc[0] += v[0];
-                acc[1] += v[1];
-            });
-            prune(mine);
         }
+        relations.merge(o.relations);
         for (int i = 0; i < jsDistanceSums.length; i++) {
             jsDistanceSums[i] += o.jsDistanceSums[i];
         }
@@ -437,8 +379,8 @@ public final class CorpusStatistics implements Serializable {
         return jsSamples;
     }
 
-    /** Relations of one head: "source\0target\0kind" → {count, sum}. */
-    public Map<String, double[]> relations(int layer, int head) {
-        return relations.get(layer * heads + head);
+    /** A head's {@code k} relations with the largest |sum| of conductance, largest first (head_relations). */
+    public List<HeadRelations.Relation> topRelations(int layer, int head, int k) {
+        return relations.top(layer * heads + head, k);
     }
 }

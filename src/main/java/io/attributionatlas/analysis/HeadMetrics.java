@@ -11,8 +11,9 @@ import java.util.Map;
  * Per-sample, per-head statistics (Clark et al. 2019; Kobayashi et al. 2020). For a weight matrix
  * W[i][j] (query i → key j) over n real tokens, each category is Σ over matching entries / n: self
  * (j = i), next (j = i+1), previous (j = i−1), [CLS] (j = 0, a special token), [SEP] (other special
- * tokens), punctuation (tokens "." and ","). Attention also gets entropy (mean over queries of −Σ A′ log
- * A′, A′ = 0.9999 A + 0.0001/n) and the entropy of the [CLS] row. The categories are computed for
+ * tokens), punctuation ("." and ",", also as BPE and SentencePiece write them after a space: "Ġ.", "▁,").
+ * Attention also gets entropy (mean over queries of −Σ A′ log A′, A′ = 0.9999 A + 0.0001/n) and the entropy of
+ * the [CLS] row. The categories are computed for
  * attention ({@code attn_*}), for ‖α f(x)‖ ({@code norm_*}), for the first target's attention
  * conductance signed ({@code cond_*}) and absolute ({@code cond_abs_*}), plus {@code head_importance}
  * (|∂F/∂ξ_h| averaged over targets).
@@ -72,7 +73,7 @@ public final class HeadMetrics {
                         } else if (e.special()[j]) {
                             sums[4] += v;
                         }
-                        if (e.tokens()[j].equals(".") || e.tokens()[j].equals(",")) {
+                        if (punctuation(e.tokens()[j])) {
                             sums[5] += v;
                         }
                     }
@@ -85,6 +86,12 @@ public final class HeadMetrics {
         for (int c = 0; c < CATEGORIES.size(); c++) {
             out.put(prefix + CATEGORIES.get(c), values[c]);
         }
+    }
+
+    /** "." and "," as WordPiece writes them, and as BPE ("Ġ.") and SentencePiece ("▁.") write them after a space. */
+    static boolean punctuation(String token) {
+        String t = token.startsWith("\u0120") || token.startsWith("\u2581") ? token.substring(1) : token;
+        return t.equals(".") || t.equals(",");
     }
 
     private static void entropies(Map<String, float[][]> out, float[][][][] a) {

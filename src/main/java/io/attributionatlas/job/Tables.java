@@ -2,13 +2,13 @@ package io.attributionatlas.job;
 
 import io.attributionatlas.analysis.Correlation;
 import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.analysis.HeadRelations;
 import io.attributionatlas.analysis.Moments;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.Prediction;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.Row;
@@ -236,13 +236,11 @@ final class Tables {
         List<Row> rows = new ArrayList<>();
         for (int l = 0; l < stats.layers(); l++) {
             for (int h = 0; h < stats.heads(); h++) {
-                List<Map.Entry<String, double[]>> entries = new ArrayList<>(stats.relations(l, h).entrySet());
-                entries.sort(Comparator.<Map.Entry<String, double[]>>comparingDouble(en -> -Math.abs(en.getValue()[1]))
-                        .thenComparing(Map.Entry::getKey));
-                for (int k = 0; k < Math.min(topK, entries.size()); k++) {
-                    String[] key = entries.get(k).getKey().split("\u0000", -1);
-                    double[] v = entries.get(k).getValue();
-                    rows.add(RowFactory.create(l, h, k, key[0], key[1], key[2], (long) v[0], v[1], v[1] / v[0]));
+                List<HeadRelations.Relation> top = stats.topRelations(l, h, topK);
+                for (int k = 0; k < top.size(); k++) {
+                    HeadRelations.Relation r = top.get(k);
+                    rows.add(RowFactory.create(l, h, k, r.source(), r.target(), r.kind(), r.count(), r.sum(),
+                            r.sum() / r.count()));
                 }
             }
         }

@@ -87,10 +87,15 @@ class CorpusStatisticsTest {
                 for (int h = 0; h < TinyModels.HEADS; h++) {
                     close(whole.attentionVsConductance(a, h).pooled(), merged.attentionVsConductance(a, h).pooled(),
                             "attention vs conductance");
-                    Map<String, double[]> rw = whole.relations(a, h);
-                    Map<String, double[]> rm = merged.relations(a, h);
-                    assertEquals(rw.keySet(), rm.keySet());
-                    rw.forEach((k, v) -> close(v[1], rm.get(k)[1], "relation " + k));
+                    List<HeadRelations.Relation> rw = whole.topRelations(a, h, Integer.MAX_VALUE);
+                    List<HeadRelations.Relation> rm = merged.topRelations(a, h, Integer.MAX_VALUE);
+                    assertEquals(rw.size(), rm.size());
+                    for (int r = 0; r < rw.size(); r++) {
+                        assertEquals(List.of(rw.get(r).source(), rw.get(r).target(), rw.get(r).kind()),
+                                List.of(rm.get(r).source(), rm.get(r).target(), rm.get(r).kind()), "relation " + r);
+                        assertEquals(rw.get(r).count(), rm.get(r).count());
+                        close(rw.get(r).sum(), rm.get(r).sum(), "relation " + r);
+                    }
                 }
             }
             int heads = TinyModels.LAYERS * TinyModels.HEADS;
@@ -113,6 +118,16 @@ class CorpusStatisticsTest {
             return;
         }
         assertEquals(a, b, 1e-9 * Math.max(1, Math.abs(a)), what);
+    }
+
+    @Test
+    void punctuationIsReadAsEachTokenizerWritesIt() {
+        for (String t : List.of(".", ",", "\u0120.", "\u2581,")) {
+            assertTrue(HeadMetrics.punctuation(t), t);
+        }
+        for (String t : List.of("a", "..", "\u0120", "##.", "<s>")) {
+            assertTrue(!HeadMetrics.punctuation(t), t);
+        }
     }
 
     @Test

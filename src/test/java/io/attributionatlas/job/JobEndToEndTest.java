@@ -170,8 +170,8 @@ class JobEndToEndTest {
             assertEquals(sepSum / 6, stat.getDouble(4), 1e-6);
             // head_similarity, reduced on the device per sample (the poisoned row among them is an error row),
             // equals the host reference on the same samples' maps
-            int p = TinyModels.LAYERS * TinyModels.HEADS;
-            double[] reference = new double[p * p];
+            int flat = TinyModels.LAYERS * TinyModels.HEADS;
+            double[] reference = new double[flat * flat];
             for (SampleAttribution s : direct) {
                 double[] d = io.attributionatlas.analysis.HeadSimilarityReference.meanDistances(s.attentions());
                 for (int i = 0; i < d.length; i++) {
@@ -181,7 +181,7 @@ class JobEndToEndTest {
             for (Row row : table(output, Tables.HEAD_SIMILARITY)) {
                 int x = row.getInt(0) * TinyModels.HEADS + row.getInt(1);
                 int y = row.getInt(2) * TinyModels.HEADS + row.getInt(3);
-                double expected = x == y ? 0 : reference[Math.min(x, y) * p + Math.max(x, y)];
+                double expected = x == y ? 0 : reference[Math.min(x, y) * flat + Math.max(x, y)];
                 assertEquals(expected, row.getDouble(4), 1e-5 * expected + 1e-7, "head_similarity " + x + ", " + y);
                 assertEquals(6, row.getLong(5));
             }
