@@ -29,7 +29,7 @@ public final class AttributionOptions {
     private long seed;
     private int occlusionWindow = 1;
     private boolean faithfulness;
-    private boolean headSimilarity;
+    private double headSimilarityRate;
     private double noiseStdev;
 
     /**
@@ -251,17 +251,32 @@ public final class AttributionOptions {
         return methods;
     }
 
+    /** head_similarity's share of samples chosen by the model's device: every sample on a GPU, this on a CPU. */
+    public static final double CPU_HEAD_SIMILARITY_RATE = 0.1;
+    /** "auto" for {@link #headSimilarityRate(double)}. */
+    public static final double AUTO_RATE = -1;
+
     /**
-     * Whether each sample's head × head Jensen–Shannon distances ({@link SampleAttribution#headSimilarity}) are
-     * reduced on the model's device in the forward pass: the job's head_similarity statistic. Needs attention.
+     * The share of samples whose head × head Jensen–Shannon distances ({@link SampleAttribution#headSimilarity})
+     * are reduced on the model's device in the forward pass, for the job's head_similarity (a mean over samples,
+     * so a share estimates it without bias): 0 (the default) none, 1 all, {@link #AUTO_RATE} all on a GPU and
+     * {@value #CPU_HEAD_SIMILARITY_RATE} on a CPU. Samples are chosen by their tokens, the same in every run.
      */
-    public AttributionOptions headSimilarity(boolean on) {
-        this.headSimilarity = on;
+    public AttributionOptions headSimilarityRate(double rate) {
+        if (rate != AUTO_RATE && !(rate >= 0 && rate <= 1)) {
+            throw new IllegalArgumentException("head similarity sample rate: expected auto or a number in [0, 1], got "
+                    + rate);
+        }
+        this.headSimilarityRate = rate;
         return this;
     }
 
-    public boolean headSimilarity() {
-        return headSimilarity && has(Analysis.ATTENTION);
+    /** The rate on {@code device}: {@link #AUTO_RATE} resolved; 0 without attention. */
+    public double headSimilarityRate(ai.djl.Device device) {
+        if (!has(Analysis.ATTENTION)) {
+            return 0;
+        }
+        return headSimilarityRate != AUTO_RATE ? headSimilarityRate : device.isGpu() ? 1 : CPU_HEAD_SIMILARITY_RATE;
     }
 
     /**

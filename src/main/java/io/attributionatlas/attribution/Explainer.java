@@ -464,12 +464,14 @@ public final class Explainer implements AutoCloseable {
                     : null;
             int rolloutAt = options.has(Analysis.ROLLOUT) ? transfer.add(ForwardAnalyses.rollout(r.attentions())) : -1;
             List<List<HeadSimilarity.Block>> similarityAt = new ArrayList<>();
-            if (options.headSimilarity()) {
+            double similarityRate = options.headSimilarityRate(model.manager().getDevice());
+            if (similarityRate > 0) {
                 // a block and its float64 temporaries within the pass's budget, each within the largest tensor
                 long blockBytes = Math.min(budget.largestTensorBytes(), budget.bytes() / 8);
                 for (int b = 0; b < samples.size(); b++) {
-                    similarityAt.add(HeadSimilarity.add(r.attentions(), b, samples.get(b).length(), blockBytes,
-                            transfer));
+                    similarityAt.add(HeadSimilarity.chosen(samples.get(b).encoding(), similarityRate)
+                            ? HeadSimilarity.add(r.attentions(), b, samples.get(b).length(), blockBytes, transfer)
+                            : null);
                 }
             }
             HostTransfer.Fetched host = transfer.fetch();
@@ -477,7 +479,7 @@ public final class Explainer implements AutoCloseable {
             for (int b = 0; b < samples.size(); b++) {
                 ForwardPart part = forwardPart(predictions.get(b), host, b, samples.get(b).length(), batch.seqLen(),
                         attentionAt, normsAt, rolloutAt);
-                if (!similarityAt.isEmpty()) {
+                if (!similarityAt.isEmpty() && similarityAt.get(b) != null) {
                     part.headSimilarity = HeadSimilarity.read(similarityAt.get(b), host,
                             layers * model.config().numHeads());
                 }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.Scalars;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,6 +31,12 @@ final class HeadSimilarity {
     }
 
     private HeadSimilarity() {
+    }
+
+    /** Whether a sample is among the {@code rate} share that get similarities: decided by its tokens alone. */
+    static boolean chosen(EncodedText text, double rate) {
+        return rate >= 1 || new java.util.SplittableRandom(java.util.Arrays.hashCode(text.ids()) * 0x9E3779B97F4A7C15L)
+                .nextDouble() < rate;
     }
 
     /**

@@ -14,8 +14,8 @@ import java.util.List;
  * @param normSumAlphaFx ‖Σ_h α_ij f_h(x_j)‖ [L][S][S]
  * @param rollout attention rollout [S][S]
  * @param headSimilarity mean Jensen–Shannon distance between heads x &lt; y over query rows, [P · P] row-major with
- *     P = L · H and x = layer · H + head (the rest 0); computed on the model's device when requested
- *     ({@link AttributionOptions#headSimilarity}), else null
+ *     P = L · H and x = layer · H + head (the rest 0); computed on the model's device for the samples
+ *     {@link AttributionOptions#headSimilarityRate(double)} chooses, else null
  * @param targets one attribution per target
  * @param pointsIg path points integrated gradients used (0 when not computed)
  * @param pointsConductance path points conductance used (0 when not computed)

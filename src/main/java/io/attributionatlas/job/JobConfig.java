@@ -209,7 +209,14 @@ public final class JobConfig implements Serializable {
         if (level().equals("full")) {
             analyses.addAll(Analysis.all());
         }
-        return o.analyses(analyses).headSimilarity(true).validate();
+        String rate = get("statistics.head_similarity_sample_rate").trim();
+        try {
+            o.headSimilarityRate(rate.equalsIgnoreCase("auto") ? AttributionOptions.AUTO_RATE : Double.parseDouble(rate));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("statistics.head_similarity_sample_rate: expected auto or a number in "
+                    + "[0, 1], got '" + rate + "'");
+        }
+        return o.analyses(analyses).validate();
     }
 
     public Map<String, String> asMap() {

@@ -34,7 +34,7 @@ class CorpusStatisticsTest {
         Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.BERT,
                 Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15));
         try (Predictor p = Predictor.open(dir, null, Device.cpu());
-                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).headSimilarity(true).methods(
+                Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).headSimilarityRate(1).methods(
                         io.attributionatlas.attribution.Method.parseList("integrated_gradients,occlusion,lime")))) {
             List<SampleAttribution> all = e.attribute(TEXTS.stream().map(t -> e.sample(TextInput.of(t), null)).toList());
             CorpusStatistics whole = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);

@@ -73,7 +73,7 @@ class HeadSimilarityTest {
     }
 
     static AttributionOptions similarity() {
-        return AttributionOptions.defaults().analyses(Set.of(Analysis.ATTENTION)).headSimilarity(true);
+        return AttributionOptions.defaults().analyses(Set.of(Analysis.ATTENTION)).headSimilarityRate(1);
     }
 
     /** Every pair x < y within 1e-5 relative (1e-7 absolute near 0) of the reference on the sample's maps. */
@@ -107,6 +107,15 @@ class HeadSimilarityTest {
         }
         assertNull(explain(model, AttributionOptions.defaults().analyses(Set.of(Analysis.ATTENTION)), texts).get(0)
                 .headSimilarity(), "only when requested");
+        // A share of the samples: chosen by their tokens, the same whatever the batch.
+        List<SampleAttribution> half = explain(model, similarity().headSimilarityRate(0.5), texts);
+        for (int k = 0; k < texts.size(); k++) {
+            boolean chosen = HeadSimilarity.chosen(half.get(k).sample().encoding(), 0.5);
+            assertEquals(chosen, half.get(k).headSimilarity() != null, "sample " + k + " chosen by its tokens");
+            if (chosen) {
+                assertEquals(batched.get(k).headSimilarity()[1], half.get(k).headSimilarity()[1], 1e-7);
+            }
+        }
     }
 
     /** Blocks of one to all head pairs, over a padded batch of random maps: the same values as the reference. */
@@ -165,6 +174,22 @@ class HeadSimilarityTest {
                 }
             }
         }
+    }
+
+    @Test
+    void aRateChoosesThatShareOfSamplesAndAutoIsAllOnAGpuOnly() {
+        int chosen = 0;
+        for (int i = 0; i < 10_000; i++) {
+            io.attributionatlas.model.EncodedText text = new io.attributionatlas.model.EncodedText(new long[] {101, i,
+                102}, new long[3], new String[3], new boolean[3], new int[3], new int[3], false);
+            chosen += HeadSimilarity.chosen(text, 0.1) ? 1 : 0;
+        }
+        assertEquals(1_000, chosen, 100, "a tenth of 10,000 token sequences");
+        AttributionOptions auto = similarity().headSimilarityRate(AttributionOptions.AUTO_RATE);
+        assertEquals(AttributionOptions.CPU_HEAD_SIMILARITY_RATE, auto.headSimilarityRate(Device.cpu()));
+        assertEquals(1, auto.headSimilarityRate(Device.gpu()));
+        assertEquals(0, AttributionOptions.defaults().analyses(Set.of(Analysis.NORMS)).headSimilarityRate(1)
+                .headSimilarityRate(Device.cpu()), "no attention, no similarity");
     }
 
     @Test

@@ -65,6 +65,18 @@ class JobConfigTest {
     }
 
     @Test
+    void theHeadSimilarityRateIsCheckedWhenTheConfigurationIsLoaded() {
+        assertEquals(AttributionOptions.CPU_HEAD_SIMILARITY_RATE, JobConfig.load(null, Map.of())
+                .attributionOptions().headSimilarityRate(ai.djl.Device.cpu()), "auto on a CPU");
+        assertEquals(0.5, JobConfig.load(null, Map.of("statistics.head_similarity_sample_rate", "0.5"))
+                .attributionOptions().headSimilarityRate(ai.djl.Device.gpu()));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JobConfig.load(null,
+                Map.of("statistics.head_similarity_sample_rate", "2")));
+        assertTrue(e.getMessage().contains("statistics.head_similarity_sample_rate: expected auto or a number in "
+                + "[0, 1], got '2'"), e.getMessage());
+    }
+
+    @Test
     void aZeroBaselineWithTokenReplacingMethodsFailsWhenTheConfigurationIsLoaded() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JobConfig.load(null,
                 Map.of("baseline", "zero", "methods", "integrated_gradients,occlusion")));

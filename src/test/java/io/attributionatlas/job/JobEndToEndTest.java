@@ -116,7 +116,7 @@ class JobEndToEndTest {
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
                 "--set", "input.text_pair_column=pair", "--set", "input.label_column=label", "--set", "n_steps=8",
                 "--set", "spark.master=local[2]", "--set", "batch.samples=3", "--set", "dump.ids=g0",
-                "--set", "dump.count=1");
+                "--set", "dump.count=1", "--set", "statistics.head_similarity_sample_rate=1");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("13 input rows -> 6 samples + 7 errors"), r.out());
 
@@ -143,7 +143,8 @@ class JobEndToEndTest {
         assertTrue(byId.containsKey("row-3"), "a missing id becomes row-<index>: " + byId.keySet());
         assertTrue(byId.get("long").getBoolean(9) && byId.get("long").getList(10).contains("truncated"));
 
-        JobConfig config = JobConfig.load(null, Map.of("model.path", model.toString(), "n_steps", "8"));
+        JobConfig config = JobConfig.load(null, Map.of("model.path", model.toString(), "n_steps", "8",
+                "statistics.head_similarity_sample_rate", "1"));
         try (Predictor p = Predictor.open(model, null, Device.cpu());
                 Explainer e = new Explainer(p, config.attributionOptions())) {
             List<String> ids = new ArrayList<>(byId.keySet());
