@@ -33,10 +33,12 @@ class GpuJobTest {
         Path cpu = tmp.resolve("cpu");
         Path gpu = tmp.resolve("gpu");
         Fixtures.Forked onCpu = JobRuns.runDriver(JobRuns.demoArgs(model, input, cpu, "--set", "spark.master=local[2]",
-                "--set", "engine.device=cpu"), tmp.resolve("cpu.log"), 10);
+                "--set", "engine.device=cpu", "--set", "statistics.head_similarity_sample_rate=1"), tmp.resolve("cpu.log"),
+                10);
         assertEquals(0, onCpu.status(), onCpu.output());
         Fixtures.Forked onGpu = JobRuns.runDriver(JobRuns.demoArgs(model, input, gpu, "--set", "spark.master=local[2]",
-                "--set", "engine.device=gpu"), tmp.resolve("gpu.log"), 10);
+                "--set", "engine.device=gpu", "--set", "statistics.head_similarity_sample_rate=1"), tmp.resolve("gpu.log"),
+                10);
         assertEquals(0, onGpu.status(), onGpu.output());
         JobRuns.assertSameTables(cpu, gpu, 1e-5, true);
         Row manifest = JobEndToEndTest.table(gpu, Tables.MANIFEST).get(0);
