@@ -71,7 +71,7 @@ class ExplorationTest {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int status = JobCli.run(new String[] {"run", "--model", Fixtures.realModel().toString(), "--input",
             input.toString(), "--output", run.toString(), "--set", "input.label_column=label", "--set", "n_steps=4",
-            "--set", "dump.count=3"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+            "--set", "dump.count=3", "--set", "statistics.head_similarity_sample_rate=1"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(0, status, err.toString(StandardCharsets.UTF_8));
         spark = SparkSession.builder().master("local[1]").appName("notebooks").config("spark.ui.enabled", "false")
                 .getOrCreate();
