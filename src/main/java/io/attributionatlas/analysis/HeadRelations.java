@@ -76,7 +76,7 @@ public final class HeadRelations implements Serializable {
         }
     }
 
-    /** The keys of a sample's n × n token pairs, row-major: source id, target id, kind. */
+    /** The keys of a sample's n × n token pairs, row-major (source id, target id, kind); keeps its token texts. */
     Long[] keys(EncodedText e) {
         int n = e.length();
         Long[] keys = new Long[n * n];

@@ -42,7 +42,7 @@ final class KernelShap {
         kept.add(all);
         kept.add(new boolean[m]);
         // Cumulative Shapley kernel over sizes 1 … M − 1 (Captum's probs, with probs[0] = 0).
-        double[] cumulative = new double[Math.max(0, m - 1)];
+        double[] cumulative = new double[m - 1];
         double total = 0;
         for (int k = 1; k < m; k++) {
             total += (m - 1.0) / (k * (double) (m - k));
