@@ -1,6 +1,7 @@
 package io.attributionatlas.analysis;
 
 import io.attributionatlas.attribution.Faithfulness;
+import io.attributionatlas.attribution.HeadConductance;
 import io.attributionatlas.attribution.Method;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.SampleAttribution;
@@ -127,8 +128,8 @@ public final class CorpusStatistics implements Serializable {
                 }
             }
         }
-        if (first != null && first.attentionConductance() != null && s.attentions() != null) {
-            addAttentionConductance(e, s.attentions(), first.attentionConductance());
+        if (first != null && first.headConductance() != null) {
+            addAttentionConductance(e, first.headConductance());
         }
         if (s.headSimilarity() != null) {
             addHeadSimilarity(s.headSimilarity());
@@ -249,24 +250,16 @@ public final class CorpusStatistics implements Serializable {
         return m;
     }
 
-    private void addAttentionConductance(EncodedText e, float[][][][] attention, float[][][][] conductance) {
-        int n = e.length();
-        Long[] keys = relations.keys(e); // once per sample, for every head
+    /** Per head: attention vs conductance (pooled and per sample) and the head's chosen token-pair relations. */
+    private void addAttentionConductance(EncodedText e, HeadConductance c) {
+        long pairs = (long) e.length() * e.length();
         for (int l = 0; l < layers; l++) {
             for (int h = 0; h < heads; h++) {
+                float[] m = c.moments()[l][h]; // mean a, mean c, Σ(a − ā)², Σ(c − c̄)², Σ(a − ā)(c − c̄)
                 Correlation corr = attentionVsConductance[l * heads + h];
-                float[] flatA = new float[n * n];
-                float[] flatC = new float[n * n];
-                for (int i = 0; i < n; i++) {
-                    for (int j = 0; j < n; j++) {
-                        float c = conductance[l][h][i][j];
-                        corr.add(attention[l][h][i][j], c);
-                        flatA[i * n + j] = attention[l][h][i][j];
-                        flatC[i * n + j] = c;
-                    }
-                }
-                corr.addSample(Correlation.of(flatA, flatC));
-                relations.add(l * heads + h, keys, conductance[l][h]);
+                corr.addMoments(pairs, m[0], m[1], m[2], m[3], m[4]);
+                corr.addSample(Correlation.ofMoments(pairs, m[2], m[3], m[4]));
+                relations.add(l * heads + h, e, c.pairs()[l][h], c.pairValues()[l][h]);
             }
         }
     }

@@ -28,6 +28,24 @@ public final class Correlation implements Serializable {
         sxy += x * y;
     }
 
+    /**
+     * Adds {@code count} pairs given by their moments: means, centred sums of squares and the centred co-moment
+     * (the form a device reduction gives without cancellation).
+     */
+    public void addMoments(long count, double meanX, double meanY, double squaresX, double squaresY, double coMoment) {
+        n += count;
+        sx += count * meanX;
+        sy += count * meanY;
+        sxx += squaresX + count * meanX * meanX;
+        syy += squaresY + count * meanY * meanY;
+        sxy += coMoment + count * meanX * meanY;
+    }
+
+    /** Pearson r from centred moments; NaN when a side has no variance or there are fewer than 2 pairs. */
+    public static double ofMoments(long count, double squaresX, double squaresY, double coMoment) {
+        return count < 2 || squaresX <= 0 || squaresY <= 0 ? Double.NaN : coMoment / Math.sqrt(squaresX * squaresY);
+    }
+
     /** Adds one sample's own correlation (skipped when undefined). */
     public void addSample(double r) {
         if (Double.isNaN(r)) {

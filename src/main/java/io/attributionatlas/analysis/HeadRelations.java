@@ -13,9 +13,11 @@ import java.util.PriorityQueue;
 import java.util.Set;
 
 /**
- * Per head, the attention conductance summed by token pair and relation kind (head_relations): keys are the
- * source and target token ids and the kind packed in one long, built once per sample and shared by every head;
- * token texts are kept once per id and resolved when the table is written. A head keeps at most {@link #CAP}
+ * Per head, the attention conductance summed by token pair and relation kind (head_relations): each sample adds
+ * the {@link io.attributionatlas.attribution.HeadReductions#RELATION_PAIRS} pairs of each head with the largest
+ * |conductance|, as the engine chose them on the model's device; count is how often a key was among them. Keys are
+ * the source and target token ids and the kind packed in one long; token texts are kept once per id and resolved
+ * when the table is written. A head keeps at most {@link #CAP}
  * entries; beyond that the {@link #KEEP} largest |sum| survive, chosen by selection, not by sorting.
  */
 public final class HeadRelations implements Serializable {
@@ -76,32 +78,40 @@ public final class HeadRelations implements Serializable {
         }
     }
 
-    /** The keys of a sample's n × n token pairs, row-major (source id, target id, kind); keeps its token texts. */
-    Long[] keys(EncodedText e) {
+    /**
+     * Adds one head's chosen token pairs of a sample (i · n + j, the engine's largest |conductance|) with their
+     * conductance, keyed by (source id, target id, kind); keeps the token texts of their ids.
+     */
+    void add(int head, EncodedText e, int[] pairs, float[] conductance) {
         int n = e.length();
-        Long[] keys = new Long[n * n];
-        for (int i = 0; i < n; i++) {
-            if (e.ids()[i] >= ID_LIMIT) {
-                throw new IllegalStateException("token id " + e.ids()[i] + " is beyond the relation keys' 29 bits");
-            }
+        long[] keys = new long[pairs.length];
+        for (int p = 0; p < pairs.length; p++) {
+            int i = pairs[p] / n;
+            int j = pairs[p] % n;
+            keys[p] = key(e, i, j);
             tokens.putIfAbsent(e.ids()[i], e.tokens()[i]);
-            for (int j = 0; j < n; j++) {
-                keys[i * n + j] = (e.ids()[i] << 32) | (e.ids()[j] << 3) | Kind.of(e, i, j).ordinal();
-            }
+            tokens.putIfAbsent(e.ids()[j], e.tokens()[j]);
         }
-        return keys;
+        add(head, keys, conductance);
     }
 
-    /** Adds one head's conductance [S][S] under the sample's {@link #keys}. */
-    void add(int head, Long[] keys, float[][] conductance) {
-        HashMap<Long, double[]> relations = byHead.get(head);
-        int n = conductance.length;
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < n; j++) {
-                double[] acc = relations.computeIfAbsent(keys[i * n + j], k -> new double[2]);
-                acc[0]++;
-                acc[1] += conductance[i][j];
+    /** The key of query token i and key token j of a sample: source id, target id, kind. */
+    static long key(EncodedText e, int i, int j) {
+        for (long id : new long[] {e.ids()[i], e.ids()[j]}) {
+            if (id >= ID_LIMIT) {
+                throw new IllegalStateException("token id " + id + " is beyond the relation keys' 29 bits");
             }
+        }
+        return (e.ids()[i] << 32) | (e.ids()[j] << 3) | Kind.of(e, i, j).ordinal();
+    }
+
+    /** Adds values under their keys to one head, then prunes it to the cap. */
+    void add(int head, long[] keys, float[] values) {
+        HashMap<Long, double[]> relations = byHead.get(head);
+        for (int p = 0; p < keys.length; p++) {
+            double[] acc = relations.computeIfAbsent(keys[p], k -> new double[2]);
+            acc[0]++;
+            acc[1] += values[p];
         }
         prune(relations, CAP);
     }

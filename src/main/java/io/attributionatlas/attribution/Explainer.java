@@ -1,6 +1,9 @@
 package io.attributionatlas.attribution;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import io.attributionatlas.attribution.AttributionOptions.Strategy;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
 import io.attributionatlas.model.EncodedBatch;
@@ -168,6 +171,7 @@ public final class Explainer implements AutoCloseable {
         float[][][] normSumAlphaFx;
         float[][] rollout;
         float[] headSimilarity;
+        Map<String, float[][]> headMetrics;
     }
 
     /** A sample between its forward pass and its last target's sweep. */
@@ -319,7 +323,7 @@ public final class Explainer implements AutoCloseable {
             ForwardPart p = f.forward;
             boolean conductance = options.has(Analysis.LAYER_CONDUCTANCE) || options.has(Analysis.ATTENTION_CONDUCTANCE);
             sink.accept(new SampleAttribution(f.sample, p.prediction, p.attentions, p.normFx, p.normAlphaFx,
-                    p.normSumAlphaFx, p.rollout, p.headSimilarity, List.of(f.results),
+                    p.normSumAlphaFx, p.rollout, p.headSimilarity, p.headMetrics, List.of(f.results),
                     options.has(Analysis.INTEGRATED_GRADIENTS) ? points.pointsIg() : 0,
                     conductance ? points.pointsConductance() : 0), f.index);
         }
@@ -432,14 +436,16 @@ public final class Explainer implements AutoCloseable {
     }
 
     /**
-     * One forward pass over a group of samples (sized by the memory budget): predictions and the forward-only
-     * analyses of all rows computed at once on the device, then copied to the host in two transfers (the logits,
-     * and everything else), whatever the group's size.
+     * One forward pass over a group of samples (sized by the memory budget): predictions, the per-head statistics
+     * of the forward-only analyses ({@link HeadReductions}) and the head similarities of all rows computed at once on
+     * the device, then copied to the host in two transfers (the logits, and everything else), whatever the group's
+     * size. The [L][H][S][S] matrices cross only for the samples that want them ({@link Sample#matrices()}).
      */
     private List<ForwardPart> forwardPass(List<Sample> samples) {
         boolean keepAttentions = options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS)
                 || options.has(Analysis.ROLLOUT);
-        EncodedBatch batch = EncodedBatch.ofTexts(samples.stream().map(Sample::encoding).toList(), predictor.padId());
+        List<EncodedText> texts = samples.stream().map(Sample::encoding).toList();
+        EncodedBatch batch = EncodedBatch.ofTexts(texts, predictor.padId());
         ForwardOptions forward = ForwardOptions.predictOnly();
         if (keepAttentions) {
             forward.keepAttentions();
@@ -451,18 +457,31 @@ public final class Explainer implements AutoCloseable {
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult r = model.forward(batch, forward, scope);
             List<Prediction> predictions = predictor.predictions(samples.stream().map(Sample::input).toList(),
-                    samples.stream().map(Sample::encoding).toList(), r);
+                    texts, r);
             HostTransfer transfer = new HostTransfer();
-            int[] attentionAt = null;
-            if (options.has(Analysis.ATTENTION)) {
-                attentionAt = new int[layers];
-                for (int l = 0; l < layers; l++) {
-                    attentionAt[l] = transfer.add(r.attentions().get(l));
+            MatrixRows rows = new MatrixRows(samples, scope);
+            HeadReductions.Masks masks = options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS)
+                    ? new HeadReductions.Masks(texts, batch.seqLen(), scope) : null;
+            ForwardOffsets at = new ForwardOffsets(layers);
+            for (int l = 0; l < layers && options.has(Analysis.ATTENTION); l++) {
+                NDArray a = r.attentions().get(l);
+                try (NDScope layer = new NDScope()) {
+                    at.attentionMetrics[l] = transfer.addFromScope(HeadReductions.categories(a, masks, false)
+                            .concat(HeadReductions.entropies(a, masks), 2));
                 }
+                at.attention[l] = rows.add(a, transfer);
             }
-            List<ForwardAnalyses.NormsAt> normsAt = options.has(Analysis.NORMS) ? forwardAnalyses.norms(r, transfer)
-                    : null;
-            int rolloutAt = options.has(Analysis.ROLLOUT) ? transfer.add(ForwardAnalyses.rollout(r.attentions())) : -1;
+            if (options.has(Analysis.NORMS)) {
+                forwardAnalyses.norms(r, (l, fx, alphaFx, sumAlphaFx) -> {
+                    at.normMetrics[l] = transfer.addFromScope(HeadReductions.categories(alphaFx, masks, false));
+                    at.normFx[l] = rows.addOwned(fx, transfer);
+                    at.normAlphaFx[l] = rows.addOwned(alphaFx, transfer);
+                    at.normSumAlphaFx[l] = rows.addOwned(sumAlphaFx, transfer);
+                });
+            }
+            if (options.has(Analysis.ROLLOUT) && rows.any()) {
+                at.rollout = rows.addOwned(ForwardAnalyses.rollout(r.attentions()), transfer);
+            }
             List<List<HeadSimilarity.Block>> similarityAt = new ArrayList<>();
             double similarityRate = options.headSimilarityRate(model.manager().getDevice());
             if (similarityRate > 0) {
@@ -477,8 +496,8 @@ public final class Explainer implements AutoCloseable {
             HostTransfer.Fetched host = transfer.fetch();
             List<ForwardPart> parts = new ArrayList<>();
             for (int b = 0; b < samples.size(); b++) {
-                ForwardPart part = forwardPart(predictions.get(b), host, b, samples.get(b).length(), batch.seqLen(),
-                        attentionAt, normsAt, rolloutAt);
+                ForwardPart part = forwardPart(predictions.get(b), host, b, rows.row(b), samples.get(b).length(),
+                        batch.seqLen(), at);
                 if (!similarityAt.isEmpty() && similarityAt.get(b) != null) {
                     part.headSimilarity = HeadSimilarity.read(similarityAt.get(b), host,
                             layers * model.config().numHeads());
@@ -489,37 +508,135 @@ public final class Explainer implements AutoCloseable {
         }
     }
 
-    /** Sample {@code b}'s part of a pass's analyses ([B, H, S, S] etc. in {@code host}), cut to its n tokens. */
-    private ForwardPart forwardPart(Prediction prediction, HostTransfer.Fetched host, int b, int n, int seq,
-            int[] attentionAt, List<ForwardAnalyses.NormsAt> normsAt, int rolloutAt) {
+    /** Which rows of a pass copy their matrices to the host, and where each of them lands. */
+    private static final class MatrixRows {
+        private final int[] row;
+        private final NDArray index;
+        private final int count;
+
+        MatrixRows(List<Sample> samples, NDManager scope) {
+            row = new int[samples.size()];
+            List<Long> kept = new ArrayList<>();
+            for (int b = 0; b < samples.size(); b++) {
+                row[b] = samples.get(b).matrices() ? kept.size() : -1;
+                if (row[b] >= 0) {
+                    kept.add((long) b);
+                }
+            }
+            count = kept.size();
+            index = count == 0 || count == samples.size() ? null
+                    : scope.create(kept.stream().mapToLong(Long::longValue).toArray());
+        }
+
+        boolean any() {
+            return count > 0;
+        }
+
+        /** Sample b's row among the copied ones, or −1. */
+        int row(int b) {
+            return row[b];
+        }
+
+        /** Adds the kept rows of a tensor its owner frees; −1 when no row is kept. */
+        int add(NDArray tensor, HostTransfer transfer) {
+            if (count == 0) {
+                return -1;
+            }
+            return index == null ? transfer.add(tensor) : transfer.addOwned(tensor.get(new NDIndex("{}", index)));
+        }
+
+        /** Adds the kept rows of a tensor made in an {@link NDScope}; the rest of it is freed with the scope. */
+        int addOwned(NDArray tensor, HostTransfer transfer) {
+            if (count == 0) {
+                return -1;
+            }
+            return transfer.addFromScope(index == null ? tensor : tensor.get(new NDIndex("{}", index)));
+        }
+    }
+
+    /** Where a forward pass's values start in its transfer, per layer (−1: not copied). */
+    private static final class ForwardOffsets {
+        final int[] attentionMetrics;
+        final int[] attention;
+        final int[] normMetrics;
+        final int[] normFx;
+        final int[] normAlphaFx;
+        final int[] normSumAlphaFx;
+        int rollout = -1;
+
+        ForwardOffsets(int layers) {
+            attentionMetrics = filled(layers);
+            attention = filled(layers);
+            normMetrics = filled(layers);
+            normFx = filled(layers);
+            normAlphaFx = filled(layers);
+            normSumAlphaFx = filled(layers);
+        }
+
+        private static int[] filled(int n) {
+            int[] a = new int[n];
+            java.util.Arrays.fill(a, -1);
+            return a;
+        }
+    }
+
+    /**
+     * Sample {@code b}'s part of a pass's analyses, cut to its n tokens: its per-head statistics, and its matrices
+     * from row {@code row} of the copied ones (none when −1).
+     */
+    private ForwardPart forwardPart(Prediction prediction, HostTransfer.Fetched host, int b, int row, int n, int seq,
+            ForwardOffsets at) {
         int layers = model.config().numLayers();
         int heads = model.config().numHeads();
         ForwardPart p = new ForwardPart();
         p.prediction = prediction;
-        if (attentionAt != null) {
+        p.headMetrics = new java.util.LinkedHashMap<>();
+        int categories = HeadReductions.CATEGORIES.size();
+        if (at.attentionMetrics[0] >= 0) {
+            int width = categories + HeadReductions.ENTROPIES;
+            readMetrics(p.headMetrics, "attn_", host, at.attentionMetrics, b, width);
+            float[][][] entropy = HeadReductions.perHead(host, at.attentionMetrics, b, heads, width);
+            p.headMetrics.put("entropy", HeadReductions.column(entropy, categories));
+            p.headMetrics.put("cls_entropy", HeadReductions.column(entropy, categories + 1));
+        }
+        if (at.normMetrics[0] >= 0) {
+            readMetrics(p.headMetrics, "norm_", host, at.normMetrics, b, categories);
+        }
+        if (row < 0) {
+            return p;
+        }
+        if (at.attention[0] >= 0) {
             p.attentions = new float[layers][][][];
             for (int l = 0; l < layers; l++) {
-                p.attentions[l] = Tensors.heads(host, attentionAt[l], b, heads, seq, n);
+                p.attentions[l] = Tensors.heads(host, at.attention[l], row, heads, seq, n);
             }
         }
-        if (normsAt != null) {
+        if (at.normFx[0] >= 0) {
             p.normFx = new float[layers][][];
             p.normAlphaFx = new float[layers][][][];
             p.normSumAlphaFx = new float[layers][][];
             for (int l = 0; l < layers; l++) {
-                ForwardAnalyses.NormsAt at = normsAt.get(l);
                 p.normFx[l] = new float[heads][];
                 for (int h = 0; h < heads; h++) {
-                    p.normFx[l][h] = host.row(at.fx() + (b * heads + h) * seq, n);
+                    p.normFx[l][h] = host.row(at.normFx[l] + (row * heads + h) * seq, n);
                 }
-                p.normAlphaFx[l] = Tensors.heads(host, at.alphaFx(), b, heads, seq, n);
-                p.normSumAlphaFx[l] = Tensors.heads(host, at.sumAlphaFx(), b, 1, seq, n)[0];
+                p.normAlphaFx[l] = Tensors.heads(host, at.normAlphaFx[l], row, heads, seq, n);
+                p.normSumAlphaFx[l] = Tensors.heads(host, at.normSumAlphaFx[l], row, 1, seq, n)[0];
             }
         }
-        if (rolloutAt >= 0) {
-            p.rollout = Tensors.heads(host, rolloutAt, b, 1, seq, n)[0];
+        if (at.rollout >= 0) {
+            p.rollout = Tensors.heads(host, at.rollout, row, 1, seq, n)[0];
         }
         return p;
+    }
+
+    /** The six categories of sample b, from per-layer [B, H, width] blocks, as {@code prefix + category}. */
+    private void readMetrics(Map<String, float[][]> into, String prefix, HostTransfer.Fetched host, int[] at, int b,
+            int width) {
+        float[][][] values = HeadReductions.perHead(host, at, b, model.config().numHeads(), width);
+        for (int c = 0; c < HeadReductions.CATEGORIES.size(); c++) {
+            into.put(prefix + HeadReductions.CATEGORIES.get(c), HeadReductions.column(values, c));
+        }
     }
 
     private List<ResolvedTarget> resolveTargets(Sample sample, Prediction prediction) {
@@ -608,6 +725,7 @@ public final class Explainer implements AutoCloseable {
             }
         }
         float[][][][] attention = item.attention[0] != null ? item.attention : null;
+        HeadConductance heads = item.attentionStatistics[0] != null ? headConductance(item) : null;
         java.util.Map<String, MethodScores> methods = new java.util.LinkedHashMap<>();
         int[] words = item.sample.encoding().words();
         for (Method m : options.methods()) {
@@ -622,8 +740,31 @@ public final class Explainer implements AutoCloseable {
             }
         }
         return new TargetAttribution(item.target.name(), item.target.index(), item.target.label(), item.fInput,
-                item.fBaseline, igSum, igNorm, delta, layerToken, layerTotal, attention, item.gradXInput,
+                item.fBaseline, igSum, igNorm, delta, layerToken, layerTotal, attention, heads, item.gradXInput,
                 item.headImportance, methods, new java.util.LinkedHashMap<>());
+    }
+
+    /** An item's per-head statistics of its attention conductance, as the sweep reduced them. */
+    private static HeadConductance headConductance(PathSweep.Item item) {
+        int layers = item.attentionStatistics.length;
+        int heads = item.attentionStatistics[0].length;
+        List<String> categories = HeadReductions.CATEGORIES;
+        Map<String, float[][]> byName = new java.util.LinkedHashMap<>();
+        float[][][] moments = new float[layers][heads][];
+        for (int c = 0; c < categories.size(); c++) {
+            byName.put("cond_" + categories.get(c), HeadReductions.column(item.attentionStatistics, c));
+        }
+        for (int c = 0; c < categories.size(); c++) {
+            byName.put("cond_abs_" + categories.get(c),
+                    HeadReductions.column(item.attentionStatistics, categories.size() + c));
+        }
+        for (int l = 0; l < layers; l++) {
+            for (int h = 0; h < heads; h++) {
+                moments[l][h] = java.util.Arrays.copyOfRange(item.attentionStatistics[l][h], 2 * categories.size(),
+                        PathSweep.ATTENTION_STATISTICS);
+            }
+        }
+        return new HeadConductance(byName, moments, item.relationPairs, item.relationValues);
     }
 
     @Override

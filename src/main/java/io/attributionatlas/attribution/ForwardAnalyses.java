@@ -35,16 +35,17 @@ final class ForwardAnalyses implements AutoCloseable {
         }
     }
 
-    /** Where one layer's norms start in a transfer: fx [B, H, S], αfx [B, H, S, S], Σ_h αfx [B, S, S]. */
-    record NormsAt(int fx, int alphaFx, int sumAlphaFx) {
+    /** Receives one layer's norms of all rows; they are freed when it returns, unless it unregisters them. */
+    interface LayerNorms {
+        void accept(int layer, NDArray fx, NDArray alphaFx, NDArray sumAlphaFx);
     }
 
     /**
-     * Adds every layer's norms of all rows to {@code transfer}: ‖f_h(x_j)‖, ‖α_ij f_h(x_j)‖ and
-     * ‖Σ_h α_ij f_h(x_j)‖ (value bias in, output bias out). A layer's intermediates are freed before the next's.
+     * Computes every layer's norms of all rows, one layer at a time, and hands them to {@code sink}: ‖f_h(x_j)‖
+     * [B, H, S], ‖α_ij f_h(x_j)‖ [B, H, S, S] and ‖Σ_h α_ij f_h(x_j)‖ [B, S, S] (value bias in, output bias out).
+     * A layer's intermediates are freed before the next's.
      */
-    List<NormsAt> norms(ForwardResult r, HostTransfer transfer) {
-        List<NormsAt> out = new ArrayList<>();
+    void norms(ForwardResult r, LayerNorms sink) {
         for (int l = 0; l < headOutputWeights.size(); l++) {
             try (NDScope layer = new NDScope()) {
                 // in float32 whatever the model computes in
@@ -61,11 +62,9 @@ final class ForwardAnalyses implements AutoCloseable {
                 NDArray squared = a.matMul(gram).mul(a).sum(new int[] {-1}); // [B, j, i]
                 // rounding can dip below 0
                 NDArray sumAlphaFx = squared.maximum(Scalars.of(squared, 0f)).sqrt().transpose(0, 2, 1); // [B, i, j]
-                NDScope.unregister(fx, alphaFx, sumAlphaFx);
-                out.add(new NormsAt(transfer.addOwned(fx), transfer.addOwned(alphaFx), transfer.addOwned(sumAlphaFx)));
+                sink.accept(l, fx, alphaFx, sumAlphaFx);
             }
         }
-        return out;
     }
 
     /** Rollout [B, S, S] over layers of (mean over heads + I), row-normalised. */

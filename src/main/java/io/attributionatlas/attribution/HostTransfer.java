@@ -30,6 +30,12 @@ final class HostTransfer {
         return add(piece, true);
     }
 
+    /** Adds a piece made inside an {@link ai.djl.ndarray.NDScope}: taken out of it, and freed once read. */
+    int addFromScope(NDArray piece) {
+        ai.djl.ndarray.NDScope.unregister(piece);
+        return add(piece, true);
+    }
+
     private int add(NDArray piece, boolean own) {
         int offset = size;
         size += Math.toIntExact(piece.size());

@@ -66,8 +66,12 @@ final class PathSweep {
         float[] igTokenSum;
         /** Per layer, conductance of its output summed over hidden [S] (null where not computed). */
         final float[][] layerToken;
-        /** Per layer, the attention conductance [H][S][S] (null where not computed). */
+        /** Per layer, the attention conductance [H][S][S] (null where not computed or not wanted on the host). */
         final float[][][][] attention;
+        /** Per layer and head, the reductions of {@link HeadReductions} of the attention conductance (null: none). */
+        final float[][][] attentionStatistics;
+        final int[][][] relationPairs;
+        final float[][][] relationValues;
         float[] gradXInput;
         /** |∂F/∂e| summed over hidden at the input (saliency). */
         float[] saliency;
@@ -83,6 +87,9 @@ final class PathSweep {
             this.length = sample.length();
             this.layerToken = new float[layers][];
             this.attention = new float[layers][][][];
+            this.attentionStatistics = new float[layers][][];
+            this.relationPairs = new int[layers][][];
+            this.relationValues = new float[layers][][];
         }
 
         /**
@@ -203,8 +210,14 @@ final class PathSweep {
 
     /** Where a chunk's results lie in its transfer, for the items it finishes (-1: not computed). */
     private record ChunkOffsets(int f, int ig, int[] layers, int[] attentions, int gradXInput, int saliency,
-            int gates) {
+            int gates, int[] attentionStatistics, int[] pairs, int[] pairValues) {
     }
+
+    /**
+     * Per head of the finished items: the categories of their attention conductance, signed and absolute, then the
+     * moments of attention at the input against conductance ({@link #ATTENTION_STATISTICS} values in all).
+     */
+    static final int ATTENTION_STATISTICS = 2 * HeadReductions.CATEGORIES.size() + HeadReductions.MOMENTS;
 
     private void runChunk(ChunkLayout chunk, Taps taps) {
         int rows = chunk.rows();
@@ -237,7 +250,8 @@ final class PathSweep {
                     ? scope.create(chunk.rowWeights(points.igWeights()), new Shape(rows, 1)) : null;
             Coefficients coefficients = conductance ? Coefficients.of(chunk, weights, scope) : null;
             int[] inputRows = chunk.finishedInputRows();
-            NDArray inputIndex = inputRows.length > 0 && (taps.embedding() || taps.headGate())
+            NDArray inputIndex = inputRows.length > 0
+                    && (taps.embedding() || taps.headGate() || !taps.attentions().isEmpty())
                     ? scope.create(java.util.Arrays.stream(inputRows).asLongStream().toArray()) : null;
 
             NDArray typeArray = longs.get(2);
@@ -280,7 +294,7 @@ final class PathSweep {
                 NDArray gradient = result.embeddingTap().getGradient().toType(DataType.FLOAT32, false);
                 if (igWeights != null) {
                     NDArray perRow = gradient.mul(difference).sum(new int[] {-1}).mul(igWeights); // [rows, S]
-                    igAt = finishedPiece(chunk, "ig", chunk.reduce(perRow), transfer, scope);
+                    igAt = toHost(finished(chunk, "ig", chunk.reduce(perRow), scope), transfer);
                 }
                 if (inputIndex != null && options.has(Analysis.GRAD_X_INPUT)) {
                     NDIndex at = new NDIndex("{}", inputIndex);
@@ -305,19 +319,45 @@ final class PathSweep {
                     sums = conduct(chunk, "layer" + l, result.hiddenStates().get(l),
                             result.layerTaps().get(l).getGradient(), coefficients, true);
                 }
-                layerAt[l] = finishedPiece(chunk, "layer" + l, sums, transfer, scope);
+                layerAt[l] = toHost(finished(chunk, "layer" + l, sums, scope), transfer);
             }
+            int[] statisticsAt = attentionAt.clone();
+            int[] pairsAt = attentionAt.clone();
+            int[] pairValuesAt = attentionAt.clone();
+            HeadReductions.Masks masks = taps.attentions().isEmpty() || inputRows.length == 0 ? null
+                    : new HeadReductions.Masks(chunk.segments().subList(0, inputRows.length).stream()
+                            .map(segment -> segment.item().sample.encoding()).toList(), seq, scope);
+            boolean matrices = chunk.segments().subList(0, inputRows.length).stream()
+                    .anyMatch(segment -> segment.item().sample.matrices());
             for (int l : taps.attentions()) {
                 NDArray sums;
                 try (NDScope layer = new NDScope()) {
                     sums = conduct(chunk, "attention" + l, result.attentions().get(l),
                             result.attentionTaps().get(l).getGradient(), coefficients, false);
                 }
-                attentionAt[l] = finishedPiece(chunk, "attention" + l, sums, transfer, scope);
+                NDArray finished = finished(chunk, "attention" + l, sums, scope);
+                if (finished == null) {
+                    continue;
+                }
+                try (NDScope layer = new NDScope()) { // the per-head statistics; the matrices only where wanted
+                    NDArray atInput = result.attentions().get(l).get(new NDIndex("{}", inputIndex));
+                    statisticsAt[l] = transfer.addFromScope(NDArrays.concat(new NDList(
+                            HeadReductions.categories(finished, masks, false),
+                            HeadReductions.categories(finished, masks, true),
+                            HeadReductions.moments(atInput, finished, masks)), 2));
+                    NDList top = HeadReductions.topPairs(finished, masks, HeadReductions.RELATION_PAIRS);
+                    pairsAt[l] = transfer.addFromScope(top.get(0));
+                    pairValuesAt[l] = transfer.addFromScope(top.get(1));
+                }
+                if (matrices) {
+                    attentionAt[l] = transfer.addOwned(finished);
+                } else {
+                    finished.close();
+                }
             }
             HostTransfer.Fetched host = transfer.fetch();
-            unpack(chunk, host, new ChunkOffsets(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt),
-                    taps);
+            unpack(chunk, host, new ChunkOffsets(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt,
+                    statisticsAt, pairsAt, pairValuesAt), taps);
         }
     }
 
@@ -452,10 +492,10 @@ final class PathSweep {
 
     /**
      * Adds the first item's partial sums from earlier chunks to its row of {@code sums} ([items, S, ...]), keeps
-     * the last item's row as its partial when it continues, and adds the finished items' rows to the transfer;
-     * returns where they start (-1 when the chunk finishes none).
+     * the last item's row as its partial when it continues, and returns the finished items' rows (null when the
+     * chunk finishes none).
      */
-    private int finishedPiece(ChunkLayout chunk, String key, NDArray sums, HostTransfer transfer, NDManager scope) {
+    private NDArray finished(ChunkLayout chunk, String key, NDArray sums, NDManager scope) {
         sums.attach(scope);
         ChunkLayout.Segment first = chunk.first();
         if (first.firstPoint() > 0) {
@@ -472,9 +512,14 @@ final class PathSweep {
         int finished = chunk.finishedItems();
         if (finished == 0) {
             sums.close(); // all of it is the continuing item's partial now: free it before the next layer's
-            return -1;
+            return null;
         }
-        return transfer.addOwned(finished == items ? sums : sums.get(new NDIndex("0:{}", finished)));
+        return finished == items ? sums : sums.get(new NDIndex("0:{}", finished));
+    }
+
+    /** Adds the finished rows to the transfer, which frees them; −1 when there are none. */
+    private static int toHost(NDArray finished, HostTransfer transfer) {
+        return finished == null ? -1 : transfer.addOwned(finished);
     }
 
     /** Row {@code row} of [items, S, ...] restricted to the item's own {@code n} tokens in each token axis. */
@@ -537,7 +582,29 @@ final class PathSweep {
                 item.layerToken[l] = host.row(at.layers()[l] + i * seq, n);
             }
             for (int l : taps.attentions()) {
-                item.attention[l] = Tensors.heads(host, at.attentions()[l], i, heads, seq, n);
+                if (at.attentions()[l] >= 0 && item.sample.matrices()) {
+                    item.attention[l] = Tensors.heads(host, at.attentions()[l], i, heads, seq, n);
+                }
+                item.attentionStatistics[l] = new float[heads][];
+                item.relationPairs[l] = new int[heads][];
+                item.relationValues[l] = new float[heads][];
+                int k = Math.min(HeadReductions.RELATION_PAIRS, seq * seq);
+                for (int h = 0; h < heads; h++) {
+                    item.attentionStatistics[l][h] = host.row(at.attentionStatistics()[l]
+                            + (i * heads + h) * ATTENTION_STATISTICS, ATTENTION_STATISTICS);
+                    float[] flat = host.row(at.pairs()[l] + (i * heads + h) * k, k);
+                    float[] values = host.row(at.pairValues()[l] + (i * heads + h) * k, k);
+                    int real = 0;
+                    while (real < k && flat[real] >= 0) {
+                        real++;
+                    }
+                    item.relationPairs[l][h] = new int[real];
+                    item.relationValues[l][h] = java.util.Arrays.copyOf(values, real);
+                    for (int p = 0; p < real; p++) { // i · seq + j in the padded chunk → i · n + j
+                        int flatIndex = (int) flat[p];
+                        item.relationPairs[l][h][p] = flatIndex / seq * n + flatIndex % seq;
+                    }
+                }
             }
         }
     }

@@ -14,7 +14,9 @@ package io.attributionatlas.attribution;
  * @param delta convergence delta Σ attributions − (F(x) − F(x'))
  * @param layerTokenSum conductance of each layer's output summed over hidden [L][S]
  * @param layerTotal conductance of each layer summed over tokens [L] (≈ F(x) − F(x'))
- * @param attentionConductance conductance of the attention probabilities [L][H][S][S]
+ * @param attentionConductance conductance of the attention probabilities [L][H][S][S], when the sample asked for
+ *     its matrices
+ * @param headConductance the per-head statistics of the attention conductance, reduced on the model's device
  * @param gradXInput gradient × input at the embedding output, summed over hidden [S]
  * @param headImportance |∂F/∂ξ_h| [L][H]
  */
@@ -30,6 +32,7 @@ public record TargetAttribution(
         float[][] layerTokenSum,
         double[] layerTotal,
         float[][][][] attentionConductance,
+        HeadConductance headConductance,
         float[] gradXInput,
         float[][] headImportance,
         java.util.Map<String, MethodScores> methods,

@@ -164,8 +164,11 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                 Object validated = validate(row, explainer, model, truncationIsError);
                 if (validated instanceof String reason) {
                     ready.add(error(row, reason));
-                } else {
+                } else if (dumped((Pending) validated)) {
                     valid.add((Pending) validated);
+                } else { // its [L][H][S][S] matrices stay on the device: the engine reduces them to statistics there
+                    Pending p = (Pending) validated;
+                    valid.add(new Pending(p.input(), p.sample().withoutMatrices(), p.flags()));
                 }
             }
             valid.sort(java.util.Comparator.comparingInt(p -> p.sample().length()));
@@ -223,7 +226,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                 }
                 long index = p.input().getLong(0);
                 ready.add(JobRecord.row(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags())));
-                if (index < dumpCount || dumpIds.contains(s.sample().input().id())) {
+                if (dumped(p)) {
                     ready.add(JobRecord.row(Tables.SAMPLE_MATRICES, Tables.matrices(s)));
                 }
                 statistics.add(s);
@@ -232,6 +235,11 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             } finally {
                 statisticsNanos += System.nanoTime() - t0;
             }
+        }
+
+        /** Whether a sample's matrices go into sample_matrices: the first dump.count rows, and dump.ids. */
+        private boolean dumped(Pending p) {
+            return p.input().getLong(0) < dumpCount || dumpIds.contains(p.sample().input().id());
         }
 
         private JobRecord error(Row row, String reason) {

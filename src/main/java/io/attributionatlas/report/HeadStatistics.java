@@ -1,5 +1,6 @@
 package io.attributionatlas.report;
 
+import io.attributionatlas.attribution.HeadConductance;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.analysis.HeadMetrics;
@@ -30,19 +31,14 @@ final class HeadStatistics {
                 stats.grids.add(new Grid(shown[1], metrics.get(shown[0]), false));
             }
         }
-        if (!s.targets().isEmpty() && s.targets().get(0).attentionConductance() != null) {
+        if (!s.targets().isEmpty() && s.targets().get(0).headConductance() != null) {
             TargetAttribution t = s.targets().get(0);
-            float[][][][] c = t.attentionConductance();
-            float[][] mass = new float[c.length][c[0].length];
-            for (int l = 0; l < c.length; l++) {
-                for (int h = 0; h < c[l].length; h++) {
-                    double sum = 0;
-                    for (float[] row : c[l][h]) {
-                        for (float v : row) {
-                            sum += v;
-                        }
-                    }
-                    mass[l][h] = (float) sum;
+            HeadConductance c = t.headConductance();
+            int n = s.sample().length();
+            float[][] mass = new float[c.moments().length][c.moments()[0].length];
+            for (int l = 0; l < mass.length; l++) {
+                for (int h = 0; h < mass[l].length; h++) {
+                    mass[l][h] = (float) c.mass(l, h, n);
                 }
             }
             stats.grids.add(new Grid("Attention conductance mass (" + t.name() + " " + t.label() + ")", mass, true));

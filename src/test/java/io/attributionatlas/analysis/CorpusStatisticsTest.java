@@ -123,10 +123,10 @@ class CorpusStatisticsTest {
     @Test
     void punctuationIsReadAsEachTokenizerWritesIt() {
         for (String t : List.of(".", ",", "\u0120.", "\u2581,")) {
-            assertTrue(HeadMetrics.punctuation(t), t);
+            assertTrue(io.attributionatlas.attribution.HeadReductions.punctuation(t), t);
         }
         for (String t : List.of("a", "..", "\u0120", "##.", "<s>")) {
-            assertTrue(!HeadMetrics.punctuation(t), t);
+            assertTrue(!io.attributionatlas.attribution.HeadReductions.punctuation(t), t);
         }
     }
 

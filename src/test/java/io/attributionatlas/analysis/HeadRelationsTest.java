@@ -36,23 +36,23 @@ class HeadRelationsTest {
     @Test
     void pruningKeepsTheLargestSumsAndTopListsThemInOrder() {
         int n = 100; // 10,000 distinct pairs: more than the cap
-        Long[] keys = new Long[n * n];
-        float[][] conductance = new float[n][n];
+        long[] keys = new long[n * n];
+        float[] values = new float[n * n];
         Random random = new Random(9);
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < n; j++) {
                 keys[i * n + j] = ((long) i << 32) | ((long) j << 3) | HeadRelations.Kind.OTHER.ordinal();
-                conductance[i][j] = (float) random.nextGaussian();
+                values[i * n + j] = (float) random.nextGaussian();
             }
         }
         HeadRelations relations = new HeadRelations(1);
-        relations.add(0, keys, conductance);
+        relations.add(0, keys, values);
         List<HeadRelations.Relation> kept = relations.top(0, Integer.MAX_VALUE);
         assertEquals(HeadRelations.KEEP, kept.size(), "pruned to the kept size");
         // A full sort of every pair by |sum| (ties by key) gives the same entries, in the same order.
         List<long[]> all = new ArrayList<>();
         for (int i = 0; i < n * n; i++) {
-            all.add(new long[] {keys[i], Float.floatToIntBits(conductance[i / n][i % n])});
+            all.add(new long[] {keys[i], Float.floatToIntBits(values[i])});
         }
         all.sort(Comparator.<long[]>comparingDouble(e -> -Math.abs(Float.intBitsToFloat((int) e[1])))
                 .thenComparingLong(e -> e[0]));

@@ -1,0 +1,193 @@
+package io.attributionatlas.attribution;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.Scalars;
+import java.util.List;
+
+/**
+ * The per-sample, per-head statistics of a pass's [B, H, S, S] weight tensors, reduced where the tensors are (on
+ * the model's device), with padding masked: only [B, H, k] numbers cross to the host. Everything is summed in
+ * float64, as the host reference does.
+ *
+ * <ul>
+ *   <li>{@link #categories}: Clark et al.'s categories of a weight matrix W[i][j] (query i → key j) over the n real
+ *       tokens, each Σ over matching entries / n: self (j = i), next (j = i+1), previous (j = i−1), [CLS] (j = 0, a
+ *       special token), [SEP] (other special tokens), punctuation ("." and ",", also as BPE and SentencePiece write
+ *       them after a space: "Ġ.", "▁,").</li>
+ *   <li>{@link #entropies}: mean over queries of −Σ A′ log A′ with A′ = 0.9999 A + 0.0001/n, and the [CLS] row's.</li>
+ *   <li>{@link #moments}: per head, the means, centred sums of squares and co-moment of attention and conductance
+ *       over the n² pairs, which give the per-sample Pearson r and merge exactly into the pooled one.</li>
+ *   <li>{@link #topPairs}: per head, the {@link #RELATION_PAIRS} pairs (i, j) with the largest |conductance|.</li>
+ * </ul>
+ */
+public final class HeadReductions {
+
+    /** Clark et al.'s categories, in the order {@link #categories} returns them. */
+    public static final List<String> CATEGORIES = List.of("self", "next", "prev", "cls", "sep", "punct");
+    /** Values per head from {@link #entropies}: entropy, cls_entropy. */
+    static final int ENTROPIES = 2;
+    /** Values per head from {@link #moments}: mean a, mean c, Σ(a − ā)², Σ(c − c̄)², Σ(a − ā)(c − c̄). */
+    static final int MOMENTS = 5;
+    /**
+     * Token pairs per head, (sample, target) and layer that enter head_relations: the ones with the largest
+     * |conductance|. A sample of n tokens has n² pairs per head; corpus-wide top relations are made of pairs that
+     * are large within their samples, and 64 a head keep the host's share O(L·H·64) whatever n is.
+     */
+    public static final int RELATION_PAIRS = 64;
+
+    private HeadReductions() {
+    }
+
+    /** "." and "," as WordPiece writes them, and as BPE ("Ġ.") and SentencePiece ("▁.") write them after a space. */
+    public static boolean punctuation(String token) {
+        String t = token.startsWith("\u0120") || token.startsWith("\u2581") ? token.substring(1) : token;
+        return t.equals(".") || t.equals(",");
+    }
+
+    /**
+     * The masks of a pass's samples, padded to {@code seq}, on the device: which keys are real, which are [CLS],
+     * other special tokens and punctuation, and the samples' lengths. Built once per pass, shared by every layer.
+     */
+    static final class Masks {
+        /** [B, 1, S, S]: 1 where query and key are both real tokens. */
+        final NDArray pairs;
+        /** [B, 1, S, 3]: key is [CLS] (position 0, special), another special token, punctuation. */
+        final NDArray keyCategories;
+        /** [B, 1, S]: 1 for real tokens. */
+        final NDArray tokens;
+        /** [B, 1, 1]: n. */
+        final NDArray lengths;
+        /** [S², 3]: the diagonals j = i, j = i + 1, j = i − 1 as columns of the flattened S × S matrix. */
+        final NDArray bands;
+        final int seq;
+        final int[] lengthsOnHost;
+
+        Masks(List<EncodedText> texts, int seq, NDManager scope) {
+            int b = texts.size();
+            this.seq = seq;
+            double[] real = new double[b * seq];
+            double[] keys = new double[b * seq * 3];
+            double[] n = new double[b];
+            lengthsOnHost = new int[b];
+            for (int s = 0; s < b; s++) {
+                EncodedText e = texts.get(s);
+                n[s] = e.length();
+                lengthsOnHost[s] = e.length();
+                for (int j = 0; j < e.length(); j++) {
+                    real[s * seq + j] = 1;
+                    int at = (s * seq + j) * 3;
+                    keys[at] = e.special()[j] && j == 0 ? 1 : 0;
+                    keys[at + 1] = e.special()[j] && j != 0 ? 1 : 0;
+                    keys[at + 2] = punctuation(e.tokens()[j]) ? 1 : 0;
+                }
+            }
+            double[] band = new double[seq * seq * 3];
+            for (int i = 0; i < seq; i++) {
+                band[(i * seq + i) * 3] = 1;
+                if (i + 1 < seq) {
+                    band[(i * seq + i + 1) * 3 + 1] = 1;
+                }
+                if (i > 0) {
+                    band[(i * seq + i - 1) * 3 + 2] = 1;
+                }
+            }
+            tokens = scope.create(real, new Shape(b, 1, seq));
+            pairs = tokens.expandDims(3).mul(tokens.expandDims(2)); // [B, 1, S, S]
+            keyCategories = scope.create(keys, new Shape(b, 1, seq, 3));
+            lengths = scope.create(n, new Shape(b, 1, 1));
+            bands = scope.create(band, new Shape((long) seq * seq, 3));
+        }
+    }
+
+    /** Real query–key pairs of {@code w} ([B, H, S, S], any type) in float64, padding zeroed. */
+    private static NDArray real(NDArray w, Masks m) {
+        return w.toType(DataType.FLOAT64, false).mul(m.pairs);
+    }
+
+    /** The six categories of every head of every sample: [B, H, 6] (of |W| when {@code absolute}). */
+    static NDArray categories(NDArray w, Masks m, boolean absolute) {
+        NDArray x = real(w, m);
+        if (absolute) {
+            x = x.abs();
+        }
+        long[] s = x.getShape().getShape();
+        NDArray diagonals = x.reshape(s[0], s[1], s[2] * s[3]).matMul(m.bands); // [B, H, 3]
+        NDArray columns = x.sum(new int[] {2}).expandDims(2).matMul(m.keyCategories).squeeze(2); // [B, H, 3]
+        return diagonals.concat(columns, 2).div(m.lengths);
+    }
+
+    /** Mean row entropy and the [CLS] row's entropy of every head: [B, H, 2]. */
+    static NDArray entropies(NDArray a, Masks m) {
+        NDArray x = real(a, m);
+        NDArray keys = m.pairs; // the smoothed A′ is over the n real keys of the n real queries
+        NDArray smoothed = x.mul(Scalars.of(x, 0.9999f)).add(Scalars.of(x, 0.0001f).div(m.lengths.expandDims(3)));
+        NDArray terms = smoothed.mul(smoothed.log()).mul(keys).neg();
+        NDArray rows = terms.sum(new int[] {-1}); // [B, H, S], 0 for padded queries
+        NDArray mean = rows.sum(new int[] {-1}, true).div(m.lengths); // [B, H, 1]
+        return mean.concat(rows.get(new NDIndex(":, :, 0:1")), 2);
+    }
+
+    /** Per head, the moments of attention {@code a} and conductance {@code c} over the real pairs: [B, H, 5]. */
+    static NDArray moments(NDArray a, NDArray c, Masks m) {
+        NDArray x = real(a, m);
+        NDArray y = real(c, m);
+        NDArray count = m.lengths.square().expandDims(3); // [B, 1, 1, 1]
+        NDArray meanX = x.sum(new int[] {2, 3}, true).div(count); // [B, H, 1, 1]
+        NDArray meanY = y.sum(new int[] {2, 3}, true).div(count);
+        NDArray dx = x.sub(meanX).mul(m.pairs);
+        NDArray dy = y.sub(meanY).mul(m.pairs);
+        NDList parts = new NDList(meanX, meanY, dx.square().sum(new int[] {2, 3}, true),
+                dy.square().sum(new int[] {2, 3}, true), dx.mul(dy).sum(new int[] {2, 3}, true));
+        return NDArrays.concat(parts, 3).squeeze(new int[] {2}); // [B, H, 5]
+    }
+
+    /**
+     * Per head, the {@code k} real pairs with the largest |c| ({@code c} [B, H, S, S]): their flat indices i · S + j
+     * and signed values, as [B, H, k] each; a sample with fewer than k real pairs pads with index −1.
+     */
+    static NDList topPairs(NDArray c, Masks m, int k) {
+        NDArray x = c.toType(DataType.FLOAT32, false);
+        NDArray pairs = m.pairs.toType(DataType.FLOAT32, false);
+        // padded pairs rank below every real one (|c| ≥ 0 > −1)
+        NDArray magnitude = x.abs().mul(pairs).add(pairs.sub(Scalars.of(x, 1f)));
+        long[] s = x.getShape().getShape();
+        NDArray flat = magnitude.reshape(s[0], s[1], s[2] * s[3]);
+        NDList top = flat.topK(Math.min(k, (int) (s[2] * s[3])), -1, true, true);
+        NDArray indices = top.get(1);
+        NDArray values = x.reshape(s[0], s[1], s[2] * s[3]).gather(indices, 2);
+        NDArray padded = top.get(0).lt(Scalars.of(x, 0f)); // a padded pair was chosen
+        NDArray index = indices.toType(DataType.FLOAT32, false);
+        index = NDArrays.where(padded, index.zerosLike().sub(Scalars.of(x, 1f)), index);
+        return new NDList(index, values);
+    }
+
+    /** Sample b's [L][H][width] from per-layer [B, H, width] blocks of a fetched transfer. */
+    static float[][][] perHead(HostTransfer.Fetched host, int[] at, int b, int heads, int width) {
+        float[][][] out = new float[at.length][heads][];
+        for (int l = 0; l < at.length; l++) {
+            for (int h = 0; h < heads; h++) {
+                out[l][h] = host.row(at[l] + (b * heads + h) * width, width);
+            }
+        }
+        return out;
+    }
+
+    /** Value {@code c} of every head: [L][H]. */
+    static float[][] column(float[][][] values, int c) {
+        float[][] out = new float[values.length][];
+        for (int l = 0; l < values.length; l++) {
+            out[l] = new float[values[l].length];
+            for (int h = 0; h < values[l].length; h++) {
+                out[l][h] = values[l][h][c];
+            }
+        }
+        return out;
+    }
+}
