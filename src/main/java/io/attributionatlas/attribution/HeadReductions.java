@@ -106,17 +106,17 @@ public final class HeadReductions {
         }
     }
 
-    /** Real query–key pairs of {@code w} ([B, H, S, S], any type) in float64, padding zeroed. */
+    /** Real query–key pairs of {@code w} ([B, H, S, S], any type) as a new float64 tensor, padding zeroed. */
     private static NDArray real(NDArray w, Masks m) {
-        return w.toType(DataType.FLOAT64, false).mul(m.pairs);
+        return w.toType(DataType.FLOAT64, true).muli(m.pairs);
     }
+
+    // In-place operations below keep a layer's float64 temporaries to about three [B, H, S, S] tensors
+    // (MemoryBudget.REDUCTION_TEMPORARIES counts them).
 
     /** The six categories of every head of every sample: [B, H, 6] (of |W| when {@code absolute}). */
     static NDArray categories(NDArray w, Masks m, boolean absolute) {
-        NDArray x = real(w, m);
-        if (absolute) {
-            x = x.abs();
-        }
+        NDArray x = absolute ? real(w.abs(), m) : real(w, m);
         long[] s = x.getShape().getShape();
         NDArray diagonals = x.reshape(s[0], s[1], s[2] * s[3]).matMul(m.bands); // [B, H, 3]
         NDArray columns = x.sum(new int[] {2}).expandDims(2).matMul(m.keyCategories).squeeze(2); // [B, H, 3]
@@ -125,26 +125,27 @@ public final class HeadReductions {
 
     /** Mean row entropy and the [CLS] row's entropy of every head: [B, H, 2]. */
     static NDArray entropies(NDArray a, Masks m) {
-        NDArray x = real(a, m);
-        NDArray keys = m.pairs; // the smoothed A′ is over the n real keys of the n real queries
-        NDArray smoothed = x.mul(Scalars.of(x, 0.9999f)).add(Scalars.of(x, 0.0001f).div(m.lengths.expandDims(3)));
-        NDArray terms = smoothed.mul(smoothed.log()).mul(keys).neg();
-        NDArray rows = terms.sum(new int[] {-1}); // [B, H, S], 0 for padded queries
+        // A′ over the n real keys of the n real queries
+        NDArray smoothed = real(a, m).muli(Scalars.of(a, 0.9999f))
+                .addi(Scalars.of(a, 0.0001f).div(m.lengths.expandDims(3)));
+        NDArray terms = smoothed.log().muli(smoothed).muli(m.pairs);
+        NDArray rows = terms.sum(new int[] {-1}).neg(); // [B, H, S], 0 for padded queries
         NDArray mean = rows.sum(new int[] {-1}, true).div(m.lengths); // [B, H, 1]
         return mean.concat(rows.get(new NDIndex(":, :, 0:1")), 2);
     }
 
     /** Per head, the moments of attention {@code a} and conductance {@code c} over the real pairs: [B, H, 5]. */
     static NDArray moments(NDArray a, NDArray c, Masks m) {
-        NDArray x = real(a, m);
-        NDArray y = real(c, m);
         NDArray count = m.lengths.square().expandDims(3); // [B, 1, 1, 1]
-        NDArray meanX = x.sum(new int[] {2, 3}, true).div(count); // [B, H, 1, 1]
-        NDArray meanY = y.sum(new int[] {2, 3}, true).div(count);
-        NDArray dx = x.sub(meanX).mul(m.pairs);
-        NDArray dy = y.sub(meanY).mul(m.pairs);
-        NDList parts = new NDList(meanX, meanY, dx.square().sum(new int[] {2, 3}, true),
-                dy.square().sum(new int[] {2, 3}, true), dx.mul(dy).sum(new int[] {2, 3}, true));
+        NDArray dx = real(a, m);
+        NDArray meanX = dx.sum(new int[] {2, 3}, true).div(count); // [B, H, 1, 1]
+        dx.subi(meanX).muli(m.pairs);
+        NDArray dy = real(c, m);
+        NDArray meanY = dy.sum(new int[] {2, 3}, true).div(count);
+        dy.subi(meanY).muli(m.pairs);
+        NDArray coMoment = dx.mul(dy).sum(new int[] {2, 3}, true);
+        NDList parts = new NDList(meanX, meanY, dx.muli(dx).sum(new int[] {2, 3}, true),
+                dy.muli(dy).sum(new int[] {2, 3}, true), coMoment);
         return NDArrays.concat(parts, 3).squeeze(new int[] {2}); // [B, H, 5]
     }
 

@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * The coefficients are the measured peaks of one pass (all-MiniLM, 32 to 512 tokens: 5.4, 32 and 300 MB a
  * sweep row at 32, 128 and 512 tokens) rounded up by about 30%. Each (sample, target) open in the sweep also
  * keeps, between chunks, its attention-conductance sum and the chain points that conductance carries
- * (value and gradient): 4 · L · (1 + 2·carried) · (H·S² + S·d) bytes ({@link #sweepItemBytes}); a chunk of r
+ * (value and gradient): 4 · L · (1 + 2·carried) · (H·S² + S·d) bytes ({@link #sweepItemBytes}), and the per-head
+ * reductions add {@link #REDUCTION_TEMPORARIES} · 4 · H·S² bytes to a forward row and to an item; a chunk of r
  * rows holds at most min(r, ⌈r / rows per item⌉ + 1) such items, and one row plus one item must fit. On a
  * CPU, rows are also limited so that [rows, H, S, S] stays within {@link #CPU_LARGEST_TENSOR_BYTES}.
  */
@@ -87,6 +88,12 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
         return (int) (bytes / MB);
     }
 
+    /**
+     * One layer's [H, S, S] in float32 units that {@link HeadReductions} holds at its peak per row or item (its
+     * float64 temporaries): added to a forward row and to an open sweep item with attention conductance.
+     */
+    static final int REDUCTION_TEMPORARIES = 6;
+
     /** Estimated peak bytes of one forward+backward row of the sweep at {@code seq} tokens. */
     public static long sweepRowBytes(ModelConfig c, int seq) {
         return rowBytes(c, seq, 4, 8, 3);
@@ -94,7 +101,11 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
 
     /** Estimated peak bytes of one forward-only row at {@code seq} tokens. */
     public static long forwardRowBytes(ModelConfig c, int seq) {
-        return rowBytes(c, seq, 2, 3, 1);
+        return rowBytes(c, seq, 2, 3, 1) + reductionBytes(c, seq);
+    }
+
+    private static long reductionBytes(ModelConfig c, int seq) {
+        return 4L * REDUCTION_TEMPORARIES * c.numHeads() * seq * seq;
     }
 
     private static long rowBytes(ModelConfig c, int seq, long a, long b, long cc) {
@@ -110,7 +121,8 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
     public static long sweepItemBytes(ModelConfig c, int seq, int carriedPoints, boolean layers, boolean attention) {
         long s = seq;
         long perLayer = (attention ? c.numHeads() * s * s : 0) + (layers ? s * c.hiddenSize() : 0);
-        return perLayer == 0 ? 0 : 4L * c.numLayers() * (1 + 2L * carriedPoints) * perLayer;
+        return perLayer == 0 ? 0 : 4L * c.numLayers() * (1 + 2L * carriedPoints) * perLayer
+                + (attention ? reductionBytes(c, seq) : 0);
     }
 
     /**
