@@ -30,6 +30,7 @@ public final class AttributionOptions {
     private int occlusionWindow = 1;
     private boolean faithfulness;
     private double headSimilarityRate;
+    private boolean headStatistics = true;
     private double noiseStdev;
 
     /**
@@ -269,6 +270,20 @@ public final class AttributionOptions {
         }
         this.headSimilarityRate = rate;
         return this;
+    }
+
+    /**
+     * Whether the engine reduces every sample's per-head statistics on the model's device ({@link HeadReductions}:
+     * {@link SampleAttribution#headMetrics()}, {@link TargetAttribution#headConductance()}); on by default, as the
+     * job needs them. Off, a sample has only what its analyses copy to the host (bench measures their cost so).
+     */
+    public AttributionOptions headStatistics(boolean on) {
+        this.headStatistics = on;
+        return this;
+    }
+
+    public boolean headStatistics() {
+        return headStatistics;
     }
 
     /** The rate on {@code device}: {@link #AUTO_RATE} resolved; 0 without attention. */

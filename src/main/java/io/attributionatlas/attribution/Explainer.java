@@ -45,6 +45,8 @@ public final class Explainer implements AutoCloseable {
     private final PathWeights weights;
     /** Rows per pass from the memory budget, at most {@code internal_batch_size}. */
     private final MemoryBudget budget;
+    /** Wall time spent in the per-head reductions and head similarity, per calling thread ({@link #reductionSeconds}). */
+    private final ThreadLocal<long[]> reductionNanos = ThreadLocal.withInitial(() -> new long[1]);
     /** Finished samples that share the passes of the methods with passes of their own: at most this many … */
     private static final int OWN_PASS_GROUP = 16;
     /** … or this many tokens. */
@@ -93,6 +95,20 @@ public final class Explainer implements AutoCloseable {
         return options;
     }
 
+    /**
+     * Seconds the calling thread spent so far in the per-head reductions ({@link HeadReductions}) and head similarity
+     * (tasks that share an explainer each see their own). On a CPU that is
+     * their compute time; on a GPU only the time to queue them (their kernels run asynchronously), so benchmarks
+     * there compare runs with and without them instead.
+     */
+    public double reductionSeconds() {
+        return reductionNanos.get()[0] / 1e9;
+    }
+
+    private void addReductionTime(long nanos) {
+        reductionNanos.get()[0] += nanos;
+    }
+
     /** The memory budget and most rows per pass, as resolved for the model's device. */
     public MemoryBudget budget() {
         return budget;
@@ -137,7 +153,8 @@ public final class Explainer implements AutoCloseable {
             }
             return;
         }
-        PathSweep sweep = new PathSweep(model, options, points, weights, predictor.padId(), this::sweepRows);
+        PathSweep sweep = new PathSweep(model, options, points, weights, predictor.padId(), this::sweepRows,
+                reductionGroupBytes(), this::addReductionTime);
         boolean embedding = options.has(Analysis.INTEGRATED_GRADIENTS) || options.has(Analysis.GRAD_X_INPUT);
         boolean gate = options.has(Analysis.HEAD_IMPORTANCE);
         Set<Integer> allLayers = IntStream.range(0, model.config().numLayers()).boxed().collect(Collectors.toSet());
@@ -460,24 +477,47 @@ public final class Explainer implements AutoCloseable {
                     texts, r);
             HostTransfer transfer = new HostTransfer();
             MatrixRows rows = new MatrixRows(samples, scope);
-            HeadReductions.Masks masks = options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS)
+            HeadReductions.Masks masks = options.headStatistics()
+                    && (options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS))
                     ? new HeadReductions.Masks(texts, batch.seqLen(), scope) : null;
             ForwardOffsets at = new ForwardOffsets(layers);
-            for (int l = 0; l < layers && options.has(Analysis.ATTENTION); l++) {
-                NDArray a = r.attentions().get(l);
-                try (NDScope layer = new NDScope()) {
-                    at.attentionMetrics[l] = transfer.addFromScope(HeadReductions.categories(a, masks, false)
-                            .concat(HeadReductions.entropies(a, masks), 2));
+            int heads = model.config().numHeads();
+            long groupBytes = reductionGroupBytes();
+            if (options.has(Analysis.ATTENTION)) {
+                if (masks != null) {
+                    long t0 = System.nanoTime();
+                    HeadReductions.Grouping grouping = new HeadReductions.Grouping(layers, heads,
+                            HeadReductions.CATEGORIES.size() + HeadReductions.ENTROPIES, groupBytes,
+                            (a, unused) -> HeadReductions.categories(a, masks, false)
+                                    .concat(HeadReductions.entropies(a, masks), 2), transfer);
+                    r.attentions().forEach(a -> grouping.add(a, null, false));
+                    at.attentionMetrics = grouping.finish();
+                    addReductionTime(System.nanoTime() - t0);
                 }
-                at.attention[l] = rows.add(a, transfer);
+                for (int l = 0; l < layers; l++) {
+                    at.attention[l] = rows.add(r.attentions().get(l), transfer);
+                }
             }
-            if (options.has(Analysis.NORMS)) {
+            if (options.has(Analysis.NORMS) && (masks != null || rows.any())) {
+                HeadReductions.Grouping grouping = masks == null ? null : new HeadReductions.Grouping(layers, heads,
+                        HeadReductions.CATEGORIES.size(), groupBytes,
+                        (alphaFx, unused) -> HeadReductions.categories(alphaFx, masks, false), transfer);
                 forwardAnalyses.norms(r, (l, fx, alphaFx, sumAlphaFx) -> {
-                    at.normMetrics[l] = transfer.addFromScope(HeadReductions.categories(alphaFx, masks, false));
                     at.normFx[l] = rows.addOwned(fx, transfer);
-                    at.normAlphaFx[l] = rows.addOwned(alphaFx, transfer);
+                    at.normAlphaFx[l] = rows.addOwned(grouping != null ? alphaFx.duplicate() : alphaFx, transfer);
                     at.normSumAlphaFx[l] = rows.addOwned(sumAlphaFx, transfer);
+                    if (grouping != null) {
+                        long t0 = System.nanoTime();
+                        NDScope.unregister(alphaFx); // kept until its group is reduced
+                        grouping.add(alphaFx, null, true);
+                        addReductionTime(System.nanoTime() - t0);
+                    }
                 });
+                if (grouping != null) {
+                    long t0 = System.nanoTime();
+                    at.normMetrics = grouping.finish();
+                    addReductionTime(System.nanoTime() - t0);
+                }
             }
             if (options.has(Analysis.ROLLOUT) && rows.any()) {
                 at.rollout = rows.addOwned(ForwardAnalyses.rollout(r.attentions()), transfer);
@@ -485,13 +525,17 @@ public final class Explainer implements AutoCloseable {
             List<List<HeadSimilarity.Block>> similarityAt = new ArrayList<>();
             double similarityRate = options.headSimilarityRate(model.manager().getDevice());
             if (similarityRate > 0) {
-                // a block and its float64 temporaries within the pass's budget, each within the largest tensor
-                long blockBytes = Math.min(budget.largestTensorBytes(), budget.bytes() / 8);
+                // on a GPU a block and its float64 temporaries within the pass's budget; on a CPU cache-sized
+                long blockBytes = model.manager().getDevice().isGpu()
+                        ? Math.min(budget.largestTensorBytes(), budget.bytes() / 8)
+                        : MemoryBudget.CPU_REDUCTION_BLOCK_BYTES;
+                long t0 = System.nanoTime();
                 for (int b = 0; b < samples.size(); b++) {
                     similarityAt.add(HeadSimilarity.chosen(samples.get(b).encoding(), similarityRate)
                             ? HeadSimilarity.add(r.attentions(), b, samples.get(b).length(), blockBytes, transfer)
                             : null);
                 }
+                addReductionTime(System.nanoTime() - t0);
             }
             HostTransfer.Fetched host = transfer.fetch();
             List<ForwardPart> parts = new ArrayList<>();
@@ -554,20 +598,18 @@ public final class Explainer implements AutoCloseable {
         }
     }
 
-    /** Where a forward pass's values start in its transfer, per layer (−1: not copied). */
+    /** Where a forward pass's values start in its transfer, per layer (−1 or null: not copied). */
     private static final class ForwardOffsets {
-        final int[] attentionMetrics;
+        HeadReductions.Grouped attentionMetrics;
         final int[] attention;
-        final int[] normMetrics;
+        HeadReductions.Grouped normMetrics;
         final int[] normFx;
         final int[] normAlphaFx;
         final int[] normSumAlphaFx;
         int rollout = -1;
 
         ForwardOffsets(int layers) {
-            attentionMetrics = filled(layers);
             attention = filled(layers);
-            normMetrics = filled(layers);
             normFx = filled(layers);
             normAlphaFx = filled(layers);
             normSumAlphaFx = filled(layers);
@@ -590,17 +632,16 @@ public final class Explainer implements AutoCloseable {
         int heads = model.config().numHeads();
         ForwardPart p = new ForwardPart();
         p.prediction = prediction;
-        p.headMetrics = new java.util.LinkedHashMap<>();
+        p.headMetrics = options.headStatistics() ? new java.util.LinkedHashMap<>() : null;
         int categories = HeadReductions.CATEGORIES.size();
-        if (at.attentionMetrics[0] >= 0) {
-            int width = categories + HeadReductions.ENTROPIES;
-            readMetrics(p.headMetrics, "attn_", host, at.attentionMetrics, b, width);
-            float[][][] entropy = HeadReductions.perHead(host, at.attentionMetrics, b, heads, width);
-            p.headMetrics.put("entropy", HeadReductions.column(entropy, categories));
-            p.headMetrics.put("cls_entropy", HeadReductions.column(entropy, categories + 1));
+        if (at.attentionMetrics != null) {
+            float[][][] values = at.attentionMetrics.sample(host, b);
+            readCategories(p.headMetrics, "attn_", values);
+            p.headMetrics.put("entropy", HeadReductions.column(values, categories));
+            p.headMetrics.put("cls_entropy", HeadReductions.column(values, categories + 1));
         }
-        if (at.normMetrics[0] >= 0) {
-            readMetrics(p.headMetrics, "norm_", host, at.normMetrics, b, categories);
+        if (at.normMetrics != null) {
+            readCategories(p.headMetrics, "norm_", at.normMetrics.sample(host, b));
         }
         if (row < 0) {
             return p;
@@ -630,13 +671,19 @@ public final class Explainer implements AutoCloseable {
         return p;
     }
 
-    /** The six categories of sample b, from per-layer [B, H, width] blocks, as {@code prefix + category}. */
-    private void readMetrics(Map<String, float[][]> into, String prefix, HostTransfer.Fetched host, int[] at, int b,
-            int width) {
-        float[][][] values = HeadReductions.perHead(host, at, b, model.config().numHeads(), width);
+    /** The six categories of a sample's [L][H][width] values, as {@code prefix + category}. */
+    private static void readCategories(Map<String, float[][]> into, String prefix, float[][][] values) {
         for (int c = 0; c < HeadReductions.CATEGORIES.size(); c++) {
             into.put(prefix + HeadReductions.CATEGORIES.get(c), HeadReductions.column(values, c));
         }
+    }
+
+    /**
+     * The most bytes of one float64 copy of the layers a grouped reduction joins: on a GPU a 32nd of the budget (its
+     * temporaries are a few such copies, within the budgets' rounding up), on a CPU a cache-sized block.
+     */
+    long reductionGroupBytes() {
+        return model.manager().getDevice().isGpu() ? budget.bytes() / 32 : MemoryBudget.CPU_REDUCTION_BLOCK_BYTES;
     }
 
     private List<ResolvedTarget> resolveTargets(Sample sample, Prediction prediction) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -169,15 +170,124 @@ public final class HeadReductions {
         return new NDList(index, values);
     }
 
-    /** Sample b's [L][H][width] from per-layer [B, H, width] blocks of a fetched transfer. */
-    static float[][][] perHead(HostTransfer.Fetched host, int[] at, int b, int heads, int width) {
-        float[][][] out = new float[at.length][heads][];
-        for (int l = 0; l < at.length; l++) {
-            for (int h = 0; h < heads; h++) {
-                out[l][h] = host.row(at[l] + (b * heads + h) * width, width);
-            }
+    /** Where a grouped reduction's [B, g·H, width] blocks lie in a transfer, by position in the reduced list. */
+    static final class Grouped {
+        private final int[] offset;
+        private final int[] groupHeads;
+        private final int[] firstHead;
+        private final int heads;
+        final int width;
+
+        private Grouped(int tensors, int heads, int width) {
+            offset = new int[tensors];
+            groupHeads = new int[tensors];
+            firstHead = new int[tensors];
+            this.heads = heads;
+            this.width = width;
         }
-        return out;
+
+        /** Tensor t's values for sample b and head h. */
+        float[] row(HostTransfer.Fetched host, int t, int b, int h) {
+            return host.row(offset[t] + (b * groupHeads[t] + firstHead[t] + h) * width, width);
+        }
+
+        /** Sample b's [t][H][width]. */
+        float[][][] sample(HostTransfer.Fetched host, int b) {
+            float[][][] out = new float[offset.length][heads][];
+            for (int t = 0; t < offset.length; t++) {
+                for (int h = 0; h < heads; h++) {
+                    out[t][h] = row(host, t, b, h);
+                }
+            }
+            return out;
+        }
+    }
+
+    /** What a grouped reduction computes from a group's [B, g·H, S, S] tensors (and the matching second ones). */
+    interface GroupReduction {
+        NDArray apply(NDArray first, NDArray second);
+    }
+
+    /**
+     * Reduces per-layer tensors [B, H, S, S] in groups of consecutive layers joined along the head axis, each group's
+     * float64 copy within {@code maxBytes} (at least one layer a group): a handful of large operations instead of as
+     * many per layer, which on a CPU is most of the cost at short lengths. Tensors are added one layer at a time
+     * and a group is reduced as soon as it is full, so at most one group waits; each group's [B, g·H, width] goes
+     * into the transfer.
+     */
+    static final class Grouping {
+        private final long maxBytes;
+        private final GroupReduction reduction;
+        private final HostTransfer transfer;
+        private final Grouped out;
+        private final List<NDArray> first = new java.util.ArrayList<>();
+        private final List<java.util.function.Supplier<NDArray>> second = new java.util.ArrayList<>();
+        private final List<Boolean> owned = new java.util.ArrayList<>();
+        private int added;
+        private int done;
+        private long pendingBytes;
+
+        Grouping(int tensors, int heads, int width, long maxBytes, GroupReduction reduction, HostTransfer transfer) {
+            this.maxBytes = maxBytes;
+            this.reduction = reduction;
+            this.transfer = transfer;
+            this.out = new Grouped(tensors, heads, width);
+        }
+
+        /**
+         * Adds the next layer's tensor and, if the reduction takes one, a supplier of the matching second tensor
+         * (made when the group is reduced, and freed with it); an {@code owned} tensor is freed once reduced.
+         */
+        void add(NDArray tensor, java.util.function.Supplier<NDArray> matching, boolean own) {
+            long[] s = tensor.getShape().getShape();
+            long bytes = 8 * s[0] * s[1] * s[2] * s[3];
+            if (!first.isEmpty() && pendingBytes + bytes > maxBytes) {
+                flush();
+            }
+            first.add(tensor);
+            second.add(matching);
+            owned.add(own);
+            pendingBytes += bytes;
+            added++;
+        }
+
+        /** Reduces what waits; where each tensor's values lie. */
+        Grouped finish() {
+            flush();
+            return out;
+        }
+
+        private void flush() {
+            if (first.isEmpty()) {
+                return;
+            }
+            int heads = (int) first.get(0).getShape().get(1);
+            try (NDScope group = new NDScope()) {
+                NDArray x = joined(first);
+                NDArray y = second.get(0) == null ? null
+                        : joined(second.stream().map(java.util.function.Supplier::get).toList());
+                int offset = transfer.addFromScope(reduction.apply(x, y));
+                for (int t = done; t < added; t++) {
+                    out.offset[t] = offset;
+                    out.groupHeads[t] = (added - done) * heads;
+                    out.firstHead[t] = (t - done) * heads;
+                }
+            }
+            for (int k = 0; k < first.size(); k++) {
+                if (owned.get(k)) {
+                    first.get(k).close();
+                }
+            }
+            first.clear();
+            second.clear();
+            owned.clear();
+            pendingBytes = 0;
+            done = added;
+        }
+    }
+
+    private static NDArray joined(List<NDArray> layers) {
+        return layers.size() == 1 ? layers.get(0) : NDArrays.concat(new NDList(layers), 1);
     }
 
     /** Value {@code c} of every head: [L][H]. */

@@ -139,9 +139,16 @@ final class PathSweep {
     private final long padId;
     private final RowBudget rowBudget;
 
+    /** The most bytes of one float64 copy of the layers one grouped reduction joins. */
+    private final long reductionGroupBytes;
+    /** Takes the wall time spent queuing (on a CPU: computing) the per-head reductions. */
+    private final java.util.function.LongConsumer reductionTime;
+
     PathSweep(TransformerModel model, AttributionOptions options, SweepPoints points, PathWeights weights, long padId,
-            RowBudget rowBudget) {
+            RowBudget rowBudget, long reductionGroupBytes, java.util.function.LongConsumer reductionTime) {
         this.model = model;
+        this.reductionGroupBytes = reductionGroupBytes;
+        this.reductionTime = reductionTime;
         this.rowBudget = rowBudget;
         this.options = options;
         this.points = points;
@@ -210,7 +217,7 @@ final class PathSweep {
 
     /** Where a chunk's results lie in its transfer, for the items it finishes (-1: not computed). */
     private record ChunkOffsets(int f, int ig, int[] layers, int[] attentions, int gradXInput, int saliency,
-            int gates, int[] attentionStatistics, int[] pairs, int[] pairValues) {
+            int gates, HeadReductions.Grouped statistics, List<Integer> reducedLayers, int pairs) {
     }
 
     /**
@@ -321,14 +328,24 @@ final class PathSweep {
                 }
                 layerAt[l] = toHost(finished(chunk, "layer" + l, sums, scope), transfer);
             }
-            int[] statisticsAt = attentionAt.clone();
-            int[] pairsAt = attentionAt.clone();
-            int[] pairValuesAt = attentionAt.clone();
-            HeadReductions.Masks masks = taps.attentions().isEmpty() || inputRows.length == 0 ? null
+            HeadReductions.Masks masks = taps.attentions().isEmpty() || inputRows.length == 0
+                    || !options.headStatistics() ? null
                     : new HeadReductions.Masks(chunk.segments().subList(0, inputRows.length).stream()
                             .map(segment -> segment.item().sample.encoding()).toList(), seq, scope);
             boolean matrices = chunk.segments().subList(0, inputRows.length).stream()
                     .anyMatch(segment -> segment.item().sample.matrices());
+            int pairs = Math.min(HeadReductions.RELATION_PAIRS, seq * seq);
+            // the per-head statistics of all tapped layers, a group of layers at a time; the matrices where wanted
+            HeadReductions.Grouping grouping = masks == null ? null : new HeadReductions.Grouping(
+                    taps.attentions().size(), model.config().numHeads(), ATTENTION_STATISTICS + 2 * pairs,
+                    reductionGroupBytes, (c, a) -> {
+                        NDList top = HeadReductions.topPairs(c, masks, pairs);
+                        return NDArrays.concat(new NDList(HeadReductions.categories(c, masks, false),
+                                HeadReductions.categories(c, masks, true), HeadReductions.moments(a, c, masks),
+                                top.get(0), top.get(1)), 2);
+                    }, transfer);
+            List<Integer> reduced = new ArrayList<>();
+            Map<Integer, NDArray> finishedByLayer = new java.util.LinkedHashMap<>();
             for (int l : taps.attentions()) {
                 NDArray sums;
                 try (NDScope layer = new NDScope()) {
@@ -339,25 +356,31 @@ final class PathSweep {
                 if (finished == null) {
                     continue;
                 }
-                try (NDScope layer = new NDScope()) { // the per-head statistics; the matrices only where wanted
-                    NDArray atInput = result.attentions().get(l).get(new NDIndex("{}", inputIndex));
-                    statisticsAt[l] = transfer.addFromScope(NDArrays.concat(new NDList(
-                            HeadReductions.categories(finished, masks, false),
-                            HeadReductions.categories(finished, masks, true),
-                            HeadReductions.moments(atInput, finished, masks)), 2));
-                    NDList top = HeadReductions.topPairs(finished, masks, HeadReductions.RELATION_PAIRS);
-                    pairsAt[l] = transfer.addFromScope(top.get(0));
-                    pairValuesAt[l] = transfer.addFromScope(top.get(1));
+                finishedByLayer.put(l, finished);
+                if (grouping != null) {
+                    long t0 = System.nanoTime();
+                    NDArray attention = result.attentions().get(l);
+                    grouping.add(finished, () -> attention.get(new NDIndex("{}", inputIndex)), false);
+                    reduced.add(l);
+                    reductionTime.accept(System.nanoTime() - t0);
                 }
+            }
+            HeadReductions.Grouped statistics = null;
+            if (grouping != null) {
+                long t0 = System.nanoTime();
+                statistics = grouping.finish();
+                reductionTime.accept(System.nanoTime() - t0);
+            }
+            finishedByLayer.forEach((l, finished) -> {
                 if (matrices) {
                     attentionAt[l] = transfer.addOwned(finished);
                 } else {
                     finished.close();
                 }
-            }
+            });
             HostTransfer.Fetched host = transfer.fetch();
             unpack(chunk, host, new ChunkOffsets(fAt, igAt, layerAt, attentionAt, gradXInputAt, saliencyAt, gatesAt,
-                    statisticsAt, pairsAt, pairValuesAt), taps);
+                    statistics, reduced, pairs), taps);
         }
     }
 
@@ -585,23 +608,26 @@ final class PathSweep {
                 if (at.attentions()[l] >= 0 && item.sample.matrices()) {
                     item.attention[l] = Tensors.heads(host, at.attentions()[l], i, heads, seq, n);
                 }
+                int t = at.reducedLayers().indexOf(l);
+                if (t < 0) {
+                    continue;
+                }
                 item.attentionStatistics[l] = new float[heads][];
                 item.relationPairs[l] = new int[heads][];
                 item.relationValues[l] = new float[heads][];
-                int k = Math.min(HeadReductions.RELATION_PAIRS, seq * seq);
+                int k = at.pairs();
                 for (int h = 0; h < heads; h++) {
-                    item.attentionStatistics[l][h] = host.row(at.attentionStatistics()[l]
-                            + (i * heads + h) * ATTENTION_STATISTICS, ATTENTION_STATISTICS);
-                    float[] flat = host.row(at.pairs()[l] + (i * heads + h) * k, k);
-                    float[] values = host.row(at.pairValues()[l] + (i * heads + h) * k, k);
+                    float[] row = at.statistics().row(host, t, i, h); // statistics, then k indices, then k values
+                    item.attentionStatistics[l][h] = java.util.Arrays.copyOf(row, ATTENTION_STATISTICS);
                     int real = 0;
-                    while (real < k && flat[real] >= 0) {
+                    while (real < k && row[ATTENTION_STATISTICS + real] >= 0) {
                         real++;
                     }
                     item.relationPairs[l][h] = new int[real];
-                    item.relationValues[l][h] = java.util.Arrays.copyOf(values, real);
+                    item.relationValues[l][h] = java.util.Arrays.copyOfRange(row, ATTENTION_STATISTICS + k,
+                            ATTENTION_STATISTICS + k + real);
                     for (int p = 0; p < real; p++) { // i · seq + j in the padded chunk → i · n + j
-                        int flatIndex = (int) flat[p];
+                        int flatIndex = (int) row[ATTENTION_STATISTICS + p];
                         item.relationPairs[l][h][p] = flatIndex / seq * n + flatIndex % seq;
                     }
                 }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import io.attributionatlas.analysis.CorpusStatistics;
 import io.attributionatlas.attribution.Analysis;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
@@ -14,6 +15,7 @@ import io.attributionatlas.attribution.Sample;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.RandomModels;
 import io.attributionatlas.model.TextInput;
 import io.attributionatlas.attribution.Method;
 import java.io.IOException;
@@ -30,7 +32,8 @@ import java.util.Set;
  * {@code atlas bench}: explanation throughput on real sentences for forward-only analyses, integrated
  * gradients alone, and integrated gradients + conductance of every layer + attention conductance by the
  * single pass and by Captum's naive one-sweep-per-quantity strategy; achieved GFLOP/s against the
- * matrix-multiply GFLOP/s measured in the same run, and peak resident memory. Writes a JSON result.
+ * matrix-multiply GFLOP/s measured in the same run, and peak resident memory; the job's per-sample statistics
+ * beside them ({@code statistics_ms_per_sample}), also on a BERT-base-shaped model when asked. Writes a JSON result.
  */
 final class BenchCommand implements AtlasCli.Command {
 
@@ -39,7 +42,7 @@ final class BenchCommand implements AtlasCli.Command {
         return "bench " + ModelOptions.USAGE + " --input FILE.csv|FILE.jsonl [--samples N] [--naive-samples 8]"
                 + " [--n-steps 50] [--min-tokens 17] [--max-tokens 23] [--long-tokens 128] [--long-samples N]"
                 + " [--internal-batch-size auto|N] [--memory-mb auto|MB] [--lengths 32,64,128,256,512]"
-                + " [--length-samples 2] [--methods LIST] [--json OUT.json]";
+                + " [--length-samples 2] [--methods LIST] [--bert-base-shape false|true] [--json OUT.json]";
     }
 
     /** Samples per measurement when --samples is not given: a few passes' worth on the device. */
@@ -50,7 +53,7 @@ final class BenchCommand implements AtlasCli.Command {
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Arguments a = new Arguments(args, 1, ModelOptions.names("input", "samples", "naive-samples", "n-steps",
                 "min-tokens", "max-tokens", "long-tokens", "long-samples", "internal-batch-size", "memory-mb",
-                "lengths", "length-samples", "methods", "json"));
+                "lengths", "length-samples", "methods", "bert-base-shape", "json"));
         int naiveSamples = a.integer("naive-samples", 8, 1);
         int steps = a.integer("n-steps", 50, 2);
         int minTokens = a.integer("min-tokens", 17, 3);
@@ -122,6 +125,10 @@ final class BenchCommand implements AtlasCli.Command {
                 result.add("long_inputs", measureSet(predictor, base, full, longSamples, Math.min(naiveSamples,
                         longCount), matmul));
             }
+            if (Boolean.parseBoolean(a.has("bert-base-shape") ? a.get("bert-base-shape") : "false")) {
+                result.add("bert_base_shape", bertBaseShape(predictor, a.path("model"), base, texts,
+                        longTokens > 0 ? longTokens : 128, matmul));
+            }
             result.addProperty("peak_rss_mb", peakResidentMegabytes());
             if (gpu) {
                 java.lang.management.MemoryUsage usage = ai.djl.util.cuda.CudaUtils.getGpuMemory(
@@ -167,8 +174,13 @@ final class BenchCommand implements AtlasCli.Command {
         set.addProperty("forward_gflop_per_sample", forwardFlops / 1e9);
         // Work per sample in forward-pass equivalents. The weights are constants here, so a backward pass
         // computes input gradients only (about one forward's matrix products): forward+backward ≈ 2 forwards.
-        JsonObject forward = measure(predictor, copy(base).analyses(Analysis.forwardOnly()), samples, 1, forwardFlops,
-                matmul);
+        // as the job runs them: the per-head statistics reduced on the device, no [L][H][S][S] copies to the host;
+        // and as explain runs them, with the copies
+        List<Sample> withoutMatrices = samples.stream().map(Sample::withoutMatrices).toList();
+        JsonObject forward = measure(predictor, copy(base).analyses(Analysis.forwardOnly()), withoutMatrices, 1,
+                forwardFlops, matmul);
+        JsonObject forwardWithMatrices = measure(predictor, copy(base).analyses(Analysis.forwardOnly()), samples, 1,
+                forwardFlops, matmul);
         JsonObject ig = measure(predictor, copy(base).analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)), samples,
                 1 + 2.0 * rows, forwardFlops, matmul);
         JsonObject single = measure(predictor, copy(base).analyses(full), samples, 1 + 2.0 * rows, forwardFlops,
@@ -177,12 +189,131 @@ final class BenchCommand implements AtlasCli.Command {
                 samples.subList(0, Math.min(naiveSamples, samples.size())), 1 + 2.0 * rows * (1 + 2 * layers),
                 forwardFlops, matmul);
         set.add("forward_only", forward);
+        set.add("forward_only_with_matrices", forwardWithMatrices);
         set.add("integrated_gradients", ig);
         set.add("full_single_pass", single);
         set.add("full_naive", naive);
         set.addProperty("speedup_single_vs_naive", naive.get("seconds_per_sample").getAsDouble()
                 / single.get("seconds_per_sample").getAsDouble());
+        addStatistics(set, predictor, base, samples, single);
         return set;
+    }
+
+    /**
+     * The job's statistics beside the full single pass: at the device's head-similarity rate (auto), and on a CPU
+     * also with every sample's similarity (exact); {@code statistics_ms_per_sample} is the first.
+     */
+    private static void addStatistics(JsonObject set, Predictor predictor, AttributionOptions base,
+            List<Sample> samples, JsonObject single) {
+        double singleMs = single.get("ms_per_sample").getAsDouble();
+        double autoRate = copy(base).headSimilarityRate(AttributionOptions.AUTO_RATE)
+                .headSimilarityRate(predictor.model().manager().getDevice());
+        JsonObject auto = measureStatistics(predictor, base, samples, autoRate, singleMs);
+        set.add("statistics", auto);
+        set.addProperty("statistics_ms_per_sample", auto.get("statistics_ms_per_sample").getAsDouble());
+        if (autoRate < 1) {
+            set.add("statistics_exact_similarity", measureStatistics(predictor, base, samples, 1, singleMs));
+        }
+    }
+
+    /**
+     * What the job's per-sample statistics cost, on samples without host matrices as the job runs them: the per-head
+     * reductions and head similarity (at {@code similarityRate}) inside the engine, plus the host's merge of the
+     * results into {@link CorpusStatistics}. On a CPU the engine times its reductions itself (they run synchronously);
+     * on a GPU their kernels run asynchronously, so the passes are timed with and without them (twice each, the
+     * faster kept) and the difference counts.
+     */
+    private static JsonObject measureStatistics(Predictor predictor, AttributionOptions base, List<Sample> samples,
+            double similarityRate, double fullSinglePassMs) {
+        List<Sample> job = samples.stream().map(Sample::withoutMatrices).toList();
+        AttributionOptions with = copy(base).analyses(Analysis.all()).headSimilarityRate(similarityRate);
+        List<io.attributionatlas.attribution.SampleAttribution> results = new ArrayList<>();
+        double[] run = timed(predictor, with, job, results);
+        JsonObject o = new JsonObject();
+        o.addProperty("head_similarity_sample_rate", similarityRate);
+        o.addProperty("engine_with_statistics_ms_per_sample", run[0]);
+        double deviceMs = run[1];
+        if (predictor.model().manager().getDevice().isGpu()) {
+            AttributionOptions without = copy(base).analyses(Analysis.all()).headStatistics(false);
+            double withMs = Math.min(run[0], timed(predictor, with, job, null)[0]);
+            double withoutMs = Math.min(timed(predictor, without, job, null)[0], timed(predictor, without, job,
+                    null)[0]);
+            o.addProperty("engine_with_statistics_ms_per_sample", withMs);
+            o.addProperty("engine_without_statistics_ms_per_sample", withoutMs);
+            deviceMs = Math.max(0, withMs - withoutMs);
+        }
+        ModelConfig c = predictor.model().config();
+        double hostMs = Double.MAX_VALUE;
+        for (int repeat = 0; repeat < 3; repeat++) {
+            CorpusStatistics statistics = new CorpusStatistics(c.numLayers(), c.numHeads());
+            long t0 = System.nanoTime();
+            results.forEach(statistics::add);
+            statistics.compact();
+            hostMs = Math.min(hostMs, (System.nanoTime() - t0) / 1e6 / results.size());
+        }
+        o.addProperty("device_statistics_ms_per_sample", deviceMs);
+        o.addProperty("host_statistics_ms_per_sample", hostMs);
+        o.addProperty("statistics_ms_per_sample", deviceMs + hostMs);
+        o.addProperty("share_of_full_single_pass", (deviceMs + hostMs) / fullSinglePassMs);
+        return o;
+    }
+
+    /**
+     * One run after a warm-up: {milliseconds per sample, of which the engine's reductions (its own timer)}; the
+     * results go to {@code into} when given.
+     */
+    private static double[] timed(Predictor predictor, AttributionOptions options, List<Sample> samples,
+            List<io.attributionatlas.attribution.SampleAttribution> into) {
+        try (Explainer explainer = new Explainer(predictor, options)) {
+            explainer.attribute(samples.subList(0, Math.min(2, samples.size()))); // warm-up
+            double before = explainer.reductionSeconds();
+            long t0 = System.nanoTime();
+            List<io.attributionatlas.attribution.SampleAttribution> results = explainer.attribute(samples);
+            double ms = (System.nanoTime() - t0) / 1e6 / samples.size();
+            if (into != null) {
+                into.addAll(results);
+            }
+            return new double[] {ms, (explainer.reductionSeconds() - before) * 1e3 / samples.size()};
+        }
+    }
+
+    /**
+     * The full single pass and the job's statistics on a BERT-base-shaped model (12 layers, 12 heads, hidden 768)
+     * with seeded random weights and {@code model}'s tokenizer, written to a temporary directory, at
+     * {@code tokens} tokens: two samples.
+     */
+    private static JsonObject bertBaseShape(Predictor like, Path model, AttributionOptions base,
+            List<TextInput> texts, int tokens, double matmul) throws IOException {
+        Path dir = Files.createTempDirectory("atlas-bert-base-shape");
+        try {
+            RandomModels.bertBaseShape(model, dir, 42);
+            try (Predictor predictor = Predictor.open(dir, null, like.model().manager().getDevice(),
+                    like.model().precision())) {
+                List<Sample> samples = new ArrayList<>();
+                try (Explainer explainer = new Explainer(predictor, copy(base))) {
+                    for (int k = 0; k < 2; k++) {
+                        samples.add(sampleOfLength(explainer, texts, k * 7, tokens));
+                    }
+                }
+                ModelConfig config = predictor.model().config();
+                int rows = base.sweepPoints().alphas().length;
+                JsonObject o = new JsonObject();
+                o.addProperty("layers", config.numLayers());
+                o.addProperty("heads", config.numHeads());
+                o.addProperty("hidden", config.hiddenSize());
+                o.addProperty("tokens", tokens);
+                JsonObject single = measure(predictor, copy(base).analyses(EnumSet.of(Analysis.INTEGRATED_GRADIENTS,
+                        Analysis.LAYER_CONDUCTANCE, Analysis.ATTENTION_CONDUCTANCE)), samples, 1 + 2.0 * rows,
+                        forwardFlops(config, tokens), matmul);
+                o.add("full_single_pass", single);
+                addStatistics(o, predictor, base, samples, single);
+                return o;
+            }
+        } finally {
+            try (java.util.stream.Stream<Path> files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
     }
 
     private static List<Sample> samplesOf(Predictor predictor, AttributionOptions base, List<TextInput> inputs) {

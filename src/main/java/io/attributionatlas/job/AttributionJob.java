@@ -13,7 +13,6 @@ import java.util.TreeMap;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.HashPartitioner;
-import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
@@ -133,6 +132,10 @@ public final class AttributionJob {
             double seconds = (System.nanoTime() - t0) / 1e9;
             long tokens = summaries.stream().mapToLong(RunLedger.PartitionSummary::tokens).sum();
             double engineSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::engineMillis).sum() / 1000.0;
+            double statisticsSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::statisticsMillis).sum()
+                    / 1000.0;
+            double writingSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::writingMillis).sum()
+                    / 1000.0;
             Map<String, String> versions = new LinkedHashMap<>();
             versions.put("attribution_atlas", AttributionJob.class.getPackage().getImplementationVersion() == null
                     ? "dev" : AttributionJob.class.getPackage().getImplementationVersion());
@@ -144,15 +147,19 @@ public final class AttributionJob {
             Row manifest = org.apache.spark.sql.RowFactory.create(runId, ledger.info().started(),
                     Instant.now().toString(), modelUri, fingerprint, ledger.info().inputFingerprint(), configJson,
                     new GsonBuilder().create().toJson(versions), inputRows, sampleRows, errorRows, tokens, seconds,
-                    sampleRows / Math.max(seconds, 1e-9), engineSeconds, slots, partitions, reused,
+                    sampleRows / Math.max(seconds, 1e-9), engineSeconds, statisticsSeconds, writingSeconds, slots,
+                    partitions, reused,
                     ExecutorRecord.json(summaries), attempts.json());
             writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA));
             writer.commit();
             corpus.unpersist();
             log.printf(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s; "
-                    + "engine busy %.1f s over %d task slots = %.0f%% of the run; %d of %d partitions reused); tables "
-                    + "in %s%n", inputRows, sampleRows, errorRows, seconds, sampleRows / seconds, engineSeconds, slots,
-                    100 * engineSeconds / (seconds * slots), reused, partitions, output);
+                    + "engine busy %.1f s over %d task slots = %.0f%% of the run, statistics %.1f s = %.1f%% of the "
+                    + "engine's, writing %.1f s beside it; %d of %d partitions reused); tables in %s%n", inputRows,
+                    sampleRows, errorRows, seconds, sampleRows / seconds, engineSeconds, slots,
+                    100 * engineSeconds / (seconds * slots), statisticsSeconds,
+                    100 * statisticsSeconds / Math.max(engineSeconds, 1e-9), writingSeconds, reused, partitions,
+                    output);
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
         } finally {
             if (ownSession) {
@@ -172,10 +179,6 @@ public final class AttributionJob {
         System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("spark.hadoop."))
                 .forEach(k -> conf.set(k.substring("spark.hadoop.".length()), System.getProperty(k)));
         return conf;
-    }
-
-    private static JavaRDD<Row> rows(JavaRDD<JobRecord> records, String table) {
-        return records.filter(r -> table.equals(r.table())).map(JobRecord::row);
     }
 
     /** Ids used by more than one row → the row index of their first use (later rows become errors). */

@@ -37,8 +37,8 @@ final class ExecutorModels {
     /** Fingerprints of copies this JVM just made, so that loading one does not read the whole model again. */
     private static final Map<java.nio.file.Path, String> COPIED = new ConcurrentHashMap<>();
 
-    /** A loaded explainer and the fingerprint of the model directory it was loaded from. */
-    private record Loaded(Explainer explainer, String fingerprint) {
+    /** A loaded explainer, the engine that feeds it, and the fingerprint of the model directory it was loaded from. */
+    private record Loaded(Explainer explainer, BatchEngine engine, String fingerprint) {
     }
 
     private ExecutorModels() {
@@ -59,6 +59,25 @@ final class ExecutorModels {
                     + "changed during the run, or the machines hold different copies");
         }
         return loaded.explainer();
+    }
+
+    /** The engine the executor's tasks hand their batches to, for the explainer {@link #explainer} gives. */
+    static BatchEngine engine(JobConfig config, Explainer explainer) {
+        return EXPLAINERS.values().stream().filter(l -> l.explainer() == explainer).findFirst()
+                .orElseThrow(() -> new IllegalStateException("no engine loaded for this explainer")).engine();
+    }
+
+    /**
+     * Whether the executor's tasks share one engine thread and queue (engine.queue): shared, per_task, or auto
+     * (shared on a GPU, where concurrent small passes would leave it idle; per task on a CPU, where each task's
+     * passes use its share of the cores).
+     */
+    static boolean sharedQueue(JobConfig config, Device device) {
+        return switch (config.get("engine.queue")) {
+            case "shared" -> true;
+            case "per_task" -> false;
+            default -> device.isGpu();
+        };
     }
 
     /** Loads the model as the executors will (failing fast on a bad model or options); its fingerprint. */
@@ -146,11 +165,16 @@ final class ExecutorModels {
         Predictor predictor = Predictor.open(dir, task(config), device, config.precision());
         String copied = COPIED.remove(dir);
         AttributionOptions options = config.attributionOptions();
+        boolean shared = sharedQueue(config, device);
         if (options.memoryMb() == AttributionOptions.AUTO && device.isGpu()) {
-            // The explainer is shared by the executor's tasks, which run their passes at the same time.
-            options.memoryMb(MemoryBudget.gpuShareMb(device, tasksPerDevice(config)));
+            // Per task, the explainer is shared by the executor's tasks, which run their passes at the same time;
+            // with one queue, one pass runs at a time.
+            options.memoryMb(MemoryBudget.gpuShareMb(device, shared ? 1 : tasksPerDevice(config)));
         }
-        return new Loaded(new Explainer(predictor, options), copied != null ? copied : fingerprint(dir));
+        Explainer explainer = new Explainer(predictor, options);
+        BatchEngine engine = shared ? BatchEngine.queued(explainer, config.samplesPerBatch(device.isGpu()))
+                : BatchEngine.direct(explainer);
+        return new Loaded(explainer, engine, copied != null ? copied : fingerprint(dir));
     }
 
     /**

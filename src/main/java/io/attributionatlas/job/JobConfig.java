@@ -58,6 +58,10 @@ public final class JobConfig implements Serializable {
         config.samplesPerBatch(false);
         config.level();
         config.truncationIsError();
+        String queue = config.get("engine.queue");
+        if (!java.util.List.of("auto", "shared", "per_task").contains(queue)) {
+            throw new IllegalArgumentException("engine.queue: expected auto, shared or per_task, got '" + queue + "'");
+        }
         for (String key : new String[] {"dump.count", "top_k", "errors.raw_chars", "engine.threads"}) {
             config.integer(key);
         }

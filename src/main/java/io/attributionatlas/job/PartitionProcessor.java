@@ -8,12 +8,10 @@ import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Set;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
@@ -60,23 +58,16 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             return java.util.Collections.emptyIterator();
         }
         TaskContext task = TaskContext.get();
-        PartitionRun run = new PartitionRun(rows);
         try (RunLedger.PartitionWriter out = ledger.open(partition, task != null ? task.taskAttemptId() : 0)) {
-            CorpusStatistics statistics = null;
-            while (run.hasNext()) {
-                JobRecord r = run.next();
-                if (r.statistics() != null) {
-                    statistics = r.statistics();
-                } else {
-                    out.add(r.table(), r.row());
-                }
-            }
+            PartitionRun run = new PartitionRun(rows, out);
+            CorpusStatistics statistics = run.run();
             RunLedger.PartitionSummary summary = new RunLedger.PartitionSummary(partition,
                     task != null ? task.attemptNumber() : 0,
                     SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId(), host(),
                     run.explainer.model().manager().getDevice().toString(), ExecutorModels.loadedCount(),
-                    out.count(Tables.SAMPLES), out.count(Tables.ERRORS), out.count(Tables.SAMPLE_MATRICES), run.tokens,
-                    run.engineNanos / 1_000_000, (System.nanoTime() - run.started) / 1e9);
+                    out.count(Tables.SAMPLES), out.count(Tables.ERRORS), out.count(Tables.SAMPLE_MATRICES),
+                    run.sink.tokens, run.engineNanos / 1_000_000, run.statisticsMillis(), run.sink.writingNanos / 1_000_000,
+                    (System.nanoTime() - run.started) / 1e9);
             out.commit(statistics, summary);
             return List.of(summary).iterator();
         }
@@ -95,75 +86,74 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
     }
 
     /**
-     * A task's records, produced lazily as Spark consumes them: a window of rows is read and validated (bad rows
-     * become error records at once), sorted by length and explained an engine batch at a time; each sample's
-     * rows are emitted and its statistics merged as soon as the engine hands it over, and its matrices are
-     * dropped unless it is dumped. Memory is one window of encodings plus the samples in flight, whatever the
-     * partition's size; the partition's statistics come last.
+     * A task's work: the task's thread reads a window of rows and validates them (a bad row becomes an error row),
+     * sorts them by length and runs the engine an engine batch at a time; each finished sample goes through a
+     * bounded hand-off to the partition's {@link Sink} thread, which builds and writes its rows and merges its
+     * statistics, so the engine never waits for them while the hand-off has room. Memory is one window of encodings,
+     * the samples in flight and the hand-off, whatever the partition's size.
      */
-    private final class PartitionRun implements Iterator<JobRecord> {
+    private final class PartitionRun {
         private final Iterator<Row> rows;
         private final Explainer explainer = ExecutorModels.explainer(config, modelFingerprint,
                 ledger.hadoop());
+        private final BatchEngine engine = ExecutorModels.engine(config, explainer);
         private final ModelConfig model = explainer.model().config();
-        private final CorpusStatistics statistics = new CorpusStatistics(model.numLayers(), model.numHeads());
         private final Set<String> dumpIds = config.optional("dump.ids") == null ? Set.of()
                 : Set.of(config.get("dump.ids").split("\\s*,\\s*"));
         private final int dumpCount = config.integer("dump.count");
         private final int rawChars = config.integer("errors.raw_chars");
         private final boolean truncationIsError = config.truncationIsError();
         private final int batchSize = config.samplesPerBatch(explainer.model().manager().getDevice().isGpu());
-        private final ArrayDeque<JobRecord> ready = new ArrayDeque<>();
-        private final ArrayDeque<Pending> window = new ArrayDeque<>();
+        private final Sink sink;
         private final long started = System.nanoTime();
-        private boolean done;
         private long engineNanos;
-        private long statisticsNanos;
-        private long tokens;
-        private int processed;
+        private double reductionSeconds;
 
-        PartitionRun(Iterator<Row> rows) {
+        PartitionRun(Iterator<Row> rows, RunLedger.PartitionWriter out) {
             this.rows = rows;
+            this.sink = new Sink(out, new CorpusStatistics(model.numLayers(), model.numHeads()),
+                    Math.max(HANDOFF_MIN, 2 * batchSize));
         }
 
-        @Override
-        public boolean hasNext() {
-            fill();
-            return !ready.isEmpty();
-        }
-
-        @Override
-        public JobRecord next() {
-            fill();
-            if (ready.isEmpty()) {
-                throw new NoSuchElementException();
-            }
-            return ready.poll();
-        }
-
-        private void fill() {
-            while (ready.isEmpty() && !done) {
-                if (!window.isEmpty()) {
-                    List<Pending> batch = new ArrayList<>();
-                    while (!window.isEmpty() && batch.size() < batchSize) {
-                        batch.add(window.poll());
+        /** Runs the partition; its merged statistics once every row is written. */
+        CorpusStatistics run() {
+            Thread thread = new Thread(sink, "atlas-sink-" + Thread.currentThread().getName());
+            thread.setDaemon(true);
+            thread.start();
+            try {
+                while (rows.hasNext()) {
+                    List<Pending> window = readWindow();
+                    for (int from = 0; from < window.size(); from += batchSize) {
+                        explain(window.subList(from, Math.min(window.size(), from + batchSize)));
                     }
-                    processed += explain(batch);
-                } else if (rows.hasNext()) {
-                    readWindow();
-                } else {
-                    finish();
                 }
+                sink.put(Sink.END);
+                join(thread);
+            } catch (RuntimeException | Error e) {
+                thread.interrupt();
+                throw e;
             }
+            sink.rethrow();
+            double seconds = (System.nanoTime() - started) / 1e9;
+            LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
+                    + "samples/s; engine %.1f s, statistics %.1f s, writing %.1f s, engine waited %.1f s for the "
+                    + "sink)", sink.samples, sink.tokens, seconds, sink.samples / Math.max(seconds, 1e-9),
+                    engineNanos / 1e9, statisticsMillis() / 1e3, sink.writingNanos / 1e9, sink.waitNanos.sum() / 1e9));
+            return sink.statistics.compact();
         }
 
-        private void readWindow() {
+        /** The per-head reductions inside the engine (this thread's) and the sink's merging. */
+        long statisticsMillis() {
+            return Math.round(reductionSeconds * 1e3) + sink.statisticsNanos / 1_000_000;
+        }
+
+        private List<Pending> readWindow() {
             List<Pending> valid = new ArrayList<>();
             while (rows.hasNext() && valid.size() < batchSize * LENGTH_BUCKET_BATCHES) {
                 Row row = rows.next();
                 Object validated = validate(row, explainer, model, truncationIsError);
                 if (validated instanceof String reason) {
-                    ready.add(error(row, reason));
+                    sink.put(error(row, reason));
                 } else if (dumped((Pending) validated)) {
                     valid.add((Pending) validated);
                 } else { // its [L][H][S][S] matrices stay on the device: the engine reduces them to statistics there
@@ -172,68 +162,34 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                 }
             }
             valid.sort(java.util.Comparator.comparingInt(p -> p.sample().length()));
-            window.addAll(valid);
-        }
-
-        private void finish() {
-            done = true;
-            ready.add(JobRecord.statistics(statistics.compact()));
-            double seconds = (System.nanoTime() - started) / 1e9;
-            LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
-                    + "samples/s; engine %.1f s, statistics %.1f s)", processed, tokens, seconds,
-                    processed / Math.max(seconds, 1e-9), engineNanos / 1e9, statisticsNanos / 1e9));
+            return valid;
         }
 
         /**
-         * Explains a batch, emitting each sample as the engine finishes it; when the engine fails, the samples it
-         * had not finished are retried one by one, so a bad row becomes an error row alone. Returns the samples.
+         * Explains a batch, handing each sample to the sink as the engine finishes it; when the engine fails, the
+         * samples it had not finished are retried one by one, so a bad row becomes an error row alone.
          */
-        private int explain(List<Pending> batch) {
+        private void explain(List<Pending> batch) {
             boolean[] emitted = new boolean[batch.size()];
-            int[] done = {0};
-            long before = statisticsNanos;
-            long t0 = System.nanoTime();
             try {
-                explainer.attribute(batch.stream().map(Pending::sample).toList(), (result, i) -> {
-                    emitted[i] = true;
-                    done[0] += emit(batch.get(i), result);
-                });
-                return done[0];
+                BatchEngine.Charge charge = engine.attribute(batch.stream().map(Pending::sample).toList(),
+                        (result, i) -> {
+                            emitted[i] = true;
+                            sink.put(new Finished(batch.get(i), result));
+                        });
+                engineNanos += Math.round(charge.engineSeconds() * 1e9);
+                reductionSeconds += charge.reductionSeconds();
             } catch (RuntimeException failure) {
+                sink.rethrow(); // the writer's failure is the task's, not the batch's
                 if (batch.size() == 1) {
-                    ready.add(error(batch.get(0).input(), "engine error: " + failure));
-                    return 0;
+                    sink.put(error(batch.get(0).input(), "engine error: " + failure));
+                    return;
                 }
                 for (int i = 0; i < batch.size(); i++) {
                     if (!emitted[i]) {
-                        done[0] += explain(List.of(batch.get(i)));
+                        explain(List.of(batch.get(i)));
                     }
                 }
-                return done[0];
-            } finally {
-                engineNanos += System.nanoTime() - t0 - (statisticsNanos - before); // emit's time is not the engine's
-            }
-        }
-
-        /** The sample's rows (or an error row for non-finite results) and its statistics; 1 if it is a sample. */
-        private int emit(Pending p, SampleAttribution s) {
-            long t0 = System.nanoTime();
-            try {
-                String nonFinite = nonFinite(s);
-                if (nonFinite != null) {
-                    ready.add(error(p.input(), "non-finite results (" + nonFinite + ")"));
-                    return 0;
-                }
-                long index = p.input().getLong(0);
-                ready.add(JobRecord.row(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags())));
-                if (dumped(p)) {
-                    ready.add(JobRecord.row(Tables.SAMPLE_MATRICES, Tables.matrices(s)));
-                }
-                statistics.add(s);
-                tokens += s.sample().length();
-                return 1;
-            } finally {
-                statisticsNanos += System.nanoTime() - t0;
             }
         }
 
@@ -246,7 +202,127 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             return JobRecord.row(Tables.ERRORS, Tables.error(row.getLong(0), row.getString(1), reason,
                     row.getString(5), rawChars));
         }
+
+        private void join(Thread thread) {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                thread.interrupt();
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while the partition's rows were written", e);
+            }
+        }
+
+        /**
+         * The partition's writer thread: takes finished samples and error rows from a bounded queue, writes their
+         * rows to the ledger and merges each sample's statistics. The only thread that touches the ledger's writer
+         * and the statistics; a failure here fails the task.
+         */
+        private final class Sink implements Runnable {
+            static final Object END = new Object();
+            private final java.util.concurrent.BlockingQueue<Object> queue;
+            private final RunLedger.PartitionWriter out;
+            final CorpusStatistics statistics;
+            private volatile Throwable failure;
+            // written by the sink's thread, read after it is joined
+            long statisticsNanos;
+            long writingNanos;
+            long tokens;
+            long samples;
+            /** How long the engine (or the task's thread, for error rows) waited for room in the hand-off. */
+            final java.util.concurrent.atomic.LongAdder waitNanos = new java.util.concurrent.atomic.LongAdder();
+
+            Sink(RunLedger.PartitionWriter out, CorpusStatistics statistics, int capacity) {
+                this.out = out;
+                this.statistics = statistics;
+                this.queue = new java.util.concurrent.ArrayBlockingQueue<>(capacity);
+            }
+
+            /** Hands over a record or finished sample; waits while the queue is full, fails if the sink failed. */
+            void put(Object item) {
+                long t0 = System.nanoTime();
+                try {
+                    while (!queue.offer(item, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                        rethrow();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while handing a sample to the partition's writer", e);
+                } finally {
+                    waitNanos.add(System.nanoTime() - t0);
+                }
+                rethrow();
+            }
+
+            void rethrow() {
+                Throwable f = failure;
+                if (f instanceof RuntimeException r) {
+                    throw r;
+                }
+                if (f instanceof Error e) {
+                    throw e;
+                }
+                if (f != null) {
+                    throw new IllegalStateException(f);
+                }
+            }
+
+            @Override
+            public void run() {
+                try {
+                    while (true) {
+                        Object item = queue.take();
+                        if (item == END) {
+                            return;
+                        }
+                        if (item instanceof Finished f) {
+                            emit(f.pending(), f.result());
+                        } else {
+                            write((JobRecord) item);
+                        }
+                    }
+                } catch (InterruptedException e) {
+                    failure = new IllegalStateException("the partition's writer was interrupted", e);
+                } catch (RuntimeException | Error e) {
+                    failure = e;
+                }
+            }
+
+            private void write(JobRecord r) {
+                long t0 = System.nanoTime();
+                out.add(r.table(), r.row());
+                writingNanos += System.nanoTime() - t0;
+            }
+
+            /** The sample's rows (or an error row for non-finite results) and its statistics. */
+            private void emit(Pending p, SampleAttribution s) {
+                String nonFinite = nonFinite(s);
+                if (nonFinite != null) {
+                    write(error(p.input(), "non-finite results (" + nonFinite + ")"));
+                    return;
+                }
+                long t0 = System.nanoTime();
+                long index = p.input().getLong(0);
+                out.add(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags()));
+                if (dumped(p)) {
+                    out.add(Tables.SAMPLE_MATRICES, Tables.matrices(s));
+                }
+                long t1 = System.nanoTime();
+                statistics.add(s);
+                statisticsNanos += System.nanoTime() - t1;
+                writingNanos += t1 - t0;
+                tokens += s.sample().length();
+                samples++;
+            }
+        }
     }
+
+    /** A sample the engine finished, on its way to the sink. */
+    private record Finished(Pending pending, SampleAttribution result) {
+    }
+
+    /** Entries the hand-off holds at least: finished samples without matrices are small. */
+    private static final int HANDOFF_MIN = 64;
 
     /** The pending sample, or the reason the row cannot be processed. */
     private Object validate(Row row, Explainer explainer, ModelConfig model, boolean truncationIsError) {

@@ -71,7 +71,8 @@ final class RunLedger implements Serializable {
 
     /** What one finished partition holds and where it was computed (summary.json). */
     record PartitionSummary(int partition, long attempt, String executor, String host, String device, int modelLoads,
-            long samples, long errors, long matrices, long tokens, long engineMillis, double seconds)
+            long samples, long errors, long matrices, long tokens, long engineMillis, long statisticsMillis,
+            long writingMillis, double seconds)
             implements Serializable {
     }
 

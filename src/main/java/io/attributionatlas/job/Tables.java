@@ -178,6 +178,8 @@ final class Tables {
             .add("seconds", DataTypes.DoubleType)
             .add("samples_per_second", DataTypes.DoubleType)
             .add("engine_seconds", DataTypes.DoubleType)
+            .add("statistics_seconds", DataTypes.DoubleType)
+            .add("writing_seconds", DataTypes.DoubleType)
             .add("task_slots", DataTypes.IntegerType)
             .add("partitions", DataTypes.IntegerType)
             .add("partitions_reused", DataTypes.IntegerType)

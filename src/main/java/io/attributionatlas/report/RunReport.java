@@ -71,7 +71,7 @@ public final class RunReport {
         b.append("<h2 id=\"overview\">Run overview</h2><table class=\"kv\">");
         for (String field : List.of("run_id", "started", "finished", "model_path", "model_fingerprint",
                 "input_fingerprint", "input_rows", "samples", "errors", "tokens", "seconds", "samples_per_second",
-                "engine_seconds", "task_slots", "partitions", "partitions_reused", "executors_json",
+                "engine_seconds", "statistics_seconds", "writing_seconds", "task_slots", "partitions", "partitions_reused", "executors_json",
                 "task_attempts_json")) {
             Object v = m.get(m.fieldIndex(field));
             b.append("<tr><td>").append(field).append("</td><td>").append(Html.escape(v instanceof Double d

@@ -93,6 +93,7 @@ public class GpuEqualsCpuTest {
             close(a.normAlphaFx(), b.normAlphaFx(), where + " ‖αf‖");
             close(a.normSumAlphaFx(), b.normSumAlphaFx(), where + " ‖Σαf‖");
             close(a.rollout(), b.rollout(), where + " rollout");
+            a.headMetrics().forEach((name, v) -> close(v, b.headMetrics().get(name), where + " " + name));
             assertEquals(a.targets().size(), b.targets().size(), where + " targets");
             for (int t = 0; t < a.targets().size(); t++) {
                 TargetAttribution x = a.targets().get(t);
@@ -103,6 +104,10 @@ public class GpuEqualsCpuTest {
                 close(x.attentionConductance(), y.attentionConductance(), where + " attention conductance");
                 close(x.gradXInput(), y.gradXInput(), where + " gradient x input");
                 close(x.headImportance(), y.headImportance(), where + " head importance");
+                x.headConductance().categories().forEach((name, v) -> close(v, y.headConductance().categories()
+                        .get(name), where + " " + name));
+                close(x.headConductance().moments(), y.headConductance().moments(), where + " attention vs conductance");
+                close(x.headConductance().pairValues(), y.headConductance().pairValues(), where + " top pairs");
             }
         }
     }

@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -196,6 +197,79 @@ class HeadReductionsTest {
                 for (int h = 0; h < moments[l].length; h++) {
                     for (int m = 0; m < HeadReductions.MOMENTS; m++) {
                         close(moments[l][h][m], besideMoments[l][h][m], "sample " + k + " moments");
+                    }
+                }
+            }
+        }
+    }
+
+    /** Layers reduced one group at a time, whatever the groups' size: the same values as one layer at a time. */
+    @Test
+    void groupsOfAnySizeGiveTheSameValues() {
+        int layers = 3;
+        int heads = 4;
+        int seq = 9;
+        Random random = new Random(3);
+        List<EncodedText> texts = new ArrayList<>();
+        for (int n : new int[] {9, 5, 2}) {
+            boolean[] special = new boolean[n];
+            special[0] = true;
+            special[n - 1] = true;
+            String[] tokens = new String[n];
+            java.util.Arrays.fill(tokens, "w");
+            tokens[n / 2] = ".";
+            texts.add(new EncodedText(new long[n], new long[n], tokens, special, new int[n], new int[n], false));
+        }
+        try (ai.djl.ndarray.NDManager manager = ai.djl.ndarray.NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+            HeadReductions.Masks masks = new HeadReductions.Masks(texts, seq, manager);
+            List<ai.djl.ndarray.NDArray> first = new ArrayList<>();
+            List<ai.djl.ndarray.NDArray> second = new ArrayList<>();
+            for (int l = 0; l < layers; l++) {
+                float[] a = new float[texts.size() * heads * seq * seq];
+                float[] c = new float[a.length];
+                for (int i = 0; i < a.length; i++) {
+                    a[i] = random.nextFloat();
+                    c[i] = (float) random.nextGaussian();
+                }
+                ai.djl.ndarray.types.Shape shape = new ai.djl.ndarray.types.Shape(texts.size(), heads, seq, seq);
+                first.add(manager.create(a, shape));
+                second.add(manager.create(c, shape));
+            }
+            int width = PathSweep.ATTENTION_STATISTICS + 2 * HeadReductions.RELATION_PAIRS;
+            long layerBytes = 8L * texts.size() * heads * seq * seq;
+            float[][][][] byGroupSize = new float[3][][][];
+            long[] limits = {1, 2 * layerBytes, Long.MAX_VALUE};
+            for (int g = 0; g < limits.length; g++) {
+                HostTransfer transfer = new HostTransfer();
+                HeadReductions.Grouping grouping = new HeadReductions.Grouping(layers, heads, width, limits[g],
+                        (c, a) -> {
+                            ai.djl.ndarray.NDList top = HeadReductions.topPairs(c, masks, HeadReductions.RELATION_PAIRS);
+                            return ai.djl.ndarray.NDArrays.concat(new ai.djl.ndarray.NDList(
+                                    HeadReductions.categories(c, masks, false), HeadReductions.categories(c, masks, true),
+                                    HeadReductions.moments(a, c, masks), top.get(0), top.get(1)), 2);
+                        }, transfer);
+                for (int l = 0; l < layers; l++) {
+                    ai.djl.ndarray.NDArray a = first.get(l);
+                    grouping.add(second.get(l), () -> a, false);
+                }
+                HeadReductions.Grouped grouped = grouping.finish();
+                HostTransfer.Fetched host = transfer.fetch();
+                byGroupSize[g] = new float[texts.size()][][];
+                for (int b = 0; b < texts.size(); b++) {
+                    float[][][] values = grouped.sample(host, b);
+                    byGroupSize[g][b] = new float[layers * heads][];
+                    for (int l = 0; l < layers; l++) {
+                        for (int h = 0; h < heads; h++) {
+                            byGroupSize[g][b][l * heads + h] = values[l][h];
+                        }
+                    }
+                }
+            }
+            for (int g = 1; g < limits.length; g++) {
+                for (int b = 0; b < texts.size(); b++) {
+                    for (int x = 0; x < layers * heads; x++) {
+                        assertArrayEquals(byGroupSize[0][b][x], byGroupSize[g][b][x], 1e-6f,
+                                "groups of limit " + limits[g] + ", sample " + b + ", head " + x);
                     }
                 }
             }

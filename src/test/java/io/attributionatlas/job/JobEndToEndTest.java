@@ -32,6 +32,8 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The job in Spark local mode: every table checked against the engine run directly, every row accounted for. */
@@ -93,8 +95,10 @@ class JobEndToEndTest {
         return o.toString();
     }
 
-    @Test
-    void tinyModelTablesMatchTheEngineAndEveryRowIsAccounted() throws Exception {
+    /** Per task and through the executor's one shared engine queue: the same tables. */
+    @ParameterizedTest
+    @ValueSource(strings = {"per_task", "shared"})
+    void tinyModelTablesMatchTheEngineAndEveryRowIsAccounted(String queue) throws Exception {
         Path model = tinyModelWithPoisonedToken();
         List<String> lines = new ArrayList<>(List.of(
                 line("g0", "the movie was very good .", "a good plot", "class_0"),
@@ -112,11 +116,12 @@ class JobEndToEndTest {
                 line("nan", "a b c", "the game", null)));
         Path input = tmp.resolve("corpus.jsonl");
         Files.write(input, lines);
-        Path output = tmp.resolve("out");
+        Path output = tmp.resolve("out-" + queue);
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
                 "--set", "input.text_pair_column=pair", "--set", "input.label_column=label", "--set", "n_steps=8",
                 "--set", "spark.master=local[2]", "--set", "batch.samples=3", "--set", "dump.ids=g0",
-                "--set", "dump.count=1", "--set", "statistics.head_similarity_sample_rate=1");
+                "--set", "dump.count=1", "--set", "statistics.head_similarity_sample_rate=1",
+                "--set", "engine.queue=" + queue);
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("13 input rows -> 6 samples + 7 errors"), r.out());
 
@@ -229,6 +234,9 @@ class JobEndToEndTest {
         assertEquals(6, executor.get("samples").getAsLong());
         assertTrue(executor.get("partitions").getAsLong() >= 1 && executor.get("engine_seconds").getAsDouble() > 0);
         assertTrue(executor.get("model_loads").getAsLong() >= 1, executors.toString());
+        double statisticsSeconds = executor.get("statistics_seconds").getAsDouble();
+        assertTrue(statisticsSeconds > 0 && executor.get("writing_seconds").getAsDouble() > 0, executors.toString());
+        assertEquals(statisticsSeconds, manifest.getDouble(manifest.fieldIndex("statistics_seconds")), 1e-9);
 
         // Re-running into the same output replaces every table; nothing of the staging remains.
         Path small = tmp.resolve("small.jsonl");
