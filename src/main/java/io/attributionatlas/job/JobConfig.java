@@ -192,19 +192,30 @@ public final class JobConfig implements Serializable {
         return t.equals("error");
     }
 
+    /**
+     * The job key of every engine option ({@link AttributionOptions#KEYS}), in one place: the job sets each from its
+     * key, and a test checks that every option has one, documented in atlas.conf. {@code analyses} is the one
+     * option without a key of its own: {@code level} chooses it.
+     */
+    static final Map<String, String> ENGINE_KEYS = orderedMap("method", "method", "n_steps", "n_steps",
+            "conductance", "conductance", "baseline", "baseline", "target", "target", "output", "output",
+            "qa_reduction", "qa_reduction", "internal_batch_size", "internal_batch_size", "memory_mb",
+            "engine.memory_mb", "strategy", "strategy", "methods", "methods", "n_samples", "methods.n_samples",
+            "seed", "methods.seed", "occlusion_window", "methods.occlusion_window", "faithfulness",
+            "methods.faithfulness", "noise_stdev", "methods.noise_stdev");
+
+    private static Map<String, String> orderedMap(String... pairs) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (int i = 0; i < pairs.length; i += 2) {
+            map.put(pairs[i], pairs[i + 1]);
+        }
+        return java.util.Collections.unmodifiableMap(map);
+    }
+
     /** The engine options: the level's analyses and the engine keys. */
     public AttributionOptions attributionOptions() {
         AttributionOptions o = AttributionOptions.defaults();
-        for (String key : new String[] {"method", "n_steps", "conductance", "baseline", "target", "output",
-            "qa_reduction", "internal_batch_size"}) {
-            o.set(key, get(key));
-        }
-        o.set("memory_mb", get("engine.memory_mb"));
-        o.set("methods", get("methods"));
-        o.set("n_samples", get("methods.n_samples"));
-        o.set("seed", get("methods.seed"));
-        o.set("occlusion_window", get("methods.occlusion_window"));
-        o.set("faithfulness", get("methods.faithfulness"));
+        ENGINE_KEYS.forEach((option, key) -> o.set(option, get(key)));
         Set<Analysis> analyses = EnumSet.copyOf(Analysis.forwardOnly());
         if (!level().equals("attention")) {
             analyses.add(Analysis.GRAD_X_INPUT);

@@ -43,6 +43,11 @@ final class Tables {
     private static final DataType FLOATS_3D = DataTypes.createArrayType(FLOATS_2D, false);
     private static final DataType FLOATS_4D = DataTypes.createArrayType(FLOATS_3D, false);
 
+    /** One method's scores of one target: per word piece and per word. */
+    static final StructType METHOD_SCORES = new StructType()
+            .add("token_scores", FLOATS)
+            .add("word_scores", FLOATS);
+
     static final StructType TARGET = new StructType()
             .add("name", DataTypes.StringType)
             .add("index", DataTypes.IntegerType)
@@ -55,7 +60,8 @@ final class Tables {
             .add("grad_x_input", FLOATS)
             .add("layer_token_conductance", FLOATS_2D)
             .add("layer_total", DataTypes.createArrayType(DataTypes.DoubleType, false))
-            .add("head_importance", FLOATS_2D);
+            .add("head_importance", FLOATS_2D)
+            .add("methods", DataTypes.createMapType(DataTypes.StringType, METHOD_SCORES, false));
 
     static final StructType SAMPLES_SCHEMA = new StructType()
             .add("id", DataTypes.StringType, false)
@@ -196,7 +202,8 @@ final class Tables {
         for (TargetAttribution t : s.targets()) {
             targets.add(RowFactory.create(t.name(), t.index(), t.label(), t.fInput(), t.fBaseline(),
                     Double.isNaN(t.delta()) ? null : t.delta(), boxed(t.igTokenSum()), boxed(t.igTokenNorm()),
-                    boxed(t.gradXInput()), boxed(t.layerTokenSum()), boxed(t.layerTotal()), boxed(t.headImportance())));
+                    boxed(t.gradXInput()), boxed(t.layerTokenSum()), boxed(t.layerTotal()), boxed(t.headImportance()),
+                    methodScores(t)));
         }
         String prediction = p.label() != null ? p.label() : p.answer() != null ? p.answer().text() : null;
         return RowFactory.create(s.sample().input().id(), rowIndex, s.sample().input().text(),
@@ -204,6 +211,17 @@ final class Tables {
                 ints(e.words()), e.truncated(), seq(flags), prediction, p.logits() != null ? p.labelIndex() : null,
                 boxed(p.logits()), boxed(p.probabilities()), p.answer() != null ? p.answer().start() : null,
                 p.answer() != null ? p.answer().end() : null, seq(targets));
+    }
+
+    /** Every method that ran for the target: name → (token scores, word scores); null without methods. */
+    private static scala.collection.Map<Object, Object> methodScores(TargetAttribution t) {
+        if (t.methods() == null || t.methods().isEmpty()) {
+            return null;
+        }
+        Map<Object, Object> byName = new java.util.LinkedHashMap<>();
+        t.methods().forEach((name, m) -> byName.put(name, RowFactory.create(boxed(m.tokenAttributions()),
+                boxed(m.wordAttributions()))));
+        return scala.collection.immutable.Map$.MODULE$.from(CollectionConverters.asScala(byName));
     }
 
     static Row matrices(SampleAttribution s) {

@@ -249,7 +249,8 @@ public final class RunReport {
         b.append("<h2 id=\"explorer\">Sample explorer</h2>");
         List<Row> rows = spark.sql("SELECT m.id, m.tokens, m.attentions, m.attention_conductance, s.text, s.text_pair, "
                 + "s.label, s.prediction, s.targets[0].token_attributions, s.targets[0].layer_token_conductance, "
-                + "s.targets[0].label FROM sample_matrices m JOIN samples s ON m.id = s.id ORDER BY m.id").collectAsList();
+                + "s.targets[0].label, s.targets[0].methods FROM sample_matrices m JOIN samples s ON m.id = s.id "
+                + "ORDER BY m.id").collectAsList();
         if (rows.isEmpty()) {
             b.append("<p class=\"note\">No dumped samples: set dump.ids or dump.count when running the job.</p>");
             return;
@@ -274,11 +275,21 @@ public final class RunReport {
                 o.add("layer_conductance", SCRIPT_SAFE.toJsonTree(nested(r.get(9))));
             }
             o.addProperty("target", r.getString(10));
+            if (!r.isNullAt(11)) { // each method's token scores, by name
+                JsonObject methods = new JsonObject();
+                r.<String, Row>getJavaMap(11).forEach((name, scores) -> {
+                    if (!scores.isNullAt(0)) {
+                        methods.add(name, SCRIPT_SAFE.toJsonTree(nested(scores.get(0))));
+                    }
+                });
+                o.add("methods", methods);
+            }
             samples.add(o);
         }
         b.append("<div class=\"controls\"><label>sample <select id=\"ex-sample\"></select></label></div>"
-                + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (integrated gradients, first target)"
-                + "</h3><div class=\"tokens\" id=\"ex-tokens\"></div><h3>Layer conductance (layer × token)</h3>"
+                + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (first target)</h3>"
+                + "<div class=\"controls\"><label>method <select id=\"ex-method\"></select></label></div>"
+                + "<div class=\"tokens\" id=\"ex-tokens\"></div><h3>Layer conductance (layer × token)</h3>"
                 + "<svg id=\"ex-cond\" xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>"
                 + "<h3>Head view</h3>" + Html.HEAD_VIEW_MARKUP);
         b.append("<script type=\"application/json\" id=\"ex-data\">").append(SCRIPT_SAFE.toJson(samples))
@@ -314,10 +325,18 @@ public final class RunReport {
                       tr.insertCell().textContent = v;
                     });
                   }
+                  const method = document.getElementById('ex-method');
+                  function methods(s) { // integrated gradients (the sweep's), then every method that ran, by name
+                    const chosen = method.value;
+                    method.replaceChildren();
+                    if (s.attribution) method.add(new Option('integrated gradients (sweep)', ''));
+                    Object.keys(s.methods || {}).forEach(name => method.add(new Option(name, name)));
+                    if ([...method.options].some(o => o.value === chosen)) method.value = chosen;
+                  }
                   function tokens(s) {
                     const box = document.getElementById('ex-tokens');
                     box.replaceChildren();
-                    const a = s.attribution || [];
+                    const a = (method.value ? (s.methods || {})[method.value] : s.attribution) || [];
                     const scale = Math.max(0, ...a.map(Math.abs));
                     s.tokens.forEach((tok, i) => {
                       const span = document.createElement('span');
@@ -354,9 +373,10 @@ public final class RunReport {
                   }
                   function showSample() {
                     const s = samples[+pick.value];
-                    info(s); tokens(s); conductance(s); atlasHeadView(s);
+                    info(s); methods(s); tokens(s); conductance(s); atlasHeadView(s);
                   }
                   pick.addEventListener('change', showSample);
+                  method.addEventListener('change', () => tokens(samples[+pick.value]));
                   showSample();
                 })();
                 </script>

@@ -35,6 +35,33 @@ class JobConfigTest {
         assertEquals(JobConfig.GPU_SAMPLES_PER_BATCH, JobConfig.load(null, Map.of()).samplesPerBatch(true));
     }
 
+    /** Every engine option has a job key, documented in atlas.conf, and every method is listed there. */
+    @Test
+    void everyEngineOptionHasAJobKeyWithALineInTheConfiguration() throws Exception {
+        String conf = java.nio.file.Files.readString(java.nio.file.Path.of(JobConfig.DEFAULTS));
+        for (String option : AttributionOptions.KEYS) {
+            if (option.equals("analyses")) {
+                assertTrue(conf.contains("\nlevel = "), "analyses come from level");
+                continue;
+            }
+            String key = JobConfig.ENGINE_KEYS.get(option);
+            assertTrue(key != null, "engine option " + option + " has a job key");
+            assertTrue(conf.contains("\n" + key + " ="), key + " has a line in " + JobConfig.DEFAULTS);
+        }
+        assertEquals(AttributionOptions.KEYS.size() - 1, JobConfig.ENGINE_KEYS.size(), "no job key for nothing");
+        String methodsDoc = conf.substring(conf.lastIndexOf("# Attribution methods", conf.indexOf("\nmethods =")),
+                conf.indexOf("\nmethods ="));
+        for (io.attributionatlas.attribution.Method m : io.attributionatlas.attribution.Method.values()) {
+            assertTrue(methodsDoc.contains(m.cliName()), m.cliName() + " is listed in atlas.conf's methods line");
+        }
+        AttributionOptions set = JobConfig.load(null, Map.of("methods.noise_stdev", "0.25", "strategy", "naive"))
+                .attributionOptions();
+        assertEquals(0.25, set.noiseStdev());
+        assertEquals(AttributionOptions.Strategy.NAIVE, set.strategy());
+        assertEquals(AttributionOptions.Strategy.SINGLE_PASS, JobConfig.load(null, Map.of()).attributionOptions()
+                .strategy());
+    }
+
     @Test
     void aBadMemoryBudgetFailsWhenTheConfigurationIsLoaded() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

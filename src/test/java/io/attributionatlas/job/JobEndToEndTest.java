@@ -371,10 +371,21 @@ class JobEndToEndTest {
                         "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution"))
                         .attributionOptions())) {
             Map<String, List<Double>> byTarget = new HashMap<>();
+            Map<String, Row> samplesById = table(output, Tables.SAMPLES).stream()
+                    .collect(Collectors.toMap(row -> row.getString(0), row -> row));
             for (int i = 0; i < texts.size(); i++) {
                 SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("m" + i, texts.get(i), null), null)))
                         .get(0);
                 TargetAttribution t = s.targets().get(0);
+                // the samples table holds every method's token and word scores, as the engine computes them
+                String id = "m" + i;
+                Row written = (Row) samplesById.get(id).getList(17).get(0);
+                Map<String, Row> methods = written.getJavaMap(written.fieldIndex("methods"));
+                assertEquals(t.methods().keySet(), methods.keySet(), "methods of " + id);
+                t.methods().forEach((name, scores) -> {
+                    assertFloats(scores.tokenAttributions(), methods.get(name).getList(0), name + " tokens of " + id);
+                    assertFloats(scores.wordAttributions(), methods.get(name).getList(1), name + " words of " + id);
+                });
                 List<Double> a = new ArrayList<>();
                 List<Double> b = new ArrayList<>();
                 for (int k = 0; k < s.sample().length(); k++) {

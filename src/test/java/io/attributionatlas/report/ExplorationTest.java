@@ -71,7 +71,8 @@ class ExplorationTest {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int status = JobCli.run(new String[] {"run", "--model", Fixtures.realModel().toString(), "--input",
             input.toString(), "--output", run.toString(), "--set", "input.label_column=label", "--set", "n_steps=4",
-            "--set", "dump.count=3", "--set", "statistics.head_similarity_sample_rate=1"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+            "--set", "dump.count=3", "--set", "statistics.head_similarity_sample_rate=1",
+            "--set", "methods=integrated_gradients,occlusion"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(0, status, err.toString(StandardCharsets.UTF_8));
         spark = SparkSession.builder().master("local[1]").appName("notebooks").config("spark.ui.enabled", "false")
                 .getOrCreate();
@@ -211,6 +212,8 @@ class ExplorationTest {
         assertTrue(rendered.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "the hostile text is shown as text");
         assertFalse(Pattern.compile("<script>\\s*alert").matcher(rendered).find(), "no injected script element");
         assertTrue(rendered.contains("sst2-dev-0002"), "the explorer lists the dumped samples");
+        assertTrue(rendered.contains("<option value=\"occlusion\">occlusion</option>"),
+                "the explorer offers each method's per-sample scores");
     }
 
     /** Debian's chromium, which .ci/run installs when it is missing. */
