@@ -386,6 +386,8 @@ public final class Explainer implements AutoCloseable {
                         case KERNEL_SHAP -> KernelShap.plan(text, samples > 0 ? samples : KernelShap.DEFAULT_SAMPLES,
                                 seed);
                         case LIME -> Lime.plan(text, samples > 0 ? samples : Lime.DEFAULT_SAMPLES, seed);
+                        case SHAPLEY_VALUE_SAMPLING -> ShapleyValueSampling.plan(text, samples > 0 ? samples
+                                : ShapleyValueSampling.DEFAULT_SAMPLES, seed);
                         default -> null;
                     };
                     if (plan != null) {

@@ -22,6 +22,8 @@ public enum Method {
     KERNEL_SHAP,
     /** Captum Lime over words. */
     LIME,
+    /** Captum ShapleyValueSampling over words: mean marginal contributions over random permutations. */
+    SHAPLEY_VALUE_SAMPLING,
     /** Hao et al. 2021: integrated gradients over each layer's attention probabilities. */
     ATTENTION_ATTRIBUTION;
 
@@ -32,7 +34,8 @@ public enum Method {
 
     /** Whether it replaces token ids by the baseline's (perturbation methods). */
     public boolean replacesTokens() {
-        return this == OCCLUSION || this == WORD_ABLATION || this == KERNEL_SHAP || this == LIME;
+        return this == OCCLUSION || this == WORD_ABLATION || this == KERNEL_SHAP || this == LIME
+                || this == SHAPLEY_VALUE_SAMPLING;
     }
 
     public String cliName() {
