@@ -13,6 +13,34 @@ public final class AttributionOptions {
         SINGLE_PASS, NAIVE
     }
 
+    /** How NoiseTunnel aggregates the wrapped method's attributions over noisy copies (Captum's nt_type). */
+    public enum NoiseTunnelType {
+        /** the mean */
+        SMOOTHGRAD,
+        /** the mean of the squares */
+        SMOOTHGRAD_SQ,
+        /** the variance: the mean of the squares less the square of the mean */
+        VARGRAD;
+
+        public String cliName() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        static NoiseTunnelType parse(String value) {
+            for (NoiseTunnelType t : values()) {
+                if (t.cliName().equals(value.trim())) {
+                    return t;
+                }
+            }
+            throw new IllegalArgumentException("nt_type: expected smoothgrad, smoothgrad_sq or vargrad, got '" + value
+                    + "'");
+        }
+    }
+
+    /** The methods NoiseTunnel can wrap: the gradient methods of the sweep. */
+    public static final java.util.List<Method> NOISE_TUNNEL_METHODS = java.util.List.of(Method.SALIENCY,
+            Method.INPUT_X_GRADIENT, Method.INTEGRATED_GRADIENTS);
+
     private IntegrationMethod method = IntegrationMethod.GAUSS_LEGENDRE;
     private int nSteps = 50;
     private ConductanceRule conductance = ConductanceRule.QUADRATIC;
@@ -32,6 +60,9 @@ public final class AttributionOptions {
     private double headSimilarityRate;
     private boolean headStatistics = true;
     private double noiseStdev;
+    private NoiseTunnelType noiseTunnelType = NoiseTunnelType.SMOOTHGRAD;
+    private Method noiseTunnelMethod = Method.SALIENCY;
+    private double noiseTunnelStdev = 1.0;
 
     /**
      * internal_batch_size and memory_mb "auto": chosen for the model's device by {@link MemoryBudget#of} (on a CPU
@@ -46,7 +77,8 @@ public final class AttributionOptions {
     /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
     public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
             "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses",
-            "methods", "n_samples", "seed", "occlusion_window", "faithfulness", "noise_stdev");
+            "methods", "n_samples", "seed", "occlusion_window", "faithfulness", "noise_stdev", "nt_type", "nt_method",
+            "nt_stdev");
 
     /**
      * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
@@ -74,6 +106,9 @@ public final class AttributionOptions {
                 case "occlusion_window" -> occlusionWindow(Integer.parseInt(value.trim()));
                 case "faithfulness" -> faithfulness(parseBoolean(value));
                 case "noise_stdev" -> noiseStdev(Double.parseDouble(value.trim()));
+                case "nt_type" -> noiseTunnelType(NoiseTunnelType.parse(value));
+                case "nt_method" -> noiseTunnelMethod(Method.parseList(value).get(0));
+                case "nt_stdev" -> noiseTunnelStdev(Double.parseDouble(value.trim()));
                 default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
             }
         } catch (NumberFormatException e) {
@@ -371,6 +406,43 @@ public final class AttributionOptions {
 
     public double noiseStdev() {
         return noiseStdev;
+    }
+
+    /** NoiseTunnel's aggregation (Captum's nt_type; default smoothgrad). */
+    public AttributionOptions noiseTunnelType(NoiseTunnelType type) {
+        this.noiseTunnelType = type;
+        return this;
+    }
+
+    public NoiseTunnelType noiseTunnelType() {
+        return noiseTunnelType;
+    }
+
+    /** The gradient method NoiseTunnel wraps: saliency (default, SmoothGrad's), input_x_gradient or integrated_gradients. */
+    public AttributionOptions noiseTunnelMethod(Method method) {
+        if (!NOISE_TUNNEL_METHODS.contains(method)) {
+            throw new IllegalArgumentException("nt_method: expected one of " + NOISE_TUNNEL_METHODS.stream()
+                    .map(Method::cliName).toList() + ", got '" + method.cliName() + "'");
+        }
+        this.noiseTunnelMethod = method;
+        return this;
+    }
+
+    public Method noiseTunnelMethod() {
+        return noiseTunnelMethod;
+    }
+
+    /** NoiseTunnel's Gaussian noise σ on the input's embedding output (Captum's stdevs; its default 1.0). */
+    public AttributionOptions noiseTunnelStdev(double sigma) {
+        if (!(sigma >= 0)) {
+            throw new IllegalArgumentException("nt_stdev: must be ≥ 0, got " + sigma);
+        }
+        this.noiseTunnelStdev = sigma;
+        return this;
+    }
+
+    public double noiseTunnelStdev() {
+        return noiseTunnelStdev;
     }
 
     private static boolean parseBoolean(String value) {

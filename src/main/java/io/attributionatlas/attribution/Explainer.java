@@ -394,12 +394,18 @@ public final class Explainer implements AutoCloseable {
                         planned.add(new Planned<>(t, m.cliName(), plan, batch.add(text, baseline, t, plan.masks(),
                                 false), plan.usesOriginal() ? original(batch, originals, text, baseline, t, false)
                                         : null));
-                    } else if (m == Method.GRADIENT_SHAP || m == Method.ATTENTION_ATTRIBUTION) {
+                    } else if (m == Method.GRADIENT_SHAP || m == Method.ATTENTION_ATTRIBUTION
+                            || m == Method.NOISE_TUNNEL) {
                         PathGradients g = new PathGradients(model, options, text, t, predictor.padId(),
                                 sweepRows(text.length()));
-                        scores.put(m.cliName(), m == Method.GRADIENT_SHAP ? g.gradientShap(baseline, samples > 0
-                                ? samples : PathGradients.GRADIENT_SHAP_SAMPLES, options.noiseStdev(), seed)
-                                : g.attentionAttribution());
+                        scores.put(m.cliName(), switch (m) {
+                            case GRADIENT_SHAP -> g.gradientShap(baseline, samples > 0 ? samples
+                                    : PathGradients.GRADIENT_SHAP_SAMPLES, options.noiseStdev(), seed);
+                            case NOISE_TUNNEL -> g.noiseTunnel(baseline, options.noiseTunnelMethod(),
+                                    options.noiseTunnelType(), samples > 0 ? samples
+                                            : PathGradients.NOISE_TUNNEL_SAMPLES, options.noiseTunnelStdev(), seed);
+                            default -> g.attentionAttribution();
+                        });
                     }
                 }
             }

@@ -24,6 +24,8 @@ public enum Method {
     LIME,
     /** Captum ShapleyValueSampling over words: mean marginal contributions over random permutations. */
     SHAPLEY_VALUE_SAMPLING,
+    /** Captum NoiseTunnel (smoothgrad, smoothgrad_sq, vargrad) around saliency, input × gradient or IG. */
+    NOISE_TUNNEL,
     /** Hao et al. 2021: integrated gradients over each layer's attention probabilities. */
     ATTENTION_ATTRIBUTION;
 

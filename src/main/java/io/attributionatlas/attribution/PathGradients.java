@@ -9,6 +9,7 @@ import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
+import io.attributionatlas.model.Scalars;
 import io.attributionatlas.model.TransformerModel;
 import java.util.Collections;
 import java.util.Random;
@@ -22,6 +23,8 @@ final class PathGradients {
 
     /** Captum's default n_samples for GradientShap. */
     static final int GRADIENT_SHAP_SAMPLES = 5;
+    /** Captum's default nt_samples for NoiseTunnel. */
+    static final int NOISE_TUNNEL_SAMPLES = 5;
     /** Hao et al.'s m: Riemann steps scaling each layer's attention from 0 to A. */
     static final int ATTENTION_STEPS = 20;
 
@@ -83,6 +86,91 @@ final class PathGradients {
             }
         }
         return MethodScores.ofTokens(Method.GRADIENT_SHAP.cliName(), sum, text.words(), samples, samples);
+    }
+
+    /**
+     * Captum's {@code NoiseTunnel} around a gradient method at the embedding output: for each of {@code samples} draws
+     * of noise ε ~ N(0, σ²) on the input, the wrapped method's attribution of x + ε per position and hidden unit —
+     * saliency |∂F/∂e|, input × gradient ∂F/∂e · (x + ε), or integrated gradients from the baseline to x + ε on the
+     * configured points — then, per element, their mean (smoothgrad), the mean of their squares (smoothgrad_sq) or
+     * their variance E[a²] − E[a]² (vargrad), as Captum aggregates its attribution tensor; summed over hidden
+     * afterwards, as the token scores of every method are. Seeded.
+     */
+    MethodScores noiseTunnel(long[] baselineIds, Method wrapped, AttributionOptions.NoiseTunnelType type,
+            int samples, double stdev, long seed) {
+        int n = text.length();
+        boolean integrated = wrapped == Method.INTEGRATED_GRADIENTS;
+        SweepPoints sweep = options.sweepPoints();
+        java.util.List<double[]> points = new java.util.ArrayList<>(); // {α, weight}
+        for (int k = 0; k < sweep.size(); k++) {
+            if (!integrated) {
+                points.add(new double[] {1, 1});
+                break;
+            }
+            if (sweep.igWeights()[k] != 0) {
+                points.add(new double[] {sweep.alphas()[k], sweep.igWeights()[k]});
+            }
+        }
+        Random random = new Random(seed);
+        float[] tokens;
+        try (NDManager scope = model.manager().newSubManager()) {
+            NDArray types = scope.create(text.typeIds(), new Shape(1, n));
+            NDArray input = model.embed(scope.create(text.ids(), new Shape(1, n)), types, scope)
+                    .toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+            NDArray baseline = options.baseline().isZeroEmbedding() ? input.zerosLike()
+                    : model.embed(scope.create(baselineIds, new Shape(1, n)), types, scope)
+                            .toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+            long width = input.getShape().get(2);
+            NDArray sum = input.get(0).zerosLike().toType(ai.djl.ndarray.types.DataType.FLOAT64, false);
+            NDArray squares = sum.duplicate();
+            for (int draw = 0; draw < samples; draw++) {
+                float[] noise = new float[(int) (n * width)];
+                for (int k = 0; k < noise.length; k++) {
+                    noise[k] = (float) (random.nextGaussian() * stdev);
+                }
+                try (NDManager pass = scope.newSubManager()) {
+                    NDArray noisy = input.add(pass.create(noise, new Shape(1, n, width)));
+                    NDArray difference = noisy.sub(baseline);
+                    NDArray attribution = null; // this draw's [n, hidden]
+                    for (int start = 0; start < points.size(); start += rowsPerPass) {
+                        int rows = Math.min(rowsPerPass, points.size() - start);
+                        float[] alphas = new float[rows];
+                        float[] weights = new float[rows];
+                        for (int r = 0; r < rows; r++) {
+                            alphas[r] = (float) points.get(start + r)[0];
+                            weights[r] = (float) points.get(start + r)[1];
+                        }
+                        NDArray at = integrated ? baseline.add(difference.mul(pass.create(alphas,
+                                new Shape(rows, 1, 1)))) : noisy;
+                        ForwardResult r = model.forwardAndBackward(batch(rows), ForwardOptions.predictOnly()
+                                .startFrom(at).tapEmbedding(), pass, this::objective);
+                        NDArray g = r.embeddingTap().getGradient().toType(ai.djl.ndarray.types.DataType.FLOAT32,
+                                false);
+                        NDArray part = switch (wrapped) {
+                            case SALIENCY -> g.abs();
+                            case INPUT_X_GRADIENT -> g.mul(noisy);
+                            default -> g.mul(pass.create(weights, new Shape(rows, 1, 1))).mul(difference);
+                        };
+                        part = part.sum(new int[] {0});
+                        attribution = attribution == null ? part : attribution.add(part);
+                    }
+                    NDArray a = attribution.toType(ai.djl.ndarray.types.DataType.FLOAT64, false);
+                    sum.addi(a);
+                    squares.addi(a.mul(a));
+                }
+            }
+            NDArray mean = sum.div(Scalars.of(sum, (float) samples));
+            NDArray meanSquare = squares.div(Scalars.of(squares, (float) samples));
+            NDArray aggregated = switch (type) {
+                case SMOOTHGRAD -> mean;
+                case SMOOTHGRAD_SQ -> meanSquare;
+                case VARGRAD -> meanSquare.sub(mean.mul(mean));
+            };
+            tokens = aggregated.sum(new int[] {-1}).toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                    .toFloatArray();
+        }
+        long passes = (long) samples * points.size();
+        return MethodScores.ofTokens(Method.NOISE_TUNNEL.cliName(), tokens, text.words(), passes, passes);
     }
 
     /**

@@ -202,7 +202,8 @@ public final class JobConfig implements Serializable {
             "qa_reduction", "qa_reduction", "internal_batch_size", "internal_batch_size", "memory_mb",
             "engine.memory_mb", "strategy", "strategy", "methods", "methods", "n_samples", "methods.n_samples",
             "seed", "methods.seed", "occlusion_window", "methods.occlusion_window", "faithfulness",
-            "methods.faithfulness", "noise_stdev", "methods.noise_stdev");
+            "methods.faithfulness", "noise_stdev", "methods.noise_stdev", "nt_type", "methods.nt_type", "nt_method",
+            "methods.nt_method", "nt_stdev", "methods.nt_stdev");
 
     private static Map<String, String> orderedMap(String... pairs) {
         Map<String, String> map = new LinkedHashMap<>();
