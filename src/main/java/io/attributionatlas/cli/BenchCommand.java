@@ -1,10 +1,10 @@
 package io.attributionatlas.cli;
 
+import io.attributionatlas.schema.Json;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.attributionatlas.analysis.CorpusStatistics;
@@ -147,7 +147,7 @@ final class BenchCommand implements AtlasCli.Command {
                         lengthSamples));
             }
         }
-        String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
+        String json = Json.PRETTY.toJson(result);
         out.println(json);
         if (a.has("json")) {
             OutputFiles.write(a.path("json"), json + "\n");

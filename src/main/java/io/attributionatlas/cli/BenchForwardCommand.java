@@ -1,7 +1,7 @@
 package io.attributionatlas.cli;
 
+import io.attributionatlas.schema.Json;
 import ai.djl.ndarray.NDManager;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.ForwardOptions;
@@ -70,7 +70,7 @@ final class BenchForwardCommand implements AtlasCli.Command {
             result.addProperty("cpu_cores", Runtime.getRuntime().availableProcessors());
             result.addProperty("device", model.manager().getDevice().toString());
             result.addProperty("precision", model.precision().cliName());
-            String json = new GsonBuilder().setPrettyPrinting().create().toJson(result);
+            String json = Json.PRETTY.toJson(result);
             out.println(json);
             if (a.has("json")) {
                 OutputFiles.write(a.path("json"), json + "\n");

@@ -1,6 +1,6 @@
 package io.attributionatlas.cli;
 
-import com.google.gson.GsonBuilder;
+import io.attributionatlas.schema.Json;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.attributionatlas.attribution.Analysis;
@@ -92,7 +92,7 @@ final class ConvergenceCommand implements AtlasCli.Command {
         }
         result.add("rows", rows);
         if (a.has("json")) {
-            OutputFiles.write(a.path("json"), new GsonBuilder().setPrettyPrinting().create().toJson(result) + "\n");
+            OutputFiles.write(a.path("json"), Json.PRETTY.toJson(result) + "\n");
         }
         return 0;
     }

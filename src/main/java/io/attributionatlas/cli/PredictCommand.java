@@ -1,7 +1,6 @@
 package io.attributionatlas.cli;
 
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -30,8 +29,7 @@ import java.util.Set;
  */
 final class PredictCommand implements AtlasCli.Command {
 
-    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues()
-            .create();
+    private static final Gson GSON = io.attributionatlas.schema.Json.COMPACT;
 
     @Override
     public String usage() {

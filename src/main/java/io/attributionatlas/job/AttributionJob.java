@@ -1,6 +1,6 @@
 package io.attributionatlas.job;
 
-import com.google.gson.GsonBuilder;
+import io.attributionatlas.schema.Json;
 import io.attributionatlas.analysis.CorpusStatistics;
 import java.io.PrintStream;
 import java.time.Instant;
@@ -143,10 +143,10 @@ public final class AttributionJob {
             versions.put("spark", spark.version());
             versions.put("djl", ai.djl.engine.Engine.getDjlVersion());
             versions.put("pytorch", ai.djl.engine.Engine.getEngine("PyTorch").getVersion());
-            String configJson = new GsonBuilder().create().toJson(new TreeMap<>(config.asMap()));
+            String configJson = Json.COMPACT.toJson(new TreeMap<>(config.asMap()));
             Row manifest = org.apache.spark.sql.RowFactory.create(runId, ledger.info().started(),
                     Instant.now().toString(), modelUri, fingerprint, ledger.info().inputFingerprint(), configJson,
-                    new GsonBuilder().create().toJson(versions), inputRows, sampleRows, errorRows, tokens, seconds,
+                    Json.COMPACT.toJson(versions), inputRows, sampleRows, errorRows, tokens, seconds,
                     sampleRows / Math.max(seconds, 1e-9), engineSeconds, statisticsSeconds, writingSeconds, slots,
                     partitions, reused,
                     ExecutorRecord.json(summaries), attempts.json());

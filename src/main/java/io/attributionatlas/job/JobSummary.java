@@ -17,8 +17,9 @@ final class JobSummary {
 
     static void print(AttributionJob.Result r, PrintStream out) {
         CorpusStatistics s = r.statistics();
-        out.println("tables: " + r.output() + "/{samples,errors,head_stats,head_relations,layer_correlations,"
-                + "head_similarity,token_importance,method_agreement,faithfulness,sample_matrices,manifest}");
+        out.println("tables: " + r.output() + "/{" + String.join(",", java.util.Arrays.stream(
+                io.attributionatlas.schema.Table.values()).map(io.attributionatlas.schema.Table::tableName).toList())
+                + "}");
         Moments[] sep = s.headStats().get("attn_sep");
         if (sep != null) {
             List<Integer> heads = new ArrayList<>();

@@ -1,7 +1,6 @@
 package io.attributionatlas.job;
 
-import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
+import io.attributionatlas.schema.Json;
 import io.attributionatlas.analysis.CorpusStatistics;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -62,7 +61,6 @@ final class RunLedger implements Serializable {
     private static final Set<String> PLACEMENT_KEYS = Set.of("spark.master", "engine.threads");
     /** Consecutive partitions whose statistics one task merges (in index order) before the driver merges those. */
     private static final int STATISTICS_GROUP = 32;
-    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().create();
 
     /** What a run is, recorded when it starts and compared when it is resumed. */
     record RunInfo(String runId, String started, Map<String, String> config, String modelFingerprint,
@@ -112,7 +110,7 @@ final class RunLedger implements Serializable {
             fs.delete(staging, true); // a start killed before it recorded run.json computed nothing
             fs.mkdirs(new Path(staging, LEDGER));
             try (OutputStream out = fs.create(new Path(staging, RUN_INFO), false)) {
-                out.write(GSON.toJson(info).getBytes(StandardCharsets.UTF_8));
+                out.write(Json.COMPACT.toJson(info).getBytes(StandardCharsets.UTF_8));
             }
         } catch (IOException e) {
             throw new IllegalStateException("cannot create the staging folder " + staging + ": " + e.getMessage(), e);
@@ -135,7 +133,7 @@ final class RunLedger implements Serializable {
                         + " under " + output + " (" + file + " not found; a finished run leaves no staging folder)");
             }
             try (FSDataInputStream in = fs.open(file)) {
-                then = GSON.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8), RunInfo.class);
+                then = Json.COMPACT.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8), RunInfo.class);
             }
         } catch (IOException e) {
             throw new IllegalStateException("cannot read the staging folder " + staging + ": " + e.getMessage(), e);
@@ -268,7 +266,7 @@ final class RunLedger implements Serializable {
                     out.writeObject(statistics);
                 }
                 try (OutputStream out = fs.create(new Path(dir, SUMMARY))) {
-                    out.write(GSON.toJson(summary).getBytes(StandardCharsets.UTF_8));
+                    out.write(Json.COMPACT.toJson(summary).getBytes(StandardCharsets.UTF_8));
                 }
                 Path target = part(partition);
                 // Another attempt finished first: its content is the same; ours is dropped.
@@ -314,7 +312,7 @@ final class RunLedger implements Serializable {
                     continue;
                 }
                 try (FSDataInputStream in = fs.open(file)) {
-                    out.add(GSON.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8),
+                    out.add(Json.COMPACT.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8),
                             PartitionSummary.class));
                 }
             }

@@ -11,6 +11,7 @@ import io.attributionatlas.model.Prediction;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import io.attributionatlas.schema.Table;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.ArrayType;
@@ -26,17 +27,17 @@ import scala.jdk.javaapi.CollectionConverters;
  */
 final class Tables {
 
-    static final String SAMPLES = "samples";
-    static final String SAMPLE_MATRICES = "sample_matrices";
-    static final String ERRORS = "errors";
-    static final String HEAD_STATS = "head_stats";
-    static final String HEAD_RELATIONS = "head_relations";
-    static final String LAYER_CORRELATIONS = "layer_correlations";
-    static final String HEAD_SIMILARITY = "head_similarity";
-    static final String TOKEN_IMPORTANCE = "token_importance";
-    static final String MANIFEST = "manifest";
-    static final String METHOD_AGREEMENT = "method_agreement";
-    static final String FAITHFULNESS = "faithfulness";
+    static final String SAMPLES = Table.SAMPLES.tableName();
+    static final String SAMPLE_MATRICES = Table.SAMPLE_MATRICES.tableName();
+    static final String ERRORS = Table.ERRORS.tableName();
+    static final String HEAD_STATS = Table.HEAD_STATS.tableName();
+    static final String HEAD_RELATIONS = Table.HEAD_RELATIONS.tableName();
+    static final String LAYER_CORRELATIONS = Table.LAYER_CORRELATIONS.tableName();
+    static final String HEAD_SIMILARITY = Table.HEAD_SIMILARITY.tableName();
+    static final String TOKEN_IMPORTANCE = Table.TOKEN_IMPORTANCE.tableName();
+    static final String MANIFEST = Table.MANIFEST.tableName();
+    static final String METHOD_AGREEMENT = Table.METHOD_AGREEMENT.tableName();
+    static final String FAITHFULNESS = Table.FAITHFULNESS.tableName();
 
     private static final DataType FLOATS = DataTypes.createArrayType(DataTypes.FloatType, false);
     private static final DataType FLOATS_2D = DataTypes.createArrayType(FLOATS, false);

@@ -1,7 +1,7 @@
 package io.attributionatlas.report;
 
+import io.attributionatlas.schema.Json;
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.attributionatlas.analysis.HeadMetrics;
@@ -15,7 +15,7 @@ import io.attributionatlas.attribution.TargetAttribution;
  */
 public final class ExplanationJson {
 
-    static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create();
+    static final Gson GSON = Json.COMPACT;
 
     private ExplanationJson() {
     }

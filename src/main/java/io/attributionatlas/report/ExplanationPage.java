@@ -1,5 +1,6 @@
 package io.attributionatlas.report;
 
+import io.attributionatlas.schema.Json;
 import com.google.gson.Gson;
 import com.google.gson.JsonObject;
 import io.attributionatlas.attribution.AttributionOptions;
@@ -19,7 +20,7 @@ import java.util.Locale;
 public final class ExplanationPage {
 
     /** Gson's default escapes < > & = ' as \\u00XX, so embedded JSON cannot close its script element. */
-    private static final Gson SCRIPT_SAFE = new Gson();
+    private static final Gson SCRIPT_SAFE = Json.SCRIPT_SAFE;
 
     private ExplanationPage() {
     }

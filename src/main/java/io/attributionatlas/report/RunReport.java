@@ -1,5 +1,7 @@
 package io.attributionatlas.report;
 
+import io.attributionatlas.schema.Json;
+import io.attributionatlas.schema.Table;
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -25,15 +27,14 @@ import org.apache.spark.sql.SparkSession;
  */
 public final class RunReport {
 
-    private static final Gson SCRIPT_SAFE = new Gson();
+    private static final Gson SCRIPT_SAFE = Json.SCRIPT_SAFE;
 
     private RunReport() {
     }
 
     public static String render(SparkSession spark, String run) {
-        for (String table : List.of("samples", "errors", "head_stats", "head_relations", "layer_correlations",
-                "head_similarity", "token_importance", "method_agreement", "faithfulness", "sample_matrices", "manifest")) {
-            spark.read().parquet(run + "/" + table).createOrReplaceTempView(table);
+        for (Table table : Table.values()) {
+            spark.read().parquet(run + "/" + table.tableName()).createOrReplaceTempView(table.tableName());
         }
         StringBuilder b = new StringBuilder();
         b.append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Attribution Atlas run report"
