@@ -112,42 +112,60 @@ public final class HeadReductions {
         return w.toType(DataType.FLOAT64, true).muli(m.pairs);
     }
 
-    // In-place operations below keep a layer's float64 temporaries to about three [B, H, S, S] tensors
+    // Each reduction runs in its own NDScope, so its temporaries are freed when it returns and only its small result
+    // stays; with in-place operations the largest of them holds three float64 [B, H, S, S] tensors at once
     // (MemoryBudget.REDUCTION_TEMPORARIES counts them).
+
+    /** Runs a reduction in a scope of its own; its results join the caller's scope. */
+    private static NDList scoped(java.util.function.Supplier<NDList> reduction) {
+        NDList out;
+        try (NDScope scope = new NDScope()) {
+            out = reduction.get();
+            NDScope.unregister(out);
+        }
+        out.forEach(NDScope::register);
+        return out;
+    }
 
     /** The six categories of every head of every sample: [B, H, 6] (of |W| when {@code absolute}). */
     static NDArray categories(NDArray w, Masks m, boolean absolute) {
-        NDArray x = absolute ? real(w.abs(), m) : real(w, m);
-        long[] s = x.getShape().getShape();
-        NDArray diagonals = x.reshape(s[0], s[1], s[2] * s[3]).matMul(m.bands); // [B, H, 3]
-        NDArray columns = x.sum(new int[] {2}).expandDims(2).matMul(m.keyCategories).squeeze(2); // [B, H, 3]
-        return diagonals.concat(columns, 2).div(m.lengths);
+        return scoped(() -> {
+            NDArray x = absolute ? real(w.abs(), m) : real(w, m);
+            long[] s = x.getShape().getShape();
+            NDArray diagonals = x.reshape(s[0], s[1], s[2] * s[3]).matMul(m.bands); // [B, H, 3]
+            NDArray columns = x.sum(new int[] {2}).expandDims(2).matMul(m.keyCategories).squeeze(2); // [B, H, 3]
+            return new NDList(diagonals.concat(columns, 2).div(m.lengths));
+        }).get(0);
     }
 
     /** Mean row entropy and the [CLS] row's entropy of every head: [B, H, 2]. */
     static NDArray entropies(NDArray a, Masks m) {
-        // A′ over the n real keys of the n real queries
-        NDArray smoothed = real(a, m).muli(Scalars.of(a, 0.9999f))
-                .addi(Scalars.of(a, 0.0001f).div(m.lengths.expandDims(3)));
-        NDArray terms = smoothed.log().muli(smoothed).muli(m.pairs);
-        NDArray rows = terms.sum(new int[] {-1}).neg(); // [B, H, S], 0 for padded queries
-        NDArray mean = rows.sum(new int[] {-1}, true).div(m.lengths); // [B, H, 1]
-        return mean.concat(rows.get(new NDIndex(":, :, 0:1")), 2);
+        return scoped(() -> {
+            // A′ over the n real keys of the n real queries
+            NDArray smoothed = real(a, m).muli(Scalars.of(a, 0.9999f))
+                    .addi(Scalars.of(a, 0.0001f).div(m.lengths.expandDims(3)));
+            NDArray terms = smoothed.log().muli(smoothed).muli(m.pairs);
+            NDArray rows = terms.sum(new int[] {-1}).neg(); // [B, H, S], 0 for padded queries
+            NDArray mean = rows.sum(new int[] {-1}, true).div(m.lengths); // [B, H, 1]
+            return new NDList(mean.concat(rows.get(new NDIndex(":, :, 0:1")), 2));
+        }).get(0);
     }
 
     /** Per head, the moments of attention {@code a} and conductance {@code c} over the real pairs: [B, H, 5]. */
     static NDArray moments(NDArray a, NDArray c, Masks m) {
-        NDArray count = m.lengths.square().expandDims(3); // [B, 1, 1, 1]
-        NDArray dx = real(a, m);
-        NDArray meanX = dx.sum(new int[] {2, 3}, true).div(count); // [B, H, 1, 1]
-        dx.subi(meanX).muli(m.pairs);
-        NDArray dy = real(c, m);
-        NDArray meanY = dy.sum(new int[] {2, 3}, true).div(count);
-        dy.subi(meanY).muli(m.pairs);
-        NDArray coMoment = dx.mul(dy).sum(new int[] {2, 3}, true);
-        NDList parts = new NDList(meanX, meanY, dx.muli(dx).sum(new int[] {2, 3}, true),
-                dy.muli(dy).sum(new int[] {2, 3}, true), coMoment);
-        return NDArrays.concat(parts, 3).squeeze(new int[] {2}); // [B, H, 5]
+        return scoped(() -> {
+            NDArray count = m.lengths.square().expandDims(3); // [B, 1, 1, 1]
+            NDArray dx = real(a, m);
+            NDArray meanX = dx.sum(new int[] {2, 3}, true).div(count); // [B, H, 1, 1]
+            dx.subi(meanX).muli(m.pairs);
+            NDArray dy = real(c, m);
+            NDArray meanY = dy.sum(new int[] {2, 3}, true).div(count);
+            dy.subi(meanY).muli(m.pairs);
+            NDArray coMoment = dx.mul(dy).sum(new int[] {2, 3}, true);
+            NDList parts = new NDList(meanX, meanY, dx.muli(dx).sum(new int[] {2, 3}, true),
+                    dy.muli(dy).sum(new int[] {2, 3}, true), coMoment);
+            return new NDList(NDArrays.concat(parts, 3).squeeze(new int[] {2})); // [B, H, 5]
+        }).get(0);
     }
 
     /**
@@ -155,6 +173,10 @@ public final class HeadReductions {
      * and signed values, as [B, H, k] each; a sample with fewer than k real pairs pads with index −1.
      */
     static NDList topPairs(NDArray c, Masks m, int k) {
+        return scoped(() -> topPairsInScope(c, m, k));
+    }
+
+    private static NDList topPairsInScope(NDArray c, Masks m, int k) {
         NDArray x = c.toType(DataType.FLOAT32, false);
         NDArray pairs = m.pairs.toType(DataType.FLOAT32, false);
         // padded pairs rank below every real one (|c| ≥ 0 > −1)
