@@ -249,38 +249,35 @@ public final class RunReport {
     private static void explorer(SparkSession spark, StringBuilder b) {
         b.append("<h2 id=\"explorer\">Sample explorer</h2>");
         List<Row> rows = spark.sql("SELECT m.id, m.tokens, m.attentions, m.attention_conductance, s.text, s.text_pair, "
-                + "s.label, s.prediction, s.targets[0].token_attributions, s.targets[0].layer_token_conductance, "
-                + "s.targets[0].label, s.targets[0].methods FROM sample_matrices m JOIN samples s ON m.id = s.id "
-                + "ORDER BY m.id").collectAsList();
+                + "s.label, s.prediction, s.targets[0].token_attributions AS attribution, "
+                + "s.targets[0].layer_token_conductance AS layer_conductance, s.targets[0].label AS target, "
+                + "s.targets[0].methods AS methods FROM sample_matrices m JOIN samples s ON m.id = s.id ORDER BY m.id")
+                .collectAsList();
         if (rows.isEmpty()) {
             b.append("<p class=\"note\">No dumped samples: set dump.ids or dump.count when running the job.</p>");
             return;
         }
         JsonArray samples = new JsonArray();
-        for (Row r : rows) {
+        for (Row r : rows) { // read by column name
             JsonObject o = new JsonObject();
-            o.addProperty("id", r.getString(0));
-            o.add("tokens", SCRIPT_SAFE.toJsonTree(r.getList(1)));
-            o.add("attention", SCRIPT_SAFE.toJsonTree(nested(r.get(2))));
-            if (!r.isNullAt(3)) {
-                o.add("conductance", SCRIPT_SAFE.toJsonTree(nested(r.get(3))));
+            o.addProperty("id", r.<String>getAs("id"));
+            o.add("tokens", SCRIPT_SAFE.toJsonTree(r.getList(r.fieldIndex("tokens"))));
+            o.add("attention", SCRIPT_SAFE.toJsonTree(nested(r.getAs("attentions"))));
+            for (String[] matrix : new String[][] {{"attention_conductance", "conductance"}, {"attribution", "attribution"},
+                {"layer_conductance", "layer_conductance"}}) {
+                if (!r.isNullAt(r.fieldIndex(matrix[0]))) {
+                    o.add(matrix[1], SCRIPT_SAFE.toJsonTree(nested(r.getAs(matrix[0]))));
+                }
             }
-            o.addProperty("text", r.getString(4));
-            o.addProperty("text_pair", r.getString(5));
-            o.addProperty("label", r.getString(6));
-            o.addProperty("prediction", r.getString(7));
-            if (!r.isNullAt(8)) {
-                o.add("attribution", SCRIPT_SAFE.toJsonTree(nested(r.get(8))));
+            for (String field : List.of("text", "text_pair", "label", "prediction", "target")) {
+                o.addProperty(field, r.<String>getAs(field));
             }
-            if (!r.isNullAt(9)) {
-                o.add("layer_conductance", SCRIPT_SAFE.toJsonTree(nested(r.get(9))));
-            }
-            o.addProperty("target", r.getString(10));
-            if (!r.isNullAt(11)) { // each method's token scores, by name
+            if (!r.isNullAt(r.fieldIndex("methods"))) { // each method's token scores, by name
                 JsonObject methods = new JsonObject();
-                r.<String, Row>getJavaMap(11).forEach((name, scores) -> {
-                    if (!scores.isNullAt(0)) {
-                        methods.add(name, SCRIPT_SAFE.toJsonTree(nested(scores.get(0))));
+                r.<String, Row>getJavaMap(r.fieldIndex("methods")).forEach((name, scores) -> {
+                    int tokens = scores.fieldIndex("token_scores");
+                    if (!scores.isNullAt(tokens)) {
+                        methods.add(name, SCRIPT_SAFE.toJsonTree(nested(scores.get(tokens))));
                     }
                 });
                 o.add("methods", methods);
