@@ -61,26 +61,19 @@ public final class HeadReductions {
         final NDArray pairs;
         /** [B, 1, S, 3]: key is [CLS] (position 0, special), another special token, punctuation. */
         final NDArray keyCategories;
-        /** [B, 1, S]: 1 for real tokens. */
-        final NDArray tokens;
         /** [B, 1, 1]: n. */
         final NDArray lengths;
         /** [S², 3]: the diagonals j = i, j = i + 1, j = i − 1 as columns of the flattened S × S matrix. */
         final NDArray bands;
-        final int seq;
-        final int[] lengthsOnHost;
 
         Masks(List<EncodedText> texts, int seq, NDManager scope) {
             int b = texts.size();
-            this.seq = seq;
             double[] real = new double[b * seq];
             double[] keys = new double[b * seq * 3];
             double[] n = new double[b];
-            lengthsOnHost = new int[b];
             for (int s = 0; s < b; s++) {
                 EncodedText e = texts.get(s);
                 n[s] = e.length();
-                lengthsOnHost[s] = e.length();
                 for (int j = 0; j < e.length(); j++) {
                     real[s * seq + j] = 1;
                     int at = (s * seq + j) * 3;
@@ -99,7 +92,7 @@ public final class HeadReductions {
                     band[(i * seq + i - 1) * 3 + 2] = 1;
                 }
             }
-            tokens = scope.create(real, new Shape(b, 1, seq));
+            NDArray tokens = scope.create(real, new Shape(b, 1, seq)); // 1 for real tokens
             pairs = tokens.expandDims(3).mul(tokens.expandDims(2)); // [B, 1, S, S]
             keyCategories = scope.create(keys, new Shape(b, 1, seq, 3));
             lengths = scope.create(n, new Shape(b, 1, 1));

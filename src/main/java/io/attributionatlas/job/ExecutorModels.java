@@ -38,7 +38,7 @@ final class ExecutorModels {
     private static final Map<java.nio.file.Path, String> COPIED = new ConcurrentHashMap<>();
 
     /** A loaded explainer, the engine that feeds it, and the fingerprint of the model directory it was loaded from. */
-    private record Loaded(Explainer explainer, BatchEngine engine, String fingerprint) {
+    record Loaded(Explainer explainer, BatchEngine engine, String fingerprint) {
     }
 
     private ExecutorModels() {
@@ -49,6 +49,11 @@ final class ExecutorModels {
      * driver's fingerprint of the model, which this executor's copy must have (null: not checked).
      */
     static Explainer explainer(JobConfig config, String fingerprint, Configuration hadoop) {
+        return loaded(config, fingerprint, hadoop).explainer();
+    }
+
+    /** The executor's explainer and the engine its tasks hand their batches to, as {@link #explainer} loads them. */
+    static Loaded loaded(JobConfig config, String fingerprint, Configuration hadoop) {
         config.precision().prepareProcess(); // before PyTorch starts: the device query starts it
         Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
         String key = config.required("model.path") + "|" + device + "|" + config.asMap();
@@ -58,13 +63,7 @@ final class ExecutorModels {
                     + loaded.fingerprint() + ") is not the model the driver validated (" + fingerprint + "): it "
                     + "changed during the run, or the machines hold different copies");
         }
-        return loaded.explainer();
-    }
-
-    /** The engine the executor's tasks hand their batches to, for the explainer {@link #explainer} gives. */
-    static BatchEngine engine(JobConfig config, Explainer explainer) {
-        return EXPLAINERS.values().stream().filter(l -> l.explainer() == explainer).findFirst()
-                .orElseThrow(() -> new IllegalStateException("no engine loaded for this explainer")).engine();
+        return loaded;
     }
 
     /**

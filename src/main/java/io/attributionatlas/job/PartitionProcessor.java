@@ -94,9 +94,10 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
      */
     private final class PartitionRun {
         private final Iterator<Row> rows;
-        private final Explainer explainer = ExecutorModels.explainer(config, modelFingerprint,
+        private final ExecutorModels.Loaded executor = ExecutorModels.loaded(config, modelFingerprint,
                 ledger.hadoop());
-        private final BatchEngine engine = ExecutorModels.engine(config, explainer);
+        private final Explainer explainer = executor.explainer();
+        private final BatchEngine engine = executor.engine();
         private final ModelConfig model = explainer.model().config();
         private final Set<String> dumpIds = config.optional("dump.ids") == null ? Set.of()
                 : Set.of(config.get("dump.ids").split("\\s*,\\s*"));
@@ -304,7 +305,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                 long t0 = System.nanoTime();
                 long index = p.input().getLong(0);
                 out.add(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags()));
-                if (dumped(p)) {
+                if (p.sample().matrices()) { // only dumped samples kept their matrices (readWindow)
                     out.add(Tables.SAMPLE_MATRICES, Tables.matrices(s));
                 }
                 long t1 = System.nanoTime();
