@@ -79,7 +79,7 @@ final class ForwardPass implements AutoCloseable {
             MatrixRows rows = new MatrixRows(samples, scope);
             HeadReductions.Masks masks = options.headStatistics()
                     && (options.has(Analysis.ATTENTION) || options.has(Analysis.NORMS))
-                    ? new HeadReductions.Masks(texts, batch.seqLen(), scope) : null;
+                    ? new HeadReductions.Masks(texts, batch.seqLen(), model.config().family(), scope) : null;
             ForwardOffsets at = new ForwardOffsets(layers);
             int heads = model.config().numHeads();
             long groupBytes = reductionGroupBytes(model, budget);

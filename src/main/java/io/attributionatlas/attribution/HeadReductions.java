@@ -9,6 +9,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Scalars;
 import java.util.List;
 
@@ -46,12 +47,6 @@ public final class HeadReductions {
     private HeadReductions() {
     }
 
-    /** "." and "," as WordPiece writes them, and as BPE ("Ġ.") and SentencePiece ("▁.") write them after a space. */
-    public static boolean punctuation(String token) {
-        String t = token.startsWith("\u0120") || token.startsWith("\u2581") ? token.substring(1) : token;
-        return t.equals(".") || t.equals(",");
-    }
-
     /**
      * The masks of a pass's samples, padded to {@code seq}, on the device: which keys are real, which are [CLS],
      * other special tokens and punctuation, and the samples' lengths. Built once per pass, shared by every layer.
@@ -66,7 +61,7 @@ public final class HeadReductions {
         /** [S², 3]: the diagonals j = i, j = i + 1, j = i − 1 as columns of the flattened S × S matrix. */
         final NDArray bands;
 
-        Masks(List<EncodedText> texts, int seq, NDManager scope) {
+        Masks(List<EncodedText> texts, int seq, EncoderFamily family, NDManager scope) {
             int b = texts.size();
             double[] real = new double[b * seq];
             double[] keys = new double[b * seq * 3];
@@ -79,7 +74,7 @@ public final class HeadReductions {
                     int at = (s * seq + j) * 3;
                     keys[at] = e.special()[j] && j == 0 ? 1 : 0;
                     keys[at + 1] = e.special()[j] && j != 0 ? 1 : 0;
-                    keys[at + 2] = punctuation(e.tokens()[j]) ? 1 : 0;
+                    keys[at + 2] = family.isPunctuation(e.tokens()[j]) ? 1 : 0;
                 }
             }
             double[] band = new double[seq * seq * 3];

@@ -331,7 +331,8 @@ final class PathSweep {
             HeadReductions.Masks masks = taps.attentions().isEmpty() || inputRows.length == 0
                     || !options.headStatistics() ? null
                     : new HeadReductions.Masks(chunk.segments().subList(0, inputRows.length).stream()
-                            .map(segment -> segment.item().sample.encoding()).toList(), seq, scope);
+                            .map(segment -> segment.item().sample.encoding()).toList(), seq,
+                            model.config().family(), scope);
             boolean matrices = chunk.segments().subList(0, inputRows.length).stream()
                     .anyMatch(segment -> segment.item().sample.matrices());
             int pairs = Math.min(HeadReductions.RELATION_PAIRS, seq * seq);

@@ -56,7 +56,7 @@ final class BenchForwardCommand implements AtlasCli.Command {
             JsonObject result = new JsonObject();
             result.addProperty("benchmark", "forward");
             result.addProperty("model", a.path("model").toAbsolutePath().normalize().toString());
-            result.addProperty("architecture", model.config().architecture().modelType());
+            result.addProperty("architecture", model.config().family().modelType());
             result.addProperty("layers", model.config().numLayers());
             result.addProperty("hidden_size", model.config().hiddenSize());
             result.addProperty("batch_size", batchSize);

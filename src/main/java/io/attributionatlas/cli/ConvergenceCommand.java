@@ -49,7 +49,7 @@ final class ConvergenceCommand implements AtlasCli.Command {
         JsonArray rows = new JsonArray();
         try (Predictor predictor = ModelOptions.open(a)) {
             result.addProperty("model", a.path("model").toAbsolutePath().normalize().toString());
-            result.addProperty("architecture", predictor.model().config().architecture().modelType());
+            result.addProperty("architecture", predictor.model().config().family().modelType());
             result.addProperty("task", predictor.model().config().task().cliName());
             result.addProperty("samples", inputs.size());
             out.printf("%-8s %-14s %-14s %-14s %-14s%n", "n_steps", "IG median", "IG max", "layers median",

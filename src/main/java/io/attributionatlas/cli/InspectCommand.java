@@ -27,7 +27,7 @@ final class InspectCommand implements AtlasCli.Command {
             TransformerModel model = p.model();
             ModelConfig c = model.config();
             out.printf("model          %s%n", dir.toAbsolutePath().normalize());
-            out.printf("architecture   %s %s%n", c.architecture().modelType(), c.architectures());
+            out.printf("architecture   %s %s%n", c.family().modelType(), c.architectures());
             out.printf("task           %s%n", c.task().cliName());
             out.printf("layers         %d%n", c.numLayers());
             out.printf("heads          %d (head size %d)%n", c.numHeads(), c.headSize());

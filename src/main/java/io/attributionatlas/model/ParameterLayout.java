@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * The parameters a configuration needs, under canonical Hugging Face names (base-model parameters
  * without their prefix, head parameters as the task model names them), with the shape config.json
- * implies. Every layer is described by the same roles, so BERT, DistilBERT and ELECTRA share one encoder.
+ * implies, as the config's family declares them. Every layer is described by the same roles, so every family
+ * shares one encoder loop.
  */
 public final class ParameterLayout {
 
@@ -21,214 +22,91 @@ public final class ParameterLayout {
         }
     }
 
-    /** Roles of one encoder layer's parameters, in a fixed order. */
-    public enum LayerRole {
+    /** Roles of one encoder layer's parameters that every family's layer loop reads. */
+    public enum LayerRole implements ParameterRole {
         QUERY_W, QUERY_B, KEY_W, KEY_B, VALUE_W, VALUE_B, ATTN_OUT_W, ATTN_OUT_B, ATTN_NORM_W, ATTN_NORM_B,
-        FFN_IN_W, FFN_IN_B, FFN_OUT_W, FFN_OUT_B, OUT_NORM_W, OUT_NORM_B,
-        /** ModernBERT's fused query, key and value projection [3·hidden, hidden]. */
-        QKV_W, QKV_B
-    }
-
-    /** Roles of the embedding and head parameters. */
-    public enum Role {
-        WORD_EMB, POS_EMB, TYPE_EMB, EMB_NORM_W, EMB_NORM_B, EMB_PROJ_W, EMB_PROJ_B, REL_EMB, REL_NORM_W, REL_NORM_B,
-        POOLER_W, POOLER_B, CLS_HIDDEN_W, CLS_HIDDEN_B, CLS_OUT_W, CLS_OUT_B, QA_W, QA_B,
-        FINAL_NORM_W, FINAL_NORM_B, HEAD_NORM_W, HEAD_NORM_B
-    }
-
-    private final ModelConfig config;
-    private final Map<Role, Spec> globals = new LinkedHashMap<>();
-    private final List<Map<LayerRole, Spec>> layers = new ArrayList<>();
-
-    public ParameterLayout(ModelConfig config) {
-        this.config = config;
-        if (config.architecture() == Architecture.MODERNBERT) {
-            modernBert();
-            return;
-        }
-        long h = config.hiddenSize();
-        long e = config.embeddingSize();
-        long ffn = config.intermediateSize();
-        boolean distil = config.architecture() == Architecture.DISTILBERT;
-        boolean albert = config.architecture() == Architecture.ALBERT;
-        boolean deberta = config.architecture() == Architecture.DEBERTA_V2;
-
-        base(Role.WORD_EMB, "embeddings.word_embeddings.weight", config.vocabSize(), e);
-        if (!deberta) { // DeBERTa-v3: relative positions only
-            base(Role.POS_EMB, "embeddings.position_embeddings.weight", config.maxPositions(), e);
-        }
-        if (!distil && config.typeVocabSize() > 0) {
-            base(Role.TYPE_EMB, "embeddings.token_type_embeddings.weight", config.typeVocabSize(), e);
-        }
-        base(Role.EMB_NORM_W, "embeddings.LayerNorm.weight", e);
-        base(Role.EMB_NORM_B, "embeddings.LayerNorm.bias", e);
-        if (config.hasEmbeddingProjection()) {
-            String projection = albert ? "encoder.embedding_hidden_mapping_in" : "embeddings_project";
-            base(Role.EMB_PROJ_W, projection + ".weight", h, e);
-            base(Role.EMB_PROJ_B, projection + ".bias", h);
-        }
-        if (deberta) {
-            base(Role.REL_EMB, "encoder.rel_embeddings.weight", 2L * config.relative().span(), h);
-            if (config.relative().normalised()) {
-                base(Role.REL_NORM_W, "encoder.LayerNorm.weight", h);
-                base(Role.REL_NORM_B, "encoder.LayerNorm.bias", h);
-            }
-        }
-        for (int i = 0; i < config.numLayers(); i++) {
-            Map<LayerRole, Spec> l = new LinkedHashMap<>();
-            // ALBERT: every layer is the one shared layer (the same names, loaded once).
-            String p = distil ? "transformer.layer." + i + "." : albert ? "encoder.albert_layer_groups.0.albert_layers.0."
-                    : "encoder.layer." + i + ".";
-            String[] names = distil
-                    ? new String[] {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
-                        "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"}
-                    : albert ? new String[] {"attention.query", "attention.key", "attention.value", "attention.dense",
-                        "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"}
-                    : deberta ? new String[] {"attention.self.query_proj", "attention.self.key_proj",
-                        "attention.self.value_proj", "attention.output.dense", "attention.output.LayerNorm",
-                        "intermediate.dense", "output.dense", "output.LayerNorm"}
-                    : new String[] {"attention.self.query", "attention.self.key", "attention.self.value",
-                        "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense",
-                        "output.LayerNorm"};
-            linear(l, LayerRole.QUERY_W, LayerRole.QUERY_B, p + names[0], h, h);
-            linear(l, LayerRole.KEY_W, LayerRole.KEY_B, p + names[1], h, h);
-            linear(l, LayerRole.VALUE_W, LayerRole.VALUE_B, p + names[2], h, h);
-            linear(l, LayerRole.ATTN_OUT_W, LayerRole.ATTN_OUT_B, p + names[3], h, h);
-            l.put(LayerRole.ATTN_NORM_W, new Spec(p + names[4] + ".weight", new long[] {h}, true));
-            l.put(LayerRole.ATTN_NORM_B, new Spec(p + names[4] + ".bias", new long[] {h}, true));
-            linear(l, LayerRole.FFN_IN_W, LayerRole.FFN_IN_B, p + names[5], ffn, h);
-            linear(l, LayerRole.FFN_OUT_W, LayerRole.FFN_OUT_B, p + names[6], h, ffn);
-            l.put(LayerRole.OUT_NORM_W, new Spec(p + names[7] + ".weight", new long[] {h}, true));
-            l.put(LayerRole.OUT_NORM_B, new Spec(p + names[7] + ".bias", new long[] {h}, true));
-            layers.add(l);
-        }
-
-        long labels = config.numLabels();
-        switch (config.task()) {
-            case SEQUENCE_CLASSIFICATION -> {
-                switch (config.architecture()) {
-                    case BERT -> {
-                        base(Role.POOLER_W, "pooler.dense.weight", h, h);
-                        base(Role.POOLER_B, "pooler.dense.bias", h);
-                        head(Role.CLS_OUT_W, "classifier.weight", labels, h);
-                        head(Role.CLS_OUT_B, "classifier.bias", labels);
-                    }
-                    case DISTILBERT -> {
-                        head(Role.CLS_HIDDEN_W, "pre_classifier.weight", h, h);
-                        head(Role.CLS_HIDDEN_B, "pre_classifier.bias", h);
-                        head(Role.CLS_OUT_W, "classifier.weight", labels, h);
-                        head(Role.CLS_OUT_B, "classifier.bias", labels);
-                    }
-                    case ALBERT -> {
-                        base(Role.POOLER_W, "pooler.weight", h, h);
-                        base(Role.POOLER_B, "pooler.bias", h);
-                        head(Role.CLS_OUT_W, "classifier.weight", labels, h);
-                        head(Role.CLS_OUT_B, "classifier.bias", labels);
-                    }
-                    case DEBERTA_V2 -> {
-                        head(Role.CLS_HIDDEN_W, "pooler.dense.weight", h, h);
-                        head(Role.CLS_HIDDEN_B, "pooler.dense.bias", h);
-                        head(Role.CLS_OUT_W, "classifier.weight", labels, h);
-                        head(Role.CLS_OUT_B, "classifier.bias", labels);
-                    }
-                    case ELECTRA, ROBERTA, XLM_ROBERTA -> {
-                        head(Role.CLS_HIDDEN_W, "classifier.dense.weight", h, h);
-                        head(Role.CLS_HIDDEN_B, "classifier.dense.bias", h);
-                        head(Role.CLS_OUT_W, "classifier.out_proj.weight", labels, h);
-                        head(Role.CLS_OUT_B, "classifier.out_proj.bias", labels);
-                    }
-                }
-            }
-            case QUESTION_ANSWERING -> {
-                head(Role.QA_W, "qa_outputs.weight", 2, h);
-                head(Role.QA_B, "qa_outputs.bias", 2);
-            }
-            case ENCODER -> { }
-        }
+        FFN_IN_W, FFN_IN_B, FFN_OUT_W, FFN_OUT_B, OUT_NORM_W, OUT_NORM_B
     }
 
     /**
-     * ModernBERT's parameters, under the layer roles of the post-norm families: ATTN_NORM is the norm before
-     * attention (absent in layer 0, where transformers has an identity), OUT_NORM the norm before the MLP, FFN_IN
-     * GeGLU's [2·intermediate, hidden] projection; biases only where config.json says so.
+     * Roles of the embedding and head parameters every family may have. CLS_HIDDEN is the dense layer between
+     * the pooled token and the classifier (BERT's pooler, RoBERTa's classifier.dense, DistilBERT's
+     * pre_classifier).
      */
-    private void modernBert() {
-        ModelConfig.Modern m = config.modern();
-        long h = config.hiddenSize();
-        long ffn = config.intermediateSize();
-        base(Role.WORD_EMB, "embeddings.tok_embeddings.weight", config.vocabSize(), h);
-        norm(Role.EMB_NORM_W, Role.EMB_NORM_B, "embeddings.norm", m.normBias());
-        for (int i = 0; i < config.numLayers(); i++) {
-            Map<LayerRole, Spec> l = new LinkedHashMap<>();
-            String p = "layers." + i + ".";
-            l.put(LayerRole.QKV_W, new Spec(p + "attn.Wqkv.weight", new long[] {3 * h, h}, true));
-            l.put(LayerRole.ATTN_OUT_W, new Spec(p + "attn.Wo.weight", new long[] {h, h}, true));
-            l.put(LayerRole.FFN_IN_W, new Spec(p + "mlp.Wi.weight", new long[] {2 * ffn, h}, true));
-            l.put(LayerRole.FFN_OUT_W, new Spec(p + "mlp.Wo.weight", new long[] {h, ffn}, true));
-            if (m.attentionBias()) {
-                l.put(LayerRole.QKV_B, new Spec(p + "attn.Wqkv.bias", new long[] {3 * h}, true));
-                l.put(LayerRole.ATTN_OUT_B, new Spec(p + "attn.Wo.bias", new long[] {h}, true));
-            }
-            if (m.mlpBias()) {
-                l.put(LayerRole.FFN_IN_B, new Spec(p + "mlp.Wi.bias", new long[] {2 * ffn}, true));
-                l.put(LayerRole.FFN_OUT_B, new Spec(p + "mlp.Wo.bias", new long[] {h}, true));
-            }
-            if (i > 0) {
-                l.put(LayerRole.ATTN_NORM_W, new Spec(p + "attn_norm.weight", new long[] {h}, true));
-                if (m.normBias()) {
-                    l.put(LayerRole.ATTN_NORM_B, new Spec(p + "attn_norm.bias", new long[] {h}, true));
-                }
-            }
-            l.put(LayerRole.OUT_NORM_W, new Spec(p + "mlp_norm.weight", new long[] {h}, true));
-            if (m.normBias()) {
-                l.put(LayerRole.OUT_NORM_B, new Spec(p + "mlp_norm.bias", new long[] {h}, true));
-            }
-            layers.add(l);
-        }
-        norm(Role.FINAL_NORM_W, Role.FINAL_NORM_B, "final_norm", m.normBias());
-        if (config.task() == Task.SEQUENCE_CLASSIFICATION) {
-            head(Role.CLS_HIDDEN_W, "head.dense.weight", h, h);
-            if (m.classifierBias()) {
-                head(Role.CLS_HIDDEN_B, "head.dense.bias", h);
-            }
-            head(Role.HEAD_NORM_W, "head.norm.weight", h);
-            if (m.normBias()) {
-                head(Role.HEAD_NORM_B, "head.norm.bias", h);
-            }
-            head(Role.CLS_OUT_W, "classifier.weight", config.numLabels(), h);
-            head(Role.CLS_OUT_B, "classifier.bias", config.numLabels());
-        }
+    public enum Role implements ParameterRole {
+        WORD_EMB, POS_EMB, TYPE_EMB, EMB_NORM_W, EMB_NORM_B, EMB_PROJ_W, EMB_PROJ_B,
+        CLS_HIDDEN_W, CLS_HIDDEN_B, CLS_OUT_W, CLS_OUT_B, QA_W, QA_B
     }
 
-    private void norm(Role weight, Role bias, String name, boolean withBias) {
+    private final ModelConfig config;
+    private final Map<ParameterRole, Spec> globals = new LinkedHashMap<>();
+    private final List<Map<ParameterRole, Spec>> layers = new ArrayList<>();
+
+    /** The parameters {@code config}'s family declares for it. */
+    public ParameterLayout(ModelConfig config) {
+        this.config = config;
+        config.family().declareParameters(this);
+    }
+
+    /** A base-model parameter (the file may store it with the base prefix). */
+    public void base(ParameterRole role, String name, long... shape) {
+        globals.put(role, new Spec(name, shape, true));
+    }
+
+    /** A task-head parameter (stored under the task model's name, without prefix). */
+    public void head(ParameterRole role, String name, long... shape) {
+        globals.put(role, new Spec(name, shape, false));
+    }
+
+    /** A norm of the hidden size: weight, and bias where the model has one. */
+    public void norm(ParameterRole weight, ParameterRole bias, String name, boolean withBias) {
         base(weight, name + ".weight", config.hiddenSize());
         if (withBias) {
             base(bias, name + ".bias", config.hiddenSize());
         }
     }
 
-    private void base(Role role, String name, long... shape) {
-        globals.put(role, new Spec(name, shape, true));
+    /** Adds the next layer's parameters; {@link Layer} declares them. */
+    public Layer addLayer() {
+        Map<ParameterRole, Spec> l = new LinkedHashMap<>();
+        layers.add(l);
+        return new Layer(l);
     }
 
-    private void head(Role role, String name, long... shape) {
-        globals.put(role, new Spec(name, shape, false));
-    }
+    /** One layer's parameters as they are declared. */
+    public static final class Layer {
+        private final Map<ParameterRole, Spec> specs;
 
-    private static void linear(Map<LayerRole, Spec> l, LayerRole w, LayerRole b, String name, long out, long in) {
-        l.put(w, new Spec(name + ".weight", new long[] {out, in}, true));
-        l.put(b, new Spec(name + ".bias", new long[] {out}, true));
+        private Layer(Map<ParameterRole, Spec> specs) {
+            this.specs = specs;
+        }
+
+        /** A base-model parameter of the layer. */
+        public Layer add(ParameterRole role, String name, long... shape) {
+            specs.put(role, new Spec(name, shape, true));
+            return this;
+        }
+
+        /** A linear layer [out, in] with its bias [out]. */
+        public Layer linear(ParameterRole weight, ParameterRole bias, String name, long out, long in) {
+            return add(weight, name + ".weight", out, in).add(bias, name + ".bias", out);
+        }
+
+        /** A layer norm of {@code size} with its bias. */
+        public Layer norm(ParameterRole weight, ParameterRole bias, String name, long size) {
+            return add(weight, name + ".weight", size).add(bias, name + ".bias", size);
+        }
     }
 
     public ModelConfig config() {
         return config;
     }
 
-    public Map<Role, Spec> globals() {
+    public Map<ParameterRole, Spec> globals() {
         return globals;
     }
 
-    public List<Map<LayerRole, Spec>> layers() {
+    public List<Map<ParameterRole, Spec>> layers() {
         return layers;
     }
 
@@ -260,7 +138,7 @@ public final class ParameterLayout {
             return names;
         }
         List<String> all = new ArrayList<>();
-        String prefix = config.architecture().basePrefix();
+        String prefix = config.family().basePrefix();
         names.forEach(n -> all.add(prefix + n));
         all.addAll(names);
         return all;
@@ -268,8 +146,8 @@ public final class ParameterLayout {
 
     /** Whether an unused stored key belongs to the base encoder's structure (and so signals a mismatch). */
     boolean isEncoderStructureKey(String key) {
-        String k = key.startsWith(config.architecture().basePrefix())
-                ? key.substring(config.architecture().basePrefix().length()) : key;
+        String k = key.startsWith(config.family().basePrefix())
+                ? key.substring(config.family().basePrefix().length()) : key;
         if (k.endsWith("position_ids") || k.endsWith("token_type_ids")) {
             return false; // buffers some checkpoints save
         }

@@ -35,7 +35,8 @@ public final class Predictor implements AutoCloseable {
     public static Predictor open(Path dir, Task taskOverride, Device device, Precision precision) {
         TransformerModel model = TransformerModel.load(dir, taskOverride, device, precision);
         try {
-            return new Predictor(model, TextTokenizer.open(dir, model.config().maxLength()));
+            return new Predictor(model, TextTokenizer.open(dir, model.config().maxLength(),
+                    model.config().family().specialTokenNames()));
         } catch (RuntimeException e) {
             model.close();
             throw e;

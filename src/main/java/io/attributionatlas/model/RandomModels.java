@@ -63,7 +63,7 @@ public final class RandomModels {
     /** Every parameter of the layout as F32, under the names Hugging Face saves. */
     private static void writeWeights(Path file, ParameterLayout layout, SplittableRandom random) throws IOException {
         List<ParameterLayout.Spec> specs = layout.all();
-        String prefix = layout.config().architecture().basePrefix();
+        String prefix = layout.config().family().basePrefix();
         JsonObject header = new JsonObject();
         long offset = 0;
         for (ParameterLayout.Spec p : specs) {

@@ -46,6 +46,14 @@ public final class TextTokenizer implements AutoCloseable {
      * @param maxLength the most tokens per encoding, special tokens included (the model's max positions)
      */
     public static TextTokenizer open(Path dir, int maxLength) {
+        return open(dir, maxLength, EncoderFamily.SpecialTokenNames.WORD_PIECE);
+    }
+
+    /**
+     * Opens the tokenizer of a model directory, with the family's special-token names where the tokenizer's files
+     * do not name them.
+     */
+    public static TextTokenizer open(Path dir, int maxLength, EncoderFamily.SpecialTokenNames names) {
         OfflineEngine.ensure();
         Path json = dir.resolve(TOKENIZER_JSON);
         Path vocab = dir.resolve(VOCAB_TXT);
@@ -80,12 +88,16 @@ public final class TextTokenizer implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             throw ModelException.inFile(source, "not a valid Hugging Face tokenizer: " + e.getMessage());
         }
+        // Names from the tokenizer's files; else the family's convention, else the other one (a vocab.txt of a
+        // RoBERTa-architecture model writes [CLS]).
+        EncoderFamily.SpecialTokenNames w = EncoderFamily.SpecialTokenNames.WORD_PIECE;
+        EncoderFamily.SpecialTokenNames bpe = EncoderFamily.SpecialTokenNames.BPE;
         SpecialTokens special = new SpecialTokens(
-                idOf(vocabulary, tokenName(tokenizerConfig, specialMap, "cls_token", "[CLS]")),
-                idOf(vocabulary, tokenName(tokenizerConfig, specialMap, "sep_token", "[SEP]")),
-                idOf(vocabulary, tokenName(tokenizerConfig, specialMap, "pad_token", "[PAD]")),
-                idOf(vocabulary, tokenName(tokenizerConfig, specialMap, "mask_token", "[MASK]")),
-                idOf(vocabulary, tokenName(tokenizerConfig, specialMap, "unk_token", "[UNK]")));
+                specialId(vocabulary, tokenizerConfig, specialMap, "cls_token", names.cls(), w.cls(), bpe.cls()),
+                specialId(vocabulary, tokenizerConfig, specialMap, "sep_token", names.sep(), w.sep(), bpe.sep()),
+                specialId(vocabulary, tokenizerConfig, specialMap, "pad_token", names.pad(), w.pad(), bpe.pad()),
+                specialId(vocabulary, tokenizerConfig, specialMap, "mask_token", names.mask(), w.mask(), bpe.mask()),
+                specialId(vocabulary, tokenizerConfig, specialMap, "unk_token", names.unk(), w.unk(), bpe.unk()));
         return new TextTokenizer(tokenizer, vocabulary, special, maxLength);
     }
 
@@ -192,8 +204,19 @@ public final class TextTokenizer implements AutoCloseable {
         return fallback;
     }
 
-    private static long idOf(Map<String, Long> vocabulary, String token) {
-        return vocabulary.getOrDefault(token, -1L);
+    /** The id of the special token the files name, else of the first fallback in the vocabulary; -1 if none. */
+    private static long specialId(Map<String, Long> vocabulary, JsonObject tokenizerConfig, JsonObject specialMap,
+            String key, String... fallbacks) {
+        String named = tokenName(tokenizerConfig, specialMap, key, null);
+        if (named != null) {
+            return vocabulary.getOrDefault(named, -1L);
+        }
+        for (String name : fallbacks) {
+            if (vocabulary.containsKey(name)) {
+                return vocabulary.get(name);
+            }
+        }
+        return -1L;
     }
 
     @Override

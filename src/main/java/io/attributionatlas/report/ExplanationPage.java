@@ -37,7 +37,7 @@ public final class ExplanationPage {
         if (s.sample().input().textPair() != null) {
             row(b, "text pair", s.sample().input().textPair());
         }
-        row(b, "model", config.architecture().modelType() + " " + config.architectures() + ", task "
+        row(b, "model", config.family().modelType() + " " + config.architectures() + ", task "
                 + config.task().cliName() + ", " + config.numLayers() + " layers × " + config.numHeads() + " heads");
         Prediction p = s.prediction();
         if (p.logits() != null) {

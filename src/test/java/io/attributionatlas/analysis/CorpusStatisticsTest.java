@@ -8,7 +8,8 @@ import ai.djl.Device;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.SampleAttribution;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
@@ -31,7 +32,7 @@ class CorpusStatisticsTest {
 
     @Test
     void halvesMergedEqualTheWhole() throws Exception {
-        Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.BERT,
+        Path dir = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15));
         try (Predictor p = Predictor.open(dir, null, Device.cpu());
                 Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).headSimilarityRate(1).methods(
@@ -123,10 +124,10 @@ class CorpusStatisticsTest {
     @Test
     void punctuationIsReadAsEachTokenizerWritesIt() {
         for (String t : List.of(".", ",", "\u0120.", "\u2581,")) {
-            assertTrue(io.attributionatlas.attribution.HeadReductions.punctuation(t), t);
+            assertTrue(io.attributionatlas.model.EncoderFamilies.of("bert").isPunctuation(t), t);
         }
         for (String t : List.of("a", "..", "\u0120", "##.", "<s>")) {
-            assertTrue(!io.attributionatlas.attribution.HeadReductions.punctuation(t), t);
+            assertTrue(!io.attributionatlas.model.EncoderFamilies.of("bert").isPunctuation(t), t);
         }
     }
 

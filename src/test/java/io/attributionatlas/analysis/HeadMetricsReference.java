@@ -46,7 +46,7 @@ public final class HeadMetricsReference {
                         } else if (e.special()[j]) {
                             sums[4] += v;
                         }
-                        if (HeadReductions.punctuation(e.tokens()[j])) {
+                        if (io.attributionatlas.model.EncoderFamilies.of("bert").isPunctuation(e.tokens()[j])) {
                             sums[5] += v;
                         }
                     }

@@ -10,7 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.Device;
 import io.attributionatlas.analysis.Correlation;
 import io.attributionatlas.analysis.HeadMetricsReference;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
@@ -168,7 +169,7 @@ class HeadReductionsTest {
 
     @Test
     void aNonFiniteSampleSpoilsOnlyItsOwnStatistics() throws Exception {
-        TinyModels.Spec spec = TinyModels.Spec.of(Architecture.BERT, Task.SEQUENCE_CLASSIFICATION)
+        TinyModels.Spec spec = TinyModels.Spec.of(EncoderFamilies.of("bert"), Task.SEQUENCE_CLASSIFICATION)
                 .withWeightScale(0.15);
         Path poisoned = TinyModels.write(tmp.resolve("poisoned"), spec);
         TinyModels.poisonToken(poisoned, spec, "c");
@@ -221,7 +222,8 @@ class HeadReductionsTest {
             texts.add(new EncodedText(new long[n], new long[n], tokens, special, new int[n], new int[n], false));
         }
         try (ai.djl.ndarray.NDManager manager = ai.djl.ndarray.NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-            HeadReductions.Masks masks = new HeadReductions.Masks(texts, seq, manager);
+            HeadReductions.Masks masks = new HeadReductions.Masks(texts, seq,
+                    io.attributionatlas.model.EncoderFamilies.of("bert"), manager);
             List<ai.djl.ndarray.NDArray> first = new ArrayList<>();
             List<ai.djl.ndarray.NDArray> second = new ArrayList<>();
             for (int l = 0; l < layers; l++) {

@@ -11,7 +11,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.Fixtures;
 import io.attributionatlas.analysis.HeadSimilarityReference;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
@@ -194,7 +195,7 @@ class HeadSimilarityTest {
 
     @Test
     void aNonFiniteSampleSpoilsOnlyItsOwnValues() throws Exception {
-        TinyModels.Spec spec = TinyModels.Spec.of(Architecture.BERT, Task.SEQUENCE_CLASSIFICATION)
+        TinyModels.Spec spec = TinyModels.Spec.of(EncoderFamilies.of("bert"), Task.SEQUENCE_CLASSIFICATION)
                 .withWeightScale(0.15);
         Path model = TinyModels.write(tmp.resolve("tiny"), spec);
         Path poisoned = TinyModels.write(tmp.resolve("poisoned"), spec);

@@ -10,7 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonObject;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
@@ -40,7 +41,7 @@ class MethodsTest {
     private static final TextInput PAIR = new TextInput("p", "the movie was very good .", "bad plot");
 
     private static Predictor open(Task task) throws Exception {
-        return Predictor.open(TinyModels.write(tmp.resolve("methods-" + task), TinyModels.Spec.of(Architecture.BERT,
+        return Predictor.open(TinyModels.write(tmp.resolve("methods-" + task), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 task).withWeightScale(0.15)), null, Device.cpu());
     }
 

@@ -7,7 +7,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.attribution.AttributionOptions.NoiseTunnelType;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
@@ -41,7 +42,7 @@ class NoiseTunnelTest {
 
     @BeforeAll
     static void writeModel() throws Exception {
-        model = TinyModels.write(tmp.resolve("tiny"), TinyModels.Spec.of(Architecture.BERT,
+        model = TinyModels.write(tmp.resolve("tiny"), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 Task.SEQUENCE_CLASSIFICATION));
     }
 

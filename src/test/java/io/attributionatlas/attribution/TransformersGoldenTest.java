@@ -35,7 +35,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Models of each family saved by {@code transformers} 5.17 itself ({@code ../shared/golden/hf}), against the
+ * Models of each family saved by {@code transformers} 5.17 itself ({@code ../shared/golden/hf}, and MPNet in
+ * {@code golden/hf-next}), against the
  * values {@code transformers} and Captum 0.6 computed on them: token ids and token types from the model's own
  * {@code tokenizer.json}; logits (or start/end logits), every hidden state and every attention tensor within
  * 1e-4, one by one and as one padded batch; the baseline ids; integrated gradients (gausslegendre, 50 steps)
@@ -48,9 +49,11 @@ class TransformersGoldenTest {
     private static final double IG_RELATIVE = 1e-4;
     private static final double CONDUCTANCE_RELATIVE = 5e-4;
 
-    static List<JsonObject> goldens(String model) throws IOException {
+    /** The goldens of "set/model", e.g. "hf/bert-cls", from that set's goldens.jsonl.gz. */
+    static List<JsonObject> goldens(String name) throws IOException {
         List<JsonObject> out = new ArrayList<>();
-        Path file = Fixtures.shared().resolve("golden/hf/goldens.jsonl.gz");
+        String model = name.substring(name.indexOf('/') + 1);
+        Path file = Fixtures.shared().resolve("golden/" + name.substring(0, name.indexOf('/')) + "/goldens.jsonl.gz");
         try (BufferedReader r = new BufferedReader(new InputStreamReader(new GZIPInputStream(Files.newInputStream(
                 file)), StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null; ) {
@@ -69,11 +72,11 @@ class TransformersGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
-        "deberta-v2-qa", "modernbert-cls"})
+    @ValueSource(strings = {"hf/bert-cls", "hf/roberta-cls", "hf/roberta-qa", "hf/xlm-roberta-cls", "hf/albert-cls",
+        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls"})
     void tokensAndForwardEqualTransformers(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
-        try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
+        try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/" + name), null, Device.cpu())) {
             List<EncodedText> encodings = new ArrayList<>();
             for (JsonObject c : cases) {
                 EncodedText e = p.encode(new TextInput(string(c, "id"), string(c, "text"), string(c, "text_pair")));
@@ -121,8 +124,8 @@ class TransformersGoldenTest {
                 }
                 for (int l = 0; l < layers; l++) {
                     // ModernBERT's last hidden state is reported after its final norm (the heads' input).
-                    NDArray h = l == layers - 1 && p.model().config().modern() != null ? r.lastHiddenState()
-                            : r.hiddenStates().get(l);
+                    NDArray h = l == layers - 1 && p.model().config().family().modelType().equals("modernbert")
+                            ? r.lastHiddenState() : r.hiddenStates().get(l);
                     compare(hidden.get(l + 1), h.get(new NDIndex("{}, :{}", b, n)), where + " hidden " + (l + 1));
                     compare(attentions.get(l), r.attentions().get(l).get(new NDIndex("{}, :, :{}, :{}", b, n, n)),
                             where + " attentions " + l);
@@ -132,11 +135,11 @@ class TransformersGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"bert-cls", "roberta-cls", "roberta-qa", "xlm-roberta-cls", "albert-cls", "deberta-v2-cls",
-        "deberta-v2-qa", "modernbert-cls"})
+    @ValueSource(strings = {"hf/bert-cls", "hf/roberta-cls", "hf/roberta-qa", "hf/xlm-roberta-cls", "hf/albert-cls",
+        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls"})
     void attributionsEqualCaptum(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
-        try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/hf/" + name), null, Device.cpu())) {
+        try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/" + name), null, Device.cpu())) {
             boolean qa = p.model().config().task() == Task.QUESTION_ANSWERING;
             for (JsonObject c : cases) {
                 JsonObject golden = c.getAsJsonObject("attributions");

@@ -6,7 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.attributionatlas.Fixtures;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TinyModels;
 import java.io.ByteArrayOutputStream;
@@ -158,7 +159,7 @@ class AtlasCliTest {
 
     @Test
     void predictsQuestionAnsweringSpans() throws Exception {
-        Path model = TinyModels.write(tmp.resolve("qa"), TinyModels.Spec.of(Architecture.BERT,
+        Path model = TinyModels.write(tmp.resolve("qa"), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 Task.QUESTION_ANSWERING));
         Result one = run("predict", "--model", model.toString(), "--text", "who won ?", "--text-pair",
                 "the team won the game");
@@ -182,7 +183,7 @@ class AtlasCliTest {
 
     @Test
     void benchWritesJsonResult() throws Exception {
-        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.DISTILBERT,
+        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(EncoderFamilies.of("distilbert"),
                 Task.SEQUENCE_CLASSIFICATION));
         Path json = tmp.resolve("bench.json");
         Result r = run("bench-forward", "--model", model.toString(), "--batch-size", "4", "--length", "16",

@@ -4,7 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 import io.attributionatlas.attribution.Explainer;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TinyModels;
 import java.nio.file.Path;
@@ -25,7 +26,7 @@ class ExecutorModelsTest {
 
     @Test
     void concurrentTasksShareOneModel() throws Exception {
-        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.DISTILBERT,
+        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(EncoderFamilies.of("distilbert"),
                 Task.SEQUENCE_CLASSIFICATION));
         JobConfig config = JobConfig.load(null, Map.of("model.path", model.toString(), "n_steps", "4"));
         int before = ExecutorModels.loadedCount();

@@ -12,7 +12,8 @@ import io.attributionatlas.analysis.HeadMetrics;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
-import io.attributionatlas.model.Architecture;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
@@ -78,7 +79,7 @@ class JobEndToEndTest {
 
     /** A tiny BERT classifier whose token "c" has a NaN embedding (for the non-finite case). */
     static Path tinyModelWithPoisonedToken() throws Exception {
-        TinyModels.Spec spec = TinyModels.Spec.of(Architecture.BERT, Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15);
+        TinyModels.Spec spec = TinyModels.Spec.of(EncoderFamilies.of("bert"), Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15);
         Path dir = TinyModels.write(tmp.resolve("tiny"), spec);
         TinyModels.poisonToken(dir, spec, "c");
         return dir;
@@ -269,7 +270,7 @@ class JobEndToEndTest {
 
     @Test
     void labelsAreUsedWhenTheInputHasThemAndMalformedJsonLinesAreReportedAsSuch() throws Exception {
-        Path model = TinyModels.write(tmp.resolve("tiny-labels"), TinyModels.Spec.of(Architecture.BERT,
+        Path model = TinyModels.write(tmp.resolve("tiny-labels"), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 Task.SEQUENCE_CLASSIFICATION));
         String broken = "{\"id\": \"broken\", \"text\": \"the plot";
         Path input = tmp.resolve("labels.jsonl");
@@ -343,7 +344,7 @@ class JobEndToEndTest {
     /** methods: every method's scores in token_importance (word pieces and words), every pair in method_agreement. */
     @Test
     void methodsAreComparedAcrossTheCorpus() throws Exception {
-        Path model = TinyModels.write(tmp.resolve("tiny-methods"), TinyModels.Spec.of(Architecture.BERT,
+        Path model = TinyModels.write(tmp.resolve("tiny-methods"), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 Task.SEQUENCE_CLASSIFICATION));
         Path input = tmp.resolve("methods.jsonl");
         List<String> texts = List.of("the movie was very good .", "bad acting , bad plot", "the team won the game",

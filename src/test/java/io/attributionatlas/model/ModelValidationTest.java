@@ -23,7 +23,7 @@ class ModelValidationTest {
     @TempDir
     Path tmp;
     Path dir;
-    Spec spec = Spec.of(Architecture.BERT, Task.SEQUENCE_CLASSIFICATION);
+    Spec spec = Spec.of(EncoderFamilies.of("bert"), Task.SEQUENCE_CLASSIFICATION);
 
     @BeforeEach
     void writeValidModel() throws Exception {
@@ -68,7 +68,7 @@ class ModelValidationTest {
     /** A family's options this implementation does not do are refused by name, before any weights are read. */
     @Test
     void unsupportedFamilyOptionsAreRefusedByName() throws Exception {
-        spec = Spec.of(Architecture.DEBERTA_V2, Task.SEQUENCE_CLASSIFICATION);
+        spec = Spec.of(EncoderFamilies.of("deberta-v2"), Task.SEQUENCE_CLASSIFICATION);
         dir = TinyModels.write(tmp.resolve("deberta"), spec);
         JsonObject c = TinyModels.config(spec);
         com.google.gson.JsonArray types = new com.google.gson.JsonArray();
@@ -84,7 +84,7 @@ class ModelValidationTest {
         Files.writeString(config(), c.toString());
         assertMentions(loadError(), "position_biased_input", "absolute position embeddings are not implemented");
 
-        spec = Spec.of(Architecture.ALBERT, Task.SEQUENCE_CLASSIFICATION);
+        spec = Spec.of(EncoderFamilies.of("albert"), Task.SEQUENCE_CLASSIFICATION);
         dir = TinyModels.write(tmp.resolve("albert"), spec);
         writeConfig("num_hidden_groups", 2);
         assertMentions(loadError(), "num_hidden_groups", "unsupported num_hidden_groups 2", "one shared layer");

@@ -39,7 +39,7 @@ class PrecisionTest {
 
     @Test
     void fp16StaysCloseToFp32AndItsPathIntegralsAreComplete() throws Exception {
-        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(Architecture.BERT,
+        Path model = TinyModels.write(tmp.resolve("m"), TinyModels.Spec.of(EncoderFamilies.of("bert"),
                 Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.1));
         List<TextInput> texts = List.of(new TextInput("a", "the movie was very good .", null),
                 new TextInput("b", "not a good plot", null));

@@ -32,10 +32,15 @@ public final class TinyModels {
             "who", "won", "game", "team", "a", "b", "c", ".", ",", "?", "!");
 
     /** How to write a model. */
-    public record Spec(Architecture architecture, Task task, String dtype, boolean prefixed, boolean legacyLayerNorm,
+    public record Spec(EncoderFamily architecture, Task task, String dtype, boolean prefixed, boolean legacyLayerNorm,
             int shards, String activation, long seed, double weightScale) {
         /** Weights N(0, 0.3²): far from linear, so finite-difference checks exercise every nonlinearity. */
-        public static Spec of(Architecture a, Task t) {
+        /** Whether the spec is of the family with this model_type. */
+        boolean is(String modelType) {
+            return architecture.modelType().equals(modelType);
+        }
+
+        public static Spec of(EncoderFamily a, Task t) {
             return new Spec(a, t, "F32", true, false, 1, "gelu", 42, 0.3);
         }
 
@@ -70,15 +75,18 @@ public final class TinyModels {
     static JsonObject config(Spec spec) {
         JsonObject c = new JsonObject();
         JsonArray archs = new JsonArray();
-        String cls = switch (spec.architecture()) {
-            case BERT -> "Bert";
-            case DISTILBERT -> "DistilBert";
-            case ELECTRA -> "Electra";
-            case ROBERTA -> "Roberta";
-            case XLM_ROBERTA -> "XLMRoberta";
-            case ALBERT -> "Albert";
-            case DEBERTA_V2 -> "DebertaV2";
-            case MODERNBERT -> "ModernBert";
+        String cls = switch (spec.architecture().modelType()) {
+            case "bert" -> "Bert";
+            case "distilbert" -> "DistilBert";
+            case "electra" -> "Electra";
+            case "roberta" -> "Roberta";
+            case "xlm-roberta" -> "XLMRoberta";
+            case "albert" -> "Albert";
+            case "deberta-v2" -> "DebertaV2";
+            case "modernbert" -> "ModernBert";
+            case "mpnet" -> "MPNet";
+            default -> throw new IllegalArgumentException("TinyModels cannot write a " + spec.architecture().modelType()
+                    + " model: add its config here");
         };
         archs.add(cls + switch (spec.task()) {
             case SEQUENCE_CLASSIFICATION -> "ForSequenceClassification";
@@ -92,7 +100,7 @@ public final class TinyModels {
         c.addProperty("max_position_embeddings", spec.architecture().positionsFromPadding() ? MAX_POSITIONS + 1
                 : MAX_POSITIONS);
         c.addProperty("pad_token_id", 0);
-        if (spec.architecture() == Architecture.MODERNBERT) { // as the transformers defaults, window small for 32 tokens
+        if (spec.is("modernbert")) { // as the transformers defaults, window small for 32 tokens
             c.addProperty("hidden_size", HIDDEN);
             c.addProperty("num_hidden_layers", LAYERS);
             c.addProperty("num_attention_heads", HEADS);
@@ -104,7 +112,7 @@ public final class TinyModels {
             c.addProperty("global_attn_every_n_layers", 2);
             c.addProperty("classifier_pooling", "mean");
             c.addProperty("classifier_activation", "gelu");
-        } else if (spec.architecture() == Architecture.DISTILBERT) {
+        } else if (spec.is("distilbert")) {
             c.addProperty("dim", HIDDEN);
             c.addProperty("n_layers", LAYERS);
             c.addProperty("n_heads", HEADS);
@@ -117,11 +125,11 @@ public final class TinyModels {
             c.addProperty("intermediate_size", FFN);
             c.addProperty("hidden_act", spec.activation());
             c.addProperty("type_vocab_size", spec.architecture().positionsFromPadding() ? 1
-                    : spec.architecture() == Architecture.DEBERTA_V2 ? 0 : 2);
+                    : spec.is("deberta-v2") ? 0 : 2);
             c.addProperty("layer_norm_eps", 1e-12);
             c.addProperty("position_embedding_type", "absolute");
         }
-        if (spec.architecture() == Architecture.DEBERTA_V2) { // DeBERTa-v3's settings, buckets small for 32 tokens
+        if (spec.is("deberta-v2")) { // DeBERTa-v3's settings, buckets small for 32 tokens
             c.addProperty("relative_attention", true);
             c.addProperty("position_biased_input", false);
             c.addProperty("share_att_key", true);
@@ -133,7 +141,10 @@ public final class TinyModels {
             c.addProperty("max_relative_positions", -1);
             c.addProperty("norm_rel_ebd", "layer_norm");
         }
-        if (spec.architecture() == Architecture.ELECTRA || spec.architecture() == Architecture.ALBERT) {
+        if (spec.is("mpnet")) {
+            c.addProperty("relative_attention_num_buckets", 8); // few, so that 32 tokens reach the log buckets
+        }
+        if (spec.is("electra") || spec.is("albert")) {
             c.addProperty("embedding_size", ELECTRA_EMBEDDING);
         }
         if (spec.task() == Task.SEQUENCE_CLASSIFICATION) {
