@@ -73,7 +73,7 @@ class TransformersGoldenTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"hf/bert-cls", "hf/roberta-cls", "hf/roberta-qa", "hf/xlm-roberta-cls", "hf/albert-cls",
-        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls"})
+        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls", "hf-next/mpnet-cls", "hf-next/mpnet-qa"})
     void tokensAndForwardEqualTransformers(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/" + name), null, Device.cpu())) {
@@ -136,7 +136,7 @@ class TransformersGoldenTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"hf/bert-cls", "hf/roberta-cls", "hf/roberta-qa", "hf/xlm-roberta-cls", "hf/albert-cls",
-        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls"})
+        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls", "hf-next/mpnet-cls", "hf-next/mpnet-qa"})
     void attributionsEqualCaptum(String name) throws IOException {
         List<JsonObject> cases = goldens(name);
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/" + name), null, Device.cpu())) {

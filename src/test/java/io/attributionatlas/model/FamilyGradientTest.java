@@ -15,7 +15,7 @@ class FamilyGradientTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"hf/roberta-cls", "hf/roberta-qa", "hf/xlm-roberta-cls", "hf/albert-cls",
-        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls"})
+        "hf/deberta-v2-cls", "hf/deberta-v2-qa", "hf/modernbert-cls", "hf-next/mpnet-cls", "hf-next/mpnet-qa"})
     void gradientsAtEveryInternalMatchFiniteDifferences(String name) {
         try (Predictor p = Predictor.open(Fixtures.shared().resolve("golden/" + name), null, Device.cpu())) {
             List<EncodedText> texts = List.of(p.encode(new TextInput("a", "a gripping, funny and moving film", null)),
