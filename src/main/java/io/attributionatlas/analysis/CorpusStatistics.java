@@ -2,11 +2,11 @@ package io.attributionatlas.analysis;
 
 import io.attributionatlas.attribution.Faithfulness;
 import io.attributionatlas.attribution.HeadConductance;
-import io.attributionatlas.attribution.Method;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.schema.Keys;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -30,14 +30,14 @@ public final class CorpusStatistics implements Serializable {
     private final int heads;
     long samples;
     final Map<String, Moments[]> headStats = new TreeMap<>();
-    /** "method \t unit \t token \t target" → {count, sum, sum of |score|}. */
-    final Map<String, double[]> tokenImportance = new HashMap<>();
+    /** {count, sum, sum of |score|} by token key. */
+    final Map<Keys.Token, double[]> tokenImportance = new HashMap<>();
     String tokenSource;
-    /** "method a \t method b \t target \t unit \t metric" → moments and a histogram of per-sample values. */
-    final Map<String, Moments> agreement = new TreeMap<>();
-    final Map<String, long[]> agreementHistogram = new TreeMap<>();
-    /** "method \t target \t metric \t k" (k a fraction or aopc) → moments of the per-sample values. */
-    final Map<String, Moments> faithfulness = new TreeMap<>();
+    /** Moments and a histogram of the per-sample values of each agreement metric. */
+    final Map<Keys.Agreement, Moments> agreement = new TreeMap<>();
+    final Map<Keys.Agreement, long[]> agreementHistogram = new TreeMap<>();
+    /** Moments of the per-sample values of each faithfulness metric. */
+    final Map<Keys.Faithfulness, Moments> faithfulness = new TreeMap<>();
 
     /** Bins of the agreement histograms: over [−1, 1] for correlations, [0, 1] for the rest. */
     public static final int AGREEMENT_BINS = 10;
@@ -85,13 +85,17 @@ public final class CorpusStatistics implements Serializable {
             }
         }
         TargetAttribution head = s.targets().isEmpty() ? null : s.targets().get(0);
-        MethodScores attention = head == null || head.methods() == null ? null
-                : head.methods().get(Method.ATTENTION_ATTRIBUTION.cliName());
-        if (attention != null) { // per head: its largest attention-attribution score (Hao et al.), first target
-            Moments[] moments = headStats.computeIfAbsent(Method.ATTENTION_ATTRIBUTION.cliName(), k -> newMoments());
-            for (int l = 0; l < layers; l++) {
-                for (int h = 0; h < heads; h++) {
-                    moments[l * heads + h].add(attention.headScores()[l][h]);
+        if (head != null && head.methods() != null) {
+            for (MethodScores method : head.methods().values()) {
+                if (method.headScores() == null) {
+                    continue;
+                }
+                // per head: the method's head score (attention attribution: its largest entry), first target
+                Moments[] moments = headStats.computeIfAbsent(method.name(), k -> newMoments());
+                for (int l = 0; l < layers; l++) {
+                    for (int h = 0; h < heads; h++) {
+                        moments[l * heads + h].add(method.headScores()[l][h]);
+                    }
                 }
             }
         }
@@ -138,7 +142,7 @@ public final class CorpusStatistics implements Serializable {
 
     private void addImportance(String method, String unit, String[] units, float[] scores, String target) {
         for (int i = 0; i < units.length; i++) {
-            double[] acc = tokenImportance.computeIfAbsent(method + "\t" + unit + "\t" + units[i] + "\t" + target,
+            double[] acc = tokenImportance.computeIfAbsent(new Keys.Token(method, unit, units[i], target),
                     k -> new double[3]);
             acc[0]++;
             acc[1] += scores[i];
@@ -177,11 +181,11 @@ public final class CorpusStatistics implements Serializable {
             for (int part = 0; part < 2; part++) {
                 String metric = part == 0 ? "comprehensiveness" : "sufficiency";
                 for (int i = 0; i < n; i++) {
-                    faithfulness.computeIfAbsent(method + "\t" + target + "\t" + metric + "\t"
-                            + Faithfulness.FRACTIONS[i], k -> new Moments()).add(v[part * n + i]);
+                    faithfulness.computeIfAbsent(new Keys.Faithfulness(method, target, metric,
+                            Double.toString(Faithfulness.FRACTIONS[i])), k -> new Moments()).add(v[part * n + i]);
                 }
-                faithfulness.computeIfAbsent(method + "\t" + target + "\t" + metric + "\taopc", k -> new Moments())
-                        .add(Faithfulness.aopc(v, part));
+                faithfulness.computeIfAbsent(new Keys.Faithfulness(method, target, metric, "aopc"),
+                        k -> new Moments()).add(Faithfulness.aopc(v, part));
             }
         });
     }
@@ -211,7 +215,7 @@ public final class CorpusStatistics implements Serializable {
                 continue;
             }
             String metric = MethodAgreement.METRICS[m];
-            String key = a + "\t" + b + "\t" + target + "\t" + unit + "\t" + metric;
+            Keys.Agreement key = new Keys.Agreement(a, b, target, unit, metric);
             agreement.computeIfAbsent(key, k -> new Moments()).add(values[m]);
             double lo = MethodAgreement.isCorrelation(metric) ? -1 : 0;
             int bin = (int) Math.floor((values[m] - lo) / (1 - lo) * AGREEMENT_BINS);
@@ -326,7 +330,7 @@ public final class CorpusStatistics implements Serializable {
         return headStats;
     }
 
-    public Map<String, double[]> tokenImportance() {
+    public Map<Keys.Token, double[]> tokenImportance() {
         return tokenImportance;
     }
 
@@ -334,17 +338,17 @@ public final class CorpusStatistics implements Serializable {
         return tokenSource;
     }
 
-    /** Method-agreement moments by "method a \t method b \t target \t unit \t metric". */
-    public Map<String, Moments> agreement() {
+    /** Method-agreement moments by key. */
+    public Map<Keys.Agreement, Moments> agreement() {
         return agreement;
     }
 
-    /** Faithfulness moments by "method \t target \t metric \t k". */
-    public Map<String, Moments> faithfulness() {
+    /** Faithfulness moments by key. */
+    public Map<Keys.Faithfulness, Moments> faithfulness() {
         return faithfulness;
     }
 
-    public long[] agreementHistogram(String key) {
+    public long[] agreementHistogram(Keys.Agreement key) {
         return agreementHistogram.get(key);
     }
 

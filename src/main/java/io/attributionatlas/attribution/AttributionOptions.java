@@ -13,34 +13,6 @@ public final class AttributionOptions {
         SINGLE_PASS, NAIVE
     }
 
-    /** How NoiseTunnel aggregates the wrapped method's attributions over noisy copies (Captum's nt_type). */
-    public enum NoiseTunnelType {
-        /** the mean */
-        SMOOTHGRAD,
-        /** the mean of the squares */
-        SMOOTHGRAD_SQ,
-        /** the variance: the mean of the squares less the square of the mean */
-        VARGRAD;
-
-        public String cliName() {
-            return name().toLowerCase(java.util.Locale.ROOT);
-        }
-
-        static NoiseTunnelType parse(String value) {
-            for (NoiseTunnelType t : values()) {
-                if (t.cliName().equals(value.trim())) {
-                    return t;
-                }
-            }
-            throw new IllegalArgumentException("nt_type: expected smoothgrad, smoothgrad_sq or vargrad, got '" + value
-                    + "'");
-        }
-    }
-
-    /** The methods NoiseTunnel can wrap: the gradient methods of the sweep. */
-    public static final java.util.List<Method> NOISE_TUNNEL_METHODS = java.util.List.of(Method.SALIENCY,
-            Method.INPUT_X_GRADIENT, Method.INTEGRATED_GRADIENTS);
-
     private IntegrationMethod method = IntegrationMethod.GAUSS_LEGENDRE;
     private int nSteps = 50;
     private ConductanceRule conductance = ConductanceRule.QUADRATIC;
@@ -52,17 +24,14 @@ public final class AttributionOptions {
     private int memoryMb = AUTO;
     private Strategy strategy = Strategy.SINGLE_PASS;
     private Set<Analysis> analyses = Analysis.all();
-    private java.util.List<Method> methods = java.util.List.of();
+    private java.util.List<AttributionMethod> methods = java.util.List.of();
     private int samples;
     private long seed;
-    private int occlusionWindow = 1;
     private boolean faithfulness;
     private double headSimilarityRate;
     private boolean headStatistics = true;
-    private double noiseStdev;
-    private NoiseTunnelType noiseTunnelType = NoiseTunnelType.SMOOTHGRAD;
-    private Method noiseTunnelMethod = Method.SALIENCY;
-    private double noiseTunnelStdev = 1.0;
+    /** The methods' own options set so far, by key (parsed); the rest take their declared defaults. */
+    private final java.util.Map<String, Object> methodOptions = new java.util.HashMap<>();
 
     /**
      * internal_batch_size and memory_mb "auto": chosen for the model's device by {@link MemoryBudget#of} (on a CPU
@@ -74,11 +43,19 @@ public final class AttributionOptions {
         return new AttributionOptions();
     }
 
-    /** Configuration keys, as in conf/ and on the command line (with dashes for underscores). */
-    public static final java.util.List<String> KEYS = java.util.List.of("method", "n_steps", "conductance",
+    /** The engine's own configuration keys, as in conf/ and on the command line (with dashes for underscores). */
+    public static final java.util.List<String> ENGINE_KEYS = java.util.List.of("method", "n_steps", "conductance",
             "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses",
-            "methods", "n_samples", "seed", "occlusion_window", "faithfulness", "noise_stdev", "nt_type", "nt_method",
-            "nt_stdev");
+            "methods", "n_samples", "seed", "faithfulness");
+
+    /** Every configuration key: the engine's, then each registered method's options ({@link AttributionMethods}). */
+    public static final java.util.List<String> KEYS = keys();
+
+    private static java.util.List<String> keys() {
+        java.util.List<String> keys = new java.util.ArrayList<>(ENGINE_KEYS);
+        AttributionMethods.options().forEach(o -> keys.add(o.key()));
+        return java.util.List.copyOf(keys);
+    }
 
     /**
      * Sets one option from its configuration key and text value, e.g. {@code ("n_steps", "16")} or
@@ -100,16 +77,17 @@ public final class AttributionOptions {
                 case "strategy" -> strategy(Strategy.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT)
                         .replace('-', '_')));
                 case "analyses" -> analyses(parseAnalyses(value));
-                case "methods" -> methods(Method.parseList(value));
+                case "methods" -> methods(AttributionMethods.parseList(value));
                 case "n_samples" -> samples(Integer.parseInt(value.trim()));
                 case "seed" -> seed(Long.parseLong(value.trim()));
-                case "occlusion_window" -> occlusionWindow(Integer.parseInt(value.trim()));
                 case "faithfulness" -> faithfulness(parseBoolean(value));
-                case "noise_stdev" -> noiseStdev(Double.parseDouble(value.trim()));
-                case "nt_type" -> noiseTunnelType(NoiseTunnelType.parse(value));
-                case "nt_method" -> noiseTunnelMethod(Method.parseList(value).get(0));
-                case "nt_stdev" -> noiseTunnelStdev(Double.parseDouble(value.trim()));
-                default -> throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
+                default -> {
+                    MethodOption<?> option = AttributionMethods.option(key);
+                    if (option == null) {
+                        throw new IllegalArgumentException("unknown option '" + key + "' (known: " + KEYS + ")");
+                    }
+                    methodOptions.put(key, option.parse(value));
+                }
             }
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(key + ": expected " + (key.equals("internal_batch_size")
@@ -267,10 +245,7 @@ public final class AttributionOptions {
      * methods).
      */
     public boolean has(Analysis a) {
-        return analyses.contains(a) || methods.stream().anyMatch(m -> switch (m) {
-            case INTEGRATED_GRADIENTS -> a == Analysis.INTEGRATED_GRADIENTS;
-            default -> a == Analysis.GRAD_X_INPUT; // the input's gradient, and the targets the methods explain
-        });
+        return analyses.contains(a) || methods.stream().anyMatch(m -> m.requiredAnalysis() == a);
     }
 
     public boolean needsGradients() {
@@ -278,12 +253,17 @@ public final class AttributionOptions {
     }
 
     /** The attribution methods to report by name (explain's --methods; empty: today's output only). */
-    public AttributionOptions methods(java.util.List<Method> list) {
+    public AttributionOptions methods(java.util.List<AttributionMethod> list) {
         this.methods = java.util.List.copyOf(list);
         return this;
     }
 
-    public java.util.List<Method> methods() {
+    /** The methods of a comma-separated list of names, e.g. "integrated_gradients,lime". */
+    public AttributionOptions methods(String names) {
+        return methods(AttributionMethods.parseList(names));
+    }
+
+    public java.util.List<AttributionMethod> methods() {
         return methods;
     }
 
@@ -336,7 +316,7 @@ public final class AttributionOptions {
     public AttributionOptions validate() {
         if (baseline.isZeroEmbedding()) {
             java.util.List<String> replacing = new java.util.ArrayList<>(methods.stream()
-                    .filter(Method::replacesTokens).map(Method::cliName).toList());
+                    .filter(AttributionMethod::replacesTokens).map(AttributionMethod::name).toList());
             if (faithfulness) {
                 replacing.add("faithfulness");
             }
@@ -372,19 +352,6 @@ public final class AttributionOptions {
         return seed;
     }
 
-    /** Occlusion's window in tokens (Captum's sliding_window_shapes), stride 1. */
-    public AttributionOptions occlusionWindow(int tokens) {
-        if (tokens < 1) {
-            throw new IllegalArgumentException("occlusion_window: must be ≥ 1, got " + tokens);
-        }
-        this.occlusionWindow = tokens;
-        return this;
-    }
-
-    public int occlusionWindow() {
-        return occlusionWindow;
-    }
-
     /** Whether each method's comprehensiveness and sufficiency are measured (six forward passes per method). */
     public AttributionOptions faithfulness(boolean on) {
         this.faithfulness = on;
@@ -395,54 +362,11 @@ public final class AttributionOptions {
         return faithfulness;
     }
 
-    /** GradientSHAP's input noise σ (Captum's stdevs; its default 0.0). */
-    public AttributionOptions noiseStdev(double sigma) {
-        if (!(sigma >= 0)) {
-            throw new IllegalArgumentException("noise_stdev: must be ≥ 0, got " + sigma);
-        }
-        this.noiseStdev = sigma;
-        return this;
-    }
-
-    public double noiseStdev() {
-        return noiseStdev;
-    }
-
-    /** NoiseTunnel's aggregation (Captum's nt_type; default smoothgrad). */
-    public AttributionOptions noiseTunnelType(NoiseTunnelType type) {
-        this.noiseTunnelType = type;
-        return this;
-    }
-
-    public NoiseTunnelType noiseTunnelType() {
-        return noiseTunnelType;
-    }
-
-    /** The gradient method NoiseTunnel wraps: saliency (default, SmoothGrad's), input_x_gradient or integrated_gradients. */
-    public AttributionOptions noiseTunnelMethod(Method method) {
-        if (!NOISE_TUNNEL_METHODS.contains(method)) {
-            throw new IllegalArgumentException("nt_method: expected one of " + NOISE_TUNNEL_METHODS.stream()
-                    .map(Method::cliName).toList() + ", got '" + method.cliName() + "'");
-        }
-        this.noiseTunnelMethod = method;
-        return this;
-    }
-
-    public Method noiseTunnelMethod() {
-        return noiseTunnelMethod;
-    }
-
-    /** NoiseTunnel's Gaussian noise σ on the input's embedding output (Captum's stdevs; its default 1.0). */
-    public AttributionOptions noiseTunnelStdev(double sigma) {
-        if (!(sigma >= 0)) {
-            throw new IllegalArgumentException("nt_stdev: must be ≥ 0, got " + sigma);
-        }
-        this.noiseTunnelStdev = sigma;
-        return this;
-    }
-
-    public double noiseTunnelStdev() {
-        return noiseTunnelStdev;
+    /** A method's option: the value set, or its declared default. */
+    @SuppressWarnings("unchecked")
+    public <T> T methodOption(MethodOption<T> option) {
+        Object value = methodOptions.get(option.key());
+        return value == null ? option.defaultValue() : (T) value;
     }
 
     private static boolean parseBoolean(String value) {

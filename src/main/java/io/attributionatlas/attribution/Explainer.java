@@ -329,7 +329,8 @@ public final class Explainer implements AutoCloseable {
 
     /** Whether a requested method (or faithfulness) needs passes of its own after the sweep. */
     private boolean ownPasses() {
-        return options.faithfulness() || options.methods().stream().anyMatch(m -> !m.onSweep());
+        return options.faithfulness() || options.methods().stream()
+                .anyMatch(m -> m.passes() != AttributionMethod.Passes.SWEEP);
     }
 
     /** A plan in the batch, and where its result goes. */
@@ -359,34 +360,18 @@ public final class Explainer implements AutoCloseable {
             long seed = PerturbationBatch.seed(options, text);
             for (TargetAttribution t : f.results) {
                 Map<String, MethodScores> scores = computed.computeIfAbsent(t, k -> new java.util.HashMap<>());
-                for (Method m : options.methods()) {
-                    int samples = options.samples();
-                    PerturbationPlan<MethodScores> plan = switch (m) {
-                        case OCCLUSION -> Occlusion.plan(text, options.occlusionWindow());
-                        case WORD_ABLATION -> WordAblation.plan(text);
-                        case KERNEL_SHAP -> KernelShap.plan(text, samples > 0 ? samples : KernelShap.DEFAULT_SAMPLES,
-                                seed);
-                        case LIME -> Lime.plan(text, samples > 0 ? samples : Lime.DEFAULT_SAMPLES, seed);
-                        case SHAPLEY_VALUE_SAMPLING -> ShapleyValueSampling.plan(text, samples > 0 ? samples
-                                : ShapleyValueSampling.DEFAULT_SAMPLES, seed);
-                        default -> null;
-                    };
-                    if (plan != null) {
-                        planned.add(new Planned<>(t, m.cliName(), plan, batch.add(text, baseline, t, plan.masks(),
-                                false), plan.usesOriginal() ? original(batch, originals, text, baseline, t, false)
-                                        : null));
-                    } else if (m == Method.GRADIENT_SHAP || m == Method.ATTENTION_ATTRIBUTION
-                            || m == Method.NOISE_TUNNEL) {
-                        PathGradients g = new PathGradients(model, options, text, t, predictor.padId(),
-                                sweepRows(text.length()));
-                        scores.put(m.cliName(), switch (m) {
-                            case GRADIENT_SHAP -> g.gradientShap(baseline, samples > 0 ? samples
-                                    : PathGradients.GRADIENT_SHAP_SAMPLES, options.noiseStdev(), seed);
-                            case NOISE_TUNNEL -> g.noiseTunnel(baseline, options.noiseTunnelMethod(),
-                                    options.noiseTunnelType(), samples > 0 ? samples
-                                            : PathGradients.NOISE_TUNNEL_SAMPLES, options.noiseTunnelStdev(), seed);
-                            default -> g.attentionAttribution();
-                        });
+                AttributionMethod.MethodContext context = new AttributionMethod.MethodContext(options, seed);
+                for (AttributionMethod m : options.methods()) {
+                    switch (m.passes()) {
+                        case PERTURBATION -> {
+                            PerturbationPlan<MethodScores> plan = m.plan(text, context);
+                            planned.add(new Planned<>(t, m.name(), plan, batch.add(text, baseline, t, plan.masks(),
+                                    false), plan.usesOriginal() ? original(batch, originals, text, baseline, t, false)
+                                            : null));
+                        }
+                        case GRADIENT -> scores.put(m.name(), m.attribute(new PathGradients(model, options, text, t,
+                                predictor.padId(), sweepRows(text.length())), baseline, context));
+                        case SWEEP -> { } // added when the sweep finished the target
                     }
                 }
             }
@@ -395,10 +380,10 @@ public final class Explainer implements AutoCloseable {
         planned.forEach(p -> computed.get(p.target()).put(p.name(), p.result()));
         for (InFlight f : group) {
             for (TargetAttribution t : f.results) {
-                for (Method m : options.methods()) {
-                    MethodScores s = computed.get(t).get(m.cliName());
+                for (AttributionMethod m : options.methods()) {
+                    MethodScores s = computed.get(t).get(m.name());
                     if (s != null) {
-                        t.methods().put(m.cliName(), s);
+                        t.methods().put(m.name(), s);
                     }
                 }
             }
@@ -530,16 +515,12 @@ public final class Explainer implements AutoCloseable {
         HeadConductance heads = item.attentionStatistics[0] != null ? headConductance(item) : null;
         java.util.Map<String, MethodScores> methods = new java.util.LinkedHashMap<>();
         int[] words = item.sample.encoding().words();
-        for (Method m : options.methods()) {
-            switch (m) {
-                case INTEGRATED_GRADIENTS -> methods.put(m.cliName(), MethodScores.ofTokens(m.cliName(), igSum, words,
-                        points.pointsIg(), points.pointsIg()));
-                case INPUT_X_GRADIENT -> methods.put(m.cliName(), MethodScores.ofTokens(m.cliName(), item.gradXInput,
-                        words, 1, 1));
-                case SALIENCY -> methods.put(m.cliName(), MethodScores.ofTokens(m.cliName(), item.saliency, words, 1,
-                        1));
-                default -> { } // perturbation methods: added when the sample is complete
-            }
+        AttributionMethod.SweepScores sweep = new AttributionMethod.SweepScores(igSum, points.pointsIg(),
+                item.gradXInput, item.saliency, words);
+        for (AttributionMethod m : options.methods()) {
+            if (m.passes() == AttributionMethod.Passes.SWEEP) {
+                methods.put(m.name(), m.fromSweep(sweep));
+            } // the others: added when the sample is complete
         }
         return new TargetAttribution(item.target.name(), item.target.index(), item.target.label(), item.fInput,
                 item.fBaseline, igSum, igNorm, delta, layerToken, layerTotal, attention, heads, item.gradXInput,

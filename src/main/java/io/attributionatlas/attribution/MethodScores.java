@@ -35,12 +35,12 @@ public record MethodScores(String name, float[] tokenAttributions, float[] wordA
     }
 
     /** Token-level scores with their word sums. */
-    static MethodScores ofTokens(String name, float[] tokens, int[] words, long forward, long backward) {
+    public static MethodScores ofTokens(String name, float[] tokens, int[] words, long forward, long backward) {
         return new MethodScores(name, tokens, wordSums(tokens, words), forward, backward, null, null);
     }
 
     /** Word-level scores, each token carrying its word's score (Captum's feature-mask convention). */
-    static MethodScores ofWords(String name, float[] wordScores, int[] words, long forward, long backward) {
+    public static MethodScores ofWords(String name, float[] wordScores, int[] words, long forward, long backward) {
         float[] tokens = new float[words.length];
         for (int i = 0; i < words.length; i++) {
             tokens[i] = words[i] >= 0 ? wordScores[words[i]] : 0f;

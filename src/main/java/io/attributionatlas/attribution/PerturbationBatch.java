@@ -21,7 +21,7 @@ import java.util.function.IntUnaryOperator;
  * start or end output at its position, or its maximum over the sample's positions). All copies of all requests
  * are sorted by length and run in padded passes of as many rows as the memory budget allows at that length.
  */
-final class PerturbationBatch {
+public final class PerturbationBatch {
 
     /** One sample's copies for one target: masks in, F on each out (after {@link #run}). */
     static final class Request {
@@ -137,7 +137,7 @@ final class PerturbationBatch {
     }
 
     /** Token masks from word masks (true = every token of the word replaced). */
-    static List<boolean[]> tokenMasks(EncodedText text, List<boolean[]> wordsOff) {
+    public static List<boolean[]> tokenMasks(EncodedText text, List<boolean[]> wordsOff) {
         List<boolean[]> masks = new ArrayList<>();
         int[] words = text.words();
         for (boolean[] off : wordsOff) {

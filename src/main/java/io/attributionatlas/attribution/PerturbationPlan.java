@@ -9,5 +9,5 @@ import java.util.function.BiFunction;
  * result from F(x) (NaN when not needed) and F on each copy. Plans of many samples run together in one
  * {@link PerturbationBatch}.
  */
-record PerturbationPlan<T>(List<boolean[]> masks, boolean usesOriginal, BiFunction<Double, double[], T> finish) {
+public record PerturbationPlan<T>(List<boolean[]> masks, boolean usesOriginal, BiFunction<Double, double[], T> finish) {
 }

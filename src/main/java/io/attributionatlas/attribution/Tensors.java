@@ -7,12 +7,12 @@ import ai.djl.ndarray.types.DataType;
  * Copies NDArrays, or host values a {@link HostTransfer} fetched, into nested Java arrays (results outlive the
  * batch's native memory).
  */
-final class Tensors {
+public final class Tensors {
 
     private Tensors() {
     }
 
-    static float[][][] to3d(NDArray a) {
+    public static float[][][] to3d(NDArray a) {
         long[] s = a.getShape().getShape();
         return fold3(a.toType(DataType.FLOAT32, false).toFloatArray(), (int) s[0], (int) s[1], (int) s[2], 0);
     }

@@ -25,7 +25,8 @@ public final class AtlasCli {
             "bench", new BenchCommand(),
             "convergence", new ConvergenceCommand(),
             "run", new RunCommand(),
-            "report", new ReportCommand()));
+            "report", new ReportCommand(),
+            "methods", new MethodsCommand()));
 
     private AtlasCli() {
     }

@@ -17,7 +17,8 @@ import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.RandomModels;
 import io.attributionatlas.model.TextInput;
-import io.attributionatlas.attribution.Method;
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.AttributionMethods;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -137,8 +138,8 @@ final class BenchCommand implements AtlasCli.Command {
             }
             if (a.has("methods")) {
                 JsonObject methods = new JsonObject();
-                for (Method m : Method.parseList(a.get("methods"))) {
-                    methods.add(m.cliName(), measureMethod(predictor, copy(base), shortSamples, m));
+                for (AttributionMethod m : AttributionMethods.parseList(a.get("methods"))) {
+                    methods.add(m.name(), measureMethod(predictor, copy(base), shortSamples, m));
                 }
                 result.add("methods", methods);
             }
@@ -454,7 +455,7 @@ final class BenchCommand implements AtlasCli.Command {
      * per sample and the method's own forward and backward rows per sample.
      */
     private static JsonObject measureMethod(Predictor predictor, AttributionOptions options, List<Sample> samples,
-            Method method) {
+            AttributionMethod method) {
         try (Explainer explainer = new Explainer(predictor, options.analyses(Set.of()).methods(List.of(method)))) {
             explainer.attribute(samples.subList(0, 2)); // warm-up
             long t0 = System.nanoTime();
@@ -464,8 +465,8 @@ final class BenchCommand implements AtlasCli.Command {
             long backward = 0;
             for (io.attributionatlas.attribution.SampleAttribution s : results) {
                 for (io.attributionatlas.attribution.TargetAttribution t : s.targets()) {
-                    forward += t.methods().get(method.cliName()).forwardPasses();
-                    backward += t.methods().get(method.cliName()).backwardPasses();
+                    forward += t.methods().get(method.name()).forwardPasses();
+                    backward += t.methods().get(method.name()).backwardPasses();
                 }
             }
             JsonObject o = new JsonObject();

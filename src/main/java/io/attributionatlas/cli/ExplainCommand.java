@@ -24,7 +24,8 @@ final class ExplainCommand implements AtlasCli.Command {
         return "explain --model DIR --text TEXT [--text-pair TEXT] [--method M] [--n-steps N]"
                 + " [--conductance trapezoid|captum|quadratic] [--baseline pad|mask|unk|zero|ID] [--target predicted|label|all|CLASS]"
                 + " [--label CLASS] [--output logit|probability] [--qa-reduction index|argmax|max] [--strategy single_pass|naive]"
-                + " [--analyses LIST] [--methods LIST] [--n-samples N] [--seed N] [--occlusion-window N] [--noise-stdev S] [--nt-method saliency|input_x_gradient|integrated_gradients] [--nt-type smoothgrad|smoothgrad_sq|vargrad] [--nt-stdev S] [--faithfulness true|false]"
+                + " [--analyses LIST] [--methods LIST] [--n-samples N] [--seed N] [--faithfulness true|false]"
+                + MethodsCommand.optionUsage()
                 + " [--internal-batch-size N] [--memory-mb MB] [--task T] [--device auto|cpu|gpu|gpu:N] [--json FILE] [--html FILE]";
     }
 

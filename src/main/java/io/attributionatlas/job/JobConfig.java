@@ -1,6 +1,7 @@
 package io.attributionatlas.job;
 
 import io.attributionatlas.attribution.Analysis;
+import io.attributionatlas.attribution.AttributionMethods;
 import io.attributionatlas.attribution.AttributionOptions;
 import java.io.IOException;
 import java.io.Reader;
@@ -197,13 +198,37 @@ public final class JobConfig implements Serializable {
      * key, and a test checks that every option has one, documented in atlas.conf. {@code analyses} is the one
      * option without a key of its own: {@code level} chooses it.
      */
-    static final Map<String, String> ENGINE_KEYS = orderedMap("method", "method", "n_steps", "n_steps",
-            "conductance", "conductance", "baseline", "baseline", "target", "target", "output", "output",
-            "qa_reduction", "qa_reduction", "internal_batch_size", "internal_batch_size", "memory_mb",
-            "engine.memory_mb", "strategy", "strategy", "methods", "methods", "n_samples", "methods.n_samples",
-            "seed", "methods.seed", "occlusion_window", "methods.occlusion_window", "faithfulness",
-            "methods.faithfulness", "noise_stdev", "methods.noise_stdev", "nt_type", "methods.nt_type", "nt_method",
-            "methods.nt_method", "nt_stdev", "methods.nt_stdev");
+    /** A method's option {@code key} is the job key {@code methods.<key>}. */
+    public static final String METHOD_KEY_PREFIX = "methods.";
+
+    static final Map<String, String> ENGINE_KEYS = engineKeys();
+
+    /** The engine's keys, then each registered method's options as {@code methods.<key>}. */
+    private static Map<String, String> engineKeys() {
+        Map<String, String> keys = new LinkedHashMap<>(orderedMap("method", "method", "n_steps", "n_steps",
+                "conductance", "conductance", "baseline", "baseline", "target", "target", "output", "output",
+                "qa_reduction", "qa_reduction", "internal_batch_size", "internal_batch_size", "memory_mb",
+                "engine.memory_mb", "strategy", "strategy", "methods", "methods", "n_samples", "methods.n_samples",
+                "seed", "methods.seed", "faithfulness", "methods.faithfulness"));
+        AttributionMethods.options().forEach(o -> keys.put(o.key(), METHOD_KEY_PREFIX + o.key()));
+        return java.util.Collections.unmodifiableMap(keys);
+    }
+
+    /**
+     * atlas.conf's lines for the methods' options, as generated from their declarations: per option a comment
+     * (method, doc, type) and {@code methods.<key> = <default>}. JobConfigTest checks that atlas.conf has them.
+     */
+    public static String methodOptionLines() {
+        StringBuilder b = new StringBuilder();
+        for (io.attributionatlas.attribution.AttributionMethod m : AttributionMethods.all()) {
+            for (io.attributionatlas.attribution.MethodOption<?> o : m.options()) {
+                b.append("# ").append(m.name()).append(": ").append(o.doc()).append(" (").append(o.type())
+                        .append(")\n").append(METHOD_KEY_PREFIX).append(o.key()).append(" = ").append(o.defaultText())
+                        .append('\n');
+            }
+        }
+        return b.toString();
+    }
 
     private static Map<String, String> orderedMap(String... pairs) {
         Map<String, String> map = new LinkedHashMap<>();

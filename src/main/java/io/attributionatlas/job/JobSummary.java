@@ -1,6 +1,7 @@
 package io.attributionatlas.job;
 
 import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.schema.Keys;
 import io.attributionatlas.analysis.Moments;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -34,24 +35,24 @@ final class JobSummary {
             out.println(b);
         }
         // Word pieces of one method: the default source, else integrated gradients or the first method there is.
-        Map<String, double[]> tokens = s.tokenImportance();
+        Map<Keys.Token, double[]> tokens = s.tokenImportance();
         String method = s.tokenSource() != null ? s.tokenSource() : tokens.keySet().stream()
-                .map(k -> k.split("\t", -1)[0]).min(Comparator.comparing((String m) -> !m.equals("integrated_gradients"))
+                .map(Keys.Token::method).min(Comparator.comparing((String m) -> !m.equals("integrated_gradients"))
                         .thenComparing(m -> m)).orElse(null);
-        Map<String, List<Map.Entry<String, double[]>>> byTarget = new java.util.TreeMap<>();
-        for (Map.Entry<String, double[]> e : tokens.entrySet()) {
-            String[] key = e.getKey().split("\t", -1); // method, unit, token, target
-            if (key[0].equals(method) && key[1].equals("word_piece") && e.getValue()[0] >= 3
-                    && !key[2].startsWith("[") && key[2].chars().anyMatch(Character::isLetter)) {
-                byTarget.computeIfAbsent(key[3], k -> new ArrayList<>()).add(e);
+        Map<String, List<Map.Entry<Keys.Token, double[]>>> byTarget = new java.util.TreeMap<>();
+        for (Map.Entry<Keys.Token, double[]> e : tokens.entrySet()) {
+            Keys.Token key = e.getKey();
+            if (key.method().equals(method) && key.unit().equals("word_piece") && e.getValue()[0] >= 3
+                    && !key.token().startsWith("[") && key.token().chars().anyMatch(Character::isLetter)) {
+                byTarget.computeIfAbsent(key.target(), k -> new ArrayList<>()).add(e);
             }
         }
         byTarget.forEach((target, entries) -> {
             entries.sort(Comparator.comparingDouble(e -> -e.getValue()[1] / e.getValue()[0]));
             StringBuilder b = new StringBuilder("most important tokens for " + target + " (" + method
                     + ", mean, seen ≥ 3 times):");
-            for (Map.Entry<String, double[]> e : entries.subList(0, Math.min(8, entries.size()))) {
-                b.append(String.format(Locale.ROOT, "  %s %.3f", e.getKey().split("\t", -1)[2],
+            for (Map.Entry<Keys.Token, double[]> e : entries.subList(0, Math.min(8, entries.size()))) {
+                b.append(String.format(Locale.ROOT, "  %s %.3f", e.getKey().token(),
                         e.getValue()[1] / e.getValue()[0]));
             }
             out.println(b);

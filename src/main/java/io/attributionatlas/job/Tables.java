@@ -11,6 +11,7 @@ import io.attributionatlas.model.Prediction;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import io.attributionatlas.schema.Keys;
 import io.attributionatlas.schema.Table;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -227,9 +228,10 @@ final class Tables {
 
     static Row matrices(SampleAttribution s) {
         float[][][][] conductance = s.targets().isEmpty() ? null : s.targets().get(0).attentionConductance();
+        // Per-head-pair scores of a method that has them (attention attribution), first target.
         io.attributionatlas.attribution.MethodScores attribution = s.targets().isEmpty()
-                || s.targets().get(0).methods() == null ? null
-                : s.targets().get(0).methods().get(io.attributionatlas.attribution.Method.ATTENTION_ATTRIBUTION.cliName());
+                || s.targets().get(0).methods() == null ? null : s.targets().get(0).methods().values().stream()
+                        .filter(m -> m.matrices() != null).findFirst().orElse(null);
         return RowFactory.create(s.sample().input().id(), seq(List.of(s.sample().encoding().tokens())),
                 boxed(s.attentions()), boxed(conductance), boxed(s.normAlphaFx()), boxed(s.normSumAlphaFx()),
                 boxed(s.rollout()), attribution == null ? null : boxed(attribution.matrices()));
@@ -309,9 +311,10 @@ final class Tables {
     static List<Row> tokenImportance(CorpusStatistics stats) {
         List<Row> rows = new ArrayList<>();
         stats.tokenImportance().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(en -> {
-            String[] key = en.getKey().split("\t", -1); // method, unit, token, target
+            Keys.Token key = en.getKey();
             double[] v = en.getValue();
-            rows.add(RowFactory.create(key[2], key[3], key[0], key[1], (long) v[0], v[1] / v[0], v[2] / v[0]));
+            rows.add(RowFactory.create(key.token(), key.target(), key.method(), key.unit(), (long) v[0], v[1] / v[0],
+                    v[2] / v[0]));
         });
         return rows;
     }
@@ -319,8 +322,7 @@ final class Tables {
     static List<Row> faithfulness(CorpusStatistics stats) {
         List<Row> rows = new ArrayList<>();
         stats.faithfulness().forEach((k, m) -> {
-            String[] key = k.split("\t", -1); // method, target, metric, k
-            rows.add(RowFactory.create(key[0], key[1], key[2], key[3], m.count(), m.mean(), nan(m.std())));
+            rows.add(RowFactory.create(k.method(), k.target(), k.metric(), k.k(), m.count(), m.mean(), nan(m.std())));
         });
         return rows;
     }
@@ -328,13 +330,13 @@ final class Tables {
     static List<Row> methodAgreement(CorpusStatistics stats) {
         List<Row> rows = new ArrayList<>();
         stats.agreement().forEach((k, m) -> {
-            String[] key = k.split("\t", -1); // method a, method b, target, unit, metric
             long[] histogram = stats.agreementHistogram(k);
             List<Long> bins = new ArrayList<>();
             for (long c : histogram) {
                 bins.add(c);
             }
-            rows.add(RowFactory.create(key[0], key[1], key[2], key[3], key[4], m.count(), m.mean(), nan(m.std()),
+            rows.add(RowFactory.create(k.methodA(), k.methodB(), k.target(), k.unit(), k.metric(), m.count(), m.mean(),
+                    nan(m.std()),
                     m.min(), m.max(), seq(bins)));
         });
         return rows;

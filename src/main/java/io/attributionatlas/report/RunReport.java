@@ -48,9 +48,9 @@ public final class RunReport {
                 + "<a href=\"#config\">"
                 + "Configuration</a></nav>");
         Row manifest = spark.sql("SELECT * FROM manifest").first();
-        Row shape = spark.sql("SELECT max(layer) + 1, max(head) + 1 FROM head_stats").first();
-        int layers = shape.isNullAt(0) ? 0 : shape.getInt(0);
-        int heads = shape.isNullAt(1) ? 0 : shape.getInt(1);
+        Row shape = spark.sql("SELECT max(layer) + 1 AS layers, max(head) + 1 AS heads FROM head_stats").first();
+        int layers = shape.isNullAt(shape.fieldIndex("layers")) ? 0 : shape.<Integer>getAs("layers");
+        int heads = shape.isNullAt(shape.fieldIndex("heads")) ? 0 : shape.<Integer>getAs("heads");
         overview(spark, b, manifest, run);
         headsSection(spark, b, layers, heads);
         layersSection(spark, b, layers, heads);
@@ -94,7 +94,7 @@ public final class RunReport {
             float[][] counts = new float[1][labels.length];
             int large = 0;
             for (Row r : deltas) {
-                double v = r.getDouble(0);
+                double v = r.<Double>getAs("r");
                 for (int k = 0; k < labels.length; k++) {
                     if (v < edges[k + 1]) {
                         counts[0][k]++;
@@ -119,8 +119,8 @@ public final class RunReport {
         }
         Map<String, float[][]> grids = new LinkedHashMap<>();
         for (Row r : spark.sql("SELECT metric, layer, head, mean FROM head_stats ORDER BY metric").collectAsList()) {
-            float[][] g = grids.computeIfAbsent(r.getString(0), k -> new float[layers][heads]);
-            g[r.getInt(1)][r.getInt(2)] = r.isNullAt(3) ? Float.NaN : (float) r.getDouble(3);
+            float[][] g = grids.computeIfAbsent(r.<String>getAs("metric"), k -> new float[layers][heads]);
+            g[r.<Integer>getAs("layer")][r.<Integer>getAs("head")] = floatOrNaN(r, "mean");
         }
         b.append("<div class=\"controls\"><label>statistic <select id=\"metric\">");
         grids.keySet().forEach(m -> b.append("<option>").append(Html.escape(m)).append("</option>"));
@@ -161,7 +161,8 @@ public final class RunReport {
                 names[x] = "L" + (x / heads) + "-H" + (x % heads);
             }
             for (Row r : similarity) {
-                js[r.getInt(0) * heads + r.getInt(1)][r.getInt(2) * heads + r.getInt(3)] = (float) r.getDouble(4);
+                js[r.<Integer>getAs("layer_a") * heads + r.<Integer>getAs("head_a")][r.<Integer>getAs("layer_b")
+                        * heads + r.<Integer>getAs("head_b")] = floatOrNaN(r, "mean_js_distance");
             }
             b.append(Html.heatmap("Head similarity: mean Jensen–Shannon distance of attention maps (Clark et al.)",
                     names, names, js, false));
@@ -179,13 +180,14 @@ public final class RunReport {
         float[][] perSample = new float[layers][layers];
         float[][] agreement = new float[layers][heads];
         for (Row r : rows) {
-            float pr = r.isNullAt(3) ? Float.NaN : (float) r.getDouble(3);
-            float sr = r.isNullAt(4) ? Float.NaN : (float) r.getDouble(4);
-            if (r.getString(0).equals("layer_conductance")) {
-                pooled[r.getInt(1)][r.getInt(2)] = pr;
-                perSample[r.getInt(1)][r.getInt(2)] = sr;
+            float pr = floatOrNaN(r, "pooled_r");
+            int x = r.<Integer>getAs("a");
+            int y = r.<Integer>getAs("b");
+            if (r.<String>getAs("kind").equals("layer_conductance")) {
+                pooled[x][y] = pr;
+                perSample[x][y] = floatOrNaN(r, "sample_mean_r");
             } else {
-                agreement[r.getInt(1)][r.getInt(2)] = pr;
+                agreement[x][y] = pr;
             }
         }
         String[] names = ExplanationPage.layerLabels(layers);
@@ -231,12 +233,13 @@ public final class RunReport {
         }
         // One method's word pieces: integrated gradients when the run has them.
         String method = spark.sql("SELECT method FROM token_importance WHERE unit = 'word_piece' GROUP BY method "
-                + "ORDER BY method = 'integrated_gradients' DESC, method LIMIT 1").first().getString(0).replace("'", "''");
+                + "ORDER BY method = 'integrated_gradients' DESC, method LIMIT 1").first().<String>getAs("method")
+                .replace("'", "''");
         b.append("<div class=\"grid\">");
         for (Row t : targets) {
-            String target = t.getString(0).replace("'", "''");
+            String target = t.<String>getAs("target").replace("'", "''");
             b.append("<div>");
-            table(b, "Most important tokens for " + t.getString(0) + " (" + method + ", seen ≥ 3 times)",
+            table(b, "Most important tokens for " + t.<String>getAs("target") + " (" + method + ", seen ≥ 3 times)",
                     spark.sql("SELECT token, count, round(mean, 4) AS mean, round(mean_abs, 4) AS mean_abs FROM "
                     + "token_importance WHERE target = '" + target + "' AND unit = 'word_piece' AND method = '" + method
                     + "' AND count >= 3 ORDER BY mean DESC LIMIT 15"));
@@ -415,5 +418,11 @@ public final class RunReport {
             b.append("</tr>");
         }
         b.append("</table>");
+    }
+
+    /** A nullable double column as a float, NaN where null. */
+    private static float floatOrNaN(Row r, String column) {
+        int i = r.fieldIndex(column);
+        return r.isNullAt(i) ? Float.NaN : (float) r.getDouble(i);
     }
 }

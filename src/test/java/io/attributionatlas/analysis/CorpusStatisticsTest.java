@@ -9,7 +9,6 @@ import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
@@ -36,7 +35,7 @@ class CorpusStatisticsTest {
                 Task.SEQUENCE_CLASSIFICATION).withWeightScale(0.15));
         try (Predictor p = Predictor.open(dir, null, Device.cpu());
                 Explainer e = new Explainer(p, AttributionOptions.defaults().nSteps(8).headSimilarityRate(1).methods(
-                        io.attributionatlas.attribution.Method.parseList("integrated_gradients,occlusion,lime")))) {
+                        io.attributionatlas.attribution.AttributionMethods.parseList("integrated_gradients,occlusion,lime")))) {
             List<SampleAttribution> all = e.attribute(TEXTS.stream().map(t -> e.sample(TextInput.of(t), null)).toList());
             CorpusStatistics whole = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
             CorpusStatistics first = new CorpusStatistics(TinyModels.LAYERS, TinyModels.HEADS);
@@ -62,22 +61,24 @@ class CorpusStatisticsTest {
                 }
             }
             assertEquals(whole.agreement().keySet(), merged.agreement().keySet());
-            for (String pair : List.of("integrated_gradients\tocclusion\t", "integrated_gradients\tlime\t",
-                    "occlusion\tlime\t")) {
-                assertTrue(whole.agreement().keySet().stream().anyMatch(k -> k.startsWith(pair)
-                        && k.endsWith("\tword_piece\tspearman")), pair + " " + whole.agreement().keySet());
+            for (List<String> pair : List.of(List.of("integrated_gradients", "occlusion"),
+                    List.of("integrated_gradients", "lime"), List.of("occlusion", "lime"))) {
+                assertTrue(whole.agreement().keySet().stream().anyMatch(k -> k.methodA().equals(pair.get(0))
+                        && k.methodB().equals(pair.get(1)) && k.unit().equals("word_piece")
+                        && k.metric().equals("spearman")), pair + " " + whole.agreement().keySet());
             }
             whole.agreement().forEach((k, v) -> {
-                assertEquals(v.count(), merged.agreement().get(k).count(), k);
-                close(v.mean(), merged.agreement().get(k).mean(), k);
-                assertArrayEquals(whole.agreementHistogram(k), merged.agreementHistogram(k), k);
+                assertEquals(v.count(), merged.agreement().get(k).count(), k.toString());
+                close(v.mean(), merged.agreement().get(k).mean(), k.toString());
+                assertArrayEquals(whole.agreementHistogram(k), merged.agreementHistogram(k), k.toString());
             });
-            assertTrue(whole.tokenImportance().keySet().stream().anyMatch(k -> k.startsWith("lime\tword\t")),
+            assertTrue(whole.tokenImportance().keySet().stream().anyMatch(k -> k.method().equals("lime")
+                    && k.unit().equals("word")),
                     "word-level rows per method");
             assertEquals(whole.tokenImportance().keySet(), merged.tokenImportance().keySet());
             whole.tokenImportance().forEach((k, v) -> {
                 for (int i = 0; i < 3; i++) {
-                    close(v[i], merged.tokenImportance().get(k)[i], k);
+                    close(v[i], merged.tokenImportance().get(k)[i], k.toString());
                 }
             });
             for (int a = 0; a < TinyModels.LAYERS; a++) {

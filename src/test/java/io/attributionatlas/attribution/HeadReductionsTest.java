@@ -11,7 +11,6 @@ import ai.djl.Device;
 import io.attributionatlas.analysis.Correlation;
 import io.attributionatlas.analysis.HeadMetricsReference;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;

@@ -12,7 +12,6 @@ import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.Fixtures;
 import io.attributionatlas.analysis.HeadSimilarityReference;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;

@@ -10,8 +10,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonObject;
+import io.attributionatlas.attribution.method.AttentionAttribution;
+import io.attributionatlas.attribution.method.KernelShap;
+import io.attributionatlas.attribution.method.Lime;
+import io.attributionatlas.attribution.method.SurrogateModel;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
@@ -71,7 +74,7 @@ class MethodsTest {
     @Test
     void everyMethodAgreesWithItsDefinition() throws Exception {
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
-            AttributionOptions o = AttributionOptions.defaults().nSteps(16).methods(Method.parseList(
+            AttributionOptions o = AttributionOptions.defaults().nSteps(16).methods(AttributionMethods.parseList(
                     "integrated_gradients,saliency,input_x_gradient,occlusion,word_ablation,kernel_shap,lime"));
             SampleAttribution s = explain(p, o, PAIR);
             EncodedText text = s.sample().encoding();
@@ -127,8 +130,8 @@ class MethodsTest {
             assertEquals(Lime.DEFAULT_SAMPLES, t.methods().get("lime").forwardPasses());
 
             // A window of 3: each token's score is the mean change over the windows covering it.
-            SampleAttribution wide = explain(p, AttributionOptions.defaults().nSteps(4).occlusionWindow(3)
-                    .methods(List.of(Method.OCCLUSION)), PAIR);
+            SampleAttribution wide = explain(p, AttributionOptions.defaults().nSteps(4).set("occlusion_window", "3")
+                    .methods(AttributionMethods.parseList("occlusion")), PAIR);
             MethodScores three = wide.targets().get(0).methods().get("occlusion");
             int first = content.get(0);
             double firstWindow = original - logit(p, text, t.index(), content.get(0), content.get(1), content.get(2));
@@ -154,7 +157,7 @@ class MethodsTest {
     void faithfulnessIsErasersComprehensivenessAndSufficiency() throws Exception {
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
             AttributionOptions o = AttributionOptions.defaults().nSteps(4).faithfulness(true)
-                    .methods(List.of(Method.OCCLUSION, Method.WORD_ABLATION));
+                    .methods(AttributionMethods.parseList("occlusion,word_ablation"));
             SampleAttribution s = explain(p, o, PAIR);
             TargetAttribution t = s.targets().get(0);
             EncodedText text = s.sample().encoding();
@@ -188,12 +191,12 @@ class MethodsTest {
     void samplingMethodsAreSeededAndQuestionAnsweringGetsTheirScoresPerTarget() throws Exception {
         try (Predictor p = open(Task.QUESTION_ANSWERING)) {
             AttributionOptions o = AttributionOptions.defaults().nSteps(4).samples(40)
-                    .methods(List.of(Method.KERNEL_SHAP, Method.LIME));
+                    .methods(AttributionMethods.parseList("kernel_shap,lime"));
             SampleAttribution a = explain(p, o, PAIR);
             SampleAttribution b = explain(p, AttributionOptions.defaults().nSteps(4).samples(40)
-                    .methods(List.of(Method.KERNEL_SHAP, Method.LIME)), PAIR);
+                    .methods(AttributionMethods.parseList("kernel_shap,lime")), PAIR);
             SampleAttribution c = explain(p, AttributionOptions.defaults().nSteps(4).samples(40).seed(7)
-                    .methods(List.of(Method.KERNEL_SHAP, Method.LIME)), PAIR);
+                    .methods(AttributionMethods.parseList("kernel_shap,lime")), PAIR);
             assertEquals(2, a.targets().size(), "start and end");
             for (int t = 0; t < 2; t++) {
                 for (String m : List.of("kernel_shap", "lime")) {
@@ -222,7 +225,7 @@ class MethodsTest {
     void gradientShapAndAttentionAttributionFollowTheirDefinitions() throws Exception {
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
             SampleAttribution s = explain(p, AttributionOptions.defaults().nSteps(32).samples(400)
-                    .methods(List.of(Method.INTEGRATED_GRADIENTS, Method.GRADIENT_SHAP, Method.ATTENTION_ATTRIBUTION)),
+                    .methods(AttributionMethods.parseList("integrated_gradients,gradient_shap,attention_attribution")),
                     PAIR);
             TargetAttribution t = s.targets().get(0);
             // Without noise GradientSHAP is integrated gradients with α drawn at random: close to it at 400 draws.
@@ -232,8 +235,7 @@ class MethodsTest {
             assertEquals(400, t.methods().get("gradient_shap").backwardPasses());
             // The same from a zero embedding, Captum's baseline when it is given zeros.
             TargetAttribution zero = explain(p, AttributionOptions.defaults().nSteps(32).samples(400)
-                    .baseline(Baseline.parse("zero")).methods(List.of(Method.INTEGRATED_GRADIENTS,
-                            Method.GRADIENT_SHAP)), PAIR).targets().get(0);
+                    .baseline(Baseline.parse("zero")).methods(AttributionMethods.parseList("integrated_gradients,gradient_shap")), PAIR).targets().get(0);
             double zeroError = relativeL2(zero.methods().get("integrated_gradients").tokenAttributions(),
                     zero.methods().get("gradient_shap").tokenAttributions());
             assertTrue(zeroError < 0.1, "GradientSHAP vs IG from a zero embedding, relative L2 " + zeroError);
@@ -244,7 +246,7 @@ class MethodsTest {
             int layers = p.model().config().numLayers();
             assertEquals(layers, attention.headScores().length);
             assertEquals(p.model().config().numHeads(), attention.headScores()[0].length);
-            assertEquals((long) layers * PathGradients.ATTENTION_STEPS, attention.backwardPasses());
+            assertEquals((long) layers * AttentionAttribution.ATTENTION_STEPS, attention.backwardPasses());
             EncodedText text = s.sample().encoding();
             for (int l = 0; l < layers; l++) {
                 double total = 0;
@@ -276,7 +278,7 @@ class MethodsTest {
             List<TextInput> inputs = List.of(PAIR, new TextInput("q2", "who won ?", "the team won the game"),
                     new TextInput("q3", "was the movie good ?", "not very"));
             java.util.function.Supplier<AttributionOptions> options = () -> AttributionOptions.defaults().nSteps(4)
-                    .faithfulness(true).methods(Method.parseList("occlusion,word_ablation,kernel_shap,lime"));
+                    .faithfulness(true).methods(AttributionMethods.parseList("occlusion,word_ablation,kernel_shap,lime"));
             List<SampleAttribution> together;
             try (Explainer e = new Explainer(p, options.get())) {
                 together = e.attribute(inputs.stream().map(i -> e.sample(i, null)).toList());

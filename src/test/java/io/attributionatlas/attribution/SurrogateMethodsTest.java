@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import io.attributionatlas.Fixtures;
+import io.attributionatlas.attribution.method.KernelShap;
+import io.attributionatlas.attribution.method.Lime;
+import io.attributionatlas.attribution.method.SurrogateModel;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
@@ -268,7 +271,7 @@ class SurrogateMethodsTest {
             texts.add(new TextInput("d", "fine", "is it fine ?"));
         }
         AttributionOptions options = AttributionOptions.defaults().nSteps(2)
-                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)).methods(List.of(Method.KERNEL_SHAP));
+                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)).methods(AttributionMethods.parseList("kernel_shap"));
         int targets = 0;
         try (Predictor p = Predictor.open(model, null, Device.cpu()); Explainer e = new Explainer(p, options)) {
             boolean pairs = p.model().config().task() == Task.QUESTION_ANSWERING;
@@ -302,11 +305,11 @@ class SurrogateMethodsTest {
     void aZeroBaselineIsRefusedForMethodsThatReplaceTokens() {
         AttributionOptions zero = AttributionOptions.defaults().baseline(Baseline.parse("zero"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> zero.methods(Method.parseList("integrated_gradients,kernel_shap,lime")).faithfulness(true)
+                () -> zero.methods(AttributionMethods.parseList("integrated_gradients,kernel_shap,lime")).faithfulness(true)
                         .validate());
         assertTrue(e.getMessage().contains("as kernel_shap, lime, faithfulness need"), e.getMessage());
         // Gradient methods take a zero embedding as it is.
-        AttributionOptions.defaults().baseline(Baseline.parse("zero")).methods(Method.parseList(
+        AttributionOptions.defaults().baseline(Baseline.parse("zero")).methods(AttributionMethods.parseList(
                 "integrated_gradients,gradient_shap")).validate();
     }
 }

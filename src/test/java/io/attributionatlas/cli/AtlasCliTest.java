@@ -7,7 +7,6 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.attributionatlas.Fixtures;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TinyModels;
 import java.io.ByteArrayOutputStream;
@@ -34,6 +33,23 @@ class AtlasCliTest {
         int status = AtlasCli.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    /** The methods' docs, explain's flags and atlas.conf's lines come from the methods' declarations. */
+    @Test
+    void methodsCommandListsEveryMethodAndItsOptions() {
+        Result list = run("methods");
+        assertEquals(0, list.status(), list.err());
+        for (io.attributionatlas.attribution.AttributionMethod m : io.attributionatlas.attribution.AttributionMethods
+                .all()) {
+            assertTrue(list.out().contains(m.name()), m.name());
+        }
+        assertTrue(list.out().contains("--nt-stdev / methods.nt_stdev = 1.0"), list.out());
+        Result conf = run("methods", "--conf", "true");
+        assertTrue(conf.out().contains("methods.occlusion_window = 1\n"), conf.out());
+        Result usage = run("explain");
+        assertTrue(usage.err().contains("[--nt-type smoothgrad|smoothgrad_sq|vargrad]")
+                && usage.err().contains("[--occlusion-window N]"), usage.err());
     }
 
     @Test

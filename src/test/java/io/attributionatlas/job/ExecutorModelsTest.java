@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TinyModels;
 import java.nio.file.Path;

@@ -51,12 +51,15 @@ class JobConfigTest {
         assertEquals(AttributionOptions.KEYS.size() - 1, JobConfig.ENGINE_KEYS.size(), "no job key for nothing");
         String methodsDoc = conf.substring(conf.lastIndexOf("# Attribution methods", conf.indexOf("\nmethods =")),
                 conf.indexOf("\nmethods ="));
-        for (io.attributionatlas.attribution.Method m : io.attributionatlas.attribution.Method.values()) {
-            assertTrue(methodsDoc.contains(m.cliName()), m.cliName() + " is listed in atlas.conf's methods line");
+        for (io.attributionatlas.attribution.AttributionMethod m : io.attributionatlas.attribution.AttributionMethods
+                .all()) {
+            assertTrue(methodsDoc.contains(m.name()), m.name() + " is listed in atlas.conf's methods line");
         }
+        assertTrue(conf.contains(JobConfig.methodOptionLines()), "atlas.conf has the methods' options as their "
+                + "declarations generate them (atlas methods --conf true):\n" + JobConfig.methodOptionLines());
         AttributionOptions set = JobConfig.load(null, Map.of("methods.noise_stdev", "0.25", "strategy", "naive"))
                 .attributionOptions();
-        assertEquals(0.25, set.noiseStdev());
+        assertEquals(0.25, set.methodOption(io.attributionatlas.attribution.method.GradientShap.NOISE_STDEV));
         assertEquals(AttributionOptions.Strategy.NAIVE, set.strategy());
         assertEquals(AttributionOptions.Strategy.SINGLE_PASS, JobConfig.load(null, Map.of()).attributionOptions()
                 .strategy());

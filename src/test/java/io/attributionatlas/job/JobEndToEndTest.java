@@ -13,7 +13,6 @@ import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncoderFamilies;
-import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;

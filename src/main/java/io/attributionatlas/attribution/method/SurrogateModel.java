@@ -1,5 +1,8 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.PerturbationBatch;
+import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,17 +22,17 @@ import org.apache.commons.math3.linear.SingularValueDecomposition;
  * Commons Math's singular value decomposition); the intercept is ȳ − z̄·c. When there are no more samples than
  * words, the minimum norm is that of c alone, not of (b, c).
  */
-final class SurrogateModel {
+public final class SurrogateModel {
 
     /** The interpretable samples of one fit, in Captum's order, and their kernel weights. */
-    record Samples(List<boolean[]> kept, double[] weights) {
+    public record Samples(List<boolean[]> kept, double[] weights) {
     }
 
     private SurrogateModel() {
     }
 
     /** Coefficients c (without the intercept) of the weighted least-squares fit of y ≈ b + z·c. */
-    static double[] fit(List<boolean[]> z, double[] y, double[] weights) {
+    public static double[] fit(List<boolean[]> z, double[] y, double[] weights) {
         int n = z.size();
         int m = z.get(0).length;
         double totalWeight = 0;
@@ -64,7 +67,7 @@ final class SurrogateModel {
      * reads F(x) (computed once per target for all methods) instead of a pass of its own. {@code draw} gives the
      * samples for M ≥ 1 words; without words there is nothing to fit.
      */
-    static PerturbationPlan<MethodScores> plan(String name, EncodedText text, IntFunction<Samples> draw) {
+    public static PerturbationPlan<MethodScores> plan(String name, EncodedText text, IntFunction<Samples> draw) {
         int words = MethodScores.wordCount(text.words());
         if (words == 0) {
             return new PerturbationPlan<>(List.of(), false, (original, y) -> MethodScores.ofWords(name, new float[0],

@@ -1,5 +1,9 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.MethodOption;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
@@ -10,12 +14,40 @@ import java.util.List;
  * F(x) − F(x with the window occluded), and a token's attribution is the mean change over the windows that
  * cover it. Special tokens get 0. Costs 1 + (content tokens − window + 1) forward passes.
  */
-final class Occlusion {
+public final class Occlusion implements AttributionMethod {
 
-    private Occlusion() {
+    public static final String NAME = "occlusion";
+
+    @Override
+    public String name() {
+        return NAME;
     }
 
-    static PerturbationPlan<MethodScores> plan(EncodedText text, int window) {
+    @Override
+    public String summary() {
+        return "Captum Occlusion: a sliding window of tokens replaced by the baseline, stride 1";
+    }
+
+    @Override
+    public Passes passes() {
+        return Passes.PERTURBATION;
+    }
+
+    /** The window's width in tokens (Captum's sliding_window_shapes). */
+    public static final MethodOption<Integer> WINDOW = MethodOption.positiveInt("occlusion_window", 1,
+            "Occlusion's window in tokens (stride 1).");
+
+    @Override
+    public java.util.List<MethodOption<?>> options() {
+        return java.util.List.of(WINDOW);
+    }
+
+    @Override
+    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
+        return plan(text, context.option(WINDOW));
+    }
+
+    public static PerturbationPlan<MethodScores> plan(EncodedText text, int window) {
         boolean[] special = text.special();
         List<Integer> content = new ArrayList<>();
         for (int i = 0; i < special.length; i++) {
@@ -48,7 +80,7 @@ final class Occlusion {
             for (int i = 0; i < special.length; i++) {
                 scores[i] = count[i] == 0 ? 0f : (float) (sum[i] / count[i]);
             }
-            return MethodScores.ofTokens(Method.OCCLUSION.cliName(), scores, text.words(), passes, 0);
+            return MethodScores.ofTokens(NAME, scores, text.words(), passes, 0);
         });
     }
 }

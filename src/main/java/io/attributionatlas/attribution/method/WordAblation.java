@@ -1,5 +1,9 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.PerturbationBatch;
+import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,12 +12,31 @@ import java.util.List;
  * Captum's {@code FeatureAblation} with one feature per word: a word's attribution is F(x) − F(x with all of
  * the word's tokens replaced by the baseline), and each of its tokens carries it. 1 + words forward passes.
  */
-final class WordAblation {
+public final class WordAblation implements AttributionMethod {
 
-    private WordAblation() {
+    public static final String NAME = "word_ablation";
+
+    @Override
+    public String name() {
+        return NAME;
     }
 
-    static PerturbationPlan<MethodScores> plan(EncodedText text) {
+    @Override
+    public String summary() {
+        return "Captum FeatureAblation with one feature per word";
+    }
+
+    @Override
+    public Passes passes() {
+        return Passes.PERTURBATION;
+    }
+
+    @Override
+    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
+        return plan(text);
+    }
+
+    public static PerturbationPlan<MethodScores> plan(EncodedText text) {
         int count = MethodScores.wordCount(text.words());
         List<boolean[]> off = new ArrayList<>();
         for (int w = 0; w < count; w++) {
@@ -27,7 +50,7 @@ final class WordAblation {
             for (int w = 0; w < count; w++) {
                 scores[w] = (float) (original - ablated[w]);
             }
-            return MethodScores.ofWords(Method.WORD_ABLATION.cliName(), scores, text.words(),
+            return MethodScores.ofWords(NAME, scores, text.words(),
                     masks.size() + (count > 0 ? 1 : 0), 0);
         });
     }

@@ -1,5 +1,9 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.PerturbationBatch;
+import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,15 +19,34 @@ import java.util.Random;
  * 1 + n_samples · (M − 1) forward passes beside F(x). Seeded: Java's generator, not torch's, so the permutations
  * are Captum's in distribution, not value by value.
  */
-final class ShapleyValueSampling {
+public final class ShapleyValueSampling implements AttributionMethod {
+
+    public static final String NAME = "shapley_value_sampling";
 
     /** Captum's default n_samples (permutations) for ShapleyValueSampling. */
-    static final int DEFAULT_SAMPLES = 25;
+    public static final int DEFAULT_SAMPLES = 25;
 
-    private ShapleyValueSampling() {
+    @Override
+    public String name() {
+        return NAME;
     }
 
-    static PerturbationPlan<MethodScores> plan(EncodedText text, int permutations, long seed) {
+    @Override
+    public String summary() {
+        return "Captum ShapleyValueSampling over words: mean marginal contributions over seeded permutations";
+    }
+
+    @Override
+    public Passes passes() {
+        return Passes.PERTURBATION;
+    }
+
+    @Override
+    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
+        return plan(text, context.samples(DEFAULT_SAMPLES), context.seed());
+    }
+
+    public static PerturbationPlan<MethodScores> plan(EncodedText text, int permutations, long seed) {
         int m = MethodScores.wordCount(text.words());
         int[][] orders = permutations(m, Math.max(1, permutations), seed);
         List<boolean[]> off = new ArrayList<>();
@@ -52,13 +75,13 @@ final class ShapleyValueSampling {
             for (int w = 0; w < m; w++) {
                 scores[w] = (float) (sums[w] / orders.length);
             }
-            return MethodScores.ofWords(Method.SHAPLEY_VALUE_SAMPLING.cliName(), scores, text.words(),
+            return MethodScores.ofWords(NAME, scores, text.words(),
                     masks.size() + (m > 0 ? 1 : 0), 0);
         });
     }
 
     /** {@code count} uniformly random permutations of 0 … m − 1 (Fisher–Yates), from {@code seed}. */
-    static int[][] permutations(int m, int count, long seed) {
+    public static int[][] permutations(int m, int count, long seed) {
         Random random = new Random(seed);
         int[][] out = new int[count][m];
         for (int[] order : out) {

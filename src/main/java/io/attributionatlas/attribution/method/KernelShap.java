@@ -1,5 +1,8 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -17,25 +20,44 @@ import java.util.Random;
  * evaluated and its score is F(x) − F(baseline) exactly (Captum's size distribution is empty there and it raises).
  * Seeded: Java's generator, not torch's, so the draws are Captum's in distribution, not value by value.
  */
-final class KernelShap {
+public final class KernelShap implements AttributionMethod {
+
+    public static final String NAME = "kernel_shap";
 
     /** Captum's default n_samples for KernelShap, the two end points included. */
-    static final int DEFAULT_SAMPLES = 25;
+    public static final int DEFAULT_SAMPLES = 25;
     /** Captum's {@code inf_weight}: the kernel weight of the samples keeping every word or none. */
-    static final double END_POINT_WEIGHT = 1_000_000.0;
+    public static final double END_POINT_WEIGHT = 1_000_000.0;
 
-    private KernelShap() {
+    @Override
+    public String name() {
+        return NAME;
     }
 
-    static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
-        return SurrogateModel.plan(Method.KERNEL_SHAP.cliName(), text, m -> samples(m, samples, seed));
+    @Override
+    public String summary() {
+        return "Captum KernelShap over words";
+    }
+
+    @Override
+    public Passes passes() {
+        return Passes.PERTURBATION;
+    }
+
+    @Override
+    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
+        return plan(text, context.samples(DEFAULT_SAMPLES), context.seed());
+    }
+
+    public static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
+        return SurrogateModel.plan(NAME, text, m -> samples(m, samples, seed));
     }
 
     /**
      * Captum's samples for M ≥ 1 words: the input, the baseline, then {@code samples} − 2 coalitions (none for
      * one word); fewer than 2 samples keep only the first ones of that order, as Captum's generator does.
      */
-    static SurrogateModel.Samples samples(int m, int samples, long seed) {
+    public static SurrogateModel.Samples samples(int m, int samples, long seed) {
         List<boolean[]> kept = new ArrayList<>();
         boolean[] all = new boolean[m];
         Arrays.fill(all, true);

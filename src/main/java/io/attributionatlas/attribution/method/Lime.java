@@ -1,5 +1,8 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,21 +23,40 @@ import java.util.Random;
  * Seeded: Java's generator, not torch's. {@code samples} forward passes at most (a sample keeping every word
  * reads F(x)).
  */
-final class Lime {
+public final class Lime implements AttributionMethod {
+
+    public static final String NAME = "lime";
 
     /** Captum's default n_samples for {@code Lime.attribute} (its docstring says 50; its signature, 25). */
-    static final int DEFAULT_SAMPLES = 25;
+    public static final int DEFAULT_SAMPLES = 25;
     private static final double KERNEL_WIDTH = 1.0;
 
-    private Lime() {
+    @Override
+    public String name() {
+        return NAME;
     }
 
-    static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
-        return SurrogateModel.plan(Method.LIME.cliName(), text, m -> samples(m, samples, seed));
+    @Override
+    public String summary() {
+        return "Captum Lime over words (cosine distance, weighted least squares)";
+    }
+
+    @Override
+    public Passes passes() {
+        return Passes.PERTURBATION;
+    }
+
+    @Override
+    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
+        return plan(text, context.samples(DEFAULT_SAMPLES), context.seed());
+    }
+
+    public static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
+        return SurrogateModel.plan(NAME, text, m -> samples(m, samples, seed));
     }
 
     /** {@code samples} Bernoulli(½) word masks over M words, with their kernel weights. */
-    static SurrogateModel.Samples samples(int m, int samples, long seed) {
+    public static SurrogateModel.Samples samples(int m, int samples, long seed) {
         Random random = new Random(seed);
         List<boolean[]> kept = new ArrayList<>();
         double[] weights = new double[samples];
