@@ -7,6 +7,7 @@ import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.schema.Keys;
+import io.attributionatlas.schema.Metrics;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -105,8 +106,8 @@ public final class CorpusStatistics implements Serializable {
             if (t.methods() != null && !t.methods().isEmpty()) {
                 String[] words = wordTexts(e);
                 for (MethodScores m : t.methods().values()) {
-                    addImportance(m.name(), "word_piece", e.tokens(), m.tokenAttributions(), target);
-                    addImportance(m.name(), "word", words, m.wordAttributions(), target);
+                    addImportance(m.name(), Metrics.UNIT_WORD_PIECE, e.tokens(), m.tokenAttributions(), target);
+                    addImportance(m.name(), Metrics.UNIT_WORD, words, m.wordAttributions(), target);
                 }
                 addAgreement(t.methods(), target, e);
                 addFaithfulness(t.faithfulness(), target);
@@ -116,8 +117,8 @@ public final class CorpusStatistics implements Serializable {
             if (scores == null) {
                 continue;
             }
-            tokenSource = t.igTokenSum() != null ? "integrated_gradients" : "grad_x_input";
-            addImportance(tokenSource, "word_piece", e.tokens(), scores, target);
+            tokenSource = t.igTokenSum() != null ? Metrics.PREFERRED_TOKEN_METHOD : "grad_x_input";
+            addImportance(tokenSource, Metrics.UNIT_WORD_PIECE, e.tokens(), scores, target);
         }
         TargetAttribution first = s.targets().isEmpty() ? null : s.targets().get(0);
         if (first != null && first.layerTokenSum() != null) {
@@ -179,12 +180,12 @@ public final class CorpusStatistics implements Serializable {
         int n = Faithfulness.FRACTIONS.length;
         byMethod.forEach((method, v) -> {
             for (int part = 0; part < 2; part++) {
-                String metric = part == 0 ? "comprehensiveness" : "sufficiency";
+                String metric = part == 0 ? Metrics.COMPREHENSIVENESS : Metrics.SUFFICIENCY;
                 for (int i = 0; i < n; i++) {
                     faithfulness.computeIfAbsent(new Keys.Faithfulness(method, target, metric,
                             Double.toString(Faithfulness.FRACTIONS[i])), k -> new Moments()).add(v[part * n + i]);
                 }
-                faithfulness.computeIfAbsent(new Keys.Faithfulness(method, target, metric, "aopc"),
+                faithfulness.computeIfAbsent(new Keys.Faithfulness(method, target, metric, Metrics.AOPC),
                         k -> new Moments()).add(Faithfulness.aopc(v, part));
             }
         });
@@ -203,8 +204,8 @@ public final class CorpusStatistics implements Serializable {
             for (int y = x + 1; y < list.size(); y++) {
                 String a = list.get(x).name();
                 String b = list.get(y).name();
-                addAgreement(a, b, target, "word_piece", MethodAgreement.compare(pieces[x], pieces[y]));
-                addAgreement(a, b, target, "word", MethodAgreement.compare(words[x], words[y]));
+                addAgreement(a, b, target, Metrics.UNIT_WORD_PIECE, MethodAgreement.compare(pieces[x], pieces[y]));
+                addAgreement(a, b, target, Metrics.UNIT_WORD, MethodAgreement.compare(words[x], words[y]));
             }
         }
     }

@@ -3,6 +3,7 @@ package io.attributionatlas.analysis;
 import io.attributionatlas.attribution.HeadReductions;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.schema.Metrics;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -29,7 +30,7 @@ public final class HeadMetrics {
         }
         float[][] importance = meanHeadImportance(s);
         if (importance != null) {
-            out.put("head_importance", importance);
+            out.put(Metrics.HEAD_IMPORTANCE, importance);
         }
         return out;
     }

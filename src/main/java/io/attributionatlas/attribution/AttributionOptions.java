@@ -2,6 +2,10 @@ package io.attributionatlas.attribution;
 
 import io.attributionatlas.attribution.TargetSpec.Output;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
+import io.attributionatlas.attribution.sweep.ConductanceRule;
+import io.attributionatlas.attribution.sweep.IntegrationMethod;
+import io.attributionatlas.attribution.sweep.PathPoints;
+import io.attributionatlas.attribution.sweep.SweepPoints;
 import java.util.EnumSet;
 import java.util.Set;
 

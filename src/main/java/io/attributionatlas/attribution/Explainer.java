@@ -2,6 +2,8 @@ package io.attributionatlas.attribution;
 
 import io.attributionatlas.attribution.AttributionOptions.Strategy;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
+import io.attributionatlas.attribution.sweep.PathWeights;
+import io.attributionatlas.attribution.sweep.SweepPoints;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Prediction;

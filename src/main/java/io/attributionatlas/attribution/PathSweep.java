@@ -10,6 +10,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.attributionatlas.attribution.TargetSpec.Output;
 import io.attributionatlas.attribution.TargetSpec.QaReduction;
+import io.attributionatlas.attribution.sweep.ChunkLayout;
+import io.attributionatlas.attribution.sweep.PathWeights;
+import io.attributionatlas.attribution.sweep.SweepPoints;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
@@ -203,7 +206,7 @@ final class PathSweep {
                 }
                 rows = allowed;
             }
-            runChunk(ChunkLayout.of(open, firstPoint, rows, perItem, weights.band()), taps);
+            runChunk(ChunkLayout.of(open, item -> item.length, firstPoint, rows, perItem, weights.band()), taps);
             int consumed = firstPoint + rows;
             List<Item> finished = open.subList(0, consumed / perItem);
             for (Item item : finished) {
@@ -226,7 +229,7 @@ final class PathSweep {
      */
     static final int ATTENTION_STATISTICS = 2 * HeadReductions.CATEGORIES.size() + HeadReductions.MOMENTS;
 
-    private void runChunk(ChunkLayout chunk, Taps taps) {
+    private void runChunk(ChunkLayout<Item> chunk, Taps taps) {
         int rows = chunk.rows();
         int seq = chunk.seq();
         int perItem = points.size();
@@ -393,7 +396,7 @@ final class PathSweep {
     private record Coefficients(NDArray rows, NDArray partners, List<ChunkLayout.CarryPair> carryPairs,
             NDArray carryWeights) {
 
-        static Coefficients of(ChunkLayout chunk, PathWeights weights, NDManager scope) {
+        static Coefficients of(ChunkLayout<Item> chunk, PathWeights weights, NDManager scope) {
             NDArray rows = scope.create(chunk.coefficients(weights), new Shape(weights.offsets().length, chunk.rows()));
             NDArray partners = chunk.segments().size() > 1 ? rows.neq(Scalars.of(rows, 0f)) : null;
             List<ChunkLayout.CarryPair> pairs = chunk.carryPairs(weights);
@@ -412,7 +415,7 @@ final class PathSweep {
      * carried rows; for layer outputs summed over hidden ([items, S]), for attention [items, H, S, S]. Keeps the
      * last item's last rows when it continues.
      */
-    private NDArray conduct(ChunkLayout chunk, String key, NDArray y, NDArray g, Coefficients coefficients,
+    private NDArray conduct(ChunkLayout<Item> chunk, String key, NDArray y, NDArray g, Coefficients coefficients,
             boolean tokenSums) {
         // Accumulated in float32 whatever the model computes in.
         NDArray values = y.toType(DataType.FLOAT32, false);
@@ -499,8 +502,8 @@ final class PathSweep {
      * Keeps the continuing last item's last {@link PathWeights#band()} rows of a tensor (at its own length): its rows
      * in this chunk, preceded by its carried ones when it has fewer rows here.
      */
-    private void carryOut(ChunkLayout chunk, String key, NDArray tensor) {
-        ChunkLayout.Segment last = chunk.last();
+    private void carryOut(ChunkLayout<Item> chunk, String key, NDArray tensor) {
+        ChunkLayout.Segment<Item> last = chunk.last();
         Item item = last.item();
         int keep = chunk.carryOut(weights.band());
         int fromChunk = Math.min(keep, last.count());
@@ -519,9 +522,9 @@ final class PathSweep {
      * the last item's row as its partial when it continues, and returns the finished items' rows (null when the
      * chunk finishes none).
      */
-    private NDArray finished(ChunkLayout chunk, String key, NDArray sums, NDManager scope) {
+    private NDArray finished(ChunkLayout<Item> chunk, String key, NDArray sums, NDManager scope) {
         sums.attach(scope);
-        ChunkLayout.Segment first = chunk.first();
+        ChunkLayout.Segment<Item> first = chunk.first();
         if (first.firstPoint() > 0) {
             NDArray partial = first.item().state(key);
             NDIndex own = ownPart(0, first.item().length, sums.getShape().dimension() - 1);
@@ -573,7 +576,7 @@ final class PathSweep {
     }
 
     /** Copies the chunk's host values into the items: F at α = 0 and 1, and everything of the finished items. */
-    private void unpack(ChunkLayout chunk, HostTransfer.Fetched host, ChunkOffsets at, Taps taps) {
+    private void unpack(ChunkLayout<Item> chunk, HostTransfer.Fetched host, ChunkOffsets at, Taps taps) {
         int seq = chunk.seq();
         int heads = model.config().numHeads();
         int layers = model.config().numLayers();
@@ -647,7 +650,7 @@ final class PathSweep {
         private final NDArray selectEnd;
         private final NDArray startRows;
 
-        TargetSelection(ChunkLayout chunk, long[] mask, NDManager scope) {
+        TargetSelection(ChunkLayout<Item> chunk, long[] mask, NDManager scope) {
             int rows = chunk.rows();
             int seq = chunk.seq();
             if (model.config().task() != io.attributionatlas.model.Task.QUESTION_ANSWERING) {

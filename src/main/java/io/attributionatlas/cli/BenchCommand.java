@@ -1,6 +1,5 @@
 package io.attributionatlas.cli;
 
-import io.attributionatlas.schema.Json;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -9,6 +8,8 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.attributionatlas.analysis.CorpusStatistics;
 import io.attributionatlas.attribution.Analysis;
+import io.attributionatlas.attribution.AttributionMethod;
+import io.attributionatlas.attribution.AttributionMethods;
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.Sample;
@@ -17,8 +18,7 @@ import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.RandomModels;
 import io.attributionatlas.model.TextInput;
-import io.attributionatlas.attribution.AttributionMethod;
-import io.attributionatlas.attribution.AttributionMethods;
+import io.attributionatlas.schema.Json;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -26,7 +26,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
-
 import java.util.Set;
 
 /**

@@ -1,8 +1,9 @@
 package io.attributionatlas.job;
 
 import io.attributionatlas.analysis.CorpusStatistics;
-import io.attributionatlas.schema.Keys;
 import io.attributionatlas.analysis.Moments;
+import io.attributionatlas.schema.Keys;
+import io.attributionatlas.schema.Metrics;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -21,7 +22,7 @@ final class JobSummary {
         out.println("tables: " + r.output() + "/{" + String.join(",", java.util.Arrays.stream(
                 io.attributionatlas.schema.Table.values()).map(io.attributionatlas.schema.Table::tableName).toList())
                 + "}");
-        Moments[] sep = s.headStats().get("attn_sep");
+        Moments[] sep = s.headStats().get(Metrics.ATTN_SEP);
         if (sep != null) {
             List<Integer> heads = new ArrayList<>();
             for (int i = 0; i < sep.length; i++) {
@@ -37,12 +38,12 @@ final class JobSummary {
         // Word pieces of one method: the default source, else integrated gradients or the first method there is.
         Map<Keys.Token, double[]> tokens = s.tokenImportance();
         String method = s.tokenSource() != null ? s.tokenSource() : tokens.keySet().stream()
-                .map(Keys.Token::method).min(Comparator.comparing((String m) -> !m.equals("integrated_gradients"))
+                .map(Keys.Token::method).min(Comparator.comparing((String m) -> !m.equals(Metrics.PREFERRED_TOKEN_METHOD))
                         .thenComparing(m -> m)).orElse(null);
         Map<String, List<Map.Entry<Keys.Token, double[]>>> byTarget = new java.util.TreeMap<>();
         for (Map.Entry<Keys.Token, double[]> e : tokens.entrySet()) {
             Keys.Token key = e.getKey();
-            if (key.method().equals(method) && key.unit().equals("word_piece") && e.getValue()[0] >= 3
+            if (key.method().equals(method) && key.unit().equals(Metrics.UNIT_WORD_PIECE) && e.getValue()[0] >= 3
                     && !key.token().startsWith("[") && key.token().chars().anyMatch(Character::isLetter)) {
                 byTarget.computeIfAbsent(key.target(), k -> new ArrayList<>()).add(e);
             }

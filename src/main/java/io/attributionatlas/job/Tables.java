@@ -1,20 +1,20 @@
 package io.attributionatlas.job;
 
-import io.attributionatlas.analysis.Correlation;
 import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.analysis.Correlation;
 import io.attributionatlas.analysis.HeadRelations;
 import io.attributionatlas.analysis.Moments;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.Prediction;
+import io.attributionatlas.schema.Keys;
+import io.attributionatlas.schema.Metrics;
+import io.attributionatlas.schema.Table;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import io.attributionatlas.schema.Keys;
-import io.attributionatlas.schema.Table;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
@@ -202,17 +202,25 @@ final class Tables {
         Prediction p = s.prediction();
         List<Row> targets = new ArrayList<>();
         for (TargetAttribution t : s.targets()) {
-            targets.add(RowFactory.create(t.name(), t.index(), t.label(), t.fInput(), t.fBaseline(),
-                    Double.isNaN(t.delta()) ? null : t.delta(), boxed(t.igTokenSum()), boxed(t.igTokenNorm()),
-                    boxed(t.gradXInput()), boxed(t.layerTokenSum()), boxed(t.layerTotal()), boxed(t.headImportance()),
-                    methodScores(t)));
+            targets.add(NamedRow.of(TARGET).set("name", t.name()).set("index", t.index()).set("label", t.label())
+                    .set("f_input", t.fInput()).set("f_baseline", t.fBaseline())
+                    .set("delta", Double.isNaN(t.delta()) ? null : t.delta())
+                    .set("token_attributions", boxed(t.igTokenSum()))
+                    .set("token_attributions_norm", boxed(t.igTokenNorm()))
+                    .set("grad_x_input", boxed(t.gradXInput())).set("layer_token_conductance", boxed(t.layerTokenSum()))
+                    .set("layer_total", boxed(t.layerTotal())).set("head_importance", boxed(t.headImportance()))
+                    .set("methods", methodScores(t)).row());
         }
         String prediction = p.label() != null ? p.label() : p.answer() != null ? p.answer().text() : null;
-        return RowFactory.create(s.sample().input().id(), rowIndex, s.sample().input().text(),
-                s.sample().input().textPair(), label, ints(e.ids()), seq(List.of(e.tokens())), ints(e.typeIds()),
-                ints(e.words()), e.truncated(), seq(flags), prediction, p.logits() != null ? p.labelIndex() : null,
-                boxed(p.logits()), boxed(p.probabilities()), p.answer() != null ? p.answer().start() : null,
-                p.answer() != null ? p.answer().end() : null, seq(targets));
+        return NamedRow.of(SAMPLES_SCHEMA).set("id", s.sample().input().id()).set("row_index", rowIndex)
+                .set("text", s.sample().input().text()).set("text_pair", s.sample().input().textPair())
+                .set("label", label).set("input_ids", ints(e.ids())).set("tokens", seq(List.of(e.tokens())))
+                .set("token_type_ids", ints(e.typeIds())).set("word_ids", ints(e.words()))
+                .set("truncated", e.truncated()).set("flags", seq(flags)).set("prediction", prediction)
+                .set("prediction_index", p.logits() != null ? p.labelIndex() : null)
+                .set("logits", boxed(p.logits())).set("probabilities", boxed(p.probabilities()))
+                .set("answer_start", p.answer() != null ? p.answer().start() : null)
+                .set("answer_end", p.answer() != null ? p.answer().end() : null).set("targets", seq(targets)).row();
     }
 
     /** Every method that ran for the target: name → (token scores, word scores); null without methods. */
@@ -221,8 +229,9 @@ final class Tables {
             return null;
         }
         Map<Object, Object> byName = new java.util.LinkedHashMap<>();
-        t.methods().forEach((name, m) -> byName.put(name, RowFactory.create(boxed(m.tokenAttributions()),
-                boxed(m.wordAttributions()))));
+        t.methods().forEach((name, m) -> byName.put(name, NamedRow.of(METHOD_SCORES)
+                .set("token_scores", boxed(m.tokenAttributions())).set("word_scores", boxed(m.wordAttributions()))
+                .row()));
         return scala.collection.immutable.Map$.MODULE$.from(CollectionConverters.asScala(byName));
     }
 
@@ -232,14 +241,17 @@ final class Tables {
         io.attributionatlas.attribution.MethodScores attribution = s.targets().isEmpty()
                 || s.targets().get(0).methods() == null ? null : s.targets().get(0).methods().values().stream()
                         .filter(m -> m.matrices() != null).findFirst().orElse(null);
-        return RowFactory.create(s.sample().input().id(), seq(List.of(s.sample().encoding().tokens())),
-                boxed(s.attentions()), boxed(conductance), boxed(s.normAlphaFx()), boxed(s.normSumAlphaFx()),
-                boxed(s.rollout()), attribution == null ? null : boxed(attribution.matrices()));
+        return NamedRow.of(MATRICES_SCHEMA).set("id", s.sample().input().id())
+                .set("tokens", seq(List.of(s.sample().encoding().tokens()))).set("attentions", boxed(s.attentions()))
+                .set("attention_conductance", boxed(conductance)).set("norm_alpha_fx", boxed(s.normAlphaFx()))
+                .set("norm_sum_alpha_fx", boxed(s.normSumAlphaFx())).set("rollout", boxed(s.rollout()))
+                .set("attention_attribution", attribution == null ? null : boxed(attribution.matrices())).row();
     }
 
     static Row error(long rowIndex, String id, String reason, String raw, int rawChars) {
         String r = raw == null || raw.length() <= rawChars ? raw : raw.substring(0, rawChars) + "…";
-        return RowFactory.create(rowIndex, id, reason, r);
+        return NamedRow.of(ERRORS_SCHEMA).set("row_index", rowIndex).set("id", id).set("reason", reason)
+                .set("raw", r).row();
     }
 
     static List<Row> headStats(CorpusStatistics stats) {
@@ -248,7 +260,9 @@ final class Tables {
             for (int h = 0; h < stats.heads(); h++) {
                 for (Map.Entry<String, Moments[]> m : stats.headStats().entrySet()) {
                     Moments mo = m.getValue()[l * stats.heads() + h];
-                    rows.add(RowFactory.create(l, h, m.getKey(), mo.count(), mo.mean(), mo.std(), mo.min(), mo.max()));
+                    rows.add(NamedRow.of(HEAD_STATS_SCHEMA).set("layer", l).set("head", h).set("metric", m.getKey())
+                            .set("count", mo.count()).set("mean", mo.mean()).set("std", mo.std())
+                            .set("min", mo.min()).set("max", mo.max()).row());
                 }
             }
         }
@@ -262,8 +276,10 @@ final class Tables {
                 List<HeadRelations.Relation> top = stats.topRelations(l, h, topK);
                 for (int k = 0; k < top.size(); k++) {
                     HeadRelations.Relation r = top.get(k);
-                    rows.add(RowFactory.create(l, h, k, r.source(), r.target(), r.kind(), r.count(), r.sum(),
-                            r.sum() / r.count()));
+                    rows.add(NamedRow.of(HEAD_RELATIONS_SCHEMA).set("layer", l).set("head", h).set("rank", k)
+                            .set("source_token", r.source()).set("target_token", r.target())
+                            .set("relation", r.kind()).set("count", r.count()).set("sum", r.sum())
+                            .set("mean", r.sum() / r.count()).row());
                 }
             }
         }
@@ -276,8 +292,7 @@ final class Tables {
             for (int b = 0; b < stats.layers(); b++) {
                 Correlation c = stats.layerCorrelation(a, b);
                 if (c.count() > 0) {
-                    rows.add(RowFactory.create("layer_conductance", a, b, nan(c.pooled()), c.count(),
-                            nan(c.sampleMean()), c.sampleCount()));
+                    rows.add(correlation(Metrics.LAYER_CONDUCTANCE, a, b, c));
                 }
             }
         }
@@ -285,8 +300,7 @@ final class Tables {
             for (int h = 0; h < stats.heads(); h++) {
                 Correlation c = stats.attentionVsConductance(l, h);
                 if (c.count() > 0) {
-                    rows.add(RowFactory.create("head_attention_vs_conductance", l, h, nan(c.pooled()), c.count(),
-                            nan(c.sampleMean()), c.sampleCount()));
+                    rows.add(correlation(Metrics.HEAD_ATTENTION_VS_CONDUCTANCE, l, h, c));
                 }
             }
         }
@@ -301,8 +315,10 @@ final class Tables {
         int p = stats.layers() * stats.heads();
         for (int x = 0; x < p; x++) {
             for (int y = 0; y < p; y++) {
-                rows.add(RowFactory.create(x / stats.heads(), x % stats.heads(), y / stats.heads(), y % stats.heads(),
-                        stats.meanJsDistance(x, y), stats.jsSamples()));
+                rows.add(NamedRow.of(HEAD_SIMILARITY_SCHEMA).set("layer_a", x / stats.heads())
+                        .set("head_a", x % stats.heads()).set("layer_b", y / stats.heads())
+                        .set("head_b", y % stats.heads()).set("mean_js_distance", stats.meanJsDistance(x, y))
+                        .set("samples", stats.jsSamples()).row());
             }
         }
         return rows;
@@ -313,8 +329,9 @@ final class Tables {
         stats.tokenImportance().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(en -> {
             Keys.Token key = en.getKey();
             double[] v = en.getValue();
-            rows.add(RowFactory.create(key.token(), key.target(), key.method(), key.unit(), (long) v[0], v[1] / v[0],
-                    v[2] / v[0]));
+            rows.add(NamedRow.of(TOKEN_IMPORTANCE_SCHEMA).set("token", key.token()).set("target", key.target())
+                    .set("method", key.method()).set("unit", key.unit()).set("count", (long) v[0])
+                    .set("mean", v[1] / v[0]).set("mean_abs", v[2] / v[0]).row());
         });
         return rows;
     }
@@ -322,7 +339,9 @@ final class Tables {
     static List<Row> faithfulness(CorpusStatistics stats) {
         List<Row> rows = new ArrayList<>();
         stats.faithfulness().forEach((k, m) -> {
-            rows.add(RowFactory.create(k.method(), k.target(), k.metric(), k.k(), m.count(), m.mean(), nan(m.std())));
+            rows.add(NamedRow.of(FAITHFULNESS_SCHEMA).set("method", k.method()).set("target", k.target())
+                    .set("metric", k.metric()).set("k", k.k()).set("count", m.count()).set("mean", m.mean())
+                    .set("std", nan(m.std())).row());
         });
         return rows;
     }
@@ -335,11 +354,19 @@ final class Tables {
             for (long c : histogram) {
                 bins.add(c);
             }
-            rows.add(RowFactory.create(k.methodA(), k.methodB(), k.target(), k.unit(), k.metric(), m.count(), m.mean(),
-                    nan(m.std()),
-                    m.min(), m.max(), seq(bins)));
+            rows.add(NamedRow.of(METHOD_AGREEMENT_SCHEMA).set("method_a", k.methodA()).set("method_b", k.methodB())
+                    .set("target", k.target()).set("unit", k.unit()).set("metric", k.metric()).set("count", m.count())
+                    .set("mean", m.mean()).set("std", nan(m.std())).set("min", m.min()).set("max", m.max())
+                    .set("histogram", seq(bins)).row());
         });
         return rows;
+    }
+
+    /** A layer_correlations row: one pair (layers a, b, or layer and head) of one kind. */
+    private static Row correlation(String kind, int a, int b, Correlation c) {
+        return NamedRow.of(LAYER_CORRELATIONS_SCHEMA).set("kind", kind).set("a", a).set("b", b)
+                .set("pooled_r", nan(c.pooled())).set("pooled_count", c.count()).set("sample_mean_r", nan(c.sampleMean()))
+                .set("sample_count", c.sampleCount()).row();
     }
 
     private static Double nan(double v) {

@@ -1,10 +1,11 @@
 package io.attributionatlas.report;
 
-import io.attributionatlas.schema.Json;
-import io.attributionatlas.schema.Table;
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import io.attributionatlas.schema.Json;
+import io.attributionatlas.schema.Metrics;
+import io.attributionatlas.schema.Table;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -150,7 +151,7 @@ public final class RunReport {
                 """);
         table(b, "Heads ranked by importance |∂F/∂ξ| (mean over samples)", spark.sql("SELECT layer, head, "
                 + "round(mean, 5) AS mean_importance, round(std, 5) AS std, count FROM head_stats WHERE metric = "
-                + "'head_importance' ORDER BY mean DESC LIMIT 15"));
+                + "'" + Metrics.HEAD_IMPORTANCE + "' ORDER BY mean DESC LIMIT 15"));
         List<Row> similarity = spark.sql("SELECT layer_a, head_a, layer_b, head_b, mean_js_distance FROM "
                 + "head_similarity").collectAsList();
         if (!similarity.isEmpty()) {
@@ -183,7 +184,7 @@ public final class RunReport {
             float pr = floatOrNaN(r, "pooled_r");
             int x = r.<Integer>getAs("a");
             int y = r.<Integer>getAs("b");
-            if (r.<String>getAs("kind").equals("layer_conductance")) {
+            if (r.<String>getAs("kind").equals(Metrics.LAYER_CONDUCTANCE)) {
                 pooled[x][y] = pr;
                 perSample[x][y] = floatOrNaN(r, "sample_mean_r");
             } else {
@@ -220,7 +221,7 @@ public final class RunReport {
                     + "round(sum(CASE WHEN metric = 'comprehensiveness' THEN mean * count END) / sum(CASE WHEN metric = "
                     + "'comprehensiveness' THEN count END), 4) AS comprehensiveness, round(sum(CASE WHEN metric = "
                     + "'sufficiency' THEN mean * count END) / sum(CASE WHEN metric = 'sufficiency' THEN count END), 4) "
-                    + "AS sufficiency FROM faithfulness WHERE k = 'aopc' GROUP BY method ORDER BY comprehensiveness DESC"));
+                    + "AS sufficiency FROM faithfulness WHERE k = '" + Metrics.AOPC + "' GROUP BY method ORDER BY comprehensiveness DESC"));
         }
     }
 
@@ -232,8 +233,8 @@ public final class RunReport {
             return;
         }
         // One method's word pieces: integrated gradients when the run has them.
-        String method = spark.sql("SELECT method FROM token_importance WHERE unit = 'word_piece' GROUP BY method "
-                + "ORDER BY method = 'integrated_gradients' DESC, method LIMIT 1").first().<String>getAs("method")
+        String method = spark.sql("SELECT method FROM token_importance WHERE unit = '" + Metrics.UNIT_WORD_PIECE
+                + "' GROUP BY method ORDER BY method = '" + Metrics.PREFERRED_TOKEN_METHOD + "' DESC, method LIMIT 1").first().<String>getAs("method")
                 .replace("'", "''");
         b.append("<div class=\"grid\">");
         for (Row t : targets) {
@@ -241,7 +242,7 @@ public final class RunReport {
             b.append("<div>");
             table(b, "Most important tokens for " + t.<String>getAs("target") + " (" + method + ", seen ≥ 3 times)",
                     spark.sql("SELECT token, count, round(mean, 4) AS mean, round(mean_abs, 4) AS mean_abs FROM "
-                    + "token_importance WHERE target = '" + target + "' AND unit = 'word_piece' AND method = '" + method
+                    + "token_importance WHERE target = '" + target + "' AND unit = '" + Metrics.UNIT_WORD_PIECE + "' AND method = '" + method
                     + "' AND count >= 3 ORDER BY mean DESC LIMIT 15"));
             b.append("</div>");
         }

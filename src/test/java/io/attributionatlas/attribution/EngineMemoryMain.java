@@ -1,6 +1,7 @@
 package io.attributionatlas.attribution;
 
 import ai.djl.Device;
+import io.attributionatlas.attribution.sweep.ConductanceRule;
 import io.attributionatlas.Fixtures;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.TextInput;

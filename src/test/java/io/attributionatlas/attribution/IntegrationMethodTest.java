@@ -1,6 +1,10 @@
 package io.attributionatlas.attribution;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import io.attributionatlas.attribution.sweep.SweepPoints;
+import io.attributionatlas.attribution.sweep.ConductanceRule;
+import io.attributionatlas.attribution.sweep.PathPoints;
+import io.attributionatlas.attribution.sweep.IntegrationMethod;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 

@@ -1,6 +1,7 @@
 package io.attributionatlas.attribution;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import io.attributionatlas.attribution.sweep.ConductanceRule;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

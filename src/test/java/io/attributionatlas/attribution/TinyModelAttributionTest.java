@@ -1,6 +1,7 @@
 package io.attributionatlas.attribution;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import io.attributionatlas.attribution.sweep.ConductanceRule;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;

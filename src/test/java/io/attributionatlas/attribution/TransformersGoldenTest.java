@@ -1,6 +1,8 @@
 package io.attributionatlas.attribution;
 
 import static io.attributionatlas.model.GoldenForwardTest.compare;
+import io.attributionatlas.attribution.sweep.ConductanceRule;
+import io.attributionatlas.attribution.sweep.IntegrationMethod;
 import static io.attributionatlas.model.GoldenForwardTest.longs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

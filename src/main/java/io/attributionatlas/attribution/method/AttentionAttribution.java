@@ -3,37 +3,26 @@ package io.attributionatlas.attribution.method;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PathGradients;
+import io.attributionatlas.attribution.Tensors;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
-import io.attributionatlas.attribution.Tensors;
 import java.util.List;
 
 /** Hao et al. 2021: integrated gradients over each layer's attention probabilities, with per-head importance. */
-public final class AttentionAttribution implements AttributionMethod {
+public final class AttentionAttribution extends NamedMethod {
 
     public static final String NAME = "attention_attribution";
     /** Hao et al.'s m: Riemann steps scaling each layer's attention from 0 to A. */
     public static final int ATTENTION_STEPS = 20;
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Hao et al. 2021: integrated gradients over each layer's attention probabilities";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.GRADIENT;
-    }
-
     /** Per-token and per-word scores, per-head importance [L][H] and the per-head matrices [L][H][S][S]. */
+    public AttentionAttribution() {
+        super(NAME, "Hao et al. 2021: integrated gradients over each layer's attention probabilities", Passes.GRADIENT);
+    }
+
     @Override
     public List<String> outputs() {
         return List.of("token_scores", "word_scores", "head_scores", "matrices");

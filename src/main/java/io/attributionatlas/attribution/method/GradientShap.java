@@ -3,9 +3,9 @@ package io.attributionatlas.attribution.method;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodOption;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PathGradients;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Random;
 
 /** Captum's {@code GradientShap} at the embedding output, seeded. */
-public final class GradientShap implements AttributionMethod {
+public final class GradientShap extends NamedMethod {
 
     public static final String NAME = "gradient_shap";
     /** Captum's default n_samples for GradientShap. */
@@ -22,19 +22,8 @@ public final class GradientShap implements AttributionMethod {
     public static final MethodOption<Double> NOISE_STDEV = MethodOption.nonNegative("noise_stdev", 0.0,
             "GradientSHAP's Gaussian input noise sigma (Captum's stdevs; its default 0).");
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Captum GradientShap: gradients at random points between the baseline and the noised input";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.GRADIENT;
+    public GradientShap() {
+        super(NAME, "Captum GradientShap: gradients at random points between the baseline and the noised input", Passes.GRADIENT);
     }
 
     @Override

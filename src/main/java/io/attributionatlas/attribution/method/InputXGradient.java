@@ -1,26 +1,15 @@
 package io.attributionatlas.attribution.method;
 
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 
 /** ∂F/∂e · e summed over hidden, at the input: read off the shared sweep's α = 1 row. */
-public final class InputXGradient implements AttributionMethod {
+public final class InputXGradient extends NamedMethod {
 
     public static final String NAME = "input_x_gradient";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "dF/de . e summed over hidden, at the input";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.SWEEP;
+    public InputXGradient() {
+        super(NAME, "dF/de . e summed over hidden, at the input", Passes.SWEEP);
     }
 
     @Override

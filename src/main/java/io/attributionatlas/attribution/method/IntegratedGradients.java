@@ -1,27 +1,16 @@
 package io.attributionatlas.attribution.method;
 
 import io.attributionatlas.attribution.Analysis;
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 
 /** Integrated gradients at the embedding output, summed over hidden: the shared sweep's, at no extra pass. */
-public final class IntegratedGradients implements AttributionMethod {
+public final class IntegratedGradients extends NamedMethod {
 
     public static final String NAME = "integrated_gradients";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Integrated gradients at the embedding output, summed over hidden (the sweep's)";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.SWEEP;
+    public IntegratedGradients() {
+        super(NAME, "Integrated gradients at the embedding output, summed over hidden (the sweep's)", Passes.SWEEP);
     }
 
     @Override

@@ -1,9 +1,5 @@
 package io.attributionatlas.attribution.method;
 
-import io.attributionatlas.attribution.AttributionMethod;
-import io.attributionatlas.attribution.MethodScores;
-import io.attributionatlas.attribution.PerturbationPlan;
-import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -20,7 +16,7 @@ import java.util.Random;
  * evaluated and its score is F(x) − F(baseline) exactly (Captum's size distribution is empty there and it raises).
  * Seeded: Java's generator, not torch's, so the draws are Captum's in distribution, not value by value.
  */
-public final class KernelShap implements AttributionMethod {
+public final class KernelShap extends SurrogateModel {
 
     public static final String NAME = "kernel_shap";
 
@@ -29,28 +25,13 @@ public final class KernelShap implements AttributionMethod {
     /** Captum's {@code inf_weight}: the kernel weight of the samples keeping every word or none. */
     public static final double END_POINT_WEIGHT = 1_000_000.0;
 
-    @Override
-    public String name() {
-        return NAME;
+    public KernelShap() {
+        super(NAME, "Captum KernelShap over words", DEFAULT_SAMPLES);
     }
 
     @Override
-    public String summary() {
-        return "Captum KernelShap over words";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.PERTURBATION;
-    }
-
-    @Override
-    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
-        return plan(text, context.samples(DEFAULT_SAMPLES), context.seed());
-    }
-
-    public static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
-        return SurrogateModel.plan(NAME, text, m -> samples(m, samples, seed));
+    protected SurrogateModel.Samples draw(int words, int samples, long seed) {
+        return samples(words, samples, seed);
     }
 
     /**

@@ -1,9 +1,5 @@
 package io.attributionatlas.attribution.method;
 
-import io.attributionatlas.attribution.AttributionMethod;
-import io.attributionatlas.attribution.MethodScores;
-import io.attributionatlas.attribution.PerturbationPlan;
-import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -23,7 +19,7 @@ import java.util.Random;
  * Seeded: Java's generator, not torch's. {@code samples} forward passes at most (a sample keeping every word
  * reads F(x)).
  */
-public final class Lime implements AttributionMethod {
+public final class Lime extends SurrogateModel {
 
     public static final String NAME = "lime";
 
@@ -31,28 +27,13 @@ public final class Lime implements AttributionMethod {
     public static final int DEFAULT_SAMPLES = 25;
     private static final double KERNEL_WIDTH = 1.0;
 
-    @Override
-    public String name() {
-        return NAME;
+    public Lime() {
+        super(NAME, "Captum Lime over words (cosine distance, weighted least squares)", DEFAULT_SAMPLES);
     }
 
     @Override
-    public String summary() {
-        return "Captum Lime over words (cosine distance, weighted least squares)";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.PERTURBATION;
-    }
-
-    @Override
-    public PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
-        return plan(text, context.samples(DEFAULT_SAMPLES), context.seed());
-    }
-
-    public static PerturbationPlan<MethodScores> plan(EncodedText text, int samples, long seed) {
-        return SurrogateModel.plan(NAME, text, m -> samples(m, samples, seed));
+    protected SurrogateModel.Samples draw(int words, int samples, long seed) {
+        return samples(words, samples, seed);
     }
 
     /** {@code samples} Bernoulli(½) word masks over M words, with their kernel weights. */

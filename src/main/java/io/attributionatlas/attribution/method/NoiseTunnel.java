@@ -3,11 +3,11 @@ package io.attributionatlas.attribution.method;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodOption;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PathGradients;
-import io.attributionatlas.attribution.SweepPoints;
+import io.attributionatlas.attribution.sweep.SweepPoints;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
 import io.attributionatlas.model.Scalars;
@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.Random;
 
 /** Captum's {@code NoiseTunnel} (smoothgrad, smoothgrad_sq, vargrad) around a gradient method of the sweep, seeded. */
-public final class NoiseTunnel implements AttributionMethod {
+public final class NoiseTunnel extends NamedMethod {
 
     public static final String NAME = "noise_tunnel";
     /** Captum's default nt_samples for NoiseTunnel. */
@@ -31,19 +31,8 @@ public final class NoiseTunnel implements AttributionMethod {
     public static final MethodOption<Double> STDEV = MethodOption.nonNegative("nt_stdev", 1.0,
             "NoiseTunnel's Gaussian noise sigma on the input's embedding output (Captum's stdevs).");
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Captum NoiseTunnel (smoothgrad, smoothgrad_sq, vargrad) around saliency, input x gradient or IG";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.GRADIENT;
+    public NoiseTunnel() {
+        super(NAME, "Captum NoiseTunnel (smoothgrad, smoothgrad_sq, vargrad) around saliency, input x gradient or IG", Passes.GRADIENT);
     }
 
     @Override

@@ -1,8 +1,8 @@
 package io.attributionatlas.attribution.method;
 
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodOption;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
 import java.util.ArrayList;
@@ -14,28 +14,17 @@ import java.util.List;
  * F(x) − F(x with the window occluded), and a token's attribution is the mean change over the windows that
  * cover it. Special tokens get 0. Costs 1 + (content tokens − window + 1) forward passes.
  */
-public final class Occlusion implements AttributionMethod {
+public final class Occlusion extends NamedMethod {
 
     public static final String NAME = "occlusion";
-
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Captum Occlusion: a sliding window of tokens replaced by the baseline, stride 1";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.PERTURBATION;
-    }
 
     /** The window's width in tokens (Captum's sliding_window_shapes). */
     public static final MethodOption<Integer> WINDOW = MethodOption.positiveInt("occlusion_window", 1,
             "Occlusion's window in tokens (stride 1).");
+
+    public Occlusion() {
+        super(NAME, "Captum Occlusion: a sliding window of tokens replaced by the baseline, stride 1", Passes.PERTURBATION);
+    }
 
     @Override
     public java.util.List<MethodOption<?>> options() {

@@ -1,7 +1,7 @@
 package io.attributionatlas.attribution.method;
 
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PerturbationBatch;
 import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
@@ -19,26 +19,15 @@ import java.util.Random;
  * 1 + n_samples · (M − 1) forward passes beside F(x). Seeded: Java's generator, not torch's, so the permutations
  * are Captum's in distribution, not value by value.
  */
-public final class ShapleyValueSampling implements AttributionMethod {
+public final class ShapleyValueSampling extends NamedMethod {
 
     public static final String NAME = "shapley_value_sampling";
 
     /** Captum's default n_samples (permutations) for ShapleyValueSampling. */
     public static final int DEFAULT_SAMPLES = 25;
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Captum ShapleyValueSampling over words: mean marginal contributions over seeded permutations";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.PERTURBATION;
+    public ShapleyValueSampling() {
+        super(NAME, "Captum ShapleyValueSampling over words: mean marginal contributions over seeded permutations", Passes.PERTURBATION);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.attributionatlas.attribution.method;
 
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PerturbationBatch;
 import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
@@ -20,15 +21,29 @@ import org.apache.commons.math3.linear.SingularValueDecomposition;
  * (and its {@code Lime} with {@code SkLearnLinearRegression}): z and y centred at their weighted means, rows
  * scaled by √w, then the minimum-norm least-squares solution (scipy's {@code lstsq}, LAPACK gelsd; here Apache
  * Commons Math's singular value decomposition); the intercept is ȳ − z̄·c. When there are no more samples than
- * words, the minimum norm is that of c alone, not of (b, c).
+ * words, the minimum norm is that of c alone, not of (b, c). A surrogate method says how it draws its samples
+ * ({@link #draw}); the plan, the fit and the scores are shared.
  */
-public final class SurrogateModel {
+public abstract class SurrogateModel extends NamedMethod {
 
     /** The interpretable samples of one fit, in Captum's order, and their kernel weights. */
     public record Samples(List<boolean[]> kept, double[] weights) {
     }
 
-    private SurrogateModel() {
+    private final int defaultSamples;
+
+    protected SurrogateModel(String name, String summary, int defaultSamples) {
+        super(name, summary, Passes.PERTURBATION);
+        this.defaultSamples = defaultSamples;
+    }
+
+    /** The method's interpretable samples for M ≥ 1 words: {@code samples} of them, seeded. */
+    protected abstract Samples draw(int words, int samples, long seed);
+
+    @Override
+    public final PerturbationPlan<MethodScores> plan(EncodedText text, MethodContext context) {
+        int samples = context.samples(defaultSamples);
+        return plan(name(), text, m -> draw(m, samples, context.seed()));
     }
 
     /** Coefficients c (without the intercept) of the weighted least-squares fit of y ≈ b + z·c. */

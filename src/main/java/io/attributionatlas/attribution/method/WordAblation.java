@@ -1,7 +1,7 @@
 package io.attributionatlas.attribution.method;
 
-import io.attributionatlas.attribution.AttributionMethod;
 import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.attribution.PerturbationBatch;
 import io.attributionatlas.attribution.PerturbationPlan;
 import io.attributionatlas.model.EncodedText;
@@ -12,23 +12,12 @@ import java.util.List;
  * Captum's {@code FeatureAblation} with one feature per word: a word's attribution is F(x) − F(x with all of
  * the word's tokens replaced by the baseline), and each of its tokens carries it. 1 + words forward passes.
  */
-public final class WordAblation implements AttributionMethod {
+public final class WordAblation extends NamedMethod {
 
     public static final String NAME = "word_ablation";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String summary() {
-        return "Captum FeatureAblation with one feature per word";
-    }
-
-    @Override
-    public Passes passes() {
-        return Passes.PERTURBATION;
+    public WordAblation() {
+        super(NAME, "Captum FeatureAblation with one feature per word", Passes.PERTURBATION);
     }
 
     @Override

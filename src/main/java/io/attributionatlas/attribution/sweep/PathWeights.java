@@ -1,4 +1,4 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.sweep;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -13,9 +13,9 @@ import java.util.List;
  * @param offsets the diagonals o of W that hold a non-zero entry, ascending
  * @param band the largest |o|: how many of an item's last rows the next chunk needs (its carry)
  */
-record PathWeights(double[][] weights, int[] offsets, int band) {
+public record PathWeights(double[][] weights, int[] offsets, int band) {
 
-    static PathWeights of(SweepPoints points, ConductanceRule rule) {
+    public static PathWeights of(SweepPoints points, ConductanceRule rule) {
         int rows = points.size();
         List<Integer> chain = new ArrayList<>();
         for (int k = 0; k < rows; k++) {
@@ -58,7 +58,7 @@ record PathWeights(double[][] weights, int[] offsets, int band) {
     }
 
     /** The indices of {@link #offsets}, the main diagonal's (offset 0) first when W has one. */
-    int[] diagonalFirst() {
+    public int[] diagonalFirst() {
         int[] order = new int[offsets.length];
         int next = 0;
         for (int k = 0; k < offsets.length; k++) {
@@ -75,7 +75,7 @@ record PathWeights(double[][] weights, int[] offsets, int band) {
     }
 
     /** W[a][b], 0 outside the item's rows. */
-    double at(int a, int b) {
+    public double at(int a, int b) {
         return a < 0 || b < 0 || a >= weights.length || b >= weights.length ? 0 : weights[a][b];
     }
 }

@@ -1,4 +1,4 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.sweep;
 
 import java.util.Locale;
 
@@ -68,7 +68,7 @@ public enum IntegrationMethod {
     }
 
     /** torch.linspace on float32: start + i·step for the first half, end − (n−1−i)·step for the rest. */
-    static double[] linspaceFloat32(double start, double end, int n) {
+    public static double[] linspaceFloat32(double start, double end, int n) {
         float s = (float) start;
         float e = (float) end;
         float step = (e - s) / (n - 1);
@@ -81,7 +81,7 @@ public enum IntegrationMethod {
     }
 
     /** numpy.polynomial.legendre.leggauss: roots of P_n by Newton's method (ascending) and their weights. */
-    static double[][] gaussLegendre(int n) {
+    public static double[][] gaussLegendre(int n) {
         double[] x = new double[n];
         double[] w = new double[n];
         for (int i = 0; i < (n + 1) / 2; i++) {

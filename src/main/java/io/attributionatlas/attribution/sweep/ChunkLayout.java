@@ -1,4 +1,4 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.sweep;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.ToIntFunction;
 
 /**
  * Which rows of one sweep chunk belong to which item: consecutive segments, each an item's consecutive points
@@ -17,31 +18,31 @@ import java.util.List;
  * vector for each diagonal of {@link PathWeights}, and {@link #reduce} sums every item's rows at once (equal-length
  * segments as one reshaped block, the first and last apart).
  */
-final class ChunkLayout {
+public final class ChunkLayout<T> {
 
     /** An item's rows {@code start .. start + count} of the chunk: its points {@code firstPoint ..}. */
-    record Segment(PathSweep.Item item, int start, int count, int firstPoint) {
+    public record Segment<T>(T item, int start, int count, int firstPoint) {
     }
 
-    private final List<Segment> segments;
+    private final List<Segment<T>> segments;
     private final int rows;
     private final int seq;
     private final int perItem;
     private final int carried;
-    private final PathSweep.Item[] itemOfRow;
+    private final Object[] itemOfRow;
     private final int[] pointOfRow;
 
-    private ChunkLayout(List<Segment> segments, int rows, int perItem, int band) {
+    private ChunkLayout(List<Segment<T>> segments, ToIntFunction<T> length, int rows, int perItem, int band) {
         this.segments = segments;
         this.rows = rows;
         this.perItem = perItem;
-        Segment first = segments.get(0);
+        Segment<T> first = segments.get(0);
         this.carried = Math.min(band, first.firstPoint());
-        this.itemOfRow = new PathSweep.Item[rows];
+        this.itemOfRow = new Object[rows];
         this.pointOfRow = new int[rows];
         int longest = 0;
-        for (Segment s : segments) {
-            longest = Math.max(longest, s.item().length);
+        for (Segment<T> s : segments) {
+            longest = Math.max(longest, length.applyAsInt(s.item()));
             for (int k = 0; k < s.count(); k++) {
                 itemOfRow[s.start() + k] = s.item();
                 pointOfRow[s.start() + k] = s.firstPoint() + k;
@@ -51,60 +52,61 @@ final class ChunkLayout {
     }
 
     /** The chunk of {@code rows} rows starting at point {@code firstPoint} of {@code open.get(0)}. */
-    static ChunkLayout of(List<PathSweep.Item> open, int firstPoint, int rows, int perItem, int band) {
-        List<Segment> segments = new ArrayList<>();
+    public static <T> ChunkLayout<T> of(List<T> open, ToIntFunction<T> length, int firstPoint, int rows, int perItem, int band) {
+        List<Segment<T>> segments = new ArrayList<>();
         int row = 0;
         int point = firstPoint;
         for (int i = 0; row < rows; i++) {
             int count = Math.min(rows - row, perItem - point);
-            segments.add(new Segment(open.get(i), row, count, point));
+            segments.add(new Segment<>(open.get(i), row, count, point));
             row += count;
             point = 0;
         }
-        return new ChunkLayout(segments, rows, perItem, band);
+        return new ChunkLayout<>(segments, length, rows, perItem, band);
     }
 
-    int rows() {
+    public int rows() {
         return rows;
     }
 
     /** The chunk's token axis: its longest item's length. */
-    int seq() {
+    public int seq() {
         return seq;
     }
 
-    List<Segment> segments() {
+    public List<Segment<T>> segments() {
         return segments;
     }
 
-    Segment first() {
+    public Segment<T> first() {
         return segments.get(0);
     }
 
-    Segment last() {
+    public Segment<T> last() {
         return segments.get(segments.size() - 1);
     }
 
-    PathSweep.Item itemOfRow(int row) {
-        return itemOfRow[row];
+    @SuppressWarnings("unchecked")
+    public T itemOfRow(int row) {
+        return (T) itemOfRow[row];
     }
 
-    int pointOfRow(int row) {
+    public int pointOfRow(int row) {
         return pointOfRow[row];
     }
 
-    boolean lastContinues() {
-        Segment last = last();
+    public boolean lastContinues() {
+        Segment<T> last = last();
         return last.firstPoint() + last.count() < perItem;
     }
 
     /** Items whose last point is in this chunk: all but a continuing last one. */
-    int finishedItems() {
+    public int finishedItems() {
         return segments.size() - (lastContinues() ? 1 : 0);
     }
 
     /** The chunk row of each finished item's last point (α = 1, the input). */
-    int[] finishedInputRows() {
+    public int[] finishedInputRows() {
         int[] out = new int[finishedItems()];
         for (int i = 0; i < out.length; i++) {
             out[i] = segments.get(i).start() + segments.get(i).count() - 1;
@@ -113,12 +115,12 @@ final class ChunkLayout {
     }
 
     /** How many of the first item's rows of earlier chunks (its last points before this chunk) conductance needs. */
-    int carried() {
+    public int carried() {
         return carried;
     }
 
     /** A per-point value for every chunk row, e.g. the integrated-gradients weights. */
-    float[] rowWeights(double[] perPoint) {
+    public float[] rowWeights(double[] perPoint) {
         float[] out = new float[rows];
         for (int r = 0; r < rows; r++) {
             out[r] = (float) perPoint[pointOfRow[r]];
@@ -131,10 +133,10 @@ final class ChunkLayout {
      * row of the same item in this chunk; 0 elsewhere (pairs with an earlier row are the {@link #carryPairs}, pairs
      * with a later row are counted by the chunk that has it).
      */
-    float[] coefficients(PathWeights weights) {
+    public float[] coefficients(PathWeights weights) {
         int[] offsets = weights.offsets();
         float[] out = new float[offsets.length * rows];
-        for (Segment s : segments) {
+        for (Segment<T> s : segments) {
             int end = s.start() + s.count();
             for (int r = s.start(); r < end; r++) {
                 for (int k = 0; k < offsets.length; k++) {
@@ -153,13 +155,13 @@ final class ChunkLayout {
      * that W couples: {@code gradientInChunk} = W[p_r][p_q] (for g_r ⊙ y_q), {@code gradientCarried} = W[p_q][p_r]
      * (for g_q ⊙ y_r).
      */
-    record CarryPair(int carriedRow, int chunkRow, double gradientInChunk, double gradientCarried) {
+    public record CarryPair(int carriedRow, int chunkRow, double gradientInChunk, double gradientCarried) {
     }
 
     /** The first item's couplings between its carried rows and its rows in this chunk (none without a carry). */
-    List<CarryPair> carryPairs(PathWeights weights) {
+    public List<CarryPair> carryPairs(PathWeights weights) {
         List<CarryPair> pairs = new ArrayList<>();
-        Segment first = first();
+        Segment<T> first = first();
         for (int q = 0; q < carried; q++) {
             int pq = first.firstPoint() - carried + q;
             for (int r = 0; r < first.count(); r++) {
@@ -175,8 +177,8 @@ final class ChunkLayout {
     }
 
     /** How many of the last item's last points the next chunk needs: the band, or all it has had so far. */
-    int carryOut(int band) {
-        Segment last = last();
+    public int carryOut(int band) {
+        Segment<T> last = last();
         return Math.min(band, last.firstPoint() + last.count());
     }
 
@@ -184,7 +186,7 @@ final class ChunkLayout {
      * Sums {@code x} ([rows, ...]) over each item's rows: [items, ...]. Runs of equal-length segments (the complete
      * items) are one reshaped sum; the first and last segments are summed apart.
      */
-    NDArray reduce(NDArray x) {
+    public NDArray reduce(NDArray x) {
         NDList parts = new NDList();
         long[] rest = x.getShape().slice(1).getShape();
         int start = 0;

@@ -1,4 +1,4 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.sweep;
 
 import java.util.List;
 import java.util.Locale;
@@ -52,7 +52,7 @@ public enum ConductanceRule {
     }
 
     /** W_ij = ∫_a^b L_i(α) L_j'(α) dα for the Lagrange basis on three nodes (2-point Gauss–Legendre is exact). */
-    static double[][] quadraticWeights(double[] t, double a, double b) {
+    public static double[][] quadraticWeights(double[] t, double a, double b) {
         double half = (b - a) / 2;
         double mid = (a + b) / 2;
         double[] xs = {mid - half / Math.sqrt(3), mid + half / Math.sqrt(3)};

@@ -1,4 +1,4 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.sweep;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -17,12 +17,12 @@ import java.util.List;
 public record SweepPoints(double[] alphas, double[] igWeights, boolean[] inChain, int pointsIg,
         int pointsConductance) {
 
-    static SweepPoints of(PathPoints method, boolean endPointsInChain) {
+    public static SweepPoints of(PathPoints method, boolean endPointsInChain) {
         return of(method, method, endPointsInChain);
     }
 
     /** Integrated gradients on {@code ig}'s points and weights, conductance on {@code chain}'s points. */
-    static SweepPoints of(PathPoints ig, PathPoints chain, boolean endPointsInChain) {
+    public static SweepPoints of(PathPoints ig, PathPoints chain, boolean endPointsInChain) {
         List<double[]> rows = new ArrayList<>(); // {alpha, weight, inChain}
         for (int i = 0; i < chain.size(); i++) {
             rows.add(new double[] {chain.alphas()[i], 0, 1});
