@@ -2,6 +2,7 @@ package io.attributionatlas.cli;
 
 import io.attributionatlas.attribution.AttributionOptions;
 import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
@@ -142,10 +143,45 @@ final class ExplainCommand implements AtlasCli.Command {
                 out.println(totals + String.format(Locale.ROOT, "   (F(x) - F(x') = %.3f; %s rule, %d points)",
                         t.fInput() - t.fBaseline(), options.conductance().cliName(), s.pointsConductance()));
             }
+            if (t.methods() != null && !t.methods().isEmpty()) {
+                printMethods(e, t, out);
+            }
         }
     }
 
+    /** Every method's token scores side by side (by name, in the order requested), word sums and costs. */
+    private static void printMethods(EncodedText e, TargetAttribution t, PrintStream out) {
+        List<MethodScores> methods = List.copyOf(t.methods().values());
+        StringBuilder header = new StringBuilder(String.format(Locale.ROOT, "%n%-16s", "token"));
+        methods.forEach(m -> header.append(String.format(Locale.ROOT, "%14s", clip(m.name(), 13))));
+        out.println(header);
+        for (int i = 0; i < e.length(); i++) {
+            StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "%-16s", clip(e.tokens()[i])));
+            for (MethodScores m : methods) {
+                row.append(String.format(Locale.ROOT, "%14.4f", m.tokenAttributions()[i]));
+            }
+            out.println(row);
+        }
+        // Word-level methods repeat a word's score on each of its tokens: sum over words, for every method alike.
+        StringBuilder sums = new StringBuilder(String.format(Locale.ROOT, "%-16s", "sum of words"));
+        StringBuilder passes = new StringBuilder(String.format(Locale.ROOT, "%-16s", "passes fwd/bwd"));
+        for (MethodScores m : methods) {
+            double sum = 0;
+            for (float v : m.wordAttributions()) {
+                sum += v;
+            }
+            sums.append(String.format(Locale.ROOT, "%14.4f", sum));
+            passes.append(String.format(Locale.ROOT, "%14s", m.forwardPasses() + "/" + m.backwardPasses()));
+        }
+        out.println(sums);
+        out.println(passes);
+    }
+
     private static String clip(String token) {
-        return token.length() > 15 ? token.substring(0, 14) + "~" : token;
+        return clip(token, 15);
+    }
+
+    private static String clip(String text, int width) {
+        return text.length() > width ? text.substring(0, width - 1) + "~" : text;
     }
 }

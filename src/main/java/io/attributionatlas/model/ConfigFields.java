@@ -68,11 +68,6 @@ public record ConfigFields(Path file, JsonObject json) {
         return e.getAsString();
     }
 
-    /** Whether the key is present and not null. */
-    public boolean has(String key) {
-        return json.has(key) && !json.get(key).isJsonNull();
-    }
-
     /** A model error at a key of this file. */
     public ModelException error(String key, String problem) {
         return ModelException.atKey(file, key, problem);

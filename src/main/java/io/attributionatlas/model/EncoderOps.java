@@ -42,11 +42,6 @@ public final class EncoderOps {
         return globals.get(role);
     }
 
-    /** Whether the model has the global parameter. */
-    public boolean has(ParameterRole role) {
-        return globals.containsKey(role);
-    }
-
     /** x·Wᵀ + b; without b where the model has none (ModernBERT). */
     public static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
         return bias == null ? x.matMul(weight.transpose()) : Linear.linear(x, weight, bias).singletonOrThrow();

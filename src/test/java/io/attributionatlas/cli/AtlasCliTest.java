@@ -47,6 +47,13 @@ class AtlasCliTest {
         assertTrue(list.out().contains("--nt-stdev / methods.nt_stdev = 1.0"), list.out());
         Result conf = run("methods", "--conf", "true");
         assertTrue(conf.out().contains("methods.occlusion_window = 1\n"), conf.out());
+        Path mpnet = Fixtures.shared().resolve("golden/hf-next/mpnet-cls");
+        Result explained = run("explain", "--model", mpnet.toString(), "--text", "a warm, funny film", "--n-steps", "8",
+                "--methods", "integrated_gradients,shapley_value_sampling,noise_tunnel", "--nt-type", "vargrad");
+        assertEquals(0, explained.status(), explained.err());
+        assertTrue(explained.out().contains("shapley_valu~") && explained.out().contains("noise_tunnel")
+                && explained.out().contains("sum of words") && explained.out().contains("passes fwd/bwd"),
+                explained.out());
         Result usage = run("explain");
         assertTrue(usage.err().contains("[--nt-type smoothgrad|smoothgrad_sq|vargrad]")
                 && usage.err().contains("[--occlusion-window N]"), usage.err());
