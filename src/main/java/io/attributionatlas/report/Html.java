@@ -77,7 +77,8 @@ public final class Html {
         int cell = 22;
         int left = 12 + 7 * maxLength(rowLabels);
         int top = 14 + (int) (5.2 * maxLength(columnLabels));
-        int width = left + cell * columnLabels.length + 20;
+        // Column labels are rotated up and to the right: room for the last one's reach.
+        int width = left + cell * columnLabels.length + 20 + (int) (2.6 * maxLength(columnLabels));
         int legendTop = top + cell * rowLabels.length + 18;
         int height = legendTop + 40;
         double scale = maxAbs(values);
@@ -105,6 +106,124 @@ public final class Html {
         s.append(legend(left, legendTop, scale, diverging));
         s.append("</svg></figure>");
         return s.toString();
+    }
+
+    /**
+     * A horizontal bar chart: one bar per label, from a zero line, green for positive values and red for negative
+     * ones (the attribution colours), each bar titled with its value.
+     */
+    public static String barChart(String title, String[] labels, double[] values) {
+        int bar = 16;
+        int left = 12 + 7 * Math.min(24, maxLength(labels));
+        int plot = 260;
+        int top = 8;
+        double scale = 0;
+        boolean negative = false;
+        for (double v : values) {
+            scale = Math.max(scale, Math.abs(v));
+            negative |= v < 0;
+        }
+        int zero = left + (negative ? plot / 2 : 0);
+        double half = negative ? plot / 2.0 : plot;
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "<figure class=\"bars\"><figcaption>%s"
+                + "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" "
+                + "aria-label=\"%s\">", escape(title), left + plot + 70, top + bar * labels.length + 8, escape(title)));
+        for (int i = 0; i < labels.length; i++) {
+            int y = top + i * bar;
+            double w = scale > 0 ? Math.abs(values[i]) / scale * half : 0;
+            int x = (int) Math.round(values[i] < 0 ? zero - w : zero);
+            String label = labels[i].length() > 24 ? labels[i].substring(0, 23) + "…" : labels[i];
+            s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"axis\">%s</text>"
+                    + "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s: %.4g</title></rect>"
+                    + "<text x=\"%d\" y=\"%d\" class=\"axis\">%.3g</text>", left - 6, y + bar - 4, escape(label), x, y + 2,
+                    Math.max(1, Math.round(w)), bar - 4, diverging(values[i] == 0 ? 0 : Math.signum(values[i]) * 0.8, 1),
+                    escape(labels[i]), values[i], left + plot + 6, y + bar - 4, values[i]));
+        }
+        s.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>",
+                zero, top, zero, top + bar * labels.length));
+        return s.append("</svg></figure>").toString();
+    }
+
+    /** Colours of a chart's series, in order (the last, grey, for a chance-level series such as random). */
+    private static final String[] SERIES = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+        "#e377c2", "#17becf", "#bcbd22"};
+
+    /**
+     * A line chart of several named series over the same x values, with points, axes, ticks and a legend; a series
+     * named {@code dashed} is drawn dashed and grey (a chance level).
+     */
+    public static String lineChart(String title, String xLabel, double[] x, java.util.Map<String, double[]> series,
+            String dashed) {
+        int left = 46;
+        int top = 10;
+        int w = 300;
+        int h = 180;
+        double xMin = Double.POSITIVE_INFINITY;
+        double xMax = Double.NEGATIVE_INFINITY;
+        double yMin = 0;
+        double yMax = 0;
+        for (double v : x) {
+            xMin = Math.min(xMin, v);
+            xMax = Math.max(xMax, v);
+        }
+        for (double[] ys : series.values()) {
+            for (double v : ys) {
+                if (!Double.isNaN(v)) {
+                    yMin = Math.min(yMin, v);
+                    yMax = Math.max(yMax, v);
+                }
+            }
+        }
+        if (yMax == yMin) {
+            yMax = yMin + 1;
+        }
+        double x0 = xMin;
+        double xs = xMax > xMin ? w / (xMax - xMin) : 1;
+        double y1 = yMax;
+        double ys = h / (yMax - yMin);
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "<figure class=\"lines\"><figcaption>%s"
+                + "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" "
+                + "aria-label=\"%s\">", escape(title), left + w + 210, top + h + 40, escape(title)));
+        s.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>"
+                + "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>", left, top, left, top + h, left,
+                top + h, left + w, top + h));
+        for (double v : x) {
+            int px = (int) Math.round(left + (v - x0) * xs);
+            s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"axis\">%.3g"
+                    + "</text>", px, top + h + 14, v));
+        }
+        for (double v : new double[] {yMin, (yMin + yMax) / 2, yMax}) {
+            int py = (int) Math.round(top + (y1 - v) * ys);
+            s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"axis\">%.3g"
+                    + "</text>", left - 4, py + 4, v));
+        }
+        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"axis\">%s</text>",
+                left + w / 2, top + h + 32, escape(xLabel)));
+        int k = 0;
+        int legend = 0;
+        for (java.util.Map.Entry<String, double[]> e : series.entrySet()) {
+            boolean chance = e.getKey().equals(dashed);
+            String colour = chance ? "#999" : SERIES[k++ % SERIES.length];
+            StringBuilder points = new StringBuilder();
+            for (int i = 0; i < x.length; i++) {
+                if (Double.isNaN(e.getValue()[i])) {
+                    continue;
+                }
+                double px = left + (x[i] - x0) * xs;
+                double py = top + (y1 - e.getValue()[i]) * ys;
+                points.append(String.format(Locale.ROOT, "%.1f,%.1f ", px, py));
+                s.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s, "
+                        + "%.3g: %.4g</title></circle>", px, py, colour, escape(e.getKey()), x[i], e.getValue()[i]));
+            }
+            s.append(String.format(Locale.ROOT, "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" "
+                    + "stroke-width=\"2\"%s/>", points.toString().trim(), colour, chance ? " stroke-dasharray=\"4 3\"" : ""));
+            int ly = top + 12 + 16 * legend++;
+            s.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                    + "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\" class=\"axis\">%s</text>", left + w + 14, ly - 4,
+                    left + w + 34, ly - 4, colour, chance ? " stroke-dasharray=\"4 3\"" : "", left + w + 40, ly,
+                    escape(e.getKey())));
+        }
+        return s.append("</svg></figure>").toString();
     }
 
     /** A horizontal colour bar with its end values. */

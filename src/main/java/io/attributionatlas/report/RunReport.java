@@ -3,6 +3,7 @@ package io.attributionatlas.report;
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import io.attributionatlas.attribution.Faithfulness;
 import io.attributionatlas.schema.Json;
 import io.attributionatlas.schema.Metrics;
 import io.attributionatlas.schema.Table;
@@ -17,12 +18,13 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * A job run's tables as one self-contained HTML page (no network; CSS and JavaScript inline): run
- * overview (manifest, counts, errors by reason, prediction vs label, convergence deltas), heads (layer ×
- * head heatmaps of every head statistic, importance ranking, head similarity), layers (layer × layer
- * conductance correlation, attention-vs-attribution agreement per head), tokens (most important tokens per
- * target) and a sample explorer for the dumped samples (coloured tokens, layer × token conductance, a
- * BertViz-style head view), and the run's configuration. All corpus text is HTML-escaped; data for the
+ * A job run's tables as one self-contained HTML page (no network; CSS and JavaScript inline), charts first: a
+ * short run summary (the manifest's raw fields collapsed), heads (layer × head heatmap of a selectable head
+ * statistic, importance ranking, head similarity), layers (layer × layer conductance correlation,
+ * attention-vs-attribution agreement per head), tokens (bar charts of the top tokens per target, selectable by
+ * method), methods (agreement heatmap, faithfulness curves, tables); then the samples (errors by reason,
+ * prediction vs label, convergence deltas, first rows), a sample explorer for the dumped samples (coloured tokens,
+ * one row per method, layer × token conductance, a BertViz-style head view), and the run's configuration. All corpus text is HTML-escaped; data for the
  * explorer is embedded as JSON with {@code <}, {@code >} and {@code &} escaped and rendered with
  * textContent.
  */
@@ -40,23 +42,28 @@ public final class RunReport {
         StringBuilder b = new StringBuilder();
         b.append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Attribution Atlas run report"
                 + "</title><style>").append(Html.STYLE).append("""
-                nav a{margin-right:14px}table.data{border-collapse:collapse;font-size:13px;margin:6px 0 16px 0}
+                nav a{margin-right:14px}[hidden]{display:none!important}table.summary{border-collapse:collapse;margin:8px 0 4px 0}
+                table.summary th,table.summary td{border:1px solid #ddd;padding:4px 14px;text-align:left}
+                table.summary th{font-weight:normal;color:#555;font-size:12px}table.summary td{font-size:17px}
+                details{margin:6px 0 12px 0}details code{font-size:12px;word-break:break-all}
+                table.tokens td{padding:3px 6px;vertical-align:top}table.tokens td.method{white-space:nowrap;color:#555;
+                font-size:12px}table.data{border-collapse:collapse;font-size:13px;margin:6px 0 16px 0}
                 table.data td,table.data th{border:1px solid #ddd;padding:3px 8px;text-align:left}
                 table.data th{background:#f4f4f4}.warn{color:#b00020;font-weight:600}
                 """).append("</style></head><body><h1>Attribution Atlas — run report</h1>");
-        b.append("<nav><a href=\"#overview\">Run overview</a><a href=\"#heads\">Heads</a><a href=\"#layers\">Layers</a>"
-                + "<a href=\"#tokens\">Tokens</a><a href=\"#methods\">Methods</a><a href=\"#explorer\">Sample explorer</a>"
-                + "<a href=\"#config\">"
-                + "Configuration</a></nav>");
+        b.append("<nav><a href=\"#overview\">Run</a><a href=\"#heads\">Heads</a><a href=\"#layers\">Layers</a>"
+                + "<a href=\"#tokens\">Tokens</a><a href=\"#methods\">Methods</a><a href=\"#samples\">Samples</a>"
+                + "<a href=\"#explorer\">Sample explorer</a><a href=\"#config\">Configuration</a></nav>");
         Row manifest = spark.sql("SELECT * FROM manifest").first();
         Row shape = spark.sql("SELECT max(layer) + 1 AS layers, max(head) + 1 AS heads FROM head_stats").first();
         int layers = shape.isNullAt(shape.fieldIndex("layers")) ? 0 : shape.<Integer>getAs("layers");
         int heads = shape.isNullAt(shape.fieldIndex("heads")) ? 0 : shape.<Integer>getAs("heads");
-        overview(spark, b, manifest, run);
+        overview(b, manifest);
         headsSection(spark, b, layers, heads);
         layersSection(spark, b, layers, heads);
         tokensSection(spark, b);
         methodsSection(spark, b);
+        samplesSection(spark, b);
         explorer(spark, b);
         b.append("<h2 id=\"config\">Configuration</h2><table class=\"data\"><tr><th>key</th><th>value</th></tr>");
         Map<String, String> config = new TreeMap<>();
@@ -69,22 +76,45 @@ public final class RunReport {
         return b.toString();
     }
 
-    private static void overview(SparkSession spark, StringBuilder b, Row m, String run) {
-        b.append("<h2 id=\"overview\">Run overview</h2><table class=\"kv\">");
-        for (String field : List.of("run_id", "started", "finished", "model_path", "model_fingerprint",
-                "input_fingerprint", "input_rows", "samples", "errors", "tokens", "seconds", "samples_per_second",
-                "engine_seconds", "statistics_seconds", "writing_seconds", "task_slots", "partitions", "partitions_reused", "executors_json",
-                "task_attempts_json")) {
-            Object v = m.get(m.fieldIndex(field));
-            b.append("<tr><td>").append(field).append("</td><td>").append(Html.escape(v instanceof Double d
-                    ? String.format(Locale.ROOT, "%.3f", d) : String.valueOf(v))).append("</td></tr>");
+    /** A short summary of the run as a small table; the manifest's raw fields in a collapsed block. */
+    private static void overview(StringBuilder b, Row m) {
+        JsonArray executors = SCRIPT_SAFE.fromJson(m.<String>getAs("executors_json"), JsonArray.class);
+        java.util.Set<String> devices = new java.util.TreeSet<>();
+        executors.forEach(e -> devices.add(e.getAsJsonObject().get("device").getAsString()));
+        b.append("<h2 id=\"overview\">Run</h2><table class=\"summary\"><tr>");
+        String[][] cells = {
+            {"rows", String.valueOf(m.<Long>getAs("input_rows"))},
+            {"samples", String.valueOf(m.<Long>getAs("samples"))},
+            {"errors", String.valueOf(m.<Long>getAs("errors"))},
+            {"time", String.format(Locale.ROOT, "%.1f s", m.<Double>getAs("seconds"))},
+            {"samples/s", String.format(Locale.ROOT, "%.2f", m.<Double>getAs("samples_per_second"))},
+            {"device", String.join(", ", devices)},
+            {"executors", executors.size() + " (" + m.<Integer>getAs("task_slots") + " task slots)"}};
+        for (String[] c : cells) {
+            b.append("<th>").append(c[0]).append("</th>");
         }
-        b.append("<tr><td>versions</td><td>").append(Html.escape(m.getString(m.fieldIndex("versions_json"))))
-                .append("</td></tr></table>");
+        b.append("</tr><tr>");
+        for (String[] c : cells) {
+            b.append("<td>").append(Html.escape(c[1])).append("</td>");
+        }
+        b.append("</tr></table><p class=\"note\">model ").append(Html.escape(m.<String>getAs("model_path")))
+                .append("</p><details><summary>Run details (manifest)</summary><table class=\"kv\">");
+        for (String field : m.schema().fieldNames()) {
+            if (field.equals("config_json")) {
+                continue; // the Configuration section below
+            }
+            Object v = m.getAs(field);
+            b.append("<tr><td>").append(field).append("</td><td><code>").append(Html.escape(v instanceof Double d
+                    ? String.format(Locale.ROOT, "%.3f", d) : String.valueOf(v))).append("</code></td></tr>");
+        }
+        b.append("</table></details>");
+    }
+
+    /** Errors, predictions against labels, the integrated gradients' convergence and the first rows: behind the charts. */
+    private static void samplesSection(SparkSession spark, StringBuilder b) {
+        b.append("<h2 id=\"samples\">Samples</h2>");
         table(b, "Errors by reason", spark.sql("SELECT regexp_replace(reason, \"'.*\", '…') AS reason, count(*) AS rows "
                 + "FROM errors GROUP BY 1 ORDER BY rows DESC"));
-        table(b, "Samples (first 50 in input order)", spark.sql("SELECT id, label, prediction, text, text_pair "
-                + "FROM samples ORDER BY row_index LIMIT 50"));
         table(b, "Prediction vs label", spark.sql("SELECT coalesce(label, '(none)') AS label, prediction, count(*) AS "
                 + "samples FROM samples GROUP BY 1, 2 ORDER BY 1, 2"));
         List<Row> deltas = spark.sql("SELECT abs(t.delta) / greatest(abs(t.f_input - t.f_baseline), 1e-12) AS r "
@@ -110,6 +140,8 @@ public final class RunReport {
                     : "<p class=\"warn\">" + large + " targets have a delta of 1% or more of F(x) − F(x′): raise n_steps."
                     + "</p>");
         }
+        table(b, "Samples (first 50 in input order)", spark.sql("SELECT id, label, prediction, text, text_pair "
+                + "FROM samples ORDER BY row_index LIMIT 50"));
     }
 
     private static void headsSection(SparkSession spark, StringBuilder b, int layers, int heads) {
@@ -208,6 +240,8 @@ public final class RunReport {
             b.append("<p class=\"note\">No method comparison in this run (job key methods).</p>");
             return;
         }
+        agreementHeatmap(spark, b);
+        faithfulnessCurves(spark, b);
         table(b, "Agreement: rank correlation of word scores, mean over samples (all targets)", spark.sql(
                 "SELECT method_a, method_b, round(sum(CASE WHEN metric = 'spearman' THEN mean * count END) / "
                 + "sum(CASE WHEN metric = 'spearman' THEN count END), 3) AS spearman, round(sum(CASE WHEN metric = "
@@ -225,28 +259,113 @@ public final class RunReport {
         }
     }
 
+    /** Method × method mean Spearman correlation of word scores (over samples and targets); 1 on the diagonal. */
+    private static void agreementHeatmap(SparkSession spark, StringBuilder b) {
+        List<Row> rows = spark.sql("SELECT method_a, method_b, sum(mean * count) / sum(count) AS r FROM method_agreement "
+                + "WHERE unit = '" + Metrics.UNIT_WORD + "' AND metric = 'spearman' GROUP BY method_a, method_b")
+                .collectAsList();
+        java.util.SortedSet<String> names = new java.util.TreeSet<>();
+        rows.forEach(r -> {
+            names.add(r.<String>getAs("method_a"));
+            names.add(r.<String>getAs("method_b"));
+        });
+        List<String> methods = new ArrayList<>(names);
+        float[][] r = new float[methods.size()][methods.size()];
+        for (int i = 0; i < methods.size(); i++) {
+            java.util.Arrays.fill(r[i], Float.NaN);
+            r[i][i] = 1;
+        }
+        for (Row row : rows) {
+            int x = methods.indexOf(row.<String>getAs("method_a"));
+            int y = methods.indexOf(row.<String>getAs("method_b"));
+            r[x][y] = r[y][x] = floatOrNaN(row, "r");
+        }
+        String[] labels = methods.toArray(String[]::new);
+        b.append(Html.heatmap("Method agreement: Spearman correlation of word scores, mean over samples", labels,
+                labels, r, true));
+    }
+
+    /**
+     * ERASER's comprehensiveness and sufficiency against the share k of top tokens removed (kept), per method and
+     * for a random ranking (dashed), averaged over samples and targets.
+     */
+    private static void faithfulnessCurves(SparkSession spark, StringBuilder b) {
+        List<Row> rows = spark.sql("SELECT method, metric, cast(k AS double) AS k, sum(mean * count) / sum(count) AS "
+                + "value FROM faithfulness WHERE k <> '" + Metrics.AOPC + "' GROUP BY method, metric, k ORDER BY k")
+                .collectAsList();
+        if (rows.isEmpty()) {
+            return;
+        }
+        double[] ks = rows.stream().mapToDouble(r -> r.<Double>getAs("k")).distinct().sorted().toArray();
+        b.append("<div class=\"grid\">");
+        for (String metric : List.of(Metrics.COMPREHENSIVENESS, Metrics.SUFFICIENCY)) {
+            // Methods by name, the random ranking last.
+            Map<String, double[]> series = new TreeMap<>(java.util.Comparator.comparing((String m) -> m.equals(
+                    Faithfulness.RANDOM)).thenComparing(java.util.Comparator.naturalOrder()));
+            for (Row r : rows) {
+                if (r.<String>getAs("metric").equals(metric)) {
+                    double[] v = series.computeIfAbsent(r.<String>getAs("method"), m -> {
+                        double[] nan = new double[ks.length];
+                        java.util.Arrays.fill(nan, Double.NaN);
+                        return nan;
+                    });
+                    v[java.util.Arrays.binarySearch(ks, r.<Double>getAs("k"))] = r.<Double>getAs("value");
+                }
+            }
+            b.append(Html.lineChart(metric.substring(0, 1).toUpperCase(Locale.ROOT) + metric.substring(1)
+                    + (metric.equals(Metrics.COMPREHENSIVENESS) ? " (higher is more faithful)"
+                    : " (lower is more faithful)"), "k: share of tokens", ks, series, Faithfulness.RANDOM));
+        }
+        b.append("</div>");
+    }
+
+    /** Tokens: per method (selectable) and target, the tokens with the largest mean score as a bar chart. */
     private static void tokensSection(SparkSession spark, StringBuilder b) {
         b.append("<h2 id=\"tokens\">Tokens</h2>");
-        List<Row> targets = spark.sql("SELECT DISTINCT target FROM token_importance ORDER BY target").collectAsList();
-        if (targets.isEmpty()) {
+        // Per method its word scores where it has them (word-level methods), else its word pieces'.
+        List<Row> units = spark.sql("SELECT method, CASE WHEN max(CASE WHEN unit = '" + Metrics.UNIT_WORD + "' THEN 1 "
+                + "ELSE 0 END) = 1 THEN '" + Metrics.UNIT_WORD + "' ELSE '" + Metrics.UNIT_WORD_PIECE + "' END AS unit "
+                + "FROM token_importance GROUP BY method ORDER BY method = '" + Metrics.PREFERRED_TOKEN_METHOD
+                + "' DESC, method").collectAsList();
+        if (units.isEmpty()) {
             b.append("<p class=\"note\">No token attributions in this run (level attention).</p>");
             return;
         }
-        // One method's word pieces: integrated gradients when the run has them.
-        String method = spark.sql("SELECT method FROM token_importance WHERE unit = '" + Metrics.UNIT_WORD_PIECE
-                + "' GROUP BY method ORDER BY method = '" + Metrics.PREFERRED_TOKEN_METHOD + "' DESC, method LIMIT 1").first().<String>getAs("method")
-                .replace("'", "''");
-        b.append("<div class=\"grid\">");
-        for (Row t : targets) {
-            String target = t.<String>getAs("target").replace("'", "''");
-            b.append("<div>");
-            table(b, "Most important tokens for " + t.<String>getAs("target") + " (" + method + ", seen ≥ 3 times)",
-                    spark.sql("SELECT token, count, round(mean, 4) AS mean, round(mean_abs, 4) AS mean_abs FROM "
-                    + "token_importance WHERE target = '" + target + "' AND unit = '" + Metrics.UNIT_WORD_PIECE + "' AND method = '" + method
-                    + "' AND count >= 3 ORDER BY mean DESC LIMIT 15"));
+        b.append("<div class=\"controls\"><label>method <select id=\"tok-method\">");
+        units.forEach(u -> b.append("<option>").append(Html.escape(u.<String>getAs("method"))).append("</option>"));
+        b.append("</select></label> <span class=\"note\">mean score over the corpus, tokens seen at least 3 times"
+                + "</span></div>");
+        Map<String, Map<String, List<Row>>> top = new LinkedHashMap<>(); // method → target → rows
+        units.forEach(u -> top.put(u.<String>getAs("method"), new TreeMap<>()));
+        spark.sql("SELECT method, target, token, mean, count FROM (SELECT t.*, row_number() OVER (PARTITION BY "
+                + "t.method, t.target ORDER BY t.mean DESC) AS rank FROM token_importance t JOIN (SELECT method AS m, "
+                + "CASE WHEN max(CASE WHEN unit = '" + Metrics.UNIT_WORD + "' THEN 1 ELSE 0 END) = 1 THEN '"
+                + Metrics.UNIT_WORD + "' ELSE '" + Metrics.UNIT_WORD_PIECE + "' END AS u FROM token_importance GROUP BY "
+                + "method) chosen ON t.method = chosen.m AND t.unit = chosen.u WHERE t.count >= 3) WHERE rank <= 12 "
+                + "ORDER BY method, target, rank").collectAsList().forEach(r -> top.get(r.<String>getAs("method"))
+                .computeIfAbsent(r.<String>getAs("target"), k -> new ArrayList<>()).add(r));
+        top.forEach((method, byTarget) -> {
+            b.append("<div class=\"grid tok-set\" data-method=\"").append(Html.escape(method)).append("\">");
+            byTarget.forEach((target, rows) -> b.append(Html.barChart("Top tokens for " + target + " (" + method + ")",
+                    rows.stream().map(r -> r.<String>getAs("token")).toArray(String[]::new),
+                    rows.stream().mapToDouble(r -> r.<Double>getAs("mean")).toArray())));
+            if (byTarget.isEmpty()) {
+                b.append("<p class=\"note\">No token seen 3 times or more.</p>");
+            }
             b.append("</div>");
-        }
-        b.append("</div>");
+        });
+        b.append("""
+                <script>
+                (function () {
+                  const pick = document.getElementById('tok-method');
+                  function show() {
+                    document.querySelectorAll('.tok-set').forEach(d => { d.hidden = d.dataset.method !== pick.value; });
+                  }
+                  pick.addEventListener('change', show);
+                  show();
+                })();
+                </script>
+                """);
     }
 
     /** The dumped samples: tokens coloured by attribution, conductance heatmap, head view (rendered by script). */
@@ -289,9 +408,8 @@ public final class RunReport {
             samples.add(o);
         }
         b.append("<div class=\"controls\"><label>sample <select id=\"ex-sample\"></select></label></div>"
-                + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (first target)</h3>"
-                + "<div class=\"controls\"><label>method <select id=\"ex-method\"></select></label></div>"
-                + "<div class=\"tokens\" id=\"ex-tokens\"></div><h3>Layer conductance (layer × token)</h3>"
+                + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (first target), one row per method"
+                + "</h3><table class=\"tokens\" id=\"ex-tokens\"></table><h3>Layer conductance (layer × token)</h3>"
                 + "<svg id=\"ex-cond\" xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>"
                 + "<h3>Head view</h3>" + Html.HEAD_VIEW_MARKUP);
         b.append("<script type=\"application/json\" id=\"ex-data\">").append(SCRIPT_SAFE.toJson(samples))
@@ -327,26 +445,29 @@ public final class RunReport {
                       tr.insertCell().textContent = v;
                     });
                   }
-                  const method = document.getElementById('ex-method');
-                  function methods(s) { // integrated gradients (the sweep's), then every method that ran, by name
-                    const chosen = method.value;
-                    method.replaceChildren();
-                    if (s.attribution) method.add(new Option('integrated gradients (sweep)', ''));
-                    Object.keys(s.methods || {}).forEach(name => method.add(new Option(name, name)));
-                    if ([...method.options].some(o => o.value === chosen)) method.value = chosen;
-                  }
-                  function tokens(s) {
-                    const box = document.getElementById('ex-tokens');
-                    box.replaceChildren();
-                    const a = (method.value ? (s.methods || {})[method.value] : s.attribution) || [];
-                    const scale = Math.max(0, ...a.map(Math.abs));
-                    s.tokens.forEach((tok, i) => {
-                      const span = document.createElement('span');
-                      span.className = 'tok';
-                      span.textContent = tok;
-                      if (a.length) { span.style.background = colour(a[i], scale); span.title = tok + ': ' + a[i].toFixed(4); }
-                      box.appendChild(span);
-                      box.appendChild(document.createTextNode(' '));
+                  function tokens(s) { // integrated gradients (the sweep's), then every method that ran, by name
+                    const table = document.getElementById('ex-tokens');
+                    table.replaceChildren();
+                    const rows = [];
+                    const byName = s.methods || {};
+                    if (s.attribution && !byName.integrated_gradients) rows.push(['integrated gradients (sweep)', s.attribution]);
+                    Object.entries(byName).forEach(([name, a]) => rows.push([name, a]));
+                    rows.forEach(([name, a]) => {
+                      const tr = table.insertRow();
+                      const label = tr.insertCell();
+                      label.className = 'method';
+                      label.textContent = name;
+                      const cell = tr.insertCell();
+                      const scale = Math.max(0, ...a.map(Math.abs)); // each method on its own scale
+                      s.tokens.forEach((tok, i) => {
+                        const span = document.createElement('span');
+                        span.className = 'tok';
+                        span.textContent = tok;
+                        span.style.background = colour(a[i], scale);
+                        span.title = name + ', ' + tok + ': ' + a[i].toFixed(4);
+                        cell.appendChild(span);
+                        cell.appendChild(document.createTextNode(' '));
+                      });
                     });
                   }
                   function conductance(s) {
@@ -375,10 +496,9 @@ public final class RunReport {
                   }
                   function showSample() {
                     const s = samples[+pick.value];
-                    info(s); methods(s); tokens(s); conductance(s); atlasHeadView(s);
+                    info(s); tokens(s); conductance(s); atlasHeadView(s);
                   }
                   pick.addEventListener('change', showSample);
-                  method.addEventListener('change', () => tokens(samples[+pick.value]));
                   showSample();
                 })();
                 </script>

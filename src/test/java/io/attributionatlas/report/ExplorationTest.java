@@ -212,8 +212,18 @@ class ExplorationTest {
         assertTrue(rendered.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "the hostile text is shown as text");
         assertFalse(Pattern.compile("<script>\\s*alert").matcher(rendered).find(), "no injected script element");
         assertTrue(rendered.contains("sst2-dev-0002"), "the explorer lists the dumped samples");
-        assertTrue(rendered.contains("<option value=\"occlusion\">occlusion</option>"),
-                "the explorer offers each method's per-sample scores");
+        assertTrue(rendered.contains("<td class=\"method\">occlusion</td>")
+                && rendered.contains("<td class=\"method\">integrated_gradients</td>"),
+                "the explorer shows each method's per-sample scores, a row each");
+        // Charts first: the run summary, then the heads' heatmap, before any table of rows.
+        int summary = page.indexOf("<table class=\"summary\">");
+        int firstChart = page.indexOf("<svg");
+        int samplesTable = page.indexOf("Samples (first 50 in input order)");
+        assertTrue(summary > 0 && firstChart > summary && samplesTable > firstChart, "charts before the sample rows");
+        assertTrue(page.contains("<details><summary>Run details (manifest)</summary>"), "raw fields collapsed");
+        assertTrue(page.contains("class=\"tok-set\"") || page.contains("class=\"grid tok-set\""),
+                "top tokens as bar charts per method");
+        assertTrue(page.contains("Method agreement: Spearman correlation"), "agreement heatmap");
     }
 
     /** Debian's chromium, which .ci/run installs when it is missing. */
