@@ -282,6 +282,7 @@ public final class Html {
               sample.attention[0].forEach((_, h) => headSel.add(new Option('head ' + h, h)));
               modeSel.add(new Option('attention', 'attention'));
               if (sample.conductance) modeSel.add(new Option('attention conductance', 'conductance'));
+              if (sample.norms) modeSel.add(new Option('Kobayashi norms ‖αf(x)‖', 'norms'));
               function text(x, y, s, anchor) {
                 const t = document.createElementNS(ns, 'text');
                 t.setAttribute('x', x); t.setAttribute('y', y); t.setAttribute('text-anchor', anchor);
@@ -291,7 +292,7 @@ public final class Html {
               function draw() {
                 svg.replaceChildren();
                 const signed = modeSel.value === 'conductance';
-                const src = signed ? sample.conductance : sample.attention;
+                const src = signed ? sample.conductance : modeSel.value === 'norms' ? sample.norms : sample.attention;
                 const l = +layerSel.value, h = +headSel.value, n = sample.tokens.length, heads = src[l].length;
                 const m = h >= 0 ? src[l][h] : src[l][0].map((row, i) => row.map((_, j) =>
                   src[l].reduce((acc, head) => acc + head[i][j], 0) / heads));

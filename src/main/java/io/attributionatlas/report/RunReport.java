@@ -46,7 +46,9 @@ public final class RunReport {
                 table.summary th,table.summary td{border:1px solid #ddd;padding:4px 14px;text-align:left}
                 table.summary th{font-weight:normal;color:#555;font-size:12px}table.summary td{font-size:17px}
                 details{margin:6px 0 12px 0}details code{font-size:12px;word-break:break-all}
-                table.tokens td{padding:3px 6px;vertical-align:top}table.tokens td.method{white-space:nowrap;color:#555;
+                .model-view canvas{border:1px solid #ddd;margin:1px;cursor:pointer;width:48px;height:48px;
+                image-rendering:pixelated}.mv-row{display:flex;align-items:center}.mv-label{width:28px;font-size:12px;
+                color:#555}table.tokens td{padding:3px 6px;vertical-align:top}table.tokens td.method{white-space:nowrap;color:#555;
                 font-size:12px}table.data{border-collapse:collapse;font-size:13px;margin:6px 0 16px 0}
                 table.data td,table.data th{border:1px solid #ddd;padding:3px 8px;text-align:left}
                 table.data th{background:#f4f4f4}.warn{color:#b00020;font-weight:600}
@@ -371,7 +373,8 @@ public final class RunReport {
     /** The dumped samples: tokens coloured by attribution, conductance heatmap, head view (rendered by script). */
     private static void explorer(SparkSession spark, StringBuilder b) {
         b.append("<h2 id=\"explorer\">Sample explorer</h2>");
-        List<Row> rows = spark.sql("SELECT m.id, m.tokens, m.attentions, m.attention_conductance, s.text, s.text_pair, "
+        List<Row> rows = spark.sql("SELECT m.id, m.tokens, m.attentions, m.attention_conductance, m.norm_alpha_fx, "
+                + "s.text, s.text_pair, "
                 + "s.label, s.prediction, s.targets[0].token_attributions AS attribution, "
                 + "s.targets[0].layer_token_conductance AS layer_conductance, s.targets[0].label AS target, "
                 + "s.targets[0].methods AS methods FROM sample_matrices m JOIN samples s ON m.id = s.id ORDER BY m.id")
@@ -386,7 +389,8 @@ public final class RunReport {
             o.addProperty("id", r.<String>getAs("id"));
             o.add("tokens", SCRIPT_SAFE.toJsonTree(r.getList(r.fieldIndex("tokens"))));
             o.add("attention", SCRIPT_SAFE.toJsonTree(nested(r.getAs("attentions"))));
-            for (String[] matrix : new String[][] {{"attention_conductance", "conductance"}, {"attribution", "attribution"},
+            for (String[] matrix : new String[][] {{"attention_conductance", "conductance"}, {"norm_alpha_fx", "norms"},
+                {"attribution", "attribution"},
                 {"layer_conductance", "layer_conductance"}}) {
                 if (!r.isNullAt(r.fieldIndex(matrix[0]))) {
                     o.add(matrix[1], SCRIPT_SAFE.toJsonTree(nested(r.getAs(matrix[0]))));
@@ -411,7 +415,10 @@ public final class RunReport {
                 + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (first target), one row per method"
                 + "</h3><table class=\"tokens\" id=\"ex-tokens\"></table><h3>Layer conductance (layer × token)</h3>"
                 + "<svg id=\"ex-cond\" xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>"
-                + "<h3>Head view</h3>" + Html.HEAD_VIEW_MARKUP);
+                + "<h3>Model view: every layer × head</h3><div class=\"controls\"><label>show <select id=\"mv-mode\">"
+                + "</select></label><span class=\"note\">each map is query (rows) × key (columns), on its own scale; "
+                + "click one to open it in the head view</span></div><div id=\"mv\" class=\"model-view\"></div>"
+                + "<h3 id=\"head-view\">Head view</h3>" + Html.HEAD_VIEW_MARKUP);
         b.append("<script type=\"application/json\" id=\"ex-data\">").append(SCRIPT_SAFE.toJson(samples))
                 .append("</script>").append(Html.HEAD_VIEW_SCRIPT);
         b.append("""
@@ -494,9 +501,53 @@ public final class RunReport {
                       });
                     });
                   }
+                  const mvMode = document.getElementById('mv-mode');
+                  function modelView(s) { // BertViz's model view: a small map per layer and head
+                    const chosen = mvMode.value;
+                    mvMode.replaceChildren();
+                    mvMode.add(new Option('attention', 'attention'));
+                    if (s.conductance) mvMode.add(new Option('attention conductance', 'conductance'));
+                    if (s.norms) mvMode.add(new Option('Kobayashi norms ‖αf(x)‖', 'norms'));
+                    if ([...mvMode.options].some(o => o.value === chosen)) mvMode.value = chosen;
+                    const grid = document.getElementById('mv');
+                    grid.replaceChildren();
+                    const signed = mvMode.value === 'conductance';
+                    const src = s[mvMode.value];
+                    const n = s.tokens.length, px = Math.max(2, Math.floor(72 / n));
+                    src.forEach((layer, l) => {
+                      const row = document.createElement('div');
+                      row.className = 'mv-row';
+                      const label = document.createElement('span');
+                      label.className = 'mv-label';
+                      label.textContent = 'L' + l;
+                      row.appendChild(label);
+                      layer.forEach((m, h) => {
+                        const c = document.createElement('canvas');
+                        c.width = c.height = n * px;
+                        c.title = 'layer ' + l + ', head ' + h;
+                        const ctx = c.getContext('2d');
+                        const scale = Math.max(0, ...m.flat().map(Math.abs));
+                        m.forEach((r, i) => r.forEach((v, j) => {
+                          ctx.fillStyle = signed ? colour(v, scale)
+                            : `rgb(${Math.round(255 - 224 * (scale > 0 ? v / scale : 0))},${Math.round(255 - 160 * (scale > 0 ? v / scale : 0))},255)`;
+                          ctx.fillRect(j * px, i * px, px, px);
+                        }));
+                        c.addEventListener('click', () => {
+                          document.getElementById('hv-layer').value = l;
+                          document.getElementById('hv-head').value = h;
+                          document.getElementById('hv-mode').value = mvMode.value;
+                          document.getElementById('hv-mode').onchange();
+                          document.getElementById('head-view').scrollIntoView();
+                        });
+                        row.appendChild(c);
+                      });
+                      grid.appendChild(row);
+                    });
+                  }
+                  mvMode.addEventListener('change', () => modelView(samples[+pick.value]));
                   function showSample() {
                     const s = samples[+pick.value];
-                    info(s); tokens(s); conductance(s); atlasHeadView(s);
+                    info(s); tokens(s); conductance(s); atlasHeadView(s); modelView(s);
                   }
                   pick.addEventListener('change', showSample);
                   showSample();

@@ -215,6 +215,9 @@ class ExplorationTest {
         assertTrue(rendered.contains("<td class=\"method\">occlusion</td>")
                 && rendered.contains("<td class=\"method\">integrated_gradients</td>"),
                 "the explorer shows each method's per-sample scores, a row each");
+        // Model view: a map per layer and head of the real model (6 × 12), drawn by the page's script.
+        assertEquals(6 * 12, rendered.split("<canvas", -1).length - 1, "model view: one map per layer and head");
+        assertTrue(rendered.contains("Kobayashi norms"), "model and head views offer the norms");
         // Charts first: the run summary, then the heads' heatmap, before any table of rows.
         int summary = page.indexOf("<table class=\"summary\">");
         int firstChart = page.indexOf("<svg");
