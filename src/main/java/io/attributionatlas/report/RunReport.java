@@ -80,7 +80,9 @@ public final class RunReport {
 
     /** A short summary of the run as a small table; the manifest's raw fields in a collapsed block. */
     private static void overview(StringBuilder b, Row m) {
-        JsonArray executors = SCRIPT_SAFE.fromJson(m.<String>getAs("executors_json"), JsonArray.class);
+        String executorsJson = m.<String>getAs("executors_json");
+        JsonArray executors = executorsJson == null ? new JsonArray() : SCRIPT_SAFE.fromJson(executorsJson,
+                JsonArray.class);
         java.util.Set<String> devices = new java.util.TreeSet<>();
         executors.forEach(e -> devices.add(e.getAsJsonObject().get("device").getAsString()));
         b.append("<h2 id=\"overview\">Run</h2><table class=\"summary\"><tr>");
@@ -91,7 +93,8 @@ public final class RunReport {
             {"time", String.format(Locale.ROOT, "%.1f s", m.<Double>getAs("seconds"))},
             {"samples/s", String.format(Locale.ROOT, "%.2f", m.<Double>getAs("samples_per_second"))},
             {"device", String.join(", ", devices)},
-            {"executors", executors.size() + " (" + m.<Integer>getAs("task_slots") + " task slots)"}};
+            {"executors", executors.size() + (m.isNullAt(m.fieldIndex("task_slots")) ? ""
+                    : " (" + m.<Integer>getAs("task_slots") + " task slots)")}};
         for (String[] c : cells) {
             b.append("<th>").append(c[0]).append("</th>");
         }
