@@ -48,7 +48,7 @@ public final class AttributionOptions {
     }
 
     /** The engine's own configuration keys, as in conf/ and on the command line (with dashes for underscores). */
-    public static final java.util.List<String> ENGINE_KEYS = java.util.List.of("method", "n_steps", "conductance",
+    private static final java.util.List<String> OWN_KEYS = java.util.List.of("method", "n_steps", "conductance",
             "baseline", "target", "output", "qa_reduction", "internal_batch_size", "memory_mb", "strategy", "analyses",
             "methods", "n_samples", "seed", "faithfulness");
 
@@ -56,7 +56,7 @@ public final class AttributionOptions {
     public static final java.util.List<String> KEYS = keys();
 
     private static java.util.List<String> keys() {
-        java.util.List<String> keys = new java.util.ArrayList<>(ENGINE_KEYS);
+        java.util.List<String> keys = new java.util.ArrayList<>(OWN_KEYS);
         AttributionMethods.options().forEach(o -> keys.add(o.key()));
         return java.util.List.copyOf(keys);
     }

@@ -28,7 +28,7 @@ public record MethodOption<T>(String key, String type, String metavar, T default
 
     /** The default as atlas.conf writes it. */
     public String defaultText() {
-        return defaultValue instanceof Double d && d == Math.rint(d) && d == 0 ? "0"
+        return defaultValue instanceof Double d && d == 0 ? "0"
                 : String.valueOf(defaultValue).toLowerCase(Locale.ROOT);
     }
 

@@ -125,10 +125,14 @@ public record ModelConfig(
         }
         ModelConfig common = new ModelConfig(file, family, List.copyOf(architectures), task, vocab, hidden, embedding,
                 layers, heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task), null);
-        Object settings = family.readSettings(f, common);
-        return settings == null ? common : new ModelConfig(file, family, common.architectures, task, vocab, hidden,
-                embedding, layers, heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, common.labels,
-                settings);
+        return common.withSettings(family.readSettings(f, common));
+    }
+
+    /** This config with the family's settings record (null: none). */
+    private ModelConfig withSettings(Object settings) {
+        return new ModelConfig(file, family, architectures, task, vocabSize, hiddenSize, embeddingSize, numLayers,
+                numHeads, intermediateSize, activation, activationName, maxPositions, typeVocabSize, layerNormEps,
+                padTokenId, labels, settings);
     }
 
     private static List<String> labels(ConfigFields f, JsonObject json, Task task) {

@@ -328,10 +328,11 @@ public final class RunReport {
     private static void tokensSection(SparkSession spark, StringBuilder b) {
         b.append("<h2 id=\"tokens\">Tokens</h2>");
         // Per method its word scores where it has them (word-level methods), else its word pieces'.
-        List<Row> units = spark.sql("SELECT method, CASE WHEN max(CASE WHEN unit = '" + Metrics.UNIT_WORD + "' THEN 1 "
-                + "ELSE 0 END) = 1 THEN '" + Metrics.UNIT_WORD + "' ELSE '" + Metrics.UNIT_WORD_PIECE + "' END AS unit "
-                + "FROM token_importance GROUP BY method ORDER BY method = '" + Metrics.PREFERRED_TOKEN_METHOD
-                + "' DESC, method").collectAsList();
+        spark.sql("SELECT method, CASE WHEN max(CASE WHEN unit = '" + Metrics.UNIT_WORD + "' THEN 1 ELSE 0 END) = 1 "
+                + "THEN '" + Metrics.UNIT_WORD + "' ELSE '" + Metrics.UNIT_WORD_PIECE + "' END AS unit FROM "
+                + "token_importance GROUP BY method").createOrReplaceTempView("token_units");
+        List<Row> units = spark.sql("SELECT method FROM token_units ORDER BY method = '"
+                + Metrics.PREFERRED_TOKEN_METHOD + "' DESC, method").collectAsList();
         if (units.isEmpty()) {
             b.append("<p class=\"note\">No token attributions in this run (level attention).</p>");
             return;
@@ -343,10 +344,8 @@ public final class RunReport {
         Map<String, Map<String, List<Row>>> top = new LinkedHashMap<>(); // method → target → rows
         units.forEach(u -> top.put(u.<String>getAs("method"), new TreeMap<>()));
         spark.sql("SELECT method, target, token, mean, count FROM (SELECT t.*, row_number() OVER (PARTITION BY "
-                + "t.method, t.target ORDER BY t.mean DESC) AS rank FROM token_importance t JOIN (SELECT method AS m, "
-                + "CASE WHEN max(CASE WHEN unit = '" + Metrics.UNIT_WORD + "' THEN 1 ELSE 0 END) = 1 THEN '"
-                + Metrics.UNIT_WORD + "' ELSE '" + Metrics.UNIT_WORD_PIECE + "' END AS u FROM token_importance GROUP BY "
-                + "method) chosen ON t.method = chosen.m AND t.unit = chosen.u WHERE t.count >= 3) WHERE rank <= 12 "
+                + "t.method, t.target ORDER BY t.mean DESC) AS rank FROM token_importance t JOIN token_units u "
+                + "ON t.method = u.method AND t.unit = u.unit WHERE t.count >= 3) WHERE rank <= 12 "
                 + "ORDER BY method, target, rank").collectAsList().forEach(r -> top.get(r.<String>getAs("method"))
                 .computeIfAbsent(r.<String>getAs("target"), k -> new ArrayList<>()).add(r));
         top.forEach((method, byTarget) -> {

@@ -132,7 +132,7 @@ class MethodsTest {
 
             // A window of 3: each token's score is the mean change over the windows covering it.
             SampleAttribution wide = explain(p, AttributionOptions.defaults().nSteps(4).set("occlusion_window", "3")
-                    .methods(AttributionMethods.parseList("occlusion")), PAIR);
+                    .methods("occlusion"), PAIR);
             MethodScores three = wide.targets().get(0).methods().get("occlusion");
             int first = content.get(0);
             double firstWindow = original - logit(p, text, t.index(), content.get(0), content.get(1), content.get(2));
@@ -158,7 +158,7 @@ class MethodsTest {
     void faithfulnessIsErasersComprehensivenessAndSufficiency() throws Exception {
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
             AttributionOptions o = AttributionOptions.defaults().nSteps(4).faithfulness(true)
-                    .methods(AttributionMethods.parseList("occlusion,word_ablation"));
+                    .methods("occlusion,word_ablation");
             SampleAttribution s = explain(p, o, PAIR);
             TargetAttribution t = s.targets().get(0);
             EncodedText text = s.sample().encoding();
@@ -192,12 +192,12 @@ class MethodsTest {
     void samplingMethodsAreSeededAndQuestionAnsweringGetsTheirScoresPerTarget() throws Exception {
         try (Predictor p = open(Task.QUESTION_ANSWERING)) {
             AttributionOptions o = AttributionOptions.defaults().nSteps(4).samples(40)
-                    .methods(AttributionMethods.parseList("kernel_shap,lime"));
+                    .methods("kernel_shap,lime");
             SampleAttribution a = explain(p, o, PAIR);
             SampleAttribution b = explain(p, AttributionOptions.defaults().nSteps(4).samples(40)
-                    .methods(AttributionMethods.parseList("kernel_shap,lime")), PAIR);
+                    .methods("kernel_shap,lime"), PAIR);
             SampleAttribution c = explain(p, AttributionOptions.defaults().nSteps(4).samples(40).seed(7)
-                    .methods(AttributionMethods.parseList("kernel_shap,lime")), PAIR);
+                    .methods("kernel_shap,lime"), PAIR);
             assertEquals(2, a.targets().size(), "start and end");
             for (int t = 0; t < 2; t++) {
                 for (String m : List.of("kernel_shap", "lime")) {
@@ -226,7 +226,7 @@ class MethodsTest {
     void gradientShapAndAttentionAttributionFollowTheirDefinitions() throws Exception {
         try (Predictor p = open(Task.SEQUENCE_CLASSIFICATION)) {
             SampleAttribution s = explain(p, AttributionOptions.defaults().nSteps(32).samples(400)
-                    .methods(AttributionMethods.parseList("integrated_gradients,gradient_shap,attention_attribution")),
+                    .methods("integrated_gradients,gradient_shap,attention_attribution"),
                     PAIR);
             TargetAttribution t = s.targets().get(0);
             // Without noise GradientSHAP is integrated gradients with α drawn at random: close to it at 400 draws.
@@ -236,7 +236,7 @@ class MethodsTest {
             assertEquals(400, t.methods().get("gradient_shap").backwardPasses());
             // The same from a zero embedding, Captum's baseline when it is given zeros.
             TargetAttribution zero = explain(p, AttributionOptions.defaults().nSteps(32).samples(400)
-                    .baseline(Baseline.parse("zero")).methods(AttributionMethods.parseList("integrated_gradients,gradient_shap")), PAIR).targets().get(0);
+                    .baseline(Baseline.parse("zero")).methods("integrated_gradients,gradient_shap"), PAIR).targets().get(0);
             double zeroError = relativeL2(zero.methods().get("integrated_gradients").tokenAttributions(),
                     zero.methods().get("gradient_shap").tokenAttributions());
             assertTrue(zeroError < 0.1, "GradientSHAP vs IG from a zero embedding, relative L2 " + zeroError);
@@ -279,7 +279,7 @@ class MethodsTest {
             List<TextInput> inputs = List.of(PAIR, new TextInput("q2", "who won ?", "the team won the game"),
                     new TextInput("q3", "was the movie good ?", "not very"));
             java.util.function.Supplier<AttributionOptions> options = () -> AttributionOptions.defaults().nSteps(4)
-                    .faithfulness(true).methods(AttributionMethods.parseList("occlusion,word_ablation,kernel_shap,lime"));
+                    .faithfulness(true).methods("occlusion,word_ablation,kernel_shap,lime");
             List<SampleAttribution> together;
             try (Explainer e = new Explainer(p, options.get())) {
                 together = e.attribute(inputs.stream().map(i -> e.sample(i, null)).toList());

@@ -161,7 +161,7 @@ class ShapleyValueSamplingTest {
             texts.add(new TextInput("sst", "it 's a charming and often affecting journey .", null));
         }
         AttributionOptions options = AttributionOptions.defaults().nSteps(2)
-                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)).methods(AttributionMethods.parseList("shapley_value_sampling"));
+                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)).methods("shapley_value_sampling");
         int targets = 0;
         try (Predictor p = Predictor.open(model, null, Device.cpu()); Explainer e = new Explainer(p, options)) {
             boolean pairs = p.model().config().task() == Task.QUESTION_ANSWERING;

@@ -271,7 +271,7 @@ class SurrogateMethodsTest {
             texts.add(new TextInput("d", "fine", "is it fine ?"));
         }
         AttributionOptions options = AttributionOptions.defaults().nSteps(2)
-                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)).methods(AttributionMethods.parseList("kernel_shap"));
+                .analyses(Set.of(Analysis.INTEGRATED_GRADIENTS)).methods("kernel_shap");
         int targets = 0;
         try (Predictor p = Predictor.open(model, null, Device.cpu()); Explainer e = new Explainer(p, options)) {
             boolean pairs = p.model().config().task() == Task.QUESTION_ANSWERING;
@@ -305,7 +305,7 @@ class SurrogateMethodsTest {
     void aZeroBaselineIsRefusedForMethodsThatReplaceTokens() {
         AttributionOptions zero = AttributionOptions.defaults().baseline(Baseline.parse("zero"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> zero.methods(AttributionMethods.parseList("integrated_gradients,kernel_shap,lime")).faithfulness(true)
+                () -> zero.methods("integrated_gradients,kernel_shap,lime").faithfulness(true)
                         .validate());
         assertTrue(e.getMessage().contains("as kernel_shap, lime, faithfulness need"), e.getMessage());
         // Gradient methods take a zero embedding as it is.

@@ -31,8 +31,7 @@ public final class Albert extends PostNormFamily {
                         + " (expected 1: one shared layer repeated)");
             }
         }
-        fields.requireAbsolutePositions();
-        return null;
+        return super.readSettings(fields, common);
     }
 
     @Override

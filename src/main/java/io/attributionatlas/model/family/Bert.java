@@ -1,7 +1,6 @@
 package io.attributionatlas.model.family;
 
 import io.attributionatlas.model.Activation;
-import io.attributionatlas.model.ConfigFields;
 import io.attributionatlas.model.ModelConfig;
 
 /** BERT: absolute positions, token types, pooler (dense → tanh on [CLS]) in the base model, then the classifier. */
@@ -9,12 +8,6 @@ public final class Bert extends PostNormFamily {
 
     public Bert() {
         super("bert", "bert.");
-    }
-
-    @Override
-    public Object readSettings(ConfigFields fields, ModelConfig common) {
-        fields.requireAbsolutePositions();
-        return null;
     }
 
     @Override

@@ -1,7 +1,6 @@
 package io.attributionatlas.model.family;
 
 import io.attributionatlas.model.Activation;
-import io.attributionatlas.model.ConfigFields;
 import io.attributionatlas.model.ModelConfig;
 
 /**
@@ -17,12 +16,6 @@ public final class Electra extends PostNormFamily {
     @Override
     public ConfigKeys configKeys() {
         return ConfigKeys.BERT.withEmbedding("embedding_size");
-    }
-
-    @Override
-    public Object readSettings(ConfigFields fields, ModelConfig common) {
-        fields.requireAbsolutePositions();
-        return null;
     }
 
     @Override

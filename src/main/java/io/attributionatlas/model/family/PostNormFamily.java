@@ -3,6 +3,7 @@ package io.attributionatlas.model.family;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import io.attributionatlas.model.Activation;
+import io.attributionatlas.model.ConfigFields;
 import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.EncoderOps;
 import io.attributionatlas.model.ModelConfig;
@@ -71,6 +72,18 @@ public abstract class PostNormFamily implements EncoderFamily {
     /** The embedding projection's module name, where {@link #projectsEmbeddings} holds. */
     protected String projectionName() {
         return "embeddings_project";
+    }
+
+    /**
+     * An absolute position table means absolute positions only: any other {@code position_embedding_type}
+     * (relative_key, relative_key_query) is refused by key. Families with settings of their own override this.
+     */
+    @Override
+    public Object readSettings(ConfigFields fields, ModelConfig common) {
+        if (hasPositionTable()) {
+            fields.requireAbsolutePositions();
+        }
+        return null;
     }
 
     /** Global parameters of the family's own, declared after the embeddings and before the layers. */

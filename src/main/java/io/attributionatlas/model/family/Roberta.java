@@ -1,7 +1,6 @@
 package io.attributionatlas.model.family;
 
 import io.attributionatlas.model.Activation;
-import io.attributionatlas.model.ConfigFields;
 import io.attributionatlas.model.EncoderFamily;
 import io.attributionatlas.model.ModelConfig;
 
@@ -18,12 +17,6 @@ public class Roberta extends PostNormFamily {
     /** A family with RoBERTa's architecture under another model_type (XLM-R). */
     protected Roberta(String modelType) {
         super(modelType, "roberta.");
-    }
-
-    @Override
-    public Object readSettings(ConfigFields fields, ModelConfig common) {
-        fields.requireAbsolutePositions();
-        return null;
     }
 
     @Override
