@@ -153,13 +153,14 @@ public final class AttributionJob {
             writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA));
             writer.commit();
             corpus.unpersist();
-            log.printf(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s; "
+            // one write, so that log lines of other threads sharing the stream cannot split it
+            log.print(String.format(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s; "
                     + "engine busy %.1f s over %d task slots = %.0f%% of the run, statistics %.1f s = %.1f%% of the "
                     + "engine's, writing %.1f s beside it; %d of %d partitions reused); tables in %s%n", inputRows,
                     sampleRows, errorRows, seconds, sampleRows / seconds, engineSeconds, slots,
                     100 * engineSeconds / (seconds * slots), statisticsSeconds,
                     100 * statisticsSeconds / Math.max(engineSeconds, 1e-9), writingSeconds, reused, partitions,
-                    output);
+                    output));
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
         } finally {
             if (ownSession) {
