@@ -34,6 +34,7 @@ public final class AttributionOptions {
     private boolean faithfulness;
     private double headSimilarityRate;
     private boolean headStatistics = true;
+    private int[] embeddingLayers = new int[0];
     /** The methods' own options set so far, by key (parsed); the rest take their declared defaults. */
     private final java.util.Map<String, Object> methodOptions = new java.util.HashMap<>();
 
@@ -289,6 +290,29 @@ public final class AttributionOptions {
         }
         this.headSimilarityRate = rate;
         return this;
+    }
+
+    /**
+     * The layers whose output hidden states samples copy at their {@link Sample#embeddingPositions()}
+     * ({@link TokenEmbeddings}): 0-based, negative counted from the last (−1 the last layer); none by default.
+     */
+    public AttributionOptions embeddingLayers(int... layers) {
+        this.embeddingLayers = layers.clone();
+        return this;
+    }
+
+    /** {@link #embeddingLayers(int...)} resolved for a model of {@code numLayers} layers, ascending and distinct. */
+    public int[] embeddingLayers(int numLayers) {
+        java.util.TreeSet<Integer> resolved = new java.util.TreeSet<>();
+        for (int l : embeddingLayers) {
+            int layer = l < 0 ? numLayers + l : l;
+            if (layer < 0 || layer >= numLayers) {
+                throw new IllegalArgumentException("embedding layer " + l + " is not a layer of a model with "
+                        + numLayers + " layers (0 to " + (numLayers - 1) + ", or −1 for the last)");
+            }
+            resolved.add(layer);
+        }
+        return resolved.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /**

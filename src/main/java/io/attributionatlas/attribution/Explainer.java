@@ -325,7 +325,7 @@ public final class Explainer implements AutoCloseable {
             sink.accept(new SampleAttribution(f.sample, p.prediction, p.attentions, p.normFx, p.normAlphaFx,
                     p.normSumAlphaFx, p.rollout, p.headSimilarity, p.headMetrics, List.of(f.results),
                     options.has(Analysis.INTEGRATED_GRADIENTS) ? points.pointsIg() : 0,
-                    conductance ? points.pointsConductance() : 0), f.index);
+                    conductance ? points.pointsConductance() : 0, p.queryKeys, p.embeddings), f.index);
         }
     }
 

@@ -50,6 +50,8 @@ final class ForwardPass implements AutoCloseable {
         float[][] rollout;
         float[] headSimilarity;
         Map<String, float[][]> headMetrics;
+        QueryKeyVectors queryKeys;
+        TokenEmbeddings embeddings;
     }
 
     /**
@@ -71,6 +73,16 @@ final class ForwardPass implements AutoCloseable {
             forward.keepValues();
         }
         int layers = model.config().numLayers();
+        // the neuron view's vectors go with the attention matrices of the samples that copy them
+        boolean queryKeys = options.has(Analysis.ATTENTION) && samples.stream().anyMatch(Sample::matrices);
+        if (queryKeys) {
+            forward.keepQueriesKeys();
+        }
+        int[] embeddingLayers = samples.stream().anyMatch(x -> x.embeddingPositions().length > 0)
+                ? options.embeddingLayers(layers) : new int[0];
+        if (embeddingLayers.length > 0) {
+            forward.keepHiddenStates();
+        }
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult r = model.forward(batch, forward, scope);
             List<Prediction> predictions = predictor.predictions(samples.stream().map(Sample::input).toList(),
@@ -119,6 +131,20 @@ final class ForwardPass implements AutoCloseable {
                     reductionTime.accept(System.nanoTime() - t0);
                 }
             }
+            if (queryKeys) {
+                long[] shape = r.attentions().get(0).getShape().getShape();
+                for (int l = 0; l < layers; l++) {
+                    at.queries[l] = rows.add(r.queries().get(l), transfer);
+                    at.keys[l] = rows.add(r.keys().get(l), transfer);
+                    NDArray offset = r.scoreOffsets().get(l);
+                    if (offset != null) {
+                        at.scoreOffsets[l] = rows.addOwned(offset.broadcast(new ai.djl.ndarray.types.Shape(shape)),
+                                transfer);
+                    }
+                }
+            }
+            EmbeddingRows embeddingRows = embeddingLayers.length == 0 ? null
+                    : new EmbeddingRows(samples, batch.seqLen(), embeddingLayers, r, scope, transfer);
             if (options.has(Analysis.ROLLOUT) && rows.any()) {
                 at.rollout = rows.addOwned(ForwardAnalyses.rollout(r.attentions()), transfer);
             }
@@ -141,7 +167,10 @@ final class ForwardPass implements AutoCloseable {
             List<Part> parts = new ArrayList<>();
             for (int b = 0; b < samples.size(); b++) {
                 Part part = forwardPart(predictions.get(b), host, b, rows.row(b), samples.get(b).length(),
-                        batch.seqLen(), at);
+                        batch.seqLen(), at, r.scoreScale());
+                if (embeddingRows != null) {
+                    part.embeddings = embeddingRows.sample(host, b);
+                }
                 if (!similarityAt.isEmpty() && similarityAt.get(b) != null) {
                     part.headSimilarity = HeadSimilarity.read(similarityAt.get(b), host,
                             layers * model.config().numHeads());
@@ -198,6 +227,74 @@ final class ForwardPass implements AutoCloseable {
         }
     }
 
+    /**
+     * The contextual embeddings the samples ask for ({@link Sample#embeddingPositions()}), gathered on the device: per
+     * layer one [positions, hidden] tensor of all samples' positions and the [positions, heads] key each head attends
+     * to most, copied with the rest of the pass.
+     */
+    private static final class EmbeddingRows {
+        private final int[] layers;
+        private final int[] first;
+        private final int[] vectorsAt;
+        private final int[] attendedAt;
+        private final int hidden;
+        private final int heads;
+        private final List<Sample> samples;
+
+        EmbeddingRows(List<Sample> samples, int seq, int[] layers, ForwardResult r, NDManager scope,
+                HostTransfer transfer) {
+            this.samples = samples;
+            this.layers = layers;
+            first = new int[samples.size() + 1];
+            List<Long> flat = new ArrayList<>();
+            for (int b = 0; b < samples.size(); b++) {
+                first[b] = flat.size();
+                for (int position : samples.get(b).embeddingPositions()) {
+                    flat.add((long) b * seq + position);
+                }
+            }
+            first[samples.size()] = flat.size();
+            NDArray index = scope.create(flat.stream().mapToLong(Long::longValue).toArray());
+            hidden = (int) r.hiddenStates().get(0).getShape().get(2);
+            heads = r.attentions().isEmpty() ? 0 : (int) r.attentions().get(0).getShape().get(1);
+            vectorsAt = new int[layers.length];
+            attendedAt = new int[layers.length];
+            for (int i = 0; i < layers.length; i++) {
+                NDArray states = r.hiddenStates().get(layers[i]);
+                vectorsAt[i] = transfer.addOwned(states.reshape(-1, hidden).get(new NDIndex("{}", index)));
+                attendedAt[i] = -1;
+                if (heads > 0) {
+                    NDArray a = r.attentions().get(layers[i]); // [B, H, S, S]
+                    NDArray argmax = a.argMax(-1).transpose(0, 2, 1).reshape(-1, heads); // [B·S, H]
+                    attendedAt[i] = transfer.addOwned(argmax.get(new NDIndex("{}", index))
+                            .toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
+                    argmax.close();
+                }
+            }
+        }
+
+        TokenEmbeddings sample(HostTransfer.Fetched host, int b) {
+            int count = first[b + 1] - first[b];
+            if (count == 0) {
+                return null;
+            }
+            float[][][] vectors = new float[layers.length][count][];
+            int[][][] attended = heads == 0 ? null : new int[layers.length][count][heads];
+            for (int i = 0; i < layers.length; i++) {
+                for (int p = 0; p < count; p++) {
+                    vectors[i][p] = host.row(vectorsAt[i] + (first[b] + p) * hidden, hidden);
+                    if (attended != null) {
+                        float[] keys = host.row(attendedAt[i] + (first[b] + p) * heads, heads);
+                        for (int h = 0; h < heads; h++) {
+                            attended[i][p][h] = (int) keys[h];
+                        }
+                    }
+                }
+            }
+            return new TokenEmbeddings(layers.clone(), samples.get(b).embeddingPositions().clone(), vectors, attended);
+        }
+    }
+
     /** Where a forward pass's values start in its transfer, per layer (−1 or null: not copied). */
     private static final class ForwardOffsets {
         HeadReductions.Grouped attentionMetrics;
@@ -207,8 +304,14 @@ final class ForwardPass implements AutoCloseable {
         final int[] normAlphaFx;
         final int[] normSumAlphaFx;
         int rollout = -1;
+        final int[] queries;
+        final int[] keys;
+        final int[] scoreOffsets;
 
         ForwardOffsets(int layers) {
+            queries = filled(layers);
+            keys = filled(layers);
+            scoreOffsets = filled(layers);
             attention = filled(layers);
             normFx = filled(layers);
             normAlphaFx = filled(layers);
@@ -227,7 +330,7 @@ final class ForwardPass implements AutoCloseable {
      * from row {@code row} of the copied ones (none when −1).
      */
     private Part forwardPart(Prediction prediction, HostTransfer.Fetched host, int b, int row, int n, int seq,
-            ForwardOffsets at) {
+            ForwardOffsets at, float scoreScale) {
         int layers = model.config().numLayers();
         int heads = model.config().numHeads();
         Part p = new Part();
@@ -267,6 +370,18 @@ final class ForwardPass implements AutoCloseable {
         }
         if (at.rollout >= 0) {
             p.rollout = Tensors.heads(host, at.rollout, row, 1, seq, n)[0];
+        }
+        if (at.queries[0] >= 0) {
+            int headSize = model.config().headSize();
+            float[][][][] queries = new float[layers][][][];
+            float[][][][] keys = new float[layers][][][];
+            float[][][][] offsets = new float[layers][][][];
+            for (int l = 0; l < layers; l++) {
+                queries[l] = Tensors.block(host, at.queries[l], row, heads, seq, n, headSize, headSize);
+                keys[l] = Tensors.block(host, at.keys[l], row, heads, seq, n, headSize, headSize);
+                offsets[l] = at.scoreOffsets[l] < 0 ? null : Tensors.heads(host, at.scoreOffsets[l], row, heads, seq, n);
+            }
+            p.queryKeys = new QueryKeyVectors(queries, keys, offsets, scoreScale);
         }
         return p;
     }

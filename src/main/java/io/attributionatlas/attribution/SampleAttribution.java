@@ -23,6 +23,8 @@ import java.util.List;
  * @param targets one attribution per target
  * @param pointsIg path points integrated gradients used (0 when not computed)
  * @param pointsConductance path points conductance used (0 when not computed)
+ * @param queryKeys the per-head query and key vectors behind the attentions (BertViz's neuron view), with them
+ * @param embeddings the contextual embeddings of the sample's {@link Sample#embeddingPositions()}, or null
  */
 public record SampleAttribution(
         Sample sample,
@@ -36,5 +38,7 @@ public record SampleAttribution(
         java.util.Map<String, float[][]> headMetrics,
         List<TargetAttribution> targets,
         int pointsIg,
-        int pointsConductance) {
+        int pointsConductance,
+        QueryKeyVectors queryKeys,
+        TokenEmbeddings embeddings) {
 }

@@ -32,10 +32,19 @@ public final class Tensors {
      * sample's real tokens of a padded pass.
      */
     static float[][][] heads(HostTransfer.Fetched host, int offset, int b, int heads, int seq, int n) {
+        return block(host, offset, b, heads, seq, n, seq, n);
+    }
+
+    /**
+     * Row b's first n rows of each head of a [rows, heads, seq, width] tensor, each cut to its first {@code length}
+     * values: [heads][n][length].
+     */
+    static float[][][] block(HostTransfer.Fetched host, int offset, int b, int heads, int seq, int n, int width,
+            int length) {
         float[][][] out = new float[heads][n][];
         for (int h = 0; h < heads; h++) {
             for (int i = 0; i < n; i++) {
-                out[h][i] = host.row(offset + ((b * heads + h) * seq + i) * seq, n);
+                out[h][i] = host.row(offset + ((b * heads + h) * seq + i) * width, length);
             }
         }
         return out;

@@ -17,6 +17,7 @@ public final class ForwardOptions {
     boolean keepHiddenStates;
     boolean keepAttentions;
     boolean keepValues;
+    boolean keepQueriesKeys;
     boolean tapEmbedding;
     IntPredicate tapLayer = layer -> false;
     IntPredicate tapAttention = layer -> false;
@@ -68,6 +69,15 @@ public final class ForwardOptions {
     /** Keep each layer's value vectors {@code [batch, heads, seq, head_size]} (for vector norms). */
     public ForwardOptions keepValues() {
         this.keepValues = true;
+        return this;
+    }
+
+    /**
+     * Keep each layer's query and key vectors {@code [batch, heads, seq, head_size]} as the scores use them (after
+     * rotary positions) and the family's score offset (BertViz's neuron view).
+     */
+    public ForwardOptions keepQueriesKeys() {
+        this.keepQueriesKeys = true;
         return this;
     }
 

@@ -20,6 +20,13 @@ import java.util.List;
  * @param layerTaps leaves added to the layer outputs (null for untapped layers; empty if none is tapped)
  * @param attentionTaps leaves added to the attention probabilities (null for untapped layers; empty if none)
  * @param headGates per layer, the gate ξ {@code [batch, heads]} multiplying each head's context
+ * @param queries every layer's query vectors {@code [batch, heads, seq, head_size]} as the scores use them
+ * @param keys every layer's key vectors, likewise
+ * @param scoreOffsets per layer, what the family adds to the scaled scores q·k / √d besides the padding mask
+ *     (relative-position bias, disentangled terms, a local window's mask), broadcastable to
+ *     {@code [batch, heads, seq, seq]}; null for a layer with none. Softmax over keys of
+ *     {@code q·k × scale + offset} (padded keys masked) is the layer's attention.
+ * @param scoreScale the factor of q·k in the scores
  */
 public record ForwardResult(
         NDArray logits,
@@ -33,5 +40,9 @@ public record ForwardResult(
         NDArray embeddingTap,
         List<NDArray> layerTaps,
         List<NDArray> attentionTaps,
-        List<NDArray> headGates) {
+        List<NDArray> headGates,
+        List<NDArray> queries,
+        List<NDArray> keys,
+        List<NDArray> scoreOffsets,
+        float scoreScale) {
 }

@@ -229,10 +229,13 @@ public final class TransformerModel implements AutoCloseable {
         List<NDArray> layerTaps = new ArrayList<>();
         List<NDArray> attentionTaps = new ArrayList<>();
         List<NDArray> gates = new ArrayList<>();
+        List<NDArray> queries = new ArrayList<>();
+        List<NDArray> keys = new ArrayList<>();
+        List<NDArray> scoreOffsets = new ArrayList<>();
         int heads = config.numHeads();
         int headSize = config.headSize();
-        NDArray scaleTensor = Activation.constant(x, (float) (1.0 / Math.sqrt(headSize
-                * family.scoreScaleFactor(config))));
+        float scale = (float) (1.0 / Math.sqrt(headSize * family.scoreScaleFactor(config)));
+        NDArray scaleTensor = Activation.constant(x, scale);
         EncoderFamily.AttentionTerms terms = family.attentionTerms(ops, s, batchManager);
         for (int layer = 0; layer < layers.size(); layer++) {
             Map<ParameterRole, NDArray> w = layers.get(layer);
@@ -249,7 +252,12 @@ public final class TransformerModel implements AutoCloseable {
             if (bias != null) {
                 scaled = release(scaled, scaled.add(bias));
             }
-            NDArray masked = release(scaled, scaled.add(terms.mask(layer, additiveMask)));
+            NDArray layerMask = terms.mask(layer, additiveMask);
+            NDArray masked = release(scaled, scaled.add(layerMask));
+            if (options.keepQueriesKeys) {
+                NDArray offset = layerMask == additiveMask ? bias : bias == null ? layerMask : bias.add(layerMask);
+                scoreOffsets.add(offset);
+            }
             NDArray softmax = release(masked, masked.softmax(-1));
             NDArray probs = site(softmax, Site.ATTENTION, layer, options, options.tapAttention.test(layer),
                     attentionTaps);
@@ -281,8 +289,13 @@ public final class TransformerModel implements AutoCloseable {
             } else {
                 probs.close();
             }
-            q.close();
-            k.close();
+            if (options.keepQueriesKeys) {
+                queries.add(q);
+                keys.add(k);
+            } else {
+                q.close();
+                k.close();
+            }
             if (options.keepValues) {
                 values.add(v);
             } else {
@@ -312,7 +325,8 @@ public final class TransformerModel implements AutoCloseable {
             case ENCODER -> { }
         }
         return new ForwardResult(logits, start, end, x, embedding, hidden, attentions, values,
-                embeddingTaps.get(0), orEmpty(layerTaps), orEmpty(attentionTaps), gates);
+                embeddingTaps.get(0), orEmpty(layerTaps), orEmpty(attentionTaps), gates, queries, keys, scoreOffsets,
+                scale);
     }
 
     /**
