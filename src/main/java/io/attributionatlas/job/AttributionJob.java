@@ -114,6 +114,8 @@ public final class AttributionJob {
             writer.write(Tables.SAMPLES, spark.createDataFrame(ledger.rows(jsc, Tables.SAMPLES), Tables.SAMPLES_SCHEMA));
             writer.write(Tables.SAMPLE_MATRICES, spark.createDataFrame(ledger.rows(jsc, Tables.SAMPLE_MATRICES),
                     Tables.MATRICES_SCHEMA));
+            writer.write(Tables.TOKEN_EMBEDDINGS, spark.createDataFrame(ledger.rows(jsc, Tables.TOKEN_EMBEDDINGS),
+                    Tables.TOKEN_EMBEDDINGS_SCHEMA));
             writer.write(Tables.ERRORS, spark.createDataFrame(ledger.rows(jsc, Tables.ERRORS), Tables.ERRORS_SCHEMA));
             writer.write(Tables.HEAD_STATS, spark.createDataFrame(Tables.headStats(statistics),
                     Tables.HEAD_STATS_SCHEMA));

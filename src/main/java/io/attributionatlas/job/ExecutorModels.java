@@ -164,6 +164,12 @@ final class ExecutorModels {
         Predictor predictor = Predictor.open(dir, task(config), device, config.precision());
         String copied = COPIED.remove(dir);
         AttributionOptions options = config.attributionOptions();
+        try { // before Spark starts on the driver
+            options.embeddingLayers(predictor.model().config().numLayers());
+        } catch (IllegalArgumentException e) {
+            predictor.close();
+            throw new IllegalArgumentException("embeddings.layers: " + e.getMessage(), e);
+        }
         boolean shared = sharedQueue(config, device);
         if (options.memoryMb() == AttributionOptions.AUTO && device.isGpu()) {
             // Per task, the explainer is shared by the executor's tasks, which run their passes at the same time;

@@ -66,6 +66,8 @@ public final class JobConfig implements Serializable {
         for (String key : new String[] {"dump.count", "top_k", "errors.raw_chars", "engine.threads"}) {
             config.integer(key);
         }
+        config.embeddingSampleRate();
+        config.embeddingSeed();
         return config;
     }
 
@@ -257,7 +259,42 @@ public final class JobConfig implements Serializable {
             throw new IllegalArgumentException("statistics.head_similarity_sample_rate: expected auto or a number in "
                     + "[0, 1], got '" + rate + "'");
         }
-        return o.analyses(analyses).validate();
+        return o.analyses(analyses).embeddingLayers(embeddingLayers()).validate();
+    }
+
+    /** embeddings.layers: 0-based layers, negative from the last; checked against the model when it loads. */
+    int[] embeddingLayers() {
+        String v = get("embeddings.layers");
+        try {
+            return v.isBlank() ? new int[0] : java.util.Arrays.stream(v.split(",")).map(String::trim)
+                    .mapToInt(Integer::parseInt).toArray();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("embeddings.layers: expected comma-separated layer numbers (0-based, "
+                    + "-1 the last), got '" + v + "'");
+        }
+    }
+
+    /** embeddings.sample_rate, the share of token positions whose embeddings are kept, in [0, 1]. */
+    double embeddingSampleRate() {
+        String v = get("embeddings.sample_rate");
+        try {
+            double rate = Double.parseDouble(v);
+            if (rate >= 0 && rate <= 1) {
+                return rate;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("embeddings.sample_rate: expected a number in [0, 1], got '" + v + "'");
+    }
+
+    long embeddingSeed() {
+        try {
+            return Long.parseLong(get("embeddings.seed"));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("embeddings.seed: expected an integer, got '"
+                    + get("embeddings.seed") + "'");
+        }
     }
 
     public Map<String, String> asMap() {

@@ -102,6 +102,8 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
         private final Set<String> dumpIds = config.optional("dump.ids") == null ? Set.of()
                 : Set.of(config.get("dump.ids").split("\\s*,\\s*"));
         private final int dumpCount = config.integer("dump.count");
+        private final TokenSampling tokenSampling = new TokenSampling(config.embeddingSeed(),
+                config.embeddingSampleRate(), config.embeddingLayers().length > 0);
         private final int rawChars = config.integer("errors.raw_chars");
         private final boolean truncationIsError = config.truncationIsError();
         private final int batchSize = config.samplesPerBatch(explainer.model().manager().getDevice().isGpu());
@@ -155,11 +157,13 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                 Object validated = validate(row, explainer, model, truncationIsError);
                 if (validated instanceof String reason) {
                     sink.put(error(row, reason));
-                } else if (dumped((Pending) validated)) {
-                    valid.add((Pending) validated);
-                } else { // its [L][H][S][S] matrices stay on the device: the engine reduces them to statistics there
+                } else {
                     Pending p = (Pending) validated;
-                    valid.add(new Pending(p.input(), p.sample().withoutMatrices(), p.flags()));
+                    boolean dumped = dumped(p);
+                    // a dumped sample keeps every token's embedding, for its neighbours in the report
+                    Sample sample = p.sample().withEmbeddingPositions(tokenSampling.positions(p.sample(), dumped));
+                    // the others' [L][H][S][S] matrices stay on the device: the engine reduces them to statistics there
+                    valid.add(new Pending(p.input(), dumped ? sample : sample.withoutMatrices(), p.flags()));
                 }
             }
             valid.sort(java.util.Comparator.comparingInt(p -> p.sample().length()));
@@ -307,6 +311,9 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                 out.add(Tables.SAMPLES, Tables.sample(index, p.input().getString(4), s, p.flags()));
                 if (p.sample().matrices()) { // only dumped samples kept their matrices (readWindow)
                     out.add(Tables.SAMPLE_MATRICES, Tables.matrices(s));
+                }
+                for (Row embedding : Tables.tokenEmbeddings(s)) {
+                    out.add(Tables.TOKEN_EMBEDDINGS, embedding);
                 }
                 long t1 = System.nanoTime();
                 statistics.add(s);

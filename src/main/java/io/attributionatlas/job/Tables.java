@@ -30,6 +30,7 @@ final class Tables {
 
     static final String SAMPLES = Table.SAMPLES.tableName();
     static final String SAMPLE_MATRICES = Table.SAMPLE_MATRICES.tableName();
+    static final String TOKEN_EMBEDDINGS = Table.TOKEN_EMBEDDINGS.tableName();
     static final String ERRORS = Table.ERRORS.tableName();
     static final String HEAD_STATS = Table.HEAD_STATS.tableName();
     static final String HEAD_RELATIONS = Table.HEAD_RELATIONS.tableName();
@@ -44,6 +45,8 @@ final class Tables {
     private static final DataType FLOATS_2D = DataTypes.createArrayType(FLOATS, false);
     private static final DataType FLOATS_3D = DataTypes.createArrayType(FLOATS_2D, false);
     private static final DataType FLOATS_4D = DataTypes.createArrayType(FLOATS_3D, false);
+    /** Per layer [H][S][S], null for a layer without the values (score offsets of a family's plain layers). */
+    private static final DataType LAYERS_OR_NULL = DataTypes.createArrayType(FLOATS_3D, true);
 
     /** One method's scores of one target: per word piece and per word. */
     static final StructType METHOD_SCORES = new StructType()
@@ -93,7 +96,24 @@ final class Tables {
             .add("norm_alpha_fx", FLOATS_4D)
             .add("norm_sum_alpha_fx", FLOATS_3D)
             .add("rollout", FLOATS_2D)
-            .add("attention_attribution", FLOATS_4D);
+            .add("attention_attribution", FLOATS_4D)
+            .add("queries", FLOATS_4D)
+            .add("keys", FLOATS_4D)
+            .add("score_offsets", LAYERS_OR_NULL)
+            .add("score_scale", DataTypes.FloatType);
+
+    /** Tokens either side of an embedded token kept as its context. */
+    static final int EMBEDDING_CONTEXT = 8;
+
+    static final StructType TOKEN_EMBEDDINGS_SCHEMA = new StructType()
+            .add("id", DataTypes.StringType, false)
+            .add("position", DataTypes.IntegerType, false)
+            .add("layer", DataTypes.IntegerType, false)
+            .add("token", DataTypes.StringType, false)
+            .add("embedding", FLOATS, false)
+            .add("context", DataTypes.createArrayType(DataTypes.StringType, false), false)
+            .add("context_position", DataTypes.IntegerType, false)
+            .add("attended_tokens", DataTypes.createArrayType(DataTypes.StringType, false));
 
     static final StructType ERRORS_SCHEMA = new StructType()
             .add("row_index", DataTypes.LongType, false)
@@ -241,11 +261,48 @@ final class Tables {
         io.attributionatlas.attribution.MethodScores attribution = s.targets().isEmpty()
                 || s.targets().get(0).methods() == null ? null : s.targets().get(0).methods().values().stream()
                         .filter(m -> m.matrices() != null).findFirst().orElse(null);
+        io.attributionatlas.attribution.QueryKeyVectors qk = s.queryKeys();
         return NamedRow.of(MATRICES_SCHEMA).set("id", s.sample().input().id())
                 .set("tokens", seq(List.of(s.sample().encoding().tokens()))).set("attentions", boxed(s.attentions()))
                 .set("attention_conductance", boxed(conductance)).set("norm_alpha_fx", boxed(s.normAlphaFx()))
                 .set("norm_sum_alpha_fx", boxed(s.normSumAlphaFx())).set("rollout", boxed(s.rollout()))
-                .set("attention_attribution", attribution == null ? null : boxed(attribution.matrices())).row();
+                .set("attention_attribution", attribution == null ? null : boxed(attribution.matrices()))
+                .set("queries", qk == null ? null : boxed(qk.queries())).set("keys", qk == null ? null : boxed(qk.keys()))
+                .set("score_offsets", qk == null ? null : boxed(qk.scoreOffsets()))
+                .set("score_scale", qk == null ? null : qk.scale()).row();
+    }
+
+    /**
+     * A sample's token_embeddings rows: per layer and position, the vector, up to {@value #EMBEDDING_CONTEXT} tokens
+     * either side as its context, and the token each head attends to most from it.
+     */
+    static List<Row> tokenEmbeddings(SampleAttribution s) {
+        io.attributionatlas.attribution.TokenEmbeddings e = s.embeddings();
+        if (e == null) {
+            return List.of();
+        }
+        String[] tokens = s.sample().encoding().tokens();
+        List<Row> rows = new ArrayList<>();
+        for (int l = 0; l < e.layers().length; l++) {
+            for (int p = 0; p < e.positions().length; p++) {
+                int at = e.positions()[p];
+                int from = Math.max(0, at - EMBEDDING_CONTEXT);
+                List<Object> attended = null;
+                if (e.attended() != null) {
+                    attended = new ArrayList<>();
+                    for (int key : e.attended()[l][p]) {
+                        attended.add(tokens[key]);
+                    }
+                }
+                rows.add(NamedRow.of(TOKEN_EMBEDDINGS_SCHEMA).set("id", s.sample().input().id()).set("position", at)
+                        .set("layer", e.layers()[l]).set("token", tokens[at]).set("embedding", boxed(e.vectors()[l][p]))
+                        .set("context", seq(List.of(java.util.Arrays.copyOfRange(tokens, from,
+                                Math.min(tokens.length, at + EMBEDDING_CONTEXT + 1)))))
+                        .set("context_position", at - from).set("attended_tokens", attended == null ? null
+                                : seq(attended)).row());
+            }
+        }
+        return rows;
     }
 
     static Row error(long rowIndex, String id, String reason, String raw, int rawChars) {

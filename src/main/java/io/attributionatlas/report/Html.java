@@ -322,6 +322,84 @@ public final class Html {
             </script>
             """;
 
+    /** Controls and canvas of the neuron view; {@link #NEURON_VIEW_SCRIPT} fills and draws them. */
+    static final String NEURON_VIEW_MARKUP = "<div class=\"controls\"><label>layer <select id=\"nv-layer\"></select>"
+            + "</label><label>head <select id=\"nv-head\"></select></label><label>query <select id=\"nv-query\">"
+            + "</select></label></div><p class=\"note\" id=\"nv-note\">For the chosen query token: its query vector q "
+            + "(top), each key token's key vector k, their elementwise product q × k (blue positive, orange negative, "
+            + "each column on the head's scale), the score q·k × scale plus the family's offset (relative positions, "
+            + "a local window), and the attention after softmax, as BertViz's neuron view draws them.</p>"
+            + "<canvas id=\"nv\" width=\"10\" height=\"10\"></canvas>";
+
+    /**
+     * BertViz-style neuron view: {@code atlasNeuronView(sample)} fills the selectors for a sample {tokens, queries
+     * and keys [L][H][S][head size], score_offsets [L] of [H][S][S] or null, score_scale} and draws, for the chosen
+     * layer, head and query, the vectors, their products, the scores and the softmax. Tokens are drawn as canvas
+     * text (never parsed as HTML).
+     */
+    static final String NEURON_VIEW_SCRIPT = """
+            <script>
+            function atlasNeuronView(sample) {
+              const layerSel = document.getElementById('nv-layer');
+              const headSel = document.getElementById('nv-head');
+              const querySel = document.getElementById('nv-query');
+              const canvas = document.getElementById('nv');
+              layerSel.replaceChildren(); headSel.replaceChildren(); querySel.replaceChildren();
+              if (!sample.queries) {
+                canvas.width = canvas.height = 1;
+                document.getElementById('nv-note').textContent = 'This run did not copy query and key vectors.';
+                return;
+              }
+              sample.queries.forEach((_, l) => layerSel.add(new Option('layer ' + l, l)));
+              sample.queries[0].forEach((_, h) => headSel.add(new Option('head ' + h, h)));
+              sample.tokens.forEach((t, i) => querySel.add(new Option(i + ': ' + t, i)));
+              function colour(v, scale) {
+                const t = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
+                return t >= 0 ? `rgb(${Math.round(255 - 224 * t)},${Math.round(255 - 140 * t)},255)`
+                  : `rgb(255,${Math.round(255 + 100 * t)},${Math.round(255 + 225 * t)})`;
+              }
+              function draw() {
+                const l = +layerSel.value, h = +headSel.value, i = +querySel.value;
+                const q = sample.queries[l][h][i], keys = sample.keys[l][h], n = keys.length, d = q.length;
+                const offsets = sample.score_offsets && sample.score_offsets[l] ? sample.score_offsets[l][h][i] : null;
+                const products = keys.map(k => k.map((v, c) => v * q[c]));
+                const scores = products.map((p, j) => p.reduce((a, b) => a + b, 0) * sample.score_scale
+                  + (offsets ? offsets[j] : 0));
+                const max = Math.max(...scores.filter(v => v > -1e30));
+                const exps = scores.map(v => v > -1e30 ? Math.exp(v - max) : 0);
+                const total = exps.reduce((a, b) => a + b, 0);
+                const cw = Math.max(3, Math.min(8, Math.floor(256 / d))), rh = 18, top = 48, tok = 130, gap = 24;
+                const xk = tok + 10, xp = xk + d * cw + gap, xs = xp + d * cw + gap, xa = xs + 90;
+                canvas.width = xa + 170; canvas.height = top + (n + 1) * rh + 10;
+                const ctx = canvas.getContext('2d');
+                ctx.clearRect(0, 0, canvas.width, canvas.height);
+                ctx.font = '12px system-ui, sans-serif'; ctx.fillStyle = '#333'; ctx.textBaseline = 'middle';
+                [['key', tok, 'right'], ['k', xk, 'left'], ['q × k', xp, 'left'], ['q·k × scale + offset', xs, 'left'],
+                 ['softmax', xa, 'left']].forEach(([t, x, a]) => { ctx.textAlign = a; ctx.fillText(t, x, 10); });
+                const vScale = Math.max(...q.map(Math.abs), ...keys.flat().map(Math.abs));
+                const pScale = Math.max(...products.flat().map(Math.abs));
+                ctx.textAlign = 'right'; ctx.fillStyle = '#333';
+                ctx.fillText('q of "' + sample.tokens[i] + '"', tok, top - rh + 8);
+                q.forEach((v, c) => { ctx.fillStyle = colour(v, vScale); ctx.fillRect(xk + c * cw, top - rh, cw - 1, rh - 4); });
+                keys.forEach((k, j) => {
+                  const y = top + j * rh + 4;
+                  ctx.fillStyle = j === i ? '#000' : '#333'; ctx.textAlign = 'right';
+                  ctx.fillText(sample.tokens[j].slice(0, 18), tok, y + rh / 2 - 2);
+                  k.forEach((v, c) => { ctx.fillStyle = colour(v, vScale); ctx.fillRect(xk + c * cw, y, cw - 1, rh - 4); });
+                  products[j].forEach((v, c) => { ctx.fillStyle = colour(v, pScale); ctx.fillRect(xp + c * cw, y, cw - 1, rh - 4); });
+                  ctx.fillStyle = '#333'; ctx.textAlign = 'left';
+                  ctx.fillText(scores[j] > -1e30 ? scores[j].toFixed(2) : 'masked', xs, y + rh / 2 - 2);
+                  const w = total > 0 ? exps[j] / total : 0;
+                  ctx.fillStyle = '#1f5fbf'; ctx.fillRect(xa, y, Math.round(120 * w), rh - 4);
+                  ctx.fillStyle = '#333'; ctx.fillText(w.toFixed(3), xa + 124, y + rh / 2 - 2);
+                });
+              }
+              [layerSel, headSel, querySel].forEach(el => { el.onchange = draw; });
+              draw();
+            }
+            </script>
+            """;
+
     /** Inline stylesheet shared by the pages. */
     static final String STYLE = """
             body{font-family:system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:24px;color:#222;max-width:1200px}

@@ -376,7 +376,7 @@ public final class RunReport {
     private static void explorer(SparkSession spark, StringBuilder b) {
         b.append("<h2 id=\"explorer\">Sample explorer</h2>");
         List<Row> rows = spark.sql("SELECT m.id, m.tokens, m.attentions, m.attention_conductance, m.norm_alpha_fx, "
-                + "s.text, s.text_pair, "
+                + "m.queries, m.keys, m.score_offsets, m.score_scale, s.text, s.text_pair, "
                 + "s.label, s.prediction, s.targets[0].token_attributions AS attribution, "
                 + "s.targets[0].layer_token_conductance AS layer_conductance, s.targets[0].label AS target, "
                 + "s.targets[0].methods AS methods FROM sample_matrices m JOIN samples s ON m.id = s.id ORDER BY m.id")
@@ -392,14 +392,17 @@ public final class RunReport {
             o.add("tokens", SCRIPT_SAFE.toJsonTree(r.getList(r.fieldIndex("tokens"))));
             o.add("attention", SCRIPT_SAFE.toJsonTree(nested(r.getAs("attentions"))));
             for (String[] matrix : new String[][] {{"attention_conductance", "conductance"}, {"norm_alpha_fx", "norms"},
-                {"attribution", "attribution"},
-                {"layer_conductance", "layer_conductance"}}) {
+                {"attribution", "attribution"}, {"layer_conductance", "layer_conductance"}, {"queries", "queries"},
+                {"keys", "keys"}, {"score_offsets", "score_offsets"}}) {
                 if (!r.isNullAt(r.fieldIndex(matrix[0]))) {
                     o.add(matrix[1], SCRIPT_SAFE.toJsonTree(nested(r.getAs(matrix[0]))));
                 }
             }
             for (String field : List.of("text", "text_pair", "label", "prediction", "target")) {
                 o.addProperty(field, r.<String>getAs(field));
+            }
+            if (!r.isNullAt(r.fieldIndex("score_scale"))) {
+                o.addProperty("score_scale", r.<Float>getAs("score_scale"));
             }
             if (!r.isNullAt(r.fieldIndex("methods"))) { // each method's token scores, by name
                 JsonObject methods = new JsonObject();
@@ -420,9 +423,12 @@ public final class RunReport {
                 + "<h3>Model view: every layer × head</h3><div class=\"controls\"><label>show <select id=\"mv-mode\">"
                 + "</select></label><span class=\"note\">each map is query (rows) × key (columns), on its own scale; "
                 + "click one to open it in the head view</span></div><div id=\"mv\" class=\"model-view\"></div>"
-                + "<h3 id=\"head-view\">Head view</h3>" + Html.HEAD_VIEW_MARKUP);
+                + "<h3 id=\"head-view\">Head view</h3>" + Html.HEAD_VIEW_MARKUP
+                + "<h3 id=\"neuron-view\">Neuron view: how one query token's scores come about</h3>"
+                + Html.NEURON_VIEW_MARKUP);
         b.append("<script type=\"application/json\" id=\"ex-data\">").append(SCRIPT_SAFE.toJson(samples))
-                .append("</script>").append(Html.HEAD_VIEW_SCRIPT);
+                .append("</script>").append(Html.HEAD_VIEW_SCRIPT)
+                .append(Html.NEURON_VIEW_SCRIPT);
         b.append("""
                 <script>
                 (function () {
@@ -549,7 +555,7 @@ public final class RunReport {
                   mvMode.addEventListener('change', () => modelView(samples[+pick.value]));
                   function showSample() {
                     const s = samples[+pick.value];
-                    info(s); tokens(s); conductance(s); atlasHeadView(s); modelView(s);
+                    info(s); tokens(s); conductance(s); atlasHeadView(s); modelView(s); atlasNeuronView(s);
                   }
                   pick.addEventListener('change', showSample);
                   showSample();

@@ -15,6 +15,7 @@ public enum Table {
     METHOD_AGREEMENT,
     FAITHFULNESS,
     SAMPLE_MATRICES,
+    TOKEN_EMBEDDINGS,
     MANIFEST;
 
     /** Its folder under the run's output, and its SQL view name in the report and notebooks. */

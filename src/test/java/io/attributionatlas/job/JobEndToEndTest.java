@@ -64,6 +64,47 @@ class JobEndToEndTest {
         return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
+    /**
+     * token_embeddings at layers 0 and 1 (-1, the last): every position of the dumped sample g0, a seeded half of the
+     * others' positions (exactly the positions TokenSampling picks), each with its vector, context and attended tokens.
+     */
+    private static void assertTokenEmbeddings(Path output) {
+        Map<String, Row> samples = table(output, Tables.SAMPLES).stream()
+                .collect(Collectors.toMap(row -> row.getString(0), row -> row));
+        List<Row> rows = table(output, Tables.TOKEN_EMBEDDINGS);
+        Map<String, Set<Integer>> positions = new java.util.HashMap<>();
+        for (Row e : rows) {
+            int layer = e.<Integer>getAs("layer");
+            assertTrue(layer == 0 || layer == TinyModels.LAYERS - 1, "layer " + layer);
+            String id = e.getAs("id");
+            List<String> tokens = samples.get(id).getList(samples.get(id).fieldIndex("tokens"));
+            int position = e.<Integer>getAs("position");
+            assertEquals(tokens.get(position), e.getAs("token"));
+            assertEquals(TinyModels.HIDDEN, e.getList(e.fieldIndex("embedding")).size());
+            List<String> context = e.getList(e.fieldIndex("context"));
+            assertEquals(tokens.get(position), context.get(e.<Integer>getAs("context_position")));
+            assertEquals(TinyModels.HEADS, e.getList(e.fieldIndex("attended_tokens")).size());
+            assertTrue(tokens.containsAll(e.getList(e.fieldIndex("attended_tokens"))));
+            if (layer == 0) {
+                positions.computeIfAbsent(id, k -> new java.util.TreeSet<>()).add(position);
+            }
+        }
+        assertEquals(rows.size(), 2 * positions.values().stream().mapToInt(Set::size).sum(), "both layers alike");
+        TokenSampling sampling = new TokenSampling(0, 0.5, true);
+        for (Row s : samples.values()) {
+            String id = s.getString(0);
+            int n = s.getList(s.fieldIndex("tokens")).size();
+            Set<Integer> expected = new java.util.TreeSet<>();
+            if (id.equals("g0")) {
+                java.util.stream.IntStream.range(0, n).forEach(expected::add);
+            } else {
+                java.util.Arrays.stream(sampling.positions(id, n, false)).forEach(expected::add);
+                assertTrue(expected.size() < n || n < 4, id + ": a sample, not every position");
+            }
+            assertEquals(expected, positions.getOrDefault(id, Set.of()), id);
+        }
+    }
+
     static List<Row> table(Path output, String name) {
         if (reader == null) {
             reader = SparkSession.builder().master("local[1]").appName("test-reader").config("spark.ui.enabled", "false")
@@ -121,9 +162,11 @@ class JobEndToEndTest {
                 "--set", "input.text_pair_column=pair", "--set", "input.label_column=label", "--set", "n_steps=8",
                 "--set", "spark.master=local[2]", "--set", "batch.samples=3", "--set", "dump.ids=g0",
                 "--set", "dump.count=1", "--set", "statistics.head_similarity_sample_rate=1",
-                "--set", "engine.queue=" + queue);
+                "--set", "engine.queue=" + queue, "--set", "embeddings.layers=0,-1", "--set",
+                "embeddings.sample_rate=0.5");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("13 input rows -> 6 samples + 7 errors"), r.out());
+        assertTokenEmbeddings(output);
 
         Map<String, String> reasons = table(output, Tables.ERRORS).stream()
                 .collect(Collectors.toMap(row -> row.getString(1) + "@" + row.getLong(0), row -> row.getString(2)));
@@ -213,6 +256,7 @@ class JobEndToEndTest {
                 "dump.ids=g0 and dump.count=1 (row 0 is g0)");
         Map<String, org.apache.spark.sql.types.StructType> schemas = Map.of(Tables.SAMPLES, Tables.SAMPLES_SCHEMA,
                 Tables.SAMPLE_MATRICES, Tables.MATRICES_SCHEMA, Tables.ERRORS, Tables.ERRORS_SCHEMA,
+                Tables.TOKEN_EMBEDDINGS, Tables.TOKEN_EMBEDDINGS_SCHEMA,
                 Tables.HEAD_STATS, Tables.HEAD_STATS_SCHEMA, Tables.HEAD_RELATIONS, Tables.HEAD_RELATIONS_SCHEMA,
                 Tables.LAYER_CORRELATIONS, Tables.LAYER_CORRELATIONS_SCHEMA, Tables.HEAD_SIMILARITY,
                 Tables.HEAD_SIMILARITY_SCHEMA, Tables.TOKEN_IMPORTANCE, Tables.TOKEN_IMPORTANCE_SCHEMA,

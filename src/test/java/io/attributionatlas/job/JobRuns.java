@@ -19,7 +19,7 @@ import org.apache.spark.sql.Row;
 final class JobRuns {
 
     /** The per-sample and aggregate tables; the manifest differs by construction (run id, times). */
-    static final List<String> TABLES = List.of(Tables.SAMPLES, Tables.SAMPLE_MATRICES, Tables.ERRORS,
+    static final List<String> TABLES = List.of(Tables.SAMPLES, Tables.SAMPLE_MATRICES, Tables.TOKEN_EMBEDDINGS, Tables.ERRORS,
             Tables.HEAD_STATS, Tables.HEAD_RELATIONS, Tables.LAYER_CORRELATIONS, Tables.HEAD_SIMILARITY,
             Tables.TOKEN_IMPORTANCE, Tables.METHOD_AGREEMENT, Tables.FAITHFULNESS);
 
@@ -39,7 +39,8 @@ final class JobRuns {
         List<String> args = new ArrayList<>(List.of("run", "--model", model, "--input", input.toString(),
                 "--output", output.toString(), "--set", "input.text_column=sentence", "--set",
                 "input.label_column=label", "--set", "n_steps=8", "--set", "batch.samples=4", "--set",
-                "internal_batch_size=16", "--set", "dump.count=2", "--set", "engine.threads=1"));
+                "internal_batch_size=16", "--set", "dump.count=2", "--set", "engine.threads=1", "--set",
+                "embeddings.sample_rate=0.2"));
         args.addAll(List.of(extra));
         return args;
     }
