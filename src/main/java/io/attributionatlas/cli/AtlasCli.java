@@ -26,6 +26,7 @@ public final class AtlasCli {
             "convergence", new ConvergenceCommand(),
             "run", new RunCommand(),
             "report", new ReportCommand(),
+            "neighbors", new NeighborsCommand(),
             "methods", new MethodsCommand()));
 
     private AtlasCli() {
