@@ -45,7 +45,7 @@ final class NeighborsCommand implements AtlasCli.Command {
         spark.sparkContext().setLogLevel("WARN");
         try {
             long t0 = System.nanoTime();
-            try (CorpusNeighbours index = CorpusNeighbours.load(spark, run, layer, head, ModelOptions.device(a))) {
+            try (CorpusNeighbours index = CorpusNeighbours.load(spark, run, layer, ModelOptions.device(a))) {
                 double loadSeconds = (System.nanoTime() - t0) / 1e9;
                 int row = index.row(sample, position);
                 if (row < 0) {
@@ -68,7 +68,7 @@ final class NeighborsCommand implements AtlasCli.Command {
                         + "after ->):%n", found.size(), index.size(), head);
                 for (CorpusNeighbours.Neighbour n : found) {
                     out.printf(Locale.ROOT, "  %.4f  %s:%d  %s [%s] %s%s%n", n.cosine(), n.id(), n.position(),
-                            n.before(), n.token(), n.after(), n.attended() == null ? "" : "  -> " + n.attended());
+                            n.before(), n.token(), n.after(), head < n.attended().size() ? "  -> " + n.attended().get(head) : "");
                 }
                 java.util.Arrays.sort(millis);
                 err.printf(Locale.ROOT, "atlas neighbors: loaded %d vectors of layer %d in %.1f s; query %.1f ms "

@@ -16,7 +16,7 @@ import org.apache.spark.sql.functions;
 
 /**
  * exBERT's corpus search over a run's token_embeddings at one layer: the layer's vectors in an exact
- * {@link CorpusSearch} on the device, and per row the token, its context and the token a chosen head attends to most.
+ * {@link CorpusSearch} on the device, and per row the token, its context and the token each head attends to most.
  * Rows stream from Parquet in blocks (the vectors straight from Spark's binary arrays, never as boxed objects), so the
  * driver holds the vectors once, on the device, plus about 200 bytes of text a row.
  */
@@ -33,18 +33,19 @@ public final class CorpusNeighbours implements AutoCloseable {
     private final List<String> contexts = new ArrayList<>();
     private final List<String> attended = new ArrayList<>();
     private final int layer;
-    private final int head;
 
-    /** One neighbour: the sample and position of a corpus token, its context and what the head attends to. */
-    public record Neighbour(String id, int position, String token, String before, String after, String attended,
+    /**
+     * One neighbour: the sample and position of a corpus token, its context, and per head the token it attends to
+     * most (empty when the run had no attention).
+     */
+    public record Neighbour(String id, int position, String token, String before, String after, List<String> attended,
             float cosine) {
     }
 
-    private CorpusNeighbours(CorpusSearch search, int[] positions, int layer, int head) {
+    private CorpusNeighbours(CorpusSearch search, int[] positions, int layer) {
         this.search = search;
         this.positions = positions;
         this.layer = layer;
-        this.head = head;
     }
 
     /** The layers a run's token_embeddings holds, ascending (empty when it has none). */
@@ -53,12 +54,12 @@ public final class CorpusNeighbours implements AutoCloseable {
                 .orderBy("layer").collectAsList().stream().map(r -> r.getInt(0)).toList();
     }
 
-    /** Loads the vectors of {@code layer} onto {@code device}; {@code head} chooses the attended token shown. */
-    public static CorpusNeighbours load(SparkSession spark, String run, int layer, int head, Device device) {
+    /** Loads the vectors of {@code layer} onto {@code device}. */
+    public static CorpusNeighbours load(SparkSession spark, String run, int layer, Device device) {
         Dataset<Row> rows = spark.read().parquet(run + "/" + Table.TOKEN_EMBEDDINGS.tableName())
                 .where(functions.col("layer").equalTo(layer))
                 .select("id", "position", "token", "embedding", "context", "context_position", "attended_tokens");
-        Iterator<Block> blocks = rows.queryExecution().toRdd().toJavaRDD().mapPartitions(new ToBlocks(head))
+        Iterator<Block> blocks = rows.queryExecution().toRdd().toJavaRDD().mapPartitions(new ToBlocks())
                 .toLocalIterator();
         CorpusSearch search = null;
         List<String> ids = new ArrayList<>();
@@ -89,7 +90,7 @@ public final class CorpusNeighbours implements AutoCloseable {
             throw new IllegalArgumentException("token_embeddings of " + run + " has no vectors at layer " + layer
                     + " (the run's embeddings.layers choose the layers; its layers: " + layers(spark, run) + ")");
         }
-        CorpusNeighbours n = new CorpusNeighbours(search, positions.build().toArray(), layer, head);
+        CorpusNeighbours n = new CorpusNeighbours(search, positions.build().toArray(), layer);
         n.ids.addAll(ids);
         n.contexts.addAll(contexts);
         n.attended.addAll(attended);
@@ -102,10 +103,6 @@ public final class CorpusNeighbours implements AutoCloseable {
 
     public int layer() {
         return layer;
-    }
-
-    public int head() {
-        return head;
     }
 
     /** The row of a sample's token, or −1 when the run did not keep its embedding at this layer. */
@@ -121,7 +118,9 @@ public final class CorpusNeighbours implements AutoCloseable {
     /** Row {@code r} as a neighbour at cosine {@code cosine}. */
     public Neighbour neighbour(int r, float cosine) {
         String[] parts = contexts.get(r).split(String.valueOf(MARK), -1);
-        return new Neighbour(ids.get(r), positions[r], parts[1], parts[0], parts[2], attended.get(r), cosine);
+        String heads = attended.get(r);
+        return new Neighbour(ids.get(r), positions[r], parts[1], parts[0], parts[2], heads == null ? List.of()
+                : List.of(heads.split(String.valueOf(MARK), -1)), cosine);
     }
 
     /** The k nearest corpus tokens to each of {@code rows} (stored rows), each query's own row left out. */
@@ -157,17 +156,13 @@ public final class CorpusNeighbours implements AutoCloseable {
         String[] ids;
         int[] positions;
         String[] contexts;
+        /** Per row every head's most attended token, joined by the mark; null without attention. */
         String[] attended;
     }
 
     /** Packs a partition's InternalRows (id, position, token, embedding, context, context_position, attended). */
     private static final class ToBlocks implements FlatMapFunction<Iterator<InternalRow>, Block> {
         private static final long serialVersionUID = 1L;
-        private final int head;
-
-        ToBlocks(int head) {
-            this.head = head;
-        }
 
         @Override
         public Iterator<Block> call(Iterator<InternalRow> rows) {
@@ -217,8 +212,14 @@ public final class CorpusNeighbours implements AutoCloseable {
                     s.append(MARK);
                 }
                 b.contexts[i] = s.toString();
-                b.attended[i] = r.isNullAt(6) || head >= r.getArray(6).numElements() ? null
-                        : r.getArray(6).getUTF8String(head).toString();
+                if (!r.isNullAt(6)) { // every head's, in one string
+                    var heads = r.getArray(6);
+                    StringBuilder a = new StringBuilder();
+                    for (int h = 0; h < heads.numElements(); h++) {
+                        a.append(h > 0 ? String.valueOf(MARK) : "").append(heads.getUTF8String(h).toString());
+                    }
+                    b.attended[i] = a.toString();
+                }
             }
             return b;
         }

@@ -37,6 +37,9 @@ public final class RunReport {
 
     public static String render(SparkSession spark, String run) {
         for (Table table : Table.values()) {
+            if (table == Table.TOKEN_EMBEDDINGS && !hasTable(spark, run, table)) {
+                continue; // a run of an earlier version: no corpus neighbours
+            }
             spark.read().parquet(run + "/" + table.tableName()).createOrReplaceTempView(table.tableName());
         }
         StringBuilder b = new StringBuilder();
@@ -55,7 +58,8 @@ public final class RunReport {
                 """).append("</style></head><body><h1>Attribution Atlas — run report</h1>");
         b.append("<nav><a href=\"#overview\">Run</a><a href=\"#heads\">Heads</a><a href=\"#layers\">Layers</a>"
                 + "<a href=\"#tokens\">Tokens</a><a href=\"#methods\">Methods</a><a href=\"#samples\">Samples</a>"
-                + "<a href=\"#explorer\">Sample explorer</a><a href=\"#config\">Configuration</a></nav>");
+                + "<a href=\"#explorer\">Sample explorer</a><a href=\"#neuron-view\">Neuron view</a>"
+                + "<a href=\"#neighbours\">Corpus neighbours</a><a href=\"#config\">Configuration</a></nav>");
         Row manifest = spark.sql("SELECT * FROM manifest").first();
         Row shape = spark.sql("SELECT max(layer) + 1 AS layers, max(head) + 1 AS heads FROM head_stats").first();
         int layers = shape.isNullAt(shape.fieldIndex("layers")) ? 0 : shape.<Integer>getAs("layers");
@@ -66,7 +70,7 @@ public final class RunReport {
         tokensSection(spark, b);
         methodsSection(spark, b);
         samplesSection(spark, b);
-        explorer(spark, b);
+        explorer(spark, run, b);
         b.append("<h2 id=\"config\">Configuration</h2><table class=\"data\"><tr><th>key</th><th>value</th></tr>");
         Map<String, String> config = new TreeMap<>();
         SCRIPT_SAFE.fromJson(manifest.getString(manifest.fieldIndex("config_json")), JsonObject.class).entrySet()
@@ -373,7 +377,7 @@ public final class RunReport {
     }
 
     /** The dumped samples: tokens coloured by attribution, conductance heatmap, head view (rendered by script). */
-    private static void explorer(SparkSession spark, StringBuilder b) {
+    private static void explorer(SparkSession spark, String run, StringBuilder b) {
         b.append("<h2 id=\"explorer\">Sample explorer</h2>");
         List<Row> rows = spark.sql("SELECT m.id, m.tokens, m.attentions, m.attention_conductance, m.norm_alpha_fx, "
                 + "m.queries, m.keys, m.score_offsets, m.score_scale, s.text, s.text_pair, "
@@ -416,6 +420,9 @@ public final class RunReport {
             }
             samples.add(o);
         }
+        if (hasTable(spark, run, Table.TOKEN_EMBEDDINGS)) {
+            embedNeighbours(spark, run, samples);
+        }
         b.append("<div class=\"controls\"><label>sample <select id=\"ex-sample\"></select></label></div>"
                 + "<table class=\"kv\" id=\"ex-info\"></table><h3>Token attributions (first target), one row per method"
                 + "</h3><table class=\"tokens\" id=\"ex-tokens\"></table><h3>Layer conductance (layer × token)</h3>"
@@ -425,7 +432,14 @@ public final class RunReport {
                 + "click one to open it in the head view</span></div><div id=\"mv\" class=\"model-view\"></div>"
                 + "<h3 id=\"head-view\">Head view</h3>" + Html.HEAD_VIEW_MARKUP
                 + "<h3 id=\"neuron-view\">Neuron view: how one query token's scores come about</h3>"
-                + Html.NEURON_VIEW_MARKUP);
+                + Html.NEURON_VIEW_MARKUP
+                + "<h3 id=\"neighbours\">Corpus neighbours (exBERT): the corpus tokens nearest in context</h3>"
+                + "<div class=\"controls\"><label>token <select id=\"nb-token\"></select></label><label>layer "
+                + "<select id=\"nb-layer\"></select></label><label>attended in head <select id=\"nb-head\"></select>"
+                + "</label></div><p class=\"note\" id=\"nb-note\">The corpus tokens whose contextual embedding at the "
+                + "layer is nearest by cosine (exact search over the run's token_embeddings), each in its context, "
+                + "with the token the chosen head attends to most from it. atlas neighbors answers the same for any "
+                + "kept token.</p><table class=\"data\" id=\"nb\"></table>");
         b.append("<script type=\"application/json\" id=\"ex-data\">").append(SCRIPT_SAFE.toJson(samples))
                 .append("</script>").append(Html.HEAD_VIEW_SCRIPT)
                 .append(Html.NEURON_VIEW_SCRIPT);
@@ -553,15 +567,105 @@ public final class RunReport {
                     });
                   }
                   mvMode.addEventListener('change', () => modelView(samples[+pick.value]));
+                  const nbToken = document.getElementById('nb-token'), nbLayer = document.getElementById('nb-layer');
+                  const nbHead = document.getElementById('nb-head');
+                  function neighbours(s) { // exBERT: precomputed nearest corpus tokens of each token
+                    const table = document.getElementById('nb');
+                    [nbToken, nbLayer, nbHead].forEach(el => el.replaceChildren());
+                    table.replaceChildren();
+                    if (!s.neighbours) {
+                      document.getElementById('nb-note').textContent = 'No corpus neighbours: the run kept no '
+                        + 'token_embeddings for this sample (embeddings.layers).';
+                      return;
+                    }
+                    s.tokens.forEach((t, i) => nbToken.add(new Option(i + ': ' + t, i)));
+                    Object.keys(s.neighbours).forEach(l => nbLayer.add(new Option('layer ' + l, l)));
+                    const heads = s.attention ? s.attention[0].length : 0;
+                    for (let h = 0; h < heads; h++) nbHead.add(new Option('head ' + h, h));
+                    function draw() {
+                      table.replaceChildren();
+                      const head = table.insertRow();
+                      ['cosine', 'sample:position', 'context', 'attends to most'].forEach(t => {
+                        const th = document.createElement('th'); th.textContent = t; head.appendChild(th);
+                      });
+                      (s.neighbours[nbLayer.value] || [])[+nbToken.value].forEach(nb => {
+                        const tr = table.insertRow();
+                        tr.insertCell().textContent = nb.cosine.toFixed(3);
+                        tr.insertCell().textContent = nb.id + ':' + nb.position;
+                        const c = tr.insertCell();
+                        c.appendChild(document.createTextNode(nb.before + ' '));
+                        const b = document.createElement('b'); b.textContent = nb.token; c.appendChild(b);
+                        c.appendChild(document.createTextNode(' ' + nb.after));
+                        tr.insertCell().textContent = nb.attended[+nbHead.value] ?? '';
+                      });
+                    }
+                    [nbToken, nbLayer, nbHead].forEach(el => { el.onchange = draw; });
+                    draw();
+                  }
                   function showSample() {
                     const s = samples[+pick.value];
                     info(s); tokens(s); conductance(s); atlasHeadView(s); modelView(s); atlasNeuronView(s);
+                    neighbours(s);
                   }
                   pick.addEventListener('change', showSample);
                   showSample();
                 })();
                 </script>
                 """);
+    }
+
+    /** Nearest corpus tokens per dumped token and layer, embedded so that the page needs nothing else. */
+    static final int REPORT_NEIGHBOURS = 8;
+
+    /**
+     * Adds to each dumped sample {@code neighbours: {layer: [per token: [neighbour…]]}}: the
+     * {@value #REPORT_NEIGHBOURS} corpus tokens nearest to each of its tokens at every layer of token_embeddings (a
+     * dumped sample keeps every position), by exact search ({@link CorpusNeighbours}).
+     */
+    private static void embedNeighbours(SparkSession spark, String run, JsonArray samples) {
+        for (int layer : CorpusNeighbours.layers(spark, run)) {
+            try (CorpusNeighbours index = CorpusNeighbours.load(spark, run, layer,
+                    io.attributionatlas.model.DeviceChoice.AUTO.resolve())) {
+                for (var element : samples) {
+                    JsonObject sample = element.getAsJsonObject();
+                    String id = sample.get("id").getAsString();
+                    int n = sample.getAsJsonArray("tokens").size();
+                    int[] rows = java.util.stream.IntStream.range(0, n).map(p -> index.row(id, p)).toArray();
+                    if (java.util.Arrays.stream(rows).anyMatch(r -> r < 0)) {
+                        continue; // dumped before token_embeddings kept every position of dumped samples
+                    }
+                    JsonArray perToken = new JsonArray();
+                    for (List<CorpusNeighbours.Neighbour> found : index.nearest(rows, REPORT_NEIGHBOURS)) {
+                        JsonArray list = new JsonArray();
+                        found.forEach(nb -> {
+                            JsonObject o = new JsonObject();
+                            o.addProperty("id", nb.id());
+                            o.addProperty("position", nb.position());
+                            o.addProperty("token", nb.token());
+                            o.addProperty("before", nb.before());
+                            o.addProperty("after", nb.after());
+                            o.add("attended", SCRIPT_SAFE.toJsonTree(nb.attended()));
+                            o.addProperty("cosine", Math.round(nb.cosine() * 1e4) / 1e4);
+                            list.add(o);
+                        });
+                        perToken.add(list);
+                    }
+                    if (!sample.has("neighbours")) {
+                        sample.add("neighbours", new JsonObject());
+                    }
+                    sample.getAsJsonObject("neighbours").add(String.valueOf(layer), perToken);
+                }
+            }
+        }
+    }
+
+    private static boolean hasTable(SparkSession spark, String run, Table table) {
+        try {
+            org.apache.hadoop.fs.Path path = new org.apache.hadoop.fs.Path(run + "/" + table.tableName());
+            return path.getFileSystem(spark.sparkContext().hadoopConfiguration()).exists(path);
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     /** Spark's nested Seqs as Java lists for JSON, numbers to 3 significant digits (enough to draw them). */

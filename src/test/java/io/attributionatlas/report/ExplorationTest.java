@@ -216,7 +216,18 @@ class ExplorationTest {
                 && rendered.contains("<td class=\"method\">integrated_gradients</td>"),
                 "the explorer shows each method's per-sample scores, a row each");
         // Model view: a map per layer and head of the real model (6 × 12), drawn by the page's script.
-        assertEquals(6 * 12, rendered.split("<canvas", -1).length - 1, "model view: one map per layer and head");
+        assertEquals(6 * 12 + 1, rendered.split("<canvas", -1).length - 1,
+                "model view: one map per layer and head; and the neuron view's canvas");
+        java.util.regex.Matcher neuron = Pattern.compile("<canvas id=\"nv\" width=\"(\\d+)\" height=\"(\\d+)\"")
+                .matcher(rendered);
+        assertTrue(neuron.find() && Integer.parseInt(neuron.group(1)) > 300 && Integer.parseInt(neuron.group(2)) > 100,
+                "the neuron view draws the first sample's vectors");
+        java.util.regex.Matcher neighbours = Pattern.compile("<table class=\"data\" id=\"nb\">.*?</table>",
+                Pattern.DOTALL).matcher(rendered);
+        assertTrue(neighbours.find(), "corpus neighbours table");
+        assertTrue(neighbours.group().split("<tr>", -1).length - 1 >= 1 + 3, "header and neighbours: "
+                + neighbours.group());
+        assertTrue(neighbours.group().contains("sst2-dev-000"), "neighbours name their samples");
         assertTrue(rendered.contains("Kobayashi norms"), "model and head views offer the norms");
         // Charts first: the run summary, then the heads' heatmap, before any table of rows.
         int summary = page.indexOf("<table class=\"summary\">");
