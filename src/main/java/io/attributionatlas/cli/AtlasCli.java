@@ -17,17 +17,18 @@ public final class AtlasCli {
 
     static final int EXIT_USAGE = 2;
 
-    private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
-            "inspect", new InspectCommand(),
-            "predict", new PredictCommand(),
-            "explain", new ExplainCommand(),
-            "bench-forward", new BenchForwardCommand(),
-            "bench", new BenchCommand(),
-            "convergence", new ConvergenceCommand(),
-            "run", new RunCommand(),
-            "report", new ReportCommand(),
-            "neighbors", new NeighborsCommand(),
-            "methods", new MethodsCommand()));
+    private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.ofEntries(
+            Map.entry("inspect", new InspectCommand()),
+            Map.entry("predict", new PredictCommand()),
+            Map.entry("explain", new ExplainCommand()),
+            Map.entry("bench-forward", new BenchForwardCommand()),
+            Map.entry("bench", new BenchCommand()),
+            Map.entry("bench-neighbors", new NeighborsBenchCommand()),
+            Map.entry("convergence", new ConvergenceCommand()),
+            Map.entry("run", new RunCommand()),
+            Map.entry("report", new ReportCommand()),
+            Map.entry("neighbors", new NeighborsCommand()),
+            Map.entry("methods", new MethodsCommand())));
 
     private AtlasCli() {
     }

@@ -353,6 +353,7 @@ public final class Html {
               sample.queries.forEach((_, l) => layerSel.add(new Option('layer ' + l, l)));
               sample.queries[0].forEach((_, h) => headSel.add(new Option('head ' + h, h)));
               sample.tokens.forEach((t, i) => querySel.add(new Option(i + ': ' + t, i)));
+              if (sample.tokens.length > 2) querySel.value = 1; // the first token after [CLS] / <s>
               function colour(v, scale) {
                 const t = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
                 return t >= 0 ? `rgb(${Math.round(255 - 224 * t)},${Math.round(255 - 140 * t)},255)`
@@ -369,7 +370,7 @@ public final class Html {
                 const exps = scores.map(v => v > -1e30 ? Math.exp(v - max) : 0);
                 const total = exps.reduce((a, b) => a + b, 0);
                 const cw = Math.max(3, Math.min(8, Math.floor(256 / d))), rh = 18, top = 48, tok = 130, gap = 24;
-                const xk = tok + 10, xp = xk + d * cw + gap, xs = xp + d * cw + gap, xa = xs + 90;
+                const xk = tok + 10, xp = xk + d * cw + gap, xs = xp + d * cw + gap, xa = xs + 140;
                 canvas.width = xa + 170; canvas.height = top + (n + 1) * rh + 10;
                 const ctx = canvas.getContext('2d');
                 ctx.clearRect(0, 0, canvas.width, canvas.height);

@@ -579,6 +579,7 @@ public final class RunReport {
                       return;
                     }
                     s.tokens.forEach((t, i) => nbToken.add(new Option(i + ': ' + t, i)));
+                    if (s.tokens.length > 2) nbToken.value = 1; // the first token after [CLS] / <s>
                     Object.keys(s.neighbours).forEach(l => nbLayer.add(new Option('layer ' + l, l)));
                     const heads = s.attention ? s.attention[0].length : 0;
                     for (let h = 0; h < heads; h++) nbHead.add(new Option('head ' + h, h));
