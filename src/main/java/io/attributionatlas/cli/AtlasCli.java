@@ -24,6 +24,7 @@ public final class AtlasCli {
             Map.entry("bench-forward", new BenchForwardCommand()),
             Map.entry("bench", new BenchCommand()),
             Map.entry("bench-neighbors", new NeighborsBenchCommand()),
+            Map.entry("bench-job", new JobBenchCommand()),
             Map.entry("convergence", new ConvergenceCommand()),
             Map.entry("run", new RunCommand()),
             Map.entry("report", new ReportCommand()),

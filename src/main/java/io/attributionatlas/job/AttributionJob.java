@@ -69,21 +69,30 @@ public final class AttributionJob {
             builder.master(config.get("spark.master"));
         }
         SparkSession spark = builder.config("spark.ui.enabled", "false").getOrCreate();
+        // wall seconds of each stage, in order: the scale benchmark's breakdown of the job's own costs
+        Map<String, Double> stages = new LinkedHashMap<>();
+        long[] mark = {t0};
+        java.util.function.Consumer<String> stage = name -> {
+            long now = System.nanoTime();
+            stages.put(name, (now - mark[0]) / 1e9);
+            mark[0] = now;
+        };
+        stage.accept("start");
         try {
             JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
             HadoopConf hadoop = new HadoopConf(spark.sparkContext().hadoopConfiguration());
             Dataset<Row> corpus = CorpusReader.read(spark, config).persist(StorageLevel.MEMORY_AND_DISK());
-            long inputRows = corpus.count();
-            // About four engine batches per task, in whole waves of the available task slots.
+            RunLedger.InputSummary input = RunLedger.summarize(corpus); // the pass that caches the corpus
+            long inputRows = input.rows();
             int slots = Math.max(1, jsc.defaultParallelism());
             int batchSamples = config.samplesPerBatch(ExecutorModels.gpuExpected(config));
-            long wanted = Math.min(10_000, Math.max(1, inputRows / (4L * batchSamples)));
             RunLedger.RunInfo now = new RunLedger.RunInfo(runId, Instant.now().toString(),
-                    new TreeMap<>(config.asMap()), fingerprint, RunLedger.inputFingerprint(corpus), inputRows,
-                    (int) (slots * ((wanted + slots - 1) / slots)));
+                    new TreeMap<>(config.asMap()), fingerprint, input.fingerprint(), inputRows,
+                    partitions(config, inputRows, slots, batchSamples));
             RunLedger ledger = resume ? RunLedger.resume(output, hadoop, now) : RunLedger.start(output, hadoop, now);
             int partitions = ledger.info().partitions();
             int reused = ledger.finishedPartitions().size();
+            stage.accept("read");
             if (resume) {
                 log.printf(Locale.ROOT, "atlas run: resuming %s: %d of %d partitions already finished%n", runId,
                         reused, partitions);
@@ -102,6 +111,7 @@ public final class AttributionJob {
                         .count();
                 jsc.clearJobGroup();
             }
+            stage.accept("explain");
             List<RunLedger.PartitionSummary> summaries = ledger.summaries();
             long sampleRows = summaries.stream().mapToLong(RunLedger.PartitionSummary::samples).sum();
             long errorRows = summaries.stream().mapToLong(RunLedger.PartitionSummary::errors).sum();
@@ -109,28 +119,29 @@ public final class AttributionJob {
                 throw new IllegalStateException("accounting failed: " + inputRows + " input rows but " + sampleRows
                         + " samples + " + errorRows + " errors; nothing was committed");
             }
+            RunLedger.Usage ledgerUsage = ledger.usage();
             CorpusStatistics statistics = ledger.statistics(jsc);
+            stage.accept("statistics");
             TableWriter writer = new TableWriter(spark, output, ledger.staging());
-            writer.write(Tables.SAMPLES, spark.createDataFrame(ledger.rows(jsc, Tables.SAMPLES), Tables.SAMPLES_SCHEMA));
-            writer.write(Tables.SAMPLE_MATRICES, spark.createDataFrame(ledger.rows(jsc, Tables.SAMPLE_MATRICES),
-                    Tables.MATRICES_SCHEMA));
-            writer.write(Tables.TOKEN_EMBEDDINGS, spark.createDataFrame(ledger.rows(jsc, Tables.TOKEN_EMBEDDINGS),
-                    Tables.TOKEN_EMBEDDINGS_SCHEMA));
-            writer.write(Tables.ERRORS, spark.createDataFrame(ledger.rows(jsc, Tables.ERRORS), Tables.ERRORS_SCHEMA));
+            writer.write(Tables.SAMPLES, ledgerTable(spark, ledger, jsc, Tables.SAMPLES));
+            writer.write(Tables.SAMPLE_MATRICES, ledgerTable(spark, ledger, jsc, Tables.SAMPLE_MATRICES));
+            writer.write(Tables.TOKEN_EMBEDDINGS, ledgerTable(spark, ledger, jsc, Tables.TOKEN_EMBEDDINGS));
+            writer.write(Tables.ERRORS, ledgerTable(spark, ledger, jsc, Tables.ERRORS));
             writer.write(Tables.HEAD_STATS, spark.createDataFrame(Tables.headStats(statistics),
-                    Tables.HEAD_STATS_SCHEMA));
+                    Tables.HEAD_STATS_SCHEMA).coalesce(1));
             writer.write(Tables.HEAD_RELATIONS, spark.createDataFrame(Tables.headRelations(statistics,
-                    config.integer("top_k")), Tables.HEAD_RELATIONS_SCHEMA));
+                    config.integer("top_k")), Tables.HEAD_RELATIONS_SCHEMA).coalesce(1));
             writer.write(Tables.LAYER_CORRELATIONS, spark.createDataFrame(Tables.layerCorrelations(statistics),
-                    Tables.LAYER_CORRELATIONS_SCHEMA));
+                    Tables.LAYER_CORRELATIONS_SCHEMA).coalesce(1));
             writer.write(Tables.HEAD_SIMILARITY, spark.createDataFrame(Tables.headSimilarity(statistics),
-                    Tables.HEAD_SIMILARITY_SCHEMA));
+                    Tables.HEAD_SIMILARITY_SCHEMA).coalesce(1));
             writer.write(Tables.TOKEN_IMPORTANCE, spark.createDataFrame(Tables.tokenImportance(statistics),
-                    Tables.TOKEN_IMPORTANCE_SCHEMA));
+                    Tables.TOKEN_IMPORTANCE_SCHEMA).coalesce(1));
             writer.write(Tables.METHOD_AGREEMENT, spark.createDataFrame(Tables.methodAgreement(statistics),
-                    Tables.METHOD_AGREEMENT_SCHEMA));
+                    Tables.METHOD_AGREEMENT_SCHEMA).coalesce(1));
             writer.write(Tables.FAITHFULNESS, spark.createDataFrame(Tables.faithfulness(statistics),
-                    Tables.FAITHFULNESS_SCHEMA));
+                    Tables.FAITHFULNESS_SCHEMA).coalesce(1));
+            stage.accept("tables");
             double seconds = (System.nanoTime() - t0) / 1e9;
             long tokens = summaries.stream().mapToLong(RunLedger.PartitionSummary::tokens).sum();
             double engineSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::engineMillis).sum() / 1000.0;
@@ -151,8 +162,9 @@ public final class AttributionJob {
                     Json.COMPACT.toJson(versions), inputRows, sampleRows, errorRows, tokens, seconds,
                     sampleRows / Math.max(seconds, 1e-9), engineSeconds, statisticsSeconds, writingSeconds, slots,
                     partitions, reused,
-                    ExecutorRecord.json(summaries), attempts.json());
-            writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA));
+                    ExecutorRecord.json(summaries), attempts.json(), Json.COMPACT.toJson(stages), ledgerUsage.files(),
+                    ledgerUsage.bytes());
+            writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA).coalesce(1));
             writer.commit();
             corpus.unpersist();
             // one write, so that log lines of other threads sharing the stream cannot split it
@@ -169,6 +181,42 @@ public final class AttributionJob {
                 spark.stop();
             }
         }
+    }
+
+    /** The most partitions a run has; and the fewest rows a partition of a large corpus holds (auto). */
+    static final int MAX_PARTITIONS = 10_000;
+    static final int MIN_PARTITION_ROWS = 1_000;
+
+    /**
+     * The ledger's partitions (the unit of work, retry and resume): {@code partitions} when set; auto, about four
+     * engine batches per task, but on a large corpus at least {@value #MIN_PARTITION_ROWS} rows each (each partition
+     * costs its own statistics and ledger files), at most {@value #MAX_PARTITIONS}, in whole waves of the task
+     * slots.
+     */
+    static int partitions(JobConfig config, long rows, int slots, int batchSamples) {
+        String set = config.get("partitions");
+        if (!set.equals("auto")) {
+            return Integer.parseInt(set);
+        }
+        long wanted = Math.max(1, rows / (4L * batchSamples));
+        wanted = Math.min(wanted, Math.max(4L * slots, rows / MIN_PARTITION_ROWS));
+        wanted = Math.min(MAX_PARTITIONS, wanted);
+        return (int) Math.min(MAX_PARTITIONS, slots * ((wanted + slots - 1) / slots));
+    }
+
+    /** Binary-row bytes of the ledger per output file of a per-sample table: Parquet files of tens of MB. */
+    static final long LEDGER_BYTES_PER_FILE = 256L << 20;
+
+    /**
+     * A per-sample table from the ledger's binary rows, as they are (no conversion back to Java objects), its
+     * partitions joined in order into files of about {@link #LEDGER_BYTES_PER_FILE} ledger bytes: a million rows
+     * in a few large files, not one small file per ledger partition.
+     */
+    private static Dataset<Row> ledgerTable(SparkSession spark, RunLedger ledger, JavaSparkContext jsc, String table) {
+        int files = (int) Math.max(1, Math.min(ledger.info().partitions(),
+                (ledger.tableBytes(table) + LEDGER_BYTES_PER_FILE - 1) / LEDGER_BYTES_PER_FILE));
+        return ((org.apache.spark.sql.classic.SparkSession) spark).internalCreateDataFrame(
+                ledger.rows(jsc, table).coalesce(files).rdd(), Tables.ledgerSchema(table), false);
     }
 
     /** Whether run {@code runId} has an unfinished staging folder under the configured output. */

@@ -67,6 +67,16 @@ public final class JobConfig implements Serializable {
             config.integer(key);
         }
         config.embeddingSampleRate();
+        if (!config.get("partitions").equals("auto")) {
+            try {
+                if (Integer.parseInt(config.get("partitions")) < 1) {
+                    throw new NumberFormatException();
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("partitions: expected auto or a positive integer, got '"
+                        + config.get("partitions") + "'");
+            }
+        }
         config.embeddingSeed();
         return config;
     }

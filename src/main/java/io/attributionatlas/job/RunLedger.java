@@ -5,6 +5,8 @@ import io.attributionatlas.analysis.CorpusStatistics;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
 import java.io.OutputStream;
@@ -31,6 +33,11 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.encoders.ExpressionEncoder;
+import org.apache.spark.sql.catalyst.encoders.ExpressionEncoder$;
+import org.apache.spark.sql.catalyst.encoders.RowEncoder;
+import org.apache.spark.sql.catalyst.expressions.UnsafeRow;
 
 /**
  * A run's staging folder and its ledger of finished partitions, the unit of exactly-once output:
@@ -56,6 +63,11 @@ final class RunLedger implements Serializable {
     private static final String RUN_INFO = "run.json";
     private static final String LEDGER = "ledger";
     private static final String STATISTICS = "statistics.bin";
+    /** A per-sample table's file in a partition: Spark's UnsafeRows, each after its length in bytes. */
+    private static final String ROWS = ".rows";
+    private static final int END = -1;
+    /** Per table, its rows' encoder: built once per JVM (building one costs more than a small partition's rows). */
+    private static final Map<String, ExpressionEncoder<Row>> ENCODERS = new java.util.concurrent.ConcurrentHashMap<>();
     private static final String SUMMARY = "summary.json";
     /** Keys that say where a run executes, not what it computes: a resumed run may change them. */
     private static final Set<String> PLACEMENT_KEYS = Set.of("spark.master", "engine.threads");
@@ -213,11 +225,18 @@ final class RunLedger implements Serializable {
     }
 
     /** One attempt's output for its partition; {@link #commit} makes it the partition's, unless another was first. */
+    /** A per-sample table's file in a partition attempt: length-prefixed UnsafeRows, then {@link #END}. */
+    private record TableFile(DataOutputStream out, ExpressionEncoder.Serializer<Row> serializer, byte[] buffer) {
+        TableFile(DataOutputStream out, ExpressionEncoder.Serializer<Row> serializer) {
+            this(out, serializer, new byte[4096]);
+        }
+    }
+
     final class PartitionWriter implements AutoCloseable {
         private final int partition;
         private final Path dir;
         private final FileSystem fs;
-        private final Map<String, ObjectOutputStream> tables = new LinkedHashMap<>();
+        private final Map<String, TableFile> tables = new LinkedHashMap<>();
         private final Map<String, Long> counts = new TreeMap<>();
         private boolean committed;
 
@@ -235,14 +254,17 @@ final class RunLedger implements Serializable {
 
         void add(String table, Row row) {
             try {
-                ObjectOutputStream out = tables.get(table);
-                if (out == null) {
-                    out = new ObjectOutputStream(new BufferedOutputStream(fs.create(new Path(dir, table + ".bin")),
-                            1 << 16));
-                    tables.put(table, out);
+                TableFile file = tables.get(table);
+                if (file == null) {
+                    file = new TableFile(new DataOutputStream(new BufferedOutputStream(fs.create(new Path(dir,
+                            table + ROWS)), 1 << 16)), ENCODERS.computeIfAbsent(table, t -> ExpressionEncoder$.MODULE$
+                            .apply(RowEncoder.encoderFor(Tables.ledgerSchema(t), false))).createSerializer());
+                    tables.put(table, file);
                 }
-                out.writeObject(row);
-                out.reset(); // the stream would otherwise keep every row it wrote
+                // Spark's own binary row: written once here, read back without deserialising objects
+                UnsafeRow binary = (UnsafeRow) file.serializer().apply(row);
+                file.out().writeInt(binary.getSizeInBytes());
+                binary.writeToStream(file.out(), file.buffer());
                 counts.merge(table, 1L, Long::sum);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -256,9 +278,9 @@ final class RunLedger implements Serializable {
         /** Closes the files, adds statistics and summary, and renames the attempt to the partition. */
         void commit(CorpusStatistics statistics, PartitionSummary summary) {
             try {
-                for (ObjectOutputStream out : tables.values()) {
-                    out.writeObject(null);
-                    out.close();
+                for (TableFile file : tables.values()) {
+                    file.out().writeInt(END);
+                    file.out().close();
                 }
                 tables.clear();
                 try (ObjectOutputStream out = new ObjectOutputStream(new BufferedOutputStream(
@@ -283,9 +305,9 @@ final class RunLedger implements Serializable {
         @Override
         public void close() {
             if (!committed) {
-                for (ObjectOutputStream out : tables.values()) {
+                for (TableFile file : tables.values()) {
                     try {
-                        out.close();
+                        file.out().close();
                     } catch (IOException ignored) {
                         // the folder goes anyway
                     }
@@ -326,18 +348,44 @@ final class RunLedger implements Serializable {
         return out;
     }
 
-    /** One per-sample table's rows, partition by partition in index order. */
-    JavaRDD<Row> rows(JavaSparkContext jsc, String table) {
-        return indices(jsc, info.partitions()).flatMap(p -> readRows(p, table));
+    /** The ledger's files and bytes on disk (partitions finished so far). */
+    record Usage(long files, long bytes) {
     }
 
-    private Iterator<Row> readRows(int partition, String table) throws IOException {
+    Usage usage() {
+        try {
+            org.apache.hadoop.fs.ContentSummary c = fs().getContentSummary(new Path(staging, LEDGER));
+            return new Usage(c.getFileCount(), c.getLength());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The bytes of one per-sample table's rows in the ledger, over its finished partitions. */
+    long tableBytes(String table) {
+        try {
+            org.apache.hadoop.fs.FileStatus[] files = fs().globStatus(new Path(new Path(staging, LEDGER),
+                    "part-*/" + table + ROWS));
+            return files == null ? 0 : java.util.Arrays.stream(files).mapToLong(
+                    org.apache.hadoop.fs.FileStatus::getLen).sum();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** One per-sample table's rows (Spark's binary rows), partition by partition in index order. */
+    JavaRDD<InternalRow> rows(JavaSparkContext jsc, String table) {
+        int fields = Tables.ledgerSchema(table).size();
+        return indices(jsc, info.partitions()).flatMap(p -> readRows(p, table, fields));
+    }
+
+    private Iterator<InternalRow> readRows(int partition, String table, int fields) throws IOException {
         FileSystem fs = fs();
-        Path file = new Path(part(partition), table + ".bin");
+        Path file = new Path(part(partition), table + ROWS);
         if (!fs.exists(file)) {
             return java.util.Collections.emptyIterator();
         }
-        ObjectInputStream in = new ObjectInputStream(new BufferedInputStream(fs.open(file), 1 << 16));
+        DataInputStream in = new DataInputStream(new BufferedInputStream(fs.open(file), 1 << 16));
         TaskContext task = TaskContext.get();
         if (task != null) {
             task.addTaskCompletionListener(context -> {
@@ -349,12 +397,20 @@ final class RunLedger implements Serializable {
             });
         }
         return new Iterator<>() {
-            private Row next = read();
+            private InternalRow next = read();
 
-            private Row read() {
+            private InternalRow read() {
                 try {
-                    return (Row) in.readObject();
-                } catch (IOException | ClassNotFoundException e) {
+                    int size = in.readInt();
+                    if (size == END) {
+                        return null;
+                    }
+                    byte[] bytes = new byte[size];
+                    in.readFully(bytes);
+                    UnsafeRow row = new UnsafeRow(fields);
+                    row.pointTo(bytes, size);
+                    return row;
+                } catch (IOException e) {
                     throw new IllegalStateException("cannot read " + file + ": " + e.getMessage(), e);
                 }
             }
@@ -365,11 +421,11 @@ final class RunLedger implements Serializable {
             }
 
             @Override
-            public Row next() {
+            public InternalRow next() {
                 if (next == null) {
                     throw new NoSuchElementException();
                 }
-                Row r = next;
+                InternalRow r = next;
                 next = read();
                 return r;
             }
@@ -415,15 +471,20 @@ final class RunLedger implements Serializable {
         return jsc.parallelize(all, Math.max(1, n));
     }
 
+    /** The input's row count and fingerprint, from one pass. */
+    record InputSummary(long rows, String fingerprint) {
+    }
+
     /**
-     * The input's fingerprint: row count and an order-independent sum of SHA-256 prefixes of every row's index,
-     * id, texts, label and raw form. A content fingerprint, so copying or touching the files does not change it
-     * and any edited row does.
+     * The input's rows and fingerprint in one pass: an order-independent sum of SHA-256 prefixes of every row's
+     * index, id, texts, label and raw form. A content fingerprint, so copying or touching the files does not change
+     * it and any edited row does.
      */
-    static String inputFingerprint(Dataset<Row> corpus) {
-        long sum = corpus.javaRDD().mapPartitions(rows -> {
+    static InputSummary summarize(Dataset<Row> corpus) {
+        long[] total = corpus.javaRDD().mapPartitions(rows -> {
             MessageDigest digest = MessageDigest.getInstance("SHA-256");
             long s = 0;
+            long n = 0;
             while (rows.hasNext()) {
                 Row r = rows.next();
                 StringBuilder b = new StringBuilder();
@@ -432,9 +493,10 @@ final class RunLedger implements Serializable {
                 }
                 byte[] h = digest.digest(b.toString().getBytes(StandardCharsets.UTF_8));
                 s += java.nio.ByteBuffer.wrap(h).getLong();
+                n++;
             }
-            return List.of(s).iterator();
-        }).reduce(Long::sum);
-        return "rows-sha256-sum:" + HexFormat.of().toHexDigits(sum);
+            return List.of(new long[] {n, s}).iterator();
+        }).reduce((a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+        return new InputSummary(total[0], "rows-sha256-sum:" + HexFormat.of().toHexDigits(total[1]));
     }
 }

@@ -102,6 +102,17 @@ final class Tables {
             .add("score_offsets", LAYERS_OR_NULL)
             .add("score_scale", DataTypes.FloatType);
 
+    /** The schema of a per-sample table, the tables the ledger holds row by row. */
+    static StructType ledgerSchema(String table) {
+        return switch (Table.valueOf(table.toUpperCase(java.util.Locale.ROOT))) {
+            case SAMPLES -> SAMPLES_SCHEMA;
+            case ERRORS -> ERRORS_SCHEMA;
+            case SAMPLE_MATRICES -> MATRICES_SCHEMA;
+            case TOKEN_EMBEDDINGS -> TOKEN_EMBEDDINGS_SCHEMA;
+            default -> throw new IllegalArgumentException(table + " is not a per-sample table");
+        };
+    }
+
     /** Tokens either side of an embedded token kept as its context. */
     static final int EMBEDDING_CONTEXT = 8;
 
@@ -212,7 +223,10 @@ final class Tables {
             .add("partitions", DataTypes.IntegerType)
             .add("partitions_reused", DataTypes.IntegerType)
             .add("executors_json", DataTypes.StringType)
-            .add("task_attempts_json", DataTypes.StringType);
+            .add("task_attempts_json", DataTypes.StringType)
+            .add("stage_seconds_json", DataTypes.StringType)
+            .add("ledger_files", DataTypes.LongType)
+            .add("ledger_bytes", DataTypes.LongType);
 
     private Tables() {
     }

@@ -37,16 +37,25 @@ public final class RandomModels {
      * ({@code like} is a BERT model directory) and weights drawn from {@code seed}; returns {@code dir}.
      */
     public static Path bertBaseShape(Path like, Path dir, long seed) throws IOException {
+        return shaped(like, dir, seed, BERT_BASE_LAYERS, BERT_BASE_HEADS, BERT_BASE_HIDDEN, BERT_BASE_INTERMEDIATE);
+    }
+
+    /**
+     * Writes into {@code dir} a BERT model of the given shape with {@code like}'s task, labels, vocabulary and
+     * tokenizer ({@code like} is a BERT model directory) and weights drawn from {@code seed}; returns {@code dir}.
+     */
+    public static Path shaped(Path like, Path dir, long seed, int layers, int heads, int hidden, int intermediate)
+            throws IOException {
         Path configFile = like.resolve("config.json");
         JsonObject config = JsonParser.parseString(Files.readString(configFile)).getAsJsonObject();
         if (!"bert".equals(config.has("model_type") ? config.get("model_type").getAsString() : null)) {
-            throw ModelException.atKey(configFile, "model_type", "a BERT-base-shaped model borrows the tokenizer of "
-                    + "a BERT model; this one is not");
+            throw ModelException.atKey(configFile, "model_type", "a random model borrows the tokenizer of a BERT "
+                    + "model; this one is not");
         }
-        config.addProperty("hidden_size", BERT_BASE_HIDDEN);
-        config.addProperty("num_hidden_layers", BERT_BASE_LAYERS);
-        config.addProperty("num_attention_heads", BERT_BASE_HEADS);
-        config.addProperty("intermediate_size", BERT_BASE_INTERMEDIATE);
+        config.addProperty("hidden_size", hidden);
+        config.addProperty("num_hidden_layers", layers);
+        config.addProperty("num_attention_heads", heads);
+        config.addProperty("intermediate_size", intermediate);
         config.remove("torch_dtype");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("config.json"), config.toString());
