@@ -3,7 +3,7 @@ package io.attributionatlas.cli;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.attributionatlas.model.RandomModels;
+import io.attributionatlas.job.SyntheticCorpus;
 import io.attributionatlas.schema.Json;
 import io.attributionatlas.schema.Table;
 import java.io.IOException;
@@ -29,12 +29,9 @@ import org.apache.spark.sql.SparkSession;
  */
 final class JobBenchCommand implements AtlasCli.Command {
 
-    /** The tiny model: 2 layers, 2 heads, hidden 32, with the demo model's vocabulary, tokenizer and labels. */
-    static final int LAYERS = 2;
-    static final int HEADS = 2;
-    static final int HIDDEN = 32;
-    static final int INTERMEDIATE = 64;
-    private static final String LIKE = "src/demo/model/minilm-sst2";
+    private static final int LAYERS = SyntheticCorpus.TINY_LAYERS;
+    private static final int HEADS = SyntheticCorpus.TINY_HEADS;
+    private static final int HIDDEN = SyntheticCorpus.TINY_HIDDEN;
     private static final String RSS_MARK = "ATLAS_BENCH_PEAK_RSS_KB=";
 
     @Override
@@ -66,7 +63,7 @@ final class JobBenchCommand implements AtlasCli.Command {
         Files.createDirectories(dir);
         Path model = dir.resolve("tiny-model");
         if (!Files.exists(model.resolve("model.safetensors"))) {
-            RandomModels.shaped(Path.of(LIKE), model, seed, LAYERS, HEADS, HIDDEN, INTERMEDIATE);
+            SyntheticCorpus.tinyModel(model, seed);
         }
         SyntheticCorpus generator = SyntheticCorpus.forTokenizer(model.resolve("tokenizer.json"));
         JsonArray results = new JsonArray();
@@ -83,8 +80,10 @@ final class JobBenchCommand implements AtlasCli.Command {
             Path output = dir.resolve("run-" + rows);
             deleteTree(output);
             Path log = dir.resolve("run-" + rows + ".log");
+            // The heap fixed and touched up front: resident in full at every size, so that what grows is the rest.
             List<String> command = new ArrayList<>(List.of("/usr/bin/time", "-f", RSS_MARK + "%M",
-                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx" + heap));
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xms" + heap, "-Xmx" + heap,
+                    "-XX:+AlwaysPreTouch"));
             command.addAll(List.of(jvmFlags().split("\\s+")));
             command.addAll(List.of("-Dlog4j2.configurationFile=conf/log4j2.properties", "-cp",
                     System.getProperty("java.class.path"), "io.attributionatlas.job.AttributionJob", "run", "--model",
@@ -112,7 +111,8 @@ final class JobBenchCommand implements AtlasCli.Command {
             long rssKb = Long.parseLong(text.substring(text.lastIndexOf(RSS_MARK) + RSS_MARK.length()).trim()
                     .split("\\s+")[0]);
             r.addProperty("peak_rss_mb", rssKb / 1024.0);
-            r.addProperty("peak_rss_note", "local mode: the driver and the executors are one JVM");
+            r.addProperty("peak_rss_note", "local mode: the driver and the executors are one JVM; its heap (-Xms = -Xmx "
+                    + heap + ", pre-touched) is resident in full");
             readManifest(output, r);
             r.add("tables", files(output));
             results.add(r);

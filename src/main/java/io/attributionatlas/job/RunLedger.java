@@ -66,8 +66,27 @@ final class RunLedger implements Serializable {
     /** A per-sample table's file in a partition: Spark's UnsafeRows, each after its length in bytes. */
     private static final String ROWS = ".rows";
     private static final int END = -1;
-    /** Per table, its rows' encoder: built once per JVM (building one costs more than a small partition's rows). */
-    private static final Map<String, ExpressionEncoder<Row>> ENCODERS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Per table, its rows' serializers, built once per JVM and lent to one partition writer at a time (a serializer
+     * reuses its output row, so it is not shared; building one costs more than a small partition's rows).
+     */
+    private static final class Serializers {
+        private static final Map<String, ExpressionEncoder<Row>> ENCODERS = new java.util.concurrent.ConcurrentHashMap<>();
+        private static final Map<String, java.util.Queue<ExpressionEncoder.Serializer<Row>>> IDLE =
+                new java.util.concurrent.ConcurrentHashMap<>();
+
+        static ExpressionEncoder.Serializer<Row> borrow(String table) {
+            ExpressionEncoder.Serializer<Row> s = IDLE.computeIfAbsent(table,
+                    t -> new java.util.concurrent.ConcurrentLinkedQueue<>()).poll();
+            return s != null ? s : ENCODERS.computeIfAbsent(table, t -> ExpressionEncoder$.MODULE$.apply(
+                    RowEncoder.encoderFor(Tables.ledgerSchema(t), false))).createSerializer();
+        }
+
+        static void giveBack(String table, ExpressionEncoder.Serializer<Row> serializer) {
+            IDLE.get(table).add(serializer);
+        }
+    }
     private static final String SUMMARY = "summary.json";
     /** Keys that say where a run executes, not what it computes: a resumed run may change them. */
     private static final Set<String> PLACEMENT_KEYS = Set.of("spark.master", "engine.threads");
@@ -226,9 +245,19 @@ final class RunLedger implements Serializable {
 
     /** One attempt's output for its partition; {@link #commit} makes it the partition's, unless another was first. */
     /** A per-sample table's file in a partition attempt: length-prefixed UnsafeRows, then {@link #END}. */
-    private record TableFile(DataOutputStream out, ExpressionEncoder.Serializer<Row> serializer, byte[] buffer) {
-        TableFile(DataOutputStream out, ExpressionEncoder.Serializer<Row> serializer) {
-            this(out, serializer, new byte[4096]);
+    private record TableFile(String table, DataOutputStream out, ExpressionEncoder.Serializer<Row> serializer,
+            byte[] buffer) {
+        TableFile(String table, DataOutputStream out, ExpressionEncoder.Serializer<Row> serializer) {
+            this(table, out, serializer, new byte[4096]);
+        }
+
+        /** Closes the file and gives the serializer back. */
+        void close() throws IOException {
+            try {
+                out.close();
+            } finally {
+                Serializers.giveBack(table, serializer);
+            }
         }
     }
 
@@ -256,9 +285,8 @@ final class RunLedger implements Serializable {
             try {
                 TableFile file = tables.get(table);
                 if (file == null) {
-                    file = new TableFile(new DataOutputStream(new BufferedOutputStream(fs.create(new Path(dir,
-                            table + ROWS)), 1 << 16)), ENCODERS.computeIfAbsent(table, t -> ExpressionEncoder$.MODULE$
-                            .apply(RowEncoder.encoderFor(Tables.ledgerSchema(t), false))).createSerializer());
+                    file = new TableFile(table, new DataOutputStream(new BufferedOutputStream(fs.create(new Path(dir,
+                            table + ROWS)), 1 << 16)), Serializers.borrow(table));
                     tables.put(table, file);
                 }
                 // Spark's own binary row: written once here, read back without deserialising objects
@@ -278,11 +306,12 @@ final class RunLedger implements Serializable {
         /** Closes the files, adds statistics and summary, and renames the attempt to the partition. */
         void commit(CorpusStatistics statistics, PartitionSummary summary) {
             try {
-                for (TableFile file : tables.values()) {
+                for (java.util.Iterator<TableFile> files = tables.values().iterator(); files.hasNext();) {
+                    TableFile file = files.next();
+                    files.remove(); // closed once, its serializer given back once
                     file.out().writeInt(END);
-                    file.out().close();
+                    file.close();
                 }
-                tables.clear();
                 try (ObjectOutputStream out = new ObjectOutputStream(new BufferedOutputStream(
                         fs.create(new Path(dir, STATISTICS)), 1 << 16))) {
                     out.writeObject(statistics);
@@ -307,7 +336,7 @@ final class RunLedger implements Serializable {
             if (!committed) {
                 for (TableFile file : tables.values()) {
                     try {
-                        file.out().close();
+                        file.close();
                     } catch (IOException ignored) {
                         // the folder goes anyway
                     }

@@ -1,4 +1,4 @@
-package io.attributionatlas.cli;
+package io.attributionatlas.job;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -12,21 +12,28 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * A seeded corpus of any size for the job's scale benchmark, as JSON Lines ({@code id}, {@code text}, {@code label}):
+ * A seeded corpus of any size for the job's scale benchmark (atlas bench-job) and its test, as JSON Lines ({@code id}, {@code text}, {@code label}):
  * rows of 5–60 words drawn from a Zipf distribution (exponent 1) over a vocabulary of the tokenizer's whole words
  * (the frequent ranks) followed by {@value #SYNTHETIC_WORDS} made-up words (the long tail, split into word pieces as
  * real rare words are), and one row in {@value #MALFORMED_EVERY} malformed in one of five ways. Row r depends only
  * on (seed, r).
  */
-final class SyntheticCorpus {
+public final class SyntheticCorpus {
 
-    static final int SYNTHETIC_WORDS = 40_000;
-    static final int MALFORMED_EVERY = 997;
-    static final int MIN_WORDS = 5;
-    static final int MAX_WORDS = 60;
+    public static final int SYNTHETIC_WORDS = 40_000;
+    public static final int MALFORMED_EVERY = 997;
+    public static final int MIN_WORDS = 5;
+    public static final int MAX_WORDS = 60;
     private static final String[] SYLLABLES = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "den", "por", "gal",
         "ith", "ber", "can", "dul", "fen", "ho", "jur", "kel", "mon", "nab", "ost", "pel", "quin", "sar", "tum",
         "ul", "vex", "wen", "yor", "zed", "bra"};
+
+    /** The benchmark's tiny model: 2 layers, 2 heads, hidden 32, with the demo model's tokenizer and labels. */
+    public static final int TINY_LAYERS = 2;
+    public static final int TINY_HEADS = 2;
+    public static final int TINY_HIDDEN = 32;
+    private static final int TINY_INTERMEDIATE = 64;
+    private static final Path DEMO_MODEL = Path.of("src/demo/model/minilm-sst2");
 
     private final List<String> words;
     private final double[] cumulative;
@@ -42,7 +49,7 @@ final class SyntheticCorpus {
     }
 
     /** The tokenizer's whole lower-case words (in vocabulary order), then the made-up ones. */
-    static SyntheticCorpus forTokenizer(Path tokenizerJson) throws IOException {
+    public static SyntheticCorpus forTokenizer(Path tokenizerJson) throws IOException {
         JsonObject vocab = JsonParser.parseString(Files.readString(tokenizerJson)).getAsJsonObject()
                 .getAsJsonObject("model").getAsJsonObject("vocab");
         List<String> words = new ArrayList<>();
@@ -61,7 +68,13 @@ final class SyntheticCorpus {
         return new SyntheticCorpus(words);
     }
 
-    int vocabularySize() {
+    /** Writes the tiny seeded model into {@code dir} (borrowing the bundled demo model's tokenizer); returns it. */
+    public static Path tinyModel(Path dir, long seed) throws IOException {
+        return io.attributionatlas.model.RandomModels.shaped(DEMO_MODEL, dir, seed, TINY_LAYERS, TINY_HEADS,
+                TINY_HIDDEN, TINY_INTERMEDIATE);
+    }
+
+    public int vocabularySize() {
         return words.size();
     }
 
@@ -77,7 +90,7 @@ final class SyntheticCorpus {
     }
 
     /** Writes rows [0, rows) to {@code file}; returns how many are malformed. */
-    long write(Path file, long rows, long seed) throws IOException {
+    public long write(Path file, long rows, long seed) throws IOException {
         long malformed = 0;
         try (BufferedWriter out = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
             for (long r = 0; r < rows; r++) {
