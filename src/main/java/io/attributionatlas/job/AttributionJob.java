@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
@@ -91,7 +92,8 @@ public final class AttributionJob {
                     partitions(config, inputRows, slots, batchSamples));
             RunLedger ledger = resume ? RunLedger.resume(output, hadoop, now) : RunLedger.start(output, hadoop, now);
             int partitions = ledger.info().partitions();
-            int reused = ledger.finishedPartitions().size();
+            Set<Integer> reusedPartitions = ledger.finishedPartitions();
+            int reused = reusedPartitions.size();
             stage.accept("read");
             if (resume) {
                 log.printf(Locale.ROOT, "atlas run: resuming %s: %d of %d partitions already finished%n", runId,
@@ -145,6 +147,9 @@ public final class AttributionJob {
             double seconds = (System.nanoTime() - t0) / 1e9;
             long tokens = summaries.stream().mapToLong(RunLedger.PartitionSummary::tokens).sum();
             double engineSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::engineMillis).sum() / 1000.0;
+            // this invocation's engine time, for its share of this invocation's wall time (a resume reuses the rest)
+            double engineSecondsNow = summaries.stream().filter(p -> !reusedPartitions.contains(p.partition()))
+                    .mapToLong(RunLedger.PartitionSummary::engineMillis).sum() / 1000.0;
             double statisticsSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::statisticsMillis).sum()
                     / 1000.0;
             double writingSeconds = summaries.stream().mapToLong(RunLedger.PartitionSummary::writingMillis).sum()
@@ -169,10 +174,10 @@ public final class AttributionJob {
             corpus.unpersist();
             // one write, so that log lines of other threads sharing the stream cannot split it
             log.print(String.format(Locale.ROOT, "atlas run: %d input rows -> %d samples + %d errors in %.1f s (%.2f samples/s; "
-                    + "engine busy %.1f s over %d task slots = %.0f%% of the run, statistics %.1f s = %.1f%% of the "
+                    + "engine busy %.1f s over %d task slots = %.0f%% of this run, statistics %.1f s = %.1f%% of the "
                     + "engine's, writing %.1f s beside it; %d of %d partitions reused); tables in %s%n", inputRows,
-                    sampleRows, errorRows, seconds, sampleRows / seconds, engineSeconds, slots,
-                    100 * engineSeconds / (seconds * slots), statisticsSeconds,
+                    sampleRows, errorRows, seconds, sampleRows / seconds, engineSecondsNow, slots,
+                    100 * engineSecondsNow / (seconds * slots), statisticsSeconds,
                     100 * statisticsSeconds / Math.max(engineSeconds, 1e-9), writingSeconds, reused, partitions,
                     output));
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
