@@ -71,10 +71,6 @@ public final class CorpusSearch implements AutoCloseable {
         return size;
     }
 
-    public int dimension() {
-        return dimension;
-    }
-
     /** The stored vector of a row, normalised to unit length. */
     public float[] vector(int row) {
         flush();

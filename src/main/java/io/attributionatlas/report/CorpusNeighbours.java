@@ -32,7 +32,6 @@ public final class CorpusNeighbours implements AutoCloseable {
     private final int[] positions;
     private final List<String> contexts = new ArrayList<>();
     private final List<String> attended = new ArrayList<>();
-    private final int layer;
 
     /**
      * One neighbour: the sample and position of a corpus token, its context, and per head the token it attends to
@@ -42,10 +41,9 @@ public final class CorpusNeighbours implements AutoCloseable {
             float cosine) {
     }
 
-    private CorpusNeighbours(CorpusSearch search, int[] positions, int layer) {
+    private CorpusNeighbours(CorpusSearch search, int[] positions) {
         this.search = search;
         this.positions = positions;
-        this.layer = layer;
     }
 
     /** The layers a run's token_embeddings holds, ascending (empty when it has none). */
@@ -90,7 +88,7 @@ public final class CorpusNeighbours implements AutoCloseable {
             throw new IllegalArgumentException("token_embeddings of " + run + " has no vectors at layer " + layer
                     + " (the run's embeddings.layers choose the layers; its layers: " + layers(spark, run) + ")");
         }
-        CorpusNeighbours n = new CorpusNeighbours(search, positions.build().toArray(), layer);
+        CorpusNeighbours n = new CorpusNeighbours(search, positions.build().toArray());
         n.ids.addAll(ids);
         n.contexts.addAll(contexts);
         n.attended.addAll(attended);
@@ -99,10 +97,6 @@ public final class CorpusNeighbours implements AutoCloseable {
 
     public int size() {
         return search.size();
-    }
-
-    public int layer() {
-        return layer;
     }
 
     /** The row of a sample's token, or −1 when the run did not keep its embedding at this layer. */
