@@ -52,18 +52,21 @@ public final class CorpusSearch implements AutoCloseable {
             throw new IllegalArgumentException("vector of " + vector.length + " values in a search of dimension "
                     + dimension);
         }
-        System.arraycopy(vector, 0, pending, pendingRows * dimension, dimension);
-        pendingRows++;
-        size++;
-        if (pendingRows == blockRows) {
-            flush();
-        }
+        addAll(vector, 1);
     }
 
-    /** Adds {@code rows} vectors stored one after another in {@code values}. */
+    /** Adds {@code rows} vectors stored one after another in {@code values}, copied once into the pending block. */
     public void addAll(float[] values, int rows) {
-        for (int r = 0; r < rows; r++) {
-            add(Arrays.copyOfRange(values, r * dimension, (r + 1) * dimension));
+        int from = 0;
+        while (from < rows) {
+            int n = Math.min(rows - from, blockRows - pendingRows);
+            System.arraycopy(values, from * dimension, pending, pendingRows * dimension, n * dimension);
+            pendingRows += n;
+            size += n;
+            from += n;
+            if (pendingRows == blockRows) {
+                flush();
+            }
         }
     }
 

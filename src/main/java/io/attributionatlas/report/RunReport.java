@@ -420,7 +420,7 @@ public final class RunReport {
             }
             samples.add(o);
         }
-        if (hasTable(spark, run, Table.TOKEN_EMBEDDINGS)) {
+        if (spark.catalog().tableExists(Table.TOKEN_EMBEDDINGS.tableName())) { // registered by render when present
             embedNeighbours(spark, run, samples);
         }
         b.append("<div class=\"controls\"><label>sample <select id=\"ex-sample\"></select></label></div>"
