@@ -21,7 +21,9 @@ import java.util.TreeMap;
  * per-head attention-vs-conductance correlations (layer_correlations), head × head Jensen–Shannon
  * distance sums (head_similarity) and per-head token-pair relation sums (head_relations). Built per
  * partition, merged associatively; everything but head_relations merges exactly (relations keep a
- * bounded list per head: see {@link HeadRelations}).
+ * bounded list per head: see {@link HeadRelations}). Token importance is keyed by words, whose number grows with
+ * the corpus: the job takes each partition's sums out as rows and lets Spark aggregate them, so merged statistics
+ * on the driver hold none.
  */
 public final class CorpusStatistics implements Serializable {
 

@@ -38,8 +38,12 @@ public final class AttributionJob {
     }
 
     /** What a run produced. */
+    /**
+     * A finished run. {@code statistics} are the merged corpus statistics but token importance, which Spark
+     * aggregates into its table; {@code topTokens} are the summary's most important word pieces per target.
+     */
     public record Result(String output, long inputRows, long samples, long errors, double seconds,
-            CorpusStatistics statistics) {
+            CorpusStatistics statistics, List<Row> topTokens) {
     }
 
     public static void main(String[] args) {
@@ -137,8 +141,10 @@ public final class AttributionJob {
                     Tables.LAYER_CORRELATIONS_SCHEMA).coalesce(1));
             writer.write(Tables.HEAD_SIMILARITY, spark.createDataFrame(Tables.headSimilarity(statistics),
                     Tables.HEAD_SIMILARITY_SCHEMA).coalesce(1));
-            writer.write(Tables.TOKEN_IMPORTANCE, spark.createDataFrame(Tables.tokenImportance(statistics),
-                    Tables.TOKEN_IMPORTANCE_SCHEMA).coalesce(1));
+            writer.write(Tables.TOKEN_IMPORTANCE, Tables.tokenImportance(ledgerRows(spark, ledger, jsc,
+                    Tables.TOKEN_IMPORTANCE_PARTS)).coalesce(ledgerFiles(ledger, Tables.TOKEN_IMPORTANCE_PARTS)));
+            List<Row> topTokens = JobSummary.topTokens(writer.staged(Tables.TOKEN_IMPORTANCE),
+                    statistics.tokenSource());
             writer.write(Tables.METHOD_AGREEMENT, spark.createDataFrame(Tables.methodAgreement(statistics),
                     Tables.METHOD_AGREEMENT_SCHEMA).coalesce(1));
             writer.write(Tables.FAITHFULNESS, spark.createDataFrame(Tables.faithfulness(statistics),
@@ -180,7 +186,7 @@ public final class AttributionJob {
                     100 * engineSecondsNow / (seconds * slots), statisticsSeconds,
                     100 * statisticsSeconds / Math.max(engineSeconds, 1e-9), writingSeconds, reused, partitions,
                     output));
-            return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics);
+            return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics, topTokens);
         } finally {
             if (ownSession) {
                 spark.stop();
@@ -218,10 +224,19 @@ public final class AttributionJob {
      * in a few large files, not one small file per ledger partition.
      */
     private static Dataset<Row> ledgerTable(SparkSession spark, RunLedger ledger, JavaSparkContext jsc, String table) {
-        int files = (int) Math.max(1, Math.min(ledger.info().partitions(),
-                (ledger.tableBytes(table) + LEDGER_BYTES_PER_FILE - 1) / LEDGER_BYTES_PER_FILE));
+        return ledgerRows(spark, ledger, jsc, table).coalesce(ledgerFiles(ledger, table));
+    }
+
+    /** A ledger table's rows, partition by partition in index order, as a DataFrame of its binary rows. */
+    private static Dataset<Row> ledgerRows(SparkSession spark, RunLedger ledger, JavaSparkContext jsc, String table) {
         return ((org.apache.spark.sql.classic.SparkSession) spark).internalCreateDataFrame(
-                ledger.rows(jsc, table).coalesce(files).rdd(), Tables.ledgerSchema(table), false);
+                ledger.rows(jsc, table).rdd(), Tables.ledgerSchema(table), false);
+    }
+
+    /** Output files for a ledger table: one per {@link #LEDGER_BYTES_PER_FILE} of its ledger bytes. */
+    private static int ledgerFiles(RunLedger ledger, String table) {
+        return (int) Math.max(1, Math.min(ledger.info().partitions(),
+                (ledger.tableBytes(table) + LEDGER_BYTES_PER_FILE - 1) / LEDGER_BYTES_PER_FILE));
     }
 
     /** Whether run {@code runId} has an unfinished staging folder under the configured output. */

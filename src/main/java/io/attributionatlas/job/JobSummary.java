@@ -2,14 +2,17 @@ package io.attributionatlas.job;
 
 import io.attributionatlas.analysis.CorpusStatistics;
 import io.attributionatlas.analysis.Moments;
-import io.attributionatlas.schema.Keys;
 import io.attributionatlas.schema.Metrics;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.expressions.Window;
+import org.apache.spark.sql.expressions.WindowSpec;
+import org.apache.spark.sql.functions;
 
 /** The short summary a run prints: where the tables are, top heads by [SEP] attention, top tokens per class. */
 final class JobSummary {
@@ -35,28 +38,52 @@ final class JobSummary {
             }
             out.println(b);
         }
-        // Word pieces of one method: the default source, else integrated gradients or the first method there is.
-        Map<Keys.Token, double[]> tokens = s.tokenImportance();
-        String method = s.tokenSource() != null ? s.tokenSource() : tokens.keySet().stream()
-                .map(Keys.Token::method).min(Comparator.comparing((String m) -> !m.equals(Metrics.PREFERRED_TOKEN_METHOD))
-                        .thenComparing(m -> m)).orElse(null);
-        Map<String, List<Map.Entry<Keys.Token, double[]>>> byTarget = new java.util.TreeMap<>();
-        for (Map.Entry<Keys.Token, double[]> e : tokens.entrySet()) {
-            Keys.Token key = e.getKey();
-            if (key.method().equals(method) && key.unit().equals(Metrics.UNIT_WORD_PIECE) && e.getValue()[0] >= 3
-                    && !key.token().startsWith("[") && key.token().chars().anyMatch(Character::isLetter)) {
-                byTarget.computeIfAbsent(key.target(), k -> new ArrayList<>()).add(e);
+        String target = null;
+        StringBuilder b = null;
+        for (Row t : r.topTokens()) {
+            if (!t.getString(0).equals(target)) {
+                if (b != null) {
+                    out.println(b);
+                }
+                target = t.getString(0);
+                b = new StringBuilder("most important tokens for " + target + " (" + t.getString(1)
+                        + ", mean, seen ≥ 3 times):");
+            }
+            b.append(String.format(Locale.ROOT, "  %s %.3f", t.getString(2), t.getDouble(3)));
+        }
+        if (b != null) {
+            out.println(b);
+        }
+    }
+
+    /** Word pieces shown per target. */
+    private static final int TOP_TOKENS = 8;
+
+    /**
+     * The summary's tokens, from the token_importance table: per target, the word pieces of one method (the run's
+     * token source, else integrated gradients or the first method there is) with the highest mean, seen at least
+     * 3 times, letters only and no special tokens. Rows (target, method, token, mean), ordered by target and rank.
+     */
+    static List<Row> topTokens(Dataset<Row> tokenImportance, String tokenSource) {
+        Dataset<Row> pieces = tokenImportance.filter(functions.col("unit").equalTo(Metrics.UNIT_WORD_PIECE));
+        String method = tokenSource;
+        if (method == null) {
+            List<Row> methods = pieces.select("method").distinct().collectAsList();
+            method = methods.stream().map(m -> m.getString(0)).min(Comparator.comparing(
+                    (String m) -> !m.equals(Metrics.PREFERRED_TOKEN_METHOD)).thenComparing(m -> m)).orElse(null);
+            if (method == null) {
+                return List.of();
             }
         }
-        byTarget.forEach((target, entries) -> {
-            entries.sort(Comparator.comparingDouble(e -> -e.getValue()[1] / e.getValue()[0]));
-            StringBuilder b = new StringBuilder("most important tokens for " + target + " (" + method
-                    + ", mean, seen ≥ 3 times):");
-            for (Map.Entry<Keys.Token, double[]> e : entries.subList(0, Math.min(8, entries.size()))) {
-                b.append(String.format(Locale.ROOT, "  %s %.3f", e.getKey().token(),
-                        e.getValue()[1] / e.getValue()[0]));
-            }
-            out.println(b);
-        });
+        WindowSpec byTarget = Window.partitionBy("target").orderBy(functions.col("mean").desc(),
+                functions.col("token"));
+        return pieces.filter(functions.col("method").equalTo(method).and(functions.col("count").geq(3))
+                        .and(functions.not(functions.col("token").startsWith("[")))
+                        .and(functions.col("token").rlike("\\p{L}")))
+                .withColumn("rank", functions.row_number().over(byTarget))
+                .filter(functions.col("rank").leq(TOP_TOKENS))
+                .select(functions.col("target"), functions.col("method"), functions.col("token"), functions.col("mean"))
+                .orderBy(functions.col("target"), functions.col("mean").desc(), functions.col("token"))
+                .collectAsList();
     }
 }

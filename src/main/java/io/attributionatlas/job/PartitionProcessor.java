@@ -61,6 +61,10 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
         try (RunLedger.PartitionWriter out = ledger.open(partition, task != null ? task.taskAttemptId() : 0)) {
             PartitionRun run = new PartitionRun(rows, out);
             CorpusStatistics statistics = run.run();
+            // token_importance's keys go to the ledger as rows, for Spark to aggregate: never merged on the driver
+            statistics.tokenImportance().forEach((key, sums) -> out.add(Tables.TOKEN_IMPORTANCE_PARTS,
+                    Tables.tokenImportancePart(partition, key, sums)));
+            statistics.tokenImportance().clear();
             RunLedger.PartitionSummary summary = new RunLedger.PartitionSummary(partition,
                     task != null ? task.attemptNumber() : 0,
                     SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId(), host(),

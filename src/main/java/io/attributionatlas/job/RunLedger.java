@@ -43,8 +43,9 @@ import org.apache.spark.sql.catalyst.expressions.UnsafeRow;
  * A run's staging folder and its ledger of finished partitions, the unit of exactly-once output:
  * <pre>
  *   OUTPUT/_staging-RUN/run.json            what the run is: configuration, model and input fingerprints, partitions
- *   OUTPUT/_staging-RUN/ledger/part-00017/  one finished partition: a file per per-sample table (Java-serialized
- *                                           rows), its statistics and summary.json
+ *   OUTPUT/_staging-RUN/ledger/part-00017/  one finished partition: a file per per-sample table (Spark's binary
+ *                                           rows), its token_importance partial sums (rows too), its other
+ *                                           statistics and summary.json
  *   OUTPUT/_staging-RUN/TABLE/              the tables, written from the ledger and moved into OUTPUT at commit
  * </pre>
  * A task attempt writes its partition into {@code ledger/_attempt-P-ID/} and renames that folder to

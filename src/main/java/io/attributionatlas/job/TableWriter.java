@@ -19,12 +19,14 @@ import org.apache.spark.sql.SparkSession;
  */
 final class TableWriter {
 
+    private final SparkSession spark;
     private final Path output;
     private final Path staging;
     private final FileSystem fs;
     private final List<String> written = new ArrayList<>();
 
     TableWriter(SparkSession spark, String output, Path staging) {
+        this.spark = spark;
         this.output = new Path(output);
         this.staging = staging;
         try {
@@ -37,6 +39,11 @@ final class TableWriter {
     void write(String table, Dataset<Row> rows) {
         rows.write().mode(SaveMode.Overwrite).parquet(new Path(staging, table).toString());
         written.add(table);
+    }
+
+    /** A table written into the staging folder, read back. */
+    Dataset<Row> staged(String table) {
+        return spark.read().parquet(new Path(staging, table).toString());
     }
 
     /** Replaces the previous tables with the staged ones; the manifest (written last) moves last. */

@@ -14,7 +14,10 @@ import io.attributionatlas.schema.Table;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
@@ -104,6 +107,9 @@ final class Tables {
 
     /** The schema of a per-sample table, the tables the ledger holds row by row. */
     static StructType ledgerSchema(String table) {
+        if (table.equals(TOKEN_IMPORTANCE_PARTS)) {
+            return TOKEN_IMPORTANCE_PARTS_SCHEMA;
+        }
         return switch (Table.valueOf(table.toUpperCase(java.util.Locale.ROOT))) {
             case SAMPLES -> SAMPLES_SCHEMA;
             case ERRORS -> ERRORS_SCHEMA;
@@ -395,16 +401,48 @@ final class Tables {
         return rows;
     }
 
-    static List<Row> tokenImportance(CorpusStatistics stats) {
-        List<Row> rows = new ArrayList<>();
-        stats.tokenImportance().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(en -> {
-            Keys.Token key = en.getKey();
-            double[] v = en.getValue();
-            rows.add(NamedRow.of(TOKEN_IMPORTANCE_SCHEMA).set("token", key.token()).set("target", key.target())
-                    .set("method", key.method()).set("unit", key.unit()).set("count", (long) v[0])
-                    .set("mean", v[1] / v[0]).set("mean_abs", v[2] / v[0]).row());
-        });
-        return rows;
+    /**
+     * The ledger's own table of token_importance's partial sums: per partition, a row per key the partition saw.
+     * The driver never holds the keys (word-level keys grow with the corpus's vocabulary); Spark aggregates them.
+     */
+    static final String TOKEN_IMPORTANCE_PARTS = "token_importance_parts";
+
+    static final StructType TOKEN_IMPORTANCE_PARTS_SCHEMA = new StructType()
+            .add("partition", DataTypes.IntegerType, false)
+            .add("method", DataTypes.StringType, false)
+            .add("unit", DataTypes.StringType, false)
+            .add("token", DataTypes.StringType, false)
+            .add("target", DataTypes.StringType, false)
+            .add("count", DataTypes.LongType, false)
+            .add("sum", DataTypes.DoubleType, false)
+            .add("abs_sum", DataTypes.DoubleType, false);
+
+    /** One partition's sums of one token_importance key: {count, sum, sum of |score|}. */
+    static Row tokenImportancePart(int partition, Keys.Token key, double[] sums) {
+        return NamedRow.of(TOKEN_IMPORTANCE_PARTS_SCHEMA).set("partition", partition).set("method", key.method())
+                .set("unit", key.unit()).set("token", key.token()).set("target", key.target())
+                .set("count", (long) sums[0]).set("sum", sums[1]).set("abs_sum", sums[2]).row();
+    }
+
+    /**
+     * token_importance from the partitions' partial sums, as a Spark aggregation: each key's parts are added in
+     * partition order (sorted, then folded), so the sums are the same bit for bit whichever attempts, retries or
+     * resumed runs wrote the parts, and the shuffle's arrival order does not matter. Rows ordered by key.
+     */
+    static Dataset<Row> tokenImportance(Dataset<Row> parts) {
+        Column sorted = functions.array_sort(functions.collect_list(functions.struct("partition", "count", "sum",
+                "abs_sum")));
+        return parts.groupBy("method", "unit", "token", "target").agg(sorted.as("parts"))
+                .select(functions.col("token"), functions.col("target"), functions.col("method"),
+                        functions.col("unit"),
+                        functions.expr("aggregate(parts, 0L, (a, p) -> a + p.count)").as("count"),
+                        functions.expr("aggregate(parts, 0D, (a, p) -> a + p.sum)").as("sum"),
+                        functions.expr("aggregate(parts, 0D, (a, p) -> a + p.abs_sum)").as("abs_sum"))
+                .select(functions.col("token"), functions.col("target"), functions.col("method"),
+                        functions.col("unit"), functions.col("count"),
+                        functions.col("sum").divide(functions.col("count")).as("mean"),
+                        functions.col("abs_sum").divide(functions.col("count")).as("mean_abs"))
+                .orderBy("method", "unit", "token", "target");
     }
 
     static List<Row> faithfulness(CorpusStatistics stats) {

@@ -415,12 +415,15 @@ class JobEndToEndTest {
                         "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution"))
                         .attributionOptions())) {
             Map<String, List<Double>> byTarget = new HashMap<>();
+            io.attributionatlas.analysis.CorpusStatistics direct = new io.attributionatlas.analysis.CorpusStatistics(
+                    TinyModels.LAYERS, TinyModels.HEADS);
             Map<String, Row> samplesById = table(output, Tables.SAMPLES).stream()
                     .collect(Collectors.toMap(row -> row.getString(0), row -> row));
             for (int i = 0; i < texts.size(); i++) {
                 SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("m" + i, texts.get(i), null), null)))
                         .get(0);
                 TargetAttribution t = s.targets().get(0);
+                direct.add(s);
                 // the samples table holds every method's token and word scores, as the engine computes them
                 String id = "m" + i;
                 Row written = (Row) samplesById.get(id).getList(17).get(0);
@@ -444,6 +447,18 @@ class JobEndToEndTest {
                         io.attributionatlas.analysis.MethodAgreement.rank(b.stream().mapToDouble(Double::doubleValue)
                                 .toArray()))[0]; // spearman
                 byTarget.computeIfAbsent(t.label(), k -> new ArrayList<>()).add(rho);
+            }
+            // token_importance, aggregated by Spark from the partitions' sums, equals the statistics of the engine's
+            // results kept in one map: every key, its count exactly, its means to rounding
+            assertEquals(direct.tokenImportance().size(), importance.size(), "token_importance keys");
+            for (Row row : importance) {
+                double[] sums = direct.tokenImportance().get(new io.attributionatlas.schema.Keys.Token(
+                        row.getString(2), row.getString(3), row.getString(0), row.getString(1)));
+                assertNotNull(sums, row.toString());
+                assertEquals((long) sums[0], row.getLong(4), row.toString());
+                assertEquals(sums[1] / sums[0], row.getDouble(5), 1e-5 * (1 + Math.abs(sums[1] / sums[0])),
+                        row.toString());
+                assertEquals(sums[2] / sums[0], row.getDouble(6), 1e-5 * (1 + sums[2] / sums[0]), row.toString());
             }
             List<Row> agreement = table(output, Tables.METHOD_AGREEMENT);
             byTarget.forEach((target, values) -> {
