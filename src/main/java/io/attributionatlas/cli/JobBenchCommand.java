@@ -23,7 +23,8 @@ import org.apache.spark.sql.SparkSession;
  * {@code atlas bench-job}: the corpus job's own costs as the corpus grows. For each size it generates a seeded
  * {@link SyntheticCorpus}, runs the real job on it in local mode with a tiny seeded model (2 layers, hidden 32: the
  * engine is cheap, so the job's machinery shows) in a process of its own, and records wall time and rows/s, the
- * process's peak RSS (in local mode the driver and the executors are that one JVM), the job's stages and the
+ * process's peak RSS (in local mode the driver and the executors are that one JVM; with {@code --master} on a
+ * standalone cluster the driver's, and each executor's from Spark's executor metrics), the job's stages and the
  * manifest's engine, statistics and writing seconds, the files and bytes of every table and of the ledger, and the
  * accounting (samples + errors = rows).
  */
@@ -37,7 +38,7 @@ final class JobBenchCommand implements AtlasCli.Command {
     @Override
     public String usage() {
         return "bench-job [--sizes 10000,100000,1000000] [--dir target/bench/job] [--json target/bench/job.json] "
-                + "[--heap 2g] [--seed 1] [--set key=value]...";
+                + "[--heap 2g] [--seed 1] [--master spark://HOST:PORT [--executors 2]] [--set key=value]...";
     }
 
     @Override
@@ -51,7 +52,10 @@ final class JobBenchCommand implements AtlasCli.Command {
                 rest.add(args[i]);
             }
         }
-        Arguments a = new Arguments(rest.toArray(String[]::new), 0, Set.of("sizes", "dir", "json", "heap", "seed"));
+        Arguments a = new Arguments(rest.toArray(String[]::new), 0, Set.of("sizes", "dir", "json", "heap", "seed",
+                "master", "executors"));
+        String master = a.get("master");
+        long executors = a.integer("executors", 2, 1);
         List<Long> sizes = new ArrayList<>();
         for (String s : (a.get("sizes") == null ? "10000,100000,1000000" : a.get("sizes")).split(",")) {
             sizes.add(Long.parseLong(s.trim()));
@@ -81,13 +85,21 @@ final class JobBenchCommand implements AtlasCli.Command {
             deleteTree(output);
             Path log = dir.resolve("run-" + rows + ".log");
             // The heap fixed and touched up front: resident in full at every size, so that what grows is the rest.
-            List<String> command = new ArrayList<>(List.of("/usr/bin/time", "-f", RSS_MARK + "%M",
-                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xms" + heap, "-Xmx" + heap,
-                    "-XX:+AlwaysPreTouch"));
-            command.addAll(List.of(jvmFlags().split("\\s+")));
-            command.addAll(List.of("-Dlog4j2.configurationFile=conf/log4j2.properties", "-cp",
-                    System.getProperty("java.class.path"), "io.attributionatlas.job.AttributionJob", "run", "--model",
-                    model.toString(), "--input", corpus.toString(), "--output", output.toString(), "--set",
+            List<String> command = new ArrayList<>(List.of("/usr/bin/time", "-f", RSS_MARK + "%M"));
+            if (master == null) {
+                command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-Xms" + heap, "-Xmx" + heap, "-XX:+AlwaysPreTouch"));
+                command.addAll(List.of(jvmFlags().split("\\s+")));
+                command.addAll(List.of("-Dlog4j2.configurationFile=conf/log4j2.properties", "-cp",
+                        System.getProperty("java.class.path"), "io.attributionatlas.job.AttributionJob", "run"));
+            } else {
+                // a cluster: the driver is this submit's JVM (client mode), the executors are the workers' children
+                command.addAll(List.of("scripts/submit.sh", "--master", master, "--driver-memory", heap,
+                        "--executor-memory", heap, "--executor-cores", "1", "--total-executor-cores",
+                        String.valueOf(executors), "--"));
+            }
+            command.addAll(List.of("--model", model.toAbsolutePath().toString(), "--input",
+                    corpus.toAbsolutePath().toString(), "--output", output.toAbsolutePath().toString(), "--set",
                     "input.label_column=label"));
             for (String s : sets) {
                 command.addAll(List.of("--set", s));
@@ -111,8 +123,9 @@ final class JobBenchCommand implements AtlasCli.Command {
             long rssKb = Long.parseLong(text.substring(text.lastIndexOf(RSS_MARK) + RSS_MARK.length()).trim()
                     .split("\\s+")[0]);
             r.addProperty("peak_rss_mb", rssKb / 1024.0);
-            r.addProperty("peak_rss_note", "local mode: the driver and the executors are one JVM; its heap (-Xms = -Xmx "
-                    + heap + ", pre-touched) is resident in full");
+            r.addProperty("peak_rss_note", master == null ? "local mode: the driver and the executors are one JVM; "
+                    + "its heap (-Xms = -Xmx " + heap + ", pre-touched) is resident in full" : "cluster " + master
+                    + ": the driver's JVM (-Xmx " + heap + "); executors_peak_rss_mb from Spark's executor metrics");
             readManifest(output, r);
             r.add("tables", files(output));
             results.add(r);
@@ -134,6 +147,10 @@ final class JobBenchCommand implements AtlasCli.Command {
                     / before.get("wall_seconds").getAsDouble());
             report.addProperty("rss_ratio_last_two", last.get("peak_rss_mb").getAsDouble()
                     / before.get("peak_rss_mb").getAsDouble());
+            report.addProperty("driver_rss_ratio_last_two", last.get("driver_peak_rss_mb").getAsDouble()
+                    / before.get("driver_peak_rss_mb").getAsDouble());
+            report.addProperty("executors_rss_ratio_last_two", last.get("executors_peak_rss_mb").getAsDouble()
+                    / before.get("executors_peak_rss_mb").getAsDouble());
         }
         Files.createDirectories(json.toAbsolutePath().getParent());
         Files.writeString(json, Json.PRETTY.toJson(report));
@@ -159,6 +176,11 @@ final class JobBenchCommand implements AtlasCli.Command {
             }
             into.addProperty("partitions", m.<Integer>getAs("partitions"));
             into.add("stage_seconds", JsonParser.parseString(m.<String>getAs("stage_seconds_json")));
+            JsonObject memory = JsonParser.parseString(m.<String>getAs("memory_json")).getAsJsonObject();
+            into.add("memory", memory);
+            into.addProperty("driver_peak_rss_mb", memory.get("driver_vmhwm_mb").getAsDouble());
+            into.addProperty("executors_peak_rss_mb", memory.getAsJsonObject("executors_rss_mb").entrySet().stream()
+                    .mapToDouble(e -> e.getValue().getAsDouble()).max().orElse(-1));
         } finally {
             if (own) {
                 spark.stop();

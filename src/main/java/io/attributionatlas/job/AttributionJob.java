@@ -73,7 +73,12 @@ public final class AttributionJob {
         if (System.getProperty("spark.master") == null) {
             builder.master(config.get("spark.master"));
         }
+        if (ownSession) {
+            MemoryPeaks.SPARK_SETTINGS.forEach(builder::config);
+        }
         SparkSession spark = builder.config("spark.ui.enabled", "false").getOrCreate();
+        MemoryPeaks memory = new MemoryPeaks();
+        spark.sparkContext().addSparkListener(memory);
         // wall seconds of each stage, in order: the scale benchmark's breakdown of the job's own costs
         Map<String, Double> stages = new LinkedHashMap<>();
         long[] mark = {t0};
@@ -174,7 +179,7 @@ public final class AttributionJob {
                     sampleRows / Math.max(seconds, 1e-9), engineSeconds, statisticsSeconds, writingSeconds, slots,
                     partitions, reused,
                     ExecutorRecord.json(summaries), attempts.json(), Json.COMPACT.toJson(stages), ledgerUsage.files(),
-                    ledgerUsage.bytes());
+                    ledgerUsage.bytes(), memory.json());
             writer.write(Tables.MANIFEST, spark.createDataFrame(List.of(manifest), Tables.MANIFEST_SCHEMA).coalesce(1));
             writer.commit();
             corpus.unpersist();
@@ -188,6 +193,7 @@ public final class AttributionJob {
                     output));
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics, topTokens);
         } finally {
+            spark.sparkContext().removeSparkListener(memory);
             if (ownSession) {
                 spark.stop();
             }

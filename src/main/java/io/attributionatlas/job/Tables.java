@@ -232,7 +232,8 @@ final class Tables {
             .add("task_attempts_json", DataTypes.StringType)
             .add("stage_seconds_json", DataTypes.StringType)
             .add("ledger_files", DataTypes.LongType)
-            .add("ledger_bytes", DataTypes.LongType);
+            .add("ledger_bytes", DataTypes.LongType)
+            .add("memory_json", DataTypes.StringType);
 
     private Tables() {
     }

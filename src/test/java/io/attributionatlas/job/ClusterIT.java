@@ -129,6 +129,15 @@ class ClusterIT {
             samples += o.get("samples").getAsLong();
         }
         assertEquals(manifest.getLong(manifest.fieldIndex("samples")), samples);
+        // each executor's peak RSS, from Spark's executor metrics, apart from the driver's
+        JsonObject memory = JsonParser.parseString(manifest.getString(manifest.fieldIndex("memory_json")))
+                .getAsJsonObject();
+        JsonObject rss = memory.getAsJsonObject("executors_rss_mb");
+        for (JsonElement e : executors(manifest)) {
+            String id = e.getAsJsonObject().get("executor").getAsString();
+            assertTrue(rss.has(id) && rss.get(id).getAsDouble() > 100, "executor " + id + "'s peak RSS: " + memory);
+        }
+        assertTrue(memory.get("driver_vmhwm_mb").getAsDouble() > 100, memory.toString());
     }
 
     @Test
