@@ -2,6 +2,9 @@ package io.attributionatlas.job;
 
 import io.attributionatlas.schema.Json;
 import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.analysis.SlicedStatistics;
+import io.attributionatlas.analysis.Slices;
+import io.attributionatlas.schema.Keys;
 import java.io.PrintStream;
 import java.time.Instant;
 import java.util.HashMap;
@@ -16,10 +19,12 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.StructType;
 import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
 
@@ -108,6 +113,7 @@ public final class AttributionJob {
                 log.printf(Locale.ROOT, "atlas run: resuming %s: %d of %d partitions already finished%n", runId,
                         reused, partitions);
             }
+            Slices slices = slices(config, corpus);
             TaskAttempts attempts = new TaskAttempts("atlas-explain-" + runId);
             spark.sparkContext().addSparkListener(attempts);
             if (reused < partitions) {
@@ -118,7 +124,8 @@ public final class AttributionJob {
                 // are the same in every attempt and every run of this input.
                 corpus.javaRDD().mapToPair(r -> new Tuple2<>(r.getLong(0), r))
                         .repartitionAndSortWithinPartitions(new HashPartitioner(partitions)).values()
-                        .mapPartitionsWithIndex(new PartitionProcessor(config, duplicates, ledger, fingerprint), false)
+                        .mapPartitionsWithIndex(new PartitionProcessor(config, duplicates, slices, ledger,
+                                fingerprint), false)
                         .count();
                 jsc.clearJobGroup();
             }
@@ -131,29 +138,30 @@ public final class AttributionJob {
                         + " samples + " + errorRows + " errors; nothing was committed");
             }
             RunLedger.Usage ledgerUsage = ledger.usage();
-            CorpusStatistics statistics = ledger.statistics(jsc);
+            SlicedStatistics sliced = ledger.statistics(jsc);
+            CorpusStatistics statistics = sliced.all();
             stage.accept("statistics");
             TableWriter writer = new TableWriter(spark, output, ledger.staging());
             writer.write(Tables.SAMPLES, ledgerTable(spark, ledger, jsc, Tables.SAMPLES));
             writer.write(Tables.SAMPLE_MATRICES, ledgerTable(spark, ledger, jsc, Tables.SAMPLE_MATRICES));
             writer.write(Tables.TOKEN_EMBEDDINGS, ledgerTable(spark, ledger, jsc, Tables.TOKEN_EMBEDDINGS));
             writer.write(Tables.ERRORS, ledgerTable(spark, ledger, jsc, Tables.ERRORS));
-            writer.write(Tables.HEAD_STATS, spark.createDataFrame(Tables.headStats(statistics),
-                    Tables.HEAD_STATS_SCHEMA).coalesce(1));
-            writer.write(Tables.HEAD_RELATIONS, spark.createDataFrame(Tables.headRelations(statistics,
-                    config.integer("top_k")), Tables.HEAD_RELATIONS_SCHEMA).coalesce(1));
-            writer.write(Tables.LAYER_CORRELATIONS, spark.createDataFrame(Tables.layerCorrelations(statistics),
-                    Tables.LAYER_CORRELATIONS_SCHEMA).coalesce(1));
-            writer.write(Tables.HEAD_SIMILARITY, spark.createDataFrame(Tables.headSimilarity(statistics),
-                    Tables.HEAD_SIMILARITY_SCHEMA).coalesce(1));
+            int topK = config.integer("top_k");
+            writer.write(Tables.HEAD_STATS, aggregate(spark, sliced, Tables::headStats, Tables.HEAD_STATS_SCHEMA));
+            writer.write(Tables.HEAD_RELATIONS, aggregate(spark, sliced, (st, slice) -> Tables.headRelations(st, slice,
+                    topK), Tables.HEAD_RELATIONS_SCHEMA));
+            writer.write(Tables.LAYER_CORRELATIONS, aggregate(spark, sliced, Tables::layerCorrelations,
+                    Tables.LAYER_CORRELATIONS_SCHEMA));
+            writer.write(Tables.HEAD_SIMILARITY, aggregate(spark, sliced, Tables::headSimilarity,
+                    Tables.HEAD_SIMILARITY_SCHEMA));
             writer.write(Tables.TOKEN_IMPORTANCE, Tables.tokenImportance(ledgerRows(spark, ledger, jsc,
                     Tables.TOKEN_IMPORTANCE_PARTS)).coalesce(ledgerFiles(ledger, Tables.TOKEN_IMPORTANCE_PARTS)));
             List<Row> topTokens = JobSummary.topTokens(writer.staged(Tables.TOKEN_IMPORTANCE),
                     statistics.tokenSource());
-            writer.write(Tables.METHOD_AGREEMENT, spark.createDataFrame(Tables.methodAgreement(statistics),
-                    Tables.METHOD_AGREEMENT_SCHEMA).coalesce(1));
-            writer.write(Tables.FAITHFULNESS, spark.createDataFrame(Tables.faithfulness(statistics),
-                    Tables.FAITHFULNESS_SCHEMA).coalesce(1));
+            writer.write(Tables.METHOD_AGREEMENT, aggregate(spark, sliced, Tables::methodAgreement,
+                    Tables.METHOD_AGREEMENT_SCHEMA));
+            writer.write(Tables.FAITHFULNESS, aggregate(spark, sliced, Tables::faithfulness,
+                    Tables.FAITHFULNESS_SCHEMA));
             stage.accept("tables");
             double seconds = (System.nanoTime() - t0) / 1e9;
             long tokens = summaries.stream().mapToLong(RunLedger.PartitionSummary::tokens).sum();
@@ -198,6 +206,39 @@ public final class AttributionJob {
                 spark.stop();
             }
         }
+    }
+
+    /** An aggregate table: its rows for every slice, {@code all} first, in one file. */
+    private static Dataset<Row> aggregate(SparkSession spark, SlicedStatistics sliced,
+            java.util.function.BiFunction<CorpusStatistics, Keys.Slice, List<Row>> rows, StructType schema) {
+        List<Row> all = new java.util.ArrayList<>();
+        sliced.bySlice().forEach((slice, stats) -> all.addAll(rows.apply(stats, slice)));
+        return spark.createDataFrame(all, schema).coalesce(1);
+    }
+
+    /**
+     * The run's slices, the values of label and column definitions bounded before the run: the most frequent
+     * {@code slices.max_values − 1} values in the input (ties by value) are kept, the rest become "other". The
+     * same input gives the same values, so a resumed run slices as the first did.
+     */
+    private static Slices slices(JobConfig config, Dataset<Row> corpus) {
+        Slices slices = config.slices();
+        for (Slices.Definition d : slices.definitions()) {
+            if (!d.fromInput()) {
+                continue;
+            }
+            Column value = d.kind() == Slices.Kind.LABEL ? functions.col("label")
+                    : functions.get_json_object(functions.col("raw"), "$['" + d.column().replace("'", "\\'") + "']");
+            Set<String> kept = new java.util.HashSet<>();
+            for (Row r : corpus.filter(functions.col("malformed").isNull()).select(value.as("value"))
+                    .filter(functions.col("value").isNotNull()).groupBy("value").count()
+                    .orderBy(functions.col("count").desc(), functions.col("value")).limit(slices.maxValues() - 1)
+                    .collectAsList()) {
+                kept.add(r.getString(0));
+            }
+            slices.keep(d.name(), kept);
+        }
+        return slices;
     }
 
     /** The most partitions a run has; and the fewest rows a partition of a large corpus holds (auto). */

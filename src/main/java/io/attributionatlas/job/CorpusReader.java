@@ -68,6 +68,12 @@ final class CorpusReader {
         String text = column(config, "input.text_column", columns, true);
         String pair = column(config, "input.text_pair_column", columns, false);
         String label = labelColumn(config, columns);
+        for (io.attributionatlas.analysis.Slices.Definition d : config.slices().definitions()) {
+            if (d.kind() == io.attributionatlas.analysis.Slices.Kind.COLUMN && !columns.contains(d.column())) {
+                throw new IllegalArgumentException("slices: column '" + d.column() + "' (" + d.name() + ") not "
+                        + "found; the input has columns " + columns);
+            }
+        }
         String idName = config.optional("input.id_column");
         String id = idName != null && columns.contains(idName) ? idName : null;
         Column raw = functions.to_json(functions.struct(columns.stream().filter(c -> !c.equals(CORRUPT_RECORD))

@@ -1,5 +1,6 @@
 package io.attributionatlas.job;
 
+import io.attributionatlas.analysis.Slices;
 import io.attributionatlas.attribution.Analysis;
 import io.attributionatlas.attribution.AttributionMethods;
 import io.attributionatlas.attribution.AttributionOptions;
@@ -78,6 +79,7 @@ public final class JobConfig implements Serializable {
             }
         }
         config.embeddingSeed();
+        config.slices();
         return config;
     }
 
@@ -305,6 +307,12 @@ public final class JobConfig implements Serializable {
             throw new IllegalArgumentException("embeddings.seed: expected an integer, got '"
                     + get("embeddings.seed") + "'");
         }
+    }
+
+    /** The slice definitions (slices, slices.length_edges, slices.confidence_edges, slices.max_values). */
+    public Slices slices() {
+        return Slices.parse(get("slices"), get("slices.length_edges"), get("slices.confidence_edges"),
+                get("slices.max_values"));
     }
 
     public Map<String, String> asMap() {

@@ -1,6 +1,7 @@
 package io.attributionatlas.job;
 
-import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.analysis.SlicedStatistics;
+import io.attributionatlas.analysis.Slices;
 import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.Sample;
 import io.attributionatlas.attribution.SampleAttribution;
@@ -37,13 +38,15 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
 
     private final JobConfig config;
     private final Broadcast<Map<String, Long>> firstRowOfDuplicateId;
+    private final Slices slices;
     private final RunLedger ledger;
     private final String modelFingerprint;
 
-    PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId, RunLedger ledger,
-            String modelFingerprint) {
+    PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId, Slices slices,
+            RunLedger ledger, String modelFingerprint) {
         this.config = config;
         this.firstRowOfDuplicateId = firstRowOfDuplicateId;
+        this.slices = slices;
         this.ledger = ledger;
         this.modelFingerprint = modelFingerprint;
     }
@@ -60,11 +63,13 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
         TaskContext task = TaskContext.get();
         try (RunLedger.PartitionWriter out = ledger.open(partition, task != null ? task.taskAttemptId() : 0)) {
             PartitionRun run = new PartitionRun(rows, out);
-            CorpusStatistics statistics = run.run();
+            SlicedStatistics statistics = run.run();
             // token_importance's keys go to the ledger as rows, for Spark to aggregate: never merged on the driver
-            statistics.tokenImportance().forEach((key, sums) -> out.add(Tables.TOKEN_IMPORTANCE_PARTS,
-                    Tables.tokenImportancePart(partition, key, sums)));
-            statistics.tokenImportance().clear();
+            statistics.bySlice().forEach((slice, stats) -> {
+                stats.tokenImportance().forEach((key, sums) -> out.add(Tables.TOKEN_IMPORTANCE_PARTS,
+                        Tables.tokenImportancePart(partition, slice, key, sums)));
+                stats.tokenImportance().clear();
+            });
             RunLedger.PartitionSummary summary = new RunLedger.PartitionSummary(partition,
                     task != null ? task.attemptNumber() : 0,
                     SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId(), host(),
@@ -118,12 +123,12 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
 
         PartitionRun(Iterator<Row> rows, RunLedger.PartitionWriter out) {
             this.rows = rows;
-            this.sink = new Sink(out, new CorpusStatistics(model.numLayers(), model.numHeads()),
+            this.sink = new Sink(out, new SlicedStatistics(model.numLayers(), model.numHeads()),
                     Math.max(HANDOFF_MIN, 2 * batchSize));
         }
 
         /** Runs the partition; its merged statistics once every row is written. */
-        CorpusStatistics run() {
+        SlicedStatistics run() {
             Thread thread = new Thread(sink, "atlas-sink-" + Thread.currentThread().getName());
             thread.setDaemon(true);
             thread.start();
@@ -231,7 +236,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             static final Object END = new Object();
             private final java.util.concurrent.BlockingQueue<Object> queue;
             private final RunLedger.PartitionWriter out;
-            final CorpusStatistics statistics;
+            final SlicedStatistics statistics;
             private volatile Throwable failure;
             // written by the sink's thread, read after it is joined
             long statisticsNanos;
@@ -241,7 +246,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             /** How long the engine (or the task's thread, for error rows) waited for room in the hand-off. */
             final java.util.concurrent.atomic.LongAdder waitNanos = new java.util.concurrent.atomic.LongAdder();
 
-            Sink(RunLedger.PartitionWriter out, CorpusStatistics statistics, int capacity) {
+            Sink(RunLedger.PartitionWriter out, SlicedStatistics statistics, int capacity) {
                 this.out = out;
                 this.statistics = statistics;
                 this.queue = new java.util.concurrent.ArrayBlockingQueue<>(capacity);
@@ -320,13 +325,24 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                     out.add(Tables.TOKEN_EMBEDDINGS, embedding);
                 }
                 long t1 = System.nanoTime();
-                statistics.add(s);
+                statistics.add(s, slices.of(s.prediction(), s.sample().length(), p.input().getString(4),
+                        column -> inputColumn(p.input(), column)));
                 statisticsNanos += System.nanoTime() - t1;
                 writingNanos += t1 - t0;
                 tokens += s.sample().length();
                 samples++;
             }
         }
+    }
+
+    /** An input column's value as text, from the row's raw JSON (null when missing or null). */
+    private static String inputColumn(Row input, String column) {
+        String raw = input.getString(5);
+        if (raw == null) {
+            return null;
+        }
+        com.google.gson.JsonElement v = com.google.gson.JsonParser.parseString(raw).getAsJsonObject().get(column);
+        return v == null || v.isJsonNull() ? null : v.isJsonPrimitive() ? v.getAsString() : v.toString();
     }
 
     /** A sample the engine finished, on its way to the sink. */

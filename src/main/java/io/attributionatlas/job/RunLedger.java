@@ -1,7 +1,7 @@
 package io.attributionatlas.job;
 
 import io.attributionatlas.schema.Json;
-import io.attributionatlas.analysis.CorpusStatistics;
+import io.attributionatlas.analysis.SlicedStatistics;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -305,7 +305,7 @@ final class RunLedger implements Serializable {
         }
 
         /** Closes the files, adds statistics and summary, and renames the attempt to the partition. */
-        void commit(CorpusStatistics statistics, PartitionSummary summary) {
+        void commit(SlicedStatistics statistics, PartitionSummary summary) {
             try {
                 for (java.util.Iterator<TableFile> files = tables.values().iterator(); files.hasNext();) {
                     TableFile file = files.next();
@@ -467,27 +467,27 @@ final class RunLedger implements Serializable {
      * groups in order on the driver), so the floating-point sums are the same whichever attempts and runs
      * computed the partitions.
      */
-    CorpusStatistics statistics(JavaSparkContext jsc) {
+    SlicedStatistics statistics(JavaSparkContext jsc) {
         int groups = (info.partitions() + STATISTICS_GROUP - 1) / STATISTICS_GROUP;
-        List<CorpusStatistics> merged = indices(jsc, groups).map(g -> {
-            CorpusStatistics sum = null;
+        List<SlicedStatistics> merged = indices(jsc, groups).map(g -> {
+            SlicedStatistics sum = null;
             for (int p = g * STATISTICS_GROUP; p < Math.min(info.partitions(), (g + 1) * STATISTICS_GROUP); p++) {
-                CorpusStatistics s = readStatistics(p);
+                SlicedStatistics s = readStatistics(p);
                 sum = sum == null ? s : sum.merge(s);
             }
             return sum;
         }).collect();
-        CorpusStatistics total = merged.get(0);
-        for (CorpusStatistics s : merged.subList(1, merged.size())) {
+        SlicedStatistics total = merged.get(0);
+        for (SlicedStatistics s : merged.subList(1, merged.size())) {
             total = total.merge(s);
         }
         return total;
     }
 
-    private CorpusStatistics readStatistics(int partition) throws IOException {
+    private SlicedStatistics readStatistics(int partition) throws IOException {
         Path file = new Path(part(partition), STATISTICS);
         try (ObjectInputStream in = new ObjectInputStream(new BufferedInputStream(fs().open(file), 1 << 16))) {
-            return (CorpusStatistics) in.readObject();
+            return (SlicedStatistics) in.readObject();
         } catch (ClassNotFoundException e) {
             throw new IllegalStateException("cannot read " + file + ": " + e.getMessage(), e);
         }

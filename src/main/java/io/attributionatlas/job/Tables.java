@@ -4,6 +4,7 @@ import io.attributionatlas.analysis.CorpusStatistics;
 import io.attributionatlas.analysis.Correlation;
 import io.attributionatlas.analysis.HeadRelations;
 import io.attributionatlas.analysis.Moments;
+import io.attributionatlas.analysis.Slices;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
 import io.attributionatlas.model.EncodedText;
@@ -138,7 +139,7 @@ final class Tables {
             .add("reason", DataTypes.StringType, false)
             .add("raw", DataTypes.StringType);
 
-    static final StructType HEAD_STATS_SCHEMA = new StructType()
+    static final StructType HEAD_STATS_SCHEMA = sliced(new StructType()
             .add("layer", DataTypes.IntegerType, false)
             .add("head", DataTypes.IntegerType, false)
             .add("metric", DataTypes.StringType, false)
@@ -146,9 +147,9 @@ final class Tables {
             .add("mean", DataTypes.DoubleType)
             .add("std", DataTypes.DoubleType)
             .add("min", DataTypes.DoubleType)
-            .add("max", DataTypes.DoubleType);
+            .add("max", DataTypes.DoubleType));
 
-    static final StructType HEAD_RELATIONS_SCHEMA = new StructType()
+    static final StructType HEAD_RELATIONS_SCHEMA = sliced(new StructType()
             .add("layer", DataTypes.IntegerType, false)
             .add("head", DataTypes.IntegerType, false)
             .add("rank", DataTypes.IntegerType, false)
@@ -157,35 +158,35 @@ final class Tables {
             .add("relation", DataTypes.StringType)
             .add("count", DataTypes.LongType)
             .add("sum", DataTypes.DoubleType)
-            .add("mean", DataTypes.DoubleType);
+            .add("mean", DataTypes.DoubleType));
 
-    static final StructType LAYER_CORRELATIONS_SCHEMA = new StructType()
+    static final StructType LAYER_CORRELATIONS_SCHEMA = sliced(new StructType()
             .add("kind", DataTypes.StringType, false)
             .add("a", DataTypes.IntegerType, false)
             .add("b", DataTypes.IntegerType, false)
             .add("pooled_r", DataTypes.DoubleType)
             .add("pooled_count", DataTypes.LongType)
             .add("sample_mean_r", DataTypes.DoubleType)
-            .add("sample_count", DataTypes.LongType);
+            .add("sample_count", DataTypes.LongType));
 
-    static final StructType HEAD_SIMILARITY_SCHEMA = new StructType()
+    static final StructType HEAD_SIMILARITY_SCHEMA = sliced(new StructType()
             .add("layer_a", DataTypes.IntegerType, false)
             .add("head_a", DataTypes.IntegerType, false)
             .add("layer_b", DataTypes.IntegerType, false)
             .add("head_b", DataTypes.IntegerType, false)
             .add("mean_js_distance", DataTypes.DoubleType)
-            .add("samples", DataTypes.LongType);
+            .add("samples", DataTypes.LongType));
 
-    static final StructType TOKEN_IMPORTANCE_SCHEMA = new StructType()
+    static final StructType TOKEN_IMPORTANCE_SCHEMA = sliced(new StructType()
             .add("token", DataTypes.StringType, false)
             .add("target", DataTypes.StringType, false)
             .add("method", DataTypes.StringType)
             .add("unit", DataTypes.StringType)
             .add("count", DataTypes.LongType)
             .add("mean", DataTypes.DoubleType)
-            .add("mean_abs", DataTypes.DoubleType);
+            .add("mean_abs", DataTypes.DoubleType));
 
-    static final StructType METHOD_AGREEMENT_SCHEMA = new StructType()
+    static final StructType METHOD_AGREEMENT_SCHEMA = sliced(new StructType()
             .add("method_a", DataTypes.StringType, false)
             .add("method_b", DataTypes.StringType, false)
             .add("target", DataTypes.StringType, false)
@@ -196,16 +197,16 @@ final class Tables {
             .add("std", DataTypes.DoubleType)
             .add("min", DataTypes.DoubleType)
             .add("max", DataTypes.DoubleType)
-            .add("histogram", DataTypes.createArrayType(DataTypes.LongType, false));
+            .add("histogram", DataTypes.createArrayType(DataTypes.LongType, false)));
 
-    static final StructType FAITHFULNESS_SCHEMA = new StructType()
+    static final StructType FAITHFULNESS_SCHEMA = sliced(new StructType()
             .add("method", DataTypes.StringType, false)
             .add("target", DataTypes.StringType, false)
             .add("metric", DataTypes.StringType, false)
             .add("k", DataTypes.StringType, false)
             .add("count", DataTypes.LongType)
             .add("mean", DataTypes.DoubleType)
-            .add("std", DataTypes.DoubleType);
+            .add("std", DataTypes.DoubleType));
 
     static final StructType MANIFEST_SCHEMA = new StructType()
             .add("run_id", DataTypes.StringType)
@@ -332,13 +333,13 @@ final class Tables {
                 .set("raw", r).row();
     }
 
-    static List<Row> headStats(CorpusStatistics stats) {
+    static List<Row> headStats(CorpusStatistics stats, Keys.Slice slice) {
         List<Row> rows = new ArrayList<>();
         for (int l = 0; l < stats.layers(); l++) {
             for (int h = 0; h < stats.heads(); h++) {
                 for (Map.Entry<String, Moments[]> m : stats.headStats().entrySet()) {
                     Moments mo = m.getValue()[l * stats.heads() + h];
-                    rows.add(NamedRow.of(HEAD_STATS_SCHEMA).set("layer", l).set("head", h).set("metric", m.getKey())
+                    rows.add(slicedRow(HEAD_STATS_SCHEMA, slice).set("layer", l).set("head", h).set("metric", m.getKey())
                             .set("count", mo.count()).set("mean", mo.mean()).set("std", mo.std())
                             .set("min", mo.min()).set("max", mo.max()).row());
                 }
@@ -347,14 +348,14 @@ final class Tables {
         return rows;
     }
 
-    static List<Row> headRelations(CorpusStatistics stats, int topK) {
+    static List<Row> headRelations(CorpusStatistics stats, Keys.Slice slice, int topK) {
         List<Row> rows = new ArrayList<>();
         for (int l = 0; l < stats.layers(); l++) {
             for (int h = 0; h < stats.heads(); h++) {
                 List<HeadRelations.Relation> top = stats.topRelations(l, h, topK);
                 for (int k = 0; k < top.size(); k++) {
                     HeadRelations.Relation r = top.get(k);
-                    rows.add(NamedRow.of(HEAD_RELATIONS_SCHEMA).set("layer", l).set("head", h).set("rank", k)
+                    rows.add(slicedRow(HEAD_RELATIONS_SCHEMA, slice).set("layer", l).set("head", h).set("rank", k)
                             .set("source_token", r.source()).set("target_token", r.target())
                             .set("relation", r.kind()).set("count", r.count()).set("sum", r.sum())
                             .set("mean", r.sum() / r.count()).row());
@@ -364,13 +365,13 @@ final class Tables {
         return rows;
     }
 
-    static List<Row> layerCorrelations(CorpusStatistics stats) {
+    static List<Row> layerCorrelations(CorpusStatistics stats, Keys.Slice slice) {
         List<Row> rows = new ArrayList<>();
         for (int a = 0; a < stats.layers(); a++) {
             for (int b = 0; b < stats.layers(); b++) {
                 Correlation c = stats.layerCorrelation(a, b);
                 if (c.count() > 0) {
-                    rows.add(correlation(Metrics.LAYER_CONDUCTANCE, a, b, c));
+                    rows.add(correlation(Metrics.LAYER_CONDUCTANCE, a, b, c, slice));
                 }
             }
         }
@@ -378,14 +379,14 @@ final class Tables {
             for (int h = 0; h < stats.heads(); h++) {
                 Correlation c = stats.attentionVsConductance(l, h);
                 if (c.count() > 0) {
-                    rows.add(correlation(Metrics.HEAD_ATTENTION_VS_CONDUCTANCE, l, h, c));
+                    rows.add(correlation(Metrics.HEAD_ATTENTION_VS_CONDUCTANCE, l, h, c, slice));
                 }
             }
         }
         return rows;
     }
 
-    static List<Row> headSimilarity(CorpusStatistics stats) {
+    static List<Row> headSimilarity(CorpusStatistics stats, Keys.Slice slice) {
         List<Row> rows = new ArrayList<>();
         if (stats.jsSamples() == 0) {
             return rows;
@@ -393,7 +394,7 @@ final class Tables {
         int p = stats.layers() * stats.heads();
         for (int x = 0; x < p; x++) {
             for (int y = 0; y < p; y++) {
-                rows.add(NamedRow.of(HEAD_SIMILARITY_SCHEMA).set("layer_a", x / stats.heads())
+                rows.add(slicedRow(HEAD_SIMILARITY_SCHEMA, slice).set("layer_a", x / stats.heads())
                         .set("head_a", x % stats.heads()).set("layer_b", y / stats.heads())
                         .set("head_b", y % stats.heads()).set("mean_js_distance", stats.meanJsDistance(x, y))
                         .set("samples", stats.jsSamples()).row());
@@ -410,6 +411,8 @@ final class Tables {
 
     static final StructType TOKEN_IMPORTANCE_PARTS_SCHEMA = new StructType()
             .add("partition", DataTypes.IntegerType, false)
+            .add(Keys.Slice.COLUMN, DataTypes.StringType, false)
+            .add(Keys.Slice.VALUE_COLUMN, DataTypes.StringType, false)
             .add("method", DataTypes.StringType, false)
             .add("unit", DataTypes.StringType, false)
             .add("token", DataTypes.StringType, false)
@@ -419,8 +422,8 @@ final class Tables {
             .add("abs_sum", DataTypes.DoubleType, false);
 
     /** One partition's sums of one token_importance key: {count, sum, sum of |score|}. */
-    static Row tokenImportancePart(int partition, Keys.Token key, double[] sums) {
-        return NamedRow.of(TOKEN_IMPORTANCE_PARTS_SCHEMA).set("partition", partition).set("method", key.method())
+    static Row tokenImportancePart(int partition, Keys.Slice slice, Keys.Token key, double[] sums) {
+        return slicedRow(TOKEN_IMPORTANCE_PARTS_SCHEMA, slice).set("partition", partition).set("method", key.method())
                 .set("unit", key.unit()).set("token", key.token()).set("target", key.target())
                 .set("count", (long) sums[0]).set("sum", sums[1]).set("abs_sum", sums[2]).row();
     }
@@ -433,30 +436,33 @@ final class Tables {
     static Dataset<Row> tokenImportance(Dataset<Row> parts) {
         Column sorted = functions.array_sort(functions.collect_list(functions.struct("partition", "count", "sum",
                 "abs_sum")));
-        return parts.groupBy("method", "unit", "token", "target").agg(sorted.as("parts"))
-                .select(functions.col("token"), functions.col("target"), functions.col("method"),
-                        functions.col("unit"),
+        return parts.groupBy("slice", "slice_value", "method", "unit", "token", "target").agg(sorted.as("parts"))
+                .select(functions.col("slice"), functions.col("slice_value"), functions.col("token"),
+                        functions.col("target"), functions.col("method"), functions.col("unit"),
                         functions.expr("aggregate(parts, 0L, (a, p) -> a + p.count)").as("count"),
                         functions.expr("aggregate(parts, 0D, (a, p) -> a + p.sum)").as("sum"),
                         functions.expr("aggregate(parts, 0D, (a, p) -> a + p.abs_sum)").as("abs_sum"))
                 .select(functions.col("token"), functions.col("target"), functions.col("method"),
                         functions.col("unit"), functions.col("count"),
                         functions.col("sum").divide(functions.col("count")).as("mean"),
-                        functions.col("abs_sum").divide(functions.col("count")).as("mean_abs"))
-                .orderBy("method", "unit", "token", "target");
+                        functions.col("abs_sum").divide(functions.col("count")).as("mean_abs"),
+                        functions.col("slice"), functions.col("slice_value"))
+                .orderBy(functions.col("slice").notEqual(Slices.ALL), functions.col("slice"),
+                        functions.col("slice_value"), functions.col("method"), functions.col("unit"),
+                        functions.col("token"), functions.col("target"));
     }
 
-    static List<Row> faithfulness(CorpusStatistics stats) {
+    static List<Row> faithfulness(CorpusStatistics stats, Keys.Slice slice) {
         List<Row> rows = new ArrayList<>();
         stats.faithfulness().forEach((k, m) -> {
-            rows.add(NamedRow.of(FAITHFULNESS_SCHEMA).set("method", k.method()).set("target", k.target())
+            rows.add(slicedRow(FAITHFULNESS_SCHEMA, slice).set("method", k.method()).set("target", k.target())
                     .set("metric", k.metric()).set("k", k.k()).set("count", m.count()).set("mean", m.mean())
                     .set("std", nan(m.std())).row());
         });
         return rows;
     }
 
-    static List<Row> methodAgreement(CorpusStatistics stats) {
+    static List<Row> methodAgreement(CorpusStatistics stats, Keys.Slice slice) {
         List<Row> rows = new ArrayList<>();
         stats.agreement().forEach((k, m) -> {
             long[] histogram = stats.agreementHistogram(k);
@@ -464,7 +470,7 @@ final class Tables {
             for (long c : histogram) {
                 bins.add(c);
             }
-            rows.add(NamedRow.of(METHOD_AGREEMENT_SCHEMA).set("method_a", k.methodA()).set("method_b", k.methodB())
+            rows.add(slicedRow(METHOD_AGREEMENT_SCHEMA, slice).set("method_a", k.methodA()).set("method_b", k.methodB())
                     .set("target", k.target()).set("unit", k.unit()).set("metric", k.metric()).set("count", m.count())
                     .set("mean", m.mean()).set("std", nan(m.std())).set("min", m.min()).set("max", m.max())
                     .set("histogram", seq(bins)).row());
@@ -472,9 +478,23 @@ final class Tables {
         return rows;
     }
 
+    /**
+     * An aggregate table's schema with its slice columns last: {@code slice} (the definition: all, label, length,
+     * column:NAME, ...) and {@code slice_value}; the whole corpus is slice {@code all}, value {@code all}.
+     */
+    private static StructType sliced(StructType schema) {
+        return schema.add(Keys.Slice.COLUMN, DataTypes.StringType, false).add(Keys.Slice.VALUE_COLUMN,
+                DataTypes.StringType, false);
+    }
+
+    /** A row of an aggregate table, its slice columns set. */
+    private static NamedRow slicedRow(StructType schema, Keys.Slice slice) {
+        return NamedRow.of(schema).set(Keys.Slice.COLUMN, slice.slice()).set(Keys.Slice.VALUE_COLUMN, slice.value());
+    }
+
     /** A layer_correlations row: one pair (layers a, b, or layer and head) of one kind. */
-    private static Row correlation(String kind, int a, int b, Correlation c) {
-        return NamedRow.of(LAYER_CORRELATIONS_SCHEMA).set("kind", kind).set("a", a).set("b", b)
+    private static Row correlation(String kind, int a, int b, Correlation c, Keys.Slice slice) {
+        return slicedRow(LAYER_CORRELATIONS_SCHEMA, slice).set("kind", kind).set("a", a).set("b", b)
                 .set("pooled_r", nan(c.pooled())).set("pooled_count", c.count()).set("sample_mean_r", nan(c.sampleMean()))
                 .set("sample_count", c.sampleCount()).row();
     }

@@ -5,6 +5,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.attributionatlas.attribution.Faithfulness;
 import io.attributionatlas.schema.Json;
+import io.attributionatlas.schema.Keys;
 import io.attributionatlas.schema.Metrics;
 import io.attributionatlas.schema.Table;
 import java.util.ArrayList;
@@ -40,7 +41,12 @@ public final class RunReport {
             if (table == Table.TOKEN_EMBEDDINGS && !hasTable(spark, run, table)) {
                 continue; // a run of an earlier version: no corpus neighbours
             }
-            spark.read().parquet(run + "/" + table.tableName()).createOrReplaceTempView(table.tableName());
+            org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> rows = spark.read().parquet(run + "/"
+                    + table.tableName());
+            if (java.util.Arrays.asList(rows.columns()).contains(Keys.Slice.COLUMN)) {
+                rows = rows.filter(rows.col(Keys.Slice.COLUMN).equalTo(Keys.Slice.ALL)); // the whole corpus's aggregates
+            }
+            rows.createOrReplaceTempView(table.tableName());
         }
         StringBuilder b = new StringBuilder();
         b.append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Attribution Atlas run report"

@@ -12,6 +12,22 @@ public final class Keys {
     private Keys() {
     }
 
+    /** A slice of the corpus: a definition ({@code all}, {@code label}, {@code column:source}, ...) and a value. */
+    public record Slice(String slice, String value) implements Comparable<Slice>, Serializable {
+        /** The aggregate tables' slice columns, and the definition (and value) of the whole corpus. */
+        public static final String COLUMN = "slice";
+        public static final String VALUE_COLUMN = "slice_value";
+        public static final String ALL = "all";
+
+        private static final Comparator<Slice> ORDER = Comparator.comparing((Slice s) -> !s.slice().equals(ALL))
+                .thenComparing(Slice::slice).thenComparing(Slice::value);
+
+        @Override
+        public int compareTo(Slice o) {
+            return ORDER.compare(this, o);
+        }
+    }
+
     /** token_importance: a method's scores of one token (or word) for one target. */
     public record Token(String method, String unit, String token, String target)
             implements Comparable<Token>, Serializable {

@@ -25,6 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 class JobResumeTest {
 
     private static final int ROWS = 96;
+    /** Slices too: a resumed run's slice tables equal the uninterrupted run's. */
+    private static final String SLICES = "slices=label,predicted,correct,length,confidence";
 
     @TempDir
     static Path tmp;
@@ -41,13 +43,13 @@ class JobResumeTest {
         Path reference = tmp.resolve("reference");
         long t0 = System.nanoTime();
         Fixtures.Forked whole = JobRuns.runDriver(JobRuns.demoArgs(model, input, reference, "--set",
-                "spark.master=local[2]"), tmp.resolve("reference.log"), 10);
+                "spark.master=local[2]", "--set", SLICES), tmp.resolve("reference.log"), 10);
         double wholeSeconds = (System.nanoTime() - t0) / 1e9;
         assertEquals(0, whole.status(), whole.output());
 
         Path output = tmp.resolve("resumed");
         String runId = "killed-run";
-        List<String> args = JobRuns.demoArgs(model, input, output, "--set", "spark.master=local[2]");
+        List<String> args = JobRuns.demoArgs(model, input, output, "--set", "spark.master=local[2]", "--set", SLICES);
         Process driver = JobRuns.startDriver(concat(args, "--run-id", runId), tmp.resolve("killed.log"));
         long finished;
         try {
@@ -94,6 +96,10 @@ class JobResumeTest {
         assertEquals(runId, manifest.getString(manifest.fieldIndex("run_id")));
         assertEquals(ROWS, manifest.getLong(manifest.fieldIndex("input_rows")));
         JobRuns.assertSameTables(reference, output, 0);
+        for (String table : List.of(Tables.HEAD_STATS, Tables.TOKEN_IMPORTANCE)) {
+            assertTrue(JobEndToEndTest.table(output, table).stream().map(r -> r.<String>getAs("slice")).distinct()
+                    .count() == 6, table + ": all and the 5 slice definitions, compared above");
+        }
         try (var files = Files.list(output)) {
             assertFalse(files.anyMatch(f -> f.getFileName().toString().startsWith(RunLedger.STAGING_PREFIX)),
                     "the committed run leaves no staging folder");
