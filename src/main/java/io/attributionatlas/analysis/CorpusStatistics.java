@@ -33,7 +33,9 @@ public final class CorpusStatistics implements Serializable {
     private final int heads;
     long samples;
     final Map<String, Moments[]> headStats = new TreeMap<>();
-    /** {count, sum, sum of |score|} by token key. */
+    /** Per token key: count, sum, sum of |score|, sum of squares. */
+    public static final int TOKEN_SUMS = 4;
+    /** {count, sum, sum of |score|, sum of squares} by token key. */
     final Map<Keys.Token, double[]> tokenImportance = new HashMap<>();
     String tokenSource;
     /** Moments and a histogram of the per-sample values of each agreement metric. */
@@ -146,10 +148,11 @@ public final class CorpusStatistics implements Serializable {
     private void addImportance(String method, String unit, String[] units, float[] scores, String target) {
         for (int i = 0; i < units.length; i++) {
             double[] acc = tokenImportance.computeIfAbsent(new Keys.Token(method, unit, units[i], target),
-                    k -> new double[3]);
+                    k -> new double[TOKEN_SUMS]);
             acc[0]++;
             acc[1] += scores[i];
             acc[2] += Math.abs(scores[i]);
+            acc[3] += (double) scores[i] * scores[i];
         }
     }
 
@@ -297,8 +300,8 @@ public final class CorpusStatistics implements Serializable {
             }
         });
         o.tokenImportance.forEach((k, v) -> {
-            double[] mine = tokenImportance.computeIfAbsent(k, x -> new double[3]);
-            for (int i = 0; i < 3; i++) {
+            double[] mine = tokenImportance.computeIfAbsent(k, x -> new double[TOKEN_SUMS]);
+            for (int i = 0; i < TOKEN_SUMS; i++) {
                 mine[i] += v[i];
             }
         });

@@ -44,6 +44,7 @@ final class Tables {
     static final String MANIFEST = Table.MANIFEST.tableName();
     static final String METHOD_AGREEMENT = Table.METHOD_AGREEMENT.tableName();
     static final String FAITHFULNESS = Table.FAITHFULNESS.tableName();
+    static final String SLICE_CONTRASTS = Table.SLICE_CONTRASTS.tableName();
 
     private static final DataType FLOATS = DataTypes.createArrayType(DataTypes.FloatType, false);
     private static final DataType FLOATS_2D = DataTypes.createArrayType(FLOATS, false);
@@ -184,7 +185,8 @@ final class Tables {
             .add("unit", DataTypes.StringType)
             .add("count", DataTypes.LongType)
             .add("mean", DataTypes.DoubleType)
-            .add("mean_abs", DataTypes.DoubleType));
+            .add("mean_abs", DataTypes.DoubleType)
+            .add("std", DataTypes.DoubleType));
 
     static final StructType METHOD_AGREEMENT_SCHEMA = sliced(new StructType()
             .add("method_a", DataTypes.StringType, false)
@@ -419,13 +421,15 @@ final class Tables {
             .add("target", DataTypes.StringType, false)
             .add("count", DataTypes.LongType, false)
             .add("sum", DataTypes.DoubleType, false)
-            .add("abs_sum", DataTypes.DoubleType, false);
+            .add("abs_sum", DataTypes.DoubleType, false)
+            .add("sum_squares", DataTypes.DoubleType, false);
 
-    /** One partition's sums of one token_importance key: {count, sum, sum of |score|}. */
+    /** One partition's sums of one token_importance key: {count, sum, sum of |score|, sum of squares}. */
     static Row tokenImportancePart(int partition, Keys.Slice slice, Keys.Token key, double[] sums) {
         return slicedRow(TOKEN_IMPORTANCE_PARTS_SCHEMA, slice).set("partition", partition).set("method", key.method())
                 .set("unit", key.unit()).set("token", key.token()).set("target", key.target())
-                .set("count", (long) sums[0]).set("sum", sums[1]).set("abs_sum", sums[2]).row();
+                .set("count", (long) sums[0]).set("sum", sums[1]).set("abs_sum", sums[2]).set("sum_squares", sums[3])
+                .row();
     }
 
     /**
@@ -435,17 +439,21 @@ final class Tables {
      */
     static Dataset<Row> tokenImportance(Dataset<Row> parts) {
         Column sorted = functions.array_sort(functions.collect_list(functions.struct("partition", "count", "sum",
-                "abs_sum")));
+                "abs_sum", "sum_squares")));
         return parts.groupBy("slice", "slice_value", "method", "unit", "token", "target").agg(sorted.as("parts"))
                 .select(functions.col("slice"), functions.col("slice_value"), functions.col("token"),
                         functions.col("target"), functions.col("method"), functions.col("unit"),
                         functions.expr("aggregate(parts, 0L, (a, p) -> a + p.count)").as("count"),
                         functions.expr("aggregate(parts, 0D, (a, p) -> a + p.sum)").as("sum"),
-                        functions.expr("aggregate(parts, 0D, (a, p) -> a + p.abs_sum)").as("abs_sum"))
+                        functions.expr("aggregate(parts, 0D, (a, p) -> a + p.abs_sum)").as("abs_sum"),
+                        functions.expr("aggregate(parts, 0D, (a, p) -> a + p.sum_squares)").as("sum_squares"))
                 .select(functions.col("token"), functions.col("target"), functions.col("method"),
                         functions.col("unit"), functions.col("count"),
                         functions.col("sum").divide(functions.col("count")).as("mean"),
                         functions.col("abs_sum").divide(functions.col("count")).as("mean_abs"),
+                        // sample standard deviation; null for one score (as head_stats' std is 0 / NaN there)
+                        functions.expr("CASE WHEN count > 1 THEN sqrt(greatest(sum_squares - sum * sum / count, 0D) "
+                                + "/ (count - 1)) END").as("std"),
                         functions.col("slice"), functions.col("slice_value"))
                 .orderBy(functions.col("slice").notEqual(Slices.ALL), functions.col("slice"),
                         functions.col("slice_value"), functions.col("method"), functions.col("unit"),

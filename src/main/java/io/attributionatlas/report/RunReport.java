@@ -38,12 +38,12 @@ public final class RunReport {
 
     public static String render(SparkSession spark, String run) {
         for (Table table : Table.values()) {
-            if (table == Table.TOKEN_EMBEDDINGS && !hasTable(spark, run, table)) {
-                continue; // a run of an earlier version: no corpus neighbours
+            if ((table == Table.TOKEN_EMBEDDINGS || table == Table.SLICE_CONTRASTS) && !hasTable(spark, run, table)) {
+                continue; // a run of an earlier version: no corpus neighbours, no slice contrasts
             }
             org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> rows = spark.read().parquet(run + "/"
                     + table.tableName());
-            if (java.util.Arrays.asList(rows.columns()).contains(Keys.Slice.COLUMN)) {
+            if (java.util.Arrays.asList(rows.columns()).contains(Keys.Slice.VALUE_COLUMN)) {
                 rows = rows.filter(rows.col(Keys.Slice.COLUMN).equalTo(Keys.Slice.ALL)); // the whole corpus's aggregates
             }
             rows.createOrReplaceTempView(table.tableName());

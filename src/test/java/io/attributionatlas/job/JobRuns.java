@@ -21,7 +21,7 @@ final class JobRuns {
     /** The per-sample and aggregate tables; the manifest differs by construction (run id, times). */
     static final List<String> TABLES = List.of(Tables.SAMPLES, Tables.SAMPLE_MATRICES, Tables.TOKEN_EMBEDDINGS, Tables.ERRORS,
             Tables.HEAD_STATS, Tables.HEAD_RELATIONS, Tables.LAYER_CORRELATIONS, Tables.HEAD_SIMILARITY,
-            Tables.TOKEN_IMPORTANCE, Tables.METHOD_AGREEMENT, Tables.FAITHFULNESS);
+            Tables.TOKEN_IMPORTANCE, Tables.METHOD_AGREEMENT, Tables.FAITHFULNESS, Tables.SLICE_CONTRASTS);
 
     private JobRuns() {
     }

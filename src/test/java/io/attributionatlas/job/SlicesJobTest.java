@@ -58,7 +58,7 @@ class SlicesJobTest {
     private static List<String> args(Path input, Path output, String... extra) {
         List<String> a = new ArrayList<>(List.of("run", "--model", MODEL, "--input", input.toString(), "--output",
                 output.toString(), "--set", "input.text_column=sentence", "--set", "input.label_column=label",
-                "--set", "level=attention", "--set", "batch.samples=1", "--set", "engine.threads=1", "--set",
+                "--set", "level=gradient", "--set", "batch.samples=1", "--set", "engine.threads=1", "--set",
                 "partitions=3", "--set", "embeddings.layers="));
         a.addAll(List.of(extra));
         return a;
@@ -110,8 +110,10 @@ class SlicesJobTest {
 
         // each sample's slices by this test's rules, its statistics from the engine run directly
         Map<Keys.Slice, CorpusStatistics> expected = new TreeMap<>();
+        Map<Keys.Slice, List<Double>> sepAttention = new TreeMap<>(); // layer 2, head 3: per-sample values
+
         try (Predictor p = Predictor.open(Path.of(MODEL), null, Device.cpu());
-                Explainer e = new Explainer(p, JobConfig.load(null, Map.of("level", "attention"))
+                Explainer e = new Explainer(p, JobConfig.load(null, Map.of("level", "gradient"))
                         .attributionOptions())) {
             for (String[] r : rows) {
                 SampleAttribution s = e.attribute(List.of(e.sample(new TextInput(r[0], r[1], null), null))).get(0);
@@ -124,8 +126,11 @@ class SlicesJobTest {
                         new Keys.Slice("length", n < 12 ? "0-12" : n < 24 ? "12-24" : "24+"),
                         new Keys.Slice("confidence", confidence < 0.9 ? "0.5-0.9" : "0.9-1.0"),
                         new Keys.Slice("column:source", r[3].equals("blog") ? "other" : r[3]));
+                double sep = io.attributionatlas.analysis.HeadMetrics.of(s).get(
+                        io.attributionatlas.schema.Metrics.ATTN_SEP)[2][3];
                 for (Keys.Slice slice : slices) {
                     expected.computeIfAbsent(slice, k -> new CorpusStatistics(6, 12)).add(s);
+                    sepAttention.computeIfAbsent(slice, k -> new ArrayList<>()).add(sep);
                 }
             }
         }
@@ -153,10 +158,90 @@ class SlicesJobTest {
                 assertEquals(w, got, 1e-9 * Math.max(Math.abs(w), 1e-3), f + " of " + r);
             }
         }
+        assertContrasts(sliced, expected, sepAttention);
         // every definition partitions the corpus (the samples with a value of it)
         Map<String, Long> perDefinition = headStats.stream().filter(r -> r.getAs("metric").equals(io.attributionatlas.schema.Metrics.ATTN_SEP)
                 && r.<Integer>getAs("layer") == 0 && r.<Integer>getAs("head") == 0).collect(Collectors.groupingBy(
                         r -> r.<String>getAs(Keys.Slice.COLUMN), Collectors.summingLong(r -> r.<Long>getAs("count"))));
         perDefinition.forEach((d, n) -> assertEquals(ROWS, n, d));
+    }
+
+    /**
+     * slice_contrasts: a head's Welch interval and Cohen's d equal a direct computation from the per-sample values of
+     * the two slices; token rows are the words whose means differ most, with the interval from their scores' moments.
+     */
+    private static void assertContrasts(Path sliced, Map<Keys.Slice, CorpusStatistics> expected,
+            Map<Keys.Slice, List<Double>> sepAttention) {
+        List<Row> contrasts = JobEndToEndTest.table(sliced, Tables.SLICE_CONTRASTS);
+        int checked = 0;
+        for (String[] pair : List.of(new String[] {"correct", "true", "false"}, new String[] {"label", "NEGATIVE",
+                "POSITIVE"}, new String[] {"length", "0-12", "12-24"})) {
+            List<Double> a = sepAttention.get(new Keys.Slice(pair[0], pair[1]));
+            List<Double> b = sepAttention.get(new Keys.Slice(pair[0], pair[2]));
+            if (a == null || b == null || a.size() < 2 || b.size() < 2) {
+                continue;
+            }
+            Row row = contrasts.stream().filter(r -> r.getAs("kind").equals("head") && r.getAs("slice").equals(pair[0])
+                    && r.getAs("value_a").equals(pair[1]) && r.getAs("value_b").equals(pair[2])
+                    && r.getAs("metric").equals(io.attributionatlas.schema.Metrics.ATTN_SEP)
+                    && r.<Integer>getAs("layer") == 2 && r.<Integer>getAs("head") == 3).findFirst().orElseThrow();
+            double[] w = welch(a, b);
+            assertEquals((long) a.size(), row.<Long>getAs("count_a"));
+            assertEquals(w[0], r(row, "difference"), 1e-9 * Math.abs(w[0]) + 1e-15, "difference " + row);
+            assertEquals(w[1], r(row, "ci_low"), 1e-9 * Math.abs(w[1]) + 1e-15, "low " + row);
+            assertEquals(w[2], r(row, "ci_high"), 1e-9 * Math.abs(w[2]) + 1e-15, "high " + row);
+            assertEquals(w[3], r(row, "cohens_d"), 1e-9 * Math.abs(w[3]) + 1e-15, "d " + row);
+            checked++;
+        }
+        assertTrue(checked >= 2, "head contrasts checked: " + checked);
+        // token rows of correct (true vs false): the top words by |difference| among words scored twice in both
+        Map<Keys.Token, double[]> yes = expected.get(new Keys.Slice("correct", "true")).tokenImportance();
+        Map<Keys.Token, double[]> no = expected.get(new Keys.Slice("correct", "false")).tokenImportance();
+        List<Row> tokens = contrasts.stream().filter(r -> r.getAs("kind").equals("token")
+                && r.getAs("slice").equals("correct")).toList();
+        assertTrue(!tokens.isEmpty(), "token contrasts of correct");
+        for (Row row : tokens) {
+            Keys.Token key = new Keys.Token(row.getAs("metric"), row.getAs("unit"), row.getAs("token"),
+                    row.getAs("target"));
+            double[] x = yes.get(key);
+            double[] y = no.get(key);
+            io.attributionatlas.analysis.Contrast c = io.attributionatlas.analysis.Contrast.welch((long) x[0],
+                    x[1] / x[0], sd(x), (long) y[0], y[1] / y[0], sd(y));
+            assertEquals(c.difference(), r(row, "difference"), 1e-9 * Math.abs(c.difference()) + 1e-12, row.toString());
+            assertEquals(c.low(), r(row, "ci_low"), 1e-9 * Math.abs(c.low()) + 1e-12, row.toString());
+        }
+        Map<String, List<Row>> byTarget = tokens.stream().collect(Collectors.groupingBy(r -> r.getAs("target")
+                + "/" + r.getAs("unit")));
+        byTarget.forEach((k, rs) -> {
+            double smallest = rs.stream().mapToDouble(r -> Math.abs(r(r, "difference"))).min().orElseThrow();
+            long larger = yes.entrySet().stream().filter(e -> (e.getKey().target() + "/" + e.getKey().unit())
+                    .equals(k) && e.getValue()[0] >= 2 && no.containsKey(e.getKey()) && no.get(e.getKey())[0] >= 2
+                    && Math.abs(e.getValue()[1] / e.getValue()[0] - no.get(e.getKey())[1] / no.get(e.getKey())[0])
+                            > smallest * (1 + 1e-9)).count();
+            assertTrue(larger < rs.size() && rs.size() <= SliceContrasts.TOP_TOKENS, k + ": the top tokens by |difference|");
+        });
+    }
+
+    private static double r(Row row, String field) {
+        return row.<Double>getAs(field);
+    }
+
+    /** Sample standard deviation from {count, sum, sum of |x|, sum of squares}. */
+    private static double sd(double[] sums) {
+        return Math.sqrt((sums[3] - sums[1] * sums[1] / sums[0]) / (sums[0] - 1));
+    }
+
+    /** {difference, low, high, Cohen's d} from the values, two-pass, Welch–Satterthwaite. */
+    private static double[] welch(List<Double> a, List<Double> b) {
+        double ma = a.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double mb = b.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double va = a.stream().mapToDouble(v -> (v - ma) * (v - ma)).sum() / (a.size() - 1);
+        double vb = b.stream().mapToDouble(v -> (v - mb) * (v - mb)).sum() / (b.size() - 1);
+        double se2 = va / a.size() + vb / b.size();
+        double df = se2 * se2 / (Math.pow(va / a.size(), 2) / (a.size() - 1) + Math.pow(vb / b.size(), 2)
+                / (b.size() - 1));
+        double t = new org.apache.commons.math3.distribution.TDistribution(df).inverseCumulativeProbability(0.975);
+        double pooled = Math.sqrt(((a.size() - 1) * va + (b.size() - 1) * vb) / (a.size() + b.size() - 2));
+        return new double[] {ma - mb, ma - mb - t * Math.sqrt(se2), ma - mb + t * Math.sqrt(se2), (ma - mb) / pooled};
     }
 }
