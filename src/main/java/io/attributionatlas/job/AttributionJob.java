@@ -91,6 +91,7 @@ public final class AttributionJob {
             long now = System.nanoTime();
             stages.put(name, (now - mark[0]) / 1e9);
             mark[0] = now;
+            memory.stageEnded(name);
         };
         stage.accept("start");
         try {

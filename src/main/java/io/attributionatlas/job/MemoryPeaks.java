@@ -18,7 +18,8 @@ import scala.Tuple2;
  * polls its process tree's RSS ({@value #RSS_METRIC}) every {@value #POLLING_INTERVAL} and reports the peaks in its
  * heartbeats and with every finished task; this listener keeps the largest per executor. In local mode the only
  * executor is the driver's own JVM. The driver's exact peak (the kernel's high-water mark, VmHWM) is added when the
- * manifest is written. The manifest's {@code memory_json}: what a cluster's driver and executors need.
+ * manifest is written, and after each of the job's stages (which stage raised it). The manifest's
+ * {@code memory_json}: what a cluster's driver and executors need.
  */
 final class MemoryPeaks extends SparkListener {
 
@@ -31,6 +32,12 @@ final class MemoryPeaks extends SparkListener {
             "spark.executor.metrics.pollingInterval", POLLING_INTERVAL);
 
     private final Map<String, Long> peakBytes = new ConcurrentHashMap<>();
+    /** The driver's VmHWM at the end of each of the job's stages, in order: which stage raised the peak. */
+    private final Map<String, Long> driverPeakKbByStage = new java.util.LinkedHashMap<>();
+
+    void stageEnded(String stage) {
+        driverPeakKbByStage.put(stage, ownPeakKb());
+    }
 
     @Override
     public void onExecutorMetricsUpdate(SparkListenerExecutorMetricsUpdate event) {
@@ -62,6 +69,9 @@ final class MemoryPeaks extends SparkListener {
         JsonObject executors = new JsonObject();
         new TreeMap<>(peakBytes).forEach((id, bytes) -> executors.addProperty(id, bytes / (1024.0 * 1024.0)));
         o.add("executors_rss_mb", executors);
+        JsonObject byStage = new JsonObject();
+        driverPeakKbByStage.forEach((stage, kb) -> byStage.addProperty(stage, kb / 1024.0));
+        o.add("driver_vmhwm_mb_after_stage", byStage);
         o.addProperty("polling_interval", POLLING_INTERVAL);
         return o.toString();
     }

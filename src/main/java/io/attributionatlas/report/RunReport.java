@@ -63,7 +63,8 @@ public final class RunReport {
                 table.data th{background:#f4f4f4}.warn{color:#b00020;font-weight:600}
                 """).append("</style></head><body><h1>Attribution Atlas — run report</h1>");
         b.append("<nav><a href=\"#overview\">Run</a><a href=\"#heads\">Heads</a><a href=\"#layers\">Layers</a>"
-                + "<a href=\"#tokens\">Tokens</a><a href=\"#methods\">Methods</a><a href=\"#samples\">Samples</a>"
+                + "<a href=\"#tokens\">Tokens</a><a href=\"#methods\">Methods</a><a href=\"#contrasts\">Contrasts</a>"
+                + "<a href=\"#samples\">Samples</a>"
                 + "<a href=\"#explorer\">Sample explorer</a><a href=\"#neuron-view\">Neuron view</a>"
                 + "<a href=\"#neighbours\">Corpus neighbours</a><a href=\"#config\">Configuration</a></nav>");
         Row manifest = spark.sql("SELECT * FROM manifest").first();
@@ -75,6 +76,7 @@ public final class RunReport {
         layersSection(spark, b, layers, heads);
         tokensSection(spark, b);
         methodsSection(spark, b);
+        contrastsSection(spark, b);
         samplesSection(spark, b);
         explorer(spark, run, b);
         b.append("<h2 id=\"config\">Configuration</h2><table class=\"data\"><tr><th>key</th><th>value</th></tr>");
@@ -332,6 +334,57 @@ public final class RunReport {
                     : " (lower is more faithful)"), "k: share of tokens", ks, series, Faithfulness.RANDOM));
         }
         b.append("</div>");
+    }
+
+    /** Rows shown per kind in the Contrasts view. */
+    private static final int TOP_CONTRASTS = 20;
+
+    /**
+     * Contrasts between the values of each slice (slice_contrasts): the head metrics with the largest |Cohen's d|
+     * first, then the tokens whose mean attribution differs most, each difference with its Welch 95% interval.
+     */
+    private static void contrastsSection(SparkSession spark, StringBuilder b) {
+        b.append("<h2 id=\"contrasts\">Contrasts</h2>");
+        if (!spark.catalog().tableExists(Table.SLICE_CONTRASTS.tableName())
+                || spark.sql("SELECT 1 FROM slice_contrasts LIMIT 1").isEmpty()) {
+            b.append("<p class=\"note\">No slices in this run: set the job key <code>slices</code> (e.g. "
+                    + "<code>correct,length,column:source</code>) to compare the corpus's parts.</p>");
+            return;
+        }
+        b.append("<h3>Heads that differ most between two values of a slice (largest |d| first)</h3>");
+        contrastTable(b, spark.sql("SELECT slice, value_a, value_b, metric, concat('L', layer, '-H', head) AS head, "
+                + "count_a, count_b, mean_a, mean_b, difference, ci_low, ci_high, cohens_d FROM slice_contrasts "
+                + "WHERE kind = 'head' AND cohens_d IS NOT NULL ORDER BY abs(cohens_d) DESC, slice, metric LIMIT "
+                + TOP_CONTRASTS).collectAsList(), "head", "cohens_d");
+        List<Row> tokens = spark.sql("SELECT slice, value_a, value_b, concat(metric, ' (', unit, ', ', target, ')') "
+                + "AS metric, token AS head, count_a, count_b, mean_a, mean_b, difference, ci_low, ci_high, cohens_d "
+                + "FROM slice_contrasts WHERE kind = 'token' AND ci_low IS NOT NULL ORDER BY abs(difference) DESC, "
+                + "token LIMIT " + TOP_CONTRASTS).collectAsList();
+        if (!tokens.isEmpty()) {
+            b.append("<h3>Tokens whose mean attribution differs most (largest |difference| first)</h3>");
+            contrastTable(b, tokens, "token", "difference");
+        }
+    }
+
+    private static void contrastTable(StringBuilder b, List<Row> rows, String unitName, String sortedBy) {
+        b.append("<table class=\"data\"><tr><th>slice</th><th>a</th><th>b</th><th>metric</th><th>")
+                .append(unitName).append("</th><th>n a / b</th><th>mean a</th><th>mean b</th><th>a − b [95% CI]</th>"
+                        + "<th>Cohen's d</th></tr>");
+        for (Row r : rows) {
+            b.append("<tr><td>").append(Html.escape(r.getString(0))).append("</td><td>")
+                    .append(Html.escape(r.getString(1))).append("</td><td>").append(Html.escape(r.getString(2)))
+                    .append("</td><td>").append(Html.escape(r.getString(3))).append("</td><td>")
+                    .append(Html.escape(r.getString(4))).append("</td><td>").append(r.getLong(5)).append(" / ")
+                    .append(r.getLong(6)).append("</td><td>").append(number(r, 7)).append("</td><td>")
+                    .append(number(r, 8)).append("</td><td>").append(number(r, 9)).append(" [").append(number(r, 10))
+                    .append(", ").append(number(r, 11)).append("]</td><td>").append(number(r, 12)).append("</td></tr>");
+        }
+        b.append("</table><p class=\"note\">Sorted by ").append(sortedBy).append(". Differences from the moments "
+                + "of each value's samples; the interval is Welch's (unequal variances).</p>");
+    }
+
+    private static String number(Row r, int i) {
+        return r.isNullAt(i) ? "–" : String.format(java.util.Locale.ROOT, "%.4g", r.getDouble(i));
     }
 
     /** Tokens: per method (selectable) and target, the tokens with the largest mean score as a bar chart. */

@@ -72,7 +72,7 @@ class ExplorationTest {
         int status = JobCli.run(new String[] {"run", "--model", Fixtures.realModel().toString(), "--input",
             input.toString(), "--output", run.toString(), "--set", "input.label_column=label", "--set", "n_steps=4",
             "--set", "dump.count=3", "--set", "statistics.head_similarity_sample_rate=1",
-            "--set", "methods=integrated_gradients,occlusion"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+            "--set", "methods=integrated_gradients,occlusion", "--set", "slices=label,correct"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(0, status, err.toString(StandardCharsets.UTF_8));
         spark = SparkSession.builder().master("local[1]").appName("notebooks").config("spark.ui.enabled", "false")
                 .getOrCreate();
@@ -212,6 +212,10 @@ class ExplorationTest {
         assertTrue(rendered.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "the hostile text is shown as text");
         assertFalse(Pattern.compile("<script>\\s*alert").matcher(rendered).find(), "no injected script element");
         assertTrue(rendered.contains("sst2-dev-0002"), "the explorer lists the dumped samples");
+        java.util.regex.Matcher contrasts = Pattern.compile("Heads that differ most.*?<table class=\"data\">(.*?)"
+                + "</table>", Pattern.DOTALL).matcher(rendered);
+        assertTrue(contrasts.find() && contrasts.group(1).contains("<td>label</td><td>NEGATIVE</td><td>POSITIVE</td>"),
+                "the Contrasts view lists head contrasts of the label slice");
         assertTrue(rendered.contains("<td class=\"method\">occlusion</td>")
                 && rendered.contains("<td class=\"method\">integrated_gradients</td>"),
                 "the explorer shows each method's per-sample scores, a row each");
