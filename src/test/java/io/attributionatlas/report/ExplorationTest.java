@@ -94,7 +94,7 @@ class ExplorationTest {
     @Test
     void notebooksAreValidZeppelinJson() throws Exception {
         List<Path> notebooks = notebooks();
-        assertEquals(5, notebooks.size(), "overview, heads, layers, tokens, sample explorer");
+        assertEquals(6, notebooks.size(), "overview, heads, layers, tokens, sample explorer, slices and contrasts");
         Set<String> ids = new HashSet<>();
         for (Path nb : notebooks) {
             JsonObject note = JsonParser.parseString(Files.readString(nb)).getAsJsonObject();
