@@ -42,26 +42,6 @@ final class SliceContrasts {
     static final String HEAD = "head";
     static final String TOKEN = "token";
 
-    static final StructType SCHEMA = new StructType()
-            .add(Keys.Slice.COLUMN, DataTypes.StringType, false)
-            .add("value_a", DataTypes.StringType, false)
-            .add("value_b", DataTypes.StringType, false)
-            .add("kind", DataTypes.StringType, false)
-            .add("metric", DataTypes.StringType, false)
-            .add("unit", DataTypes.StringType)
-            .add("target", DataTypes.StringType)
-            .add("layer", DataTypes.IntegerType)
-            .add("head", DataTypes.IntegerType)
-            .add("token", DataTypes.StringType)
-            .add("count_a", DataTypes.LongType, false)
-            .add("count_b", DataTypes.LongType, false)
-            .add("mean_a", DataTypes.DoubleType)
-            .add("mean_b", DataTypes.DoubleType)
-            .add("difference", DataTypes.DoubleType)
-            .add("ci_low", DataTypes.DoubleType)
-            .add("ci_high", DataTypes.DoubleType)
-            .add("df", DataTypes.DoubleType)
-            .add("cohens_d", DataTypes.DoubleType);
 
     private SliceContrasts() {
     }
@@ -102,7 +82,7 @@ final class SliceContrasts {
         int h = heads;
         JavaRDD<Row> headRows = jsc.parallelize(pairs, Math.max(1, Math.min(pairs.size(), jsc.defaultParallelism())))
                 .flatMap(p -> headRows(p, shared.value(), h).iterator());
-        Dataset<Row> byHead = spark.createDataFrame(headRows, SCHEMA);
+        Dataset<Row> byHead = spark.createDataFrame(headRows, Tables.SLICE_CONTRASTS_SCHEMA);
         return byHead.unionByName(tokenRows(spark, tokenImportance)).coalesce(1);
     }
 
@@ -119,7 +99,7 @@ final class SliceContrasts {
                 Moments x = m.getValue()[i];
                 Moments y = other[i];
                 Contrast c = Contrast.welch(x.count(), x.mean(), x.std(), y.count(), y.mean(), y.std());
-                rows.add(NamedRow.of(SCHEMA).set(Keys.Slice.COLUMN, p.slice()).set("value_a", p.a())
+                rows.add(NamedRow.of(Tables.SLICE_CONTRASTS_SCHEMA).set(Keys.Slice.COLUMN, p.slice()).set("value_a", p.a())
                         .set("value_b", p.b()).set("kind", HEAD).set("metric", m.getKey()).set("unit", null)
                         .set("target", null).set("layer", i / heads).set("head", i % heads).set("token", null)
                         .set("count_a", x.count()).set("count_b", y.count()).set("mean_a", x.mean())

@@ -201,6 +201,28 @@ final class Tables {
             .add("max", DataTypes.DoubleType)
             .add("histogram", DataTypes.createArrayType(DataTypes.LongType, false)));
 
+    /** slice_contrasts (job.SliceContrasts): a difference of means between two values of a slice. */
+    static final StructType SLICE_CONTRASTS_SCHEMA = new StructType()
+            .add(Keys.Slice.COLUMN, DataTypes.StringType, false)
+            .add("value_a", DataTypes.StringType, false)
+            .add("value_b", DataTypes.StringType, false)
+            .add("kind", DataTypes.StringType, false)
+            .add("metric", DataTypes.StringType, false)
+            .add("unit", DataTypes.StringType)
+            .add("target", DataTypes.StringType)
+            .add("layer", DataTypes.IntegerType)
+            .add("head", DataTypes.IntegerType)
+            .add("token", DataTypes.StringType)
+            .add("count_a", DataTypes.LongType, false)
+            .add("count_b", DataTypes.LongType, false)
+            .add("mean_a", DataTypes.DoubleType)
+            .add("mean_b", DataTypes.DoubleType)
+            .add("difference", DataTypes.DoubleType)
+            .add("ci_low", DataTypes.DoubleType)
+            .add("ci_high", DataTypes.DoubleType)
+            .add("df", DataTypes.DoubleType)
+            .add("cohens_d", DataTypes.DoubleType);
+
     static final StructType FAITHFULNESS_SCHEMA = sliced(new StructType()
             .add("method", DataTypes.StringType, false)
             .add("target", DataTypes.StringType, false)
