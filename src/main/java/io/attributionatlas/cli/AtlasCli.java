@@ -28,6 +28,7 @@ public final class AtlasCli {
             Map.entry("convergence", new ConvergenceCommand()),
             Map.entry("run", new RunCommand()),
             Map.entry("report", new ReportCommand()),
+            Map.entry("compare", new CompareCommand()),
             Map.entry("neighbors", new NeighborsCommand()),
             Map.entry("methods", new MethodsCommand())));
 
@@ -38,7 +39,7 @@ public final class AtlasCli {
         System.exit(run(args, System.out, System.err));
     }
 
-    static int run(String[] args, PrintStream out, PrintStream err) {
+    public static int run(String[] args, PrintStream out, PrintStream err) {
         if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
             err.println(usage());
             return args.length == 0 ? EXIT_USAGE : 0;
