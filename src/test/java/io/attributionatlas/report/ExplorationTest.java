@@ -48,6 +48,8 @@ class ExplorationTest {
     @TempDir
     static Path tmp;
     static Path run;
+    /** atlas compare of the run with itself, for the comparison notebook. */
+    static Path comparison;
     static SparkSession spark;
 
     @BeforeAll
@@ -76,6 +78,10 @@ class ExplorationTest {
         assertEquals(0, status, err.toString(StandardCharsets.UTF_8));
         spark = SparkSession.builder().master("local[1]").appName("notebooks").config("spark.ui.enabled", "false")
                 .getOrCreate();
+        comparison = tmp.resolve("compare");
+        assertEquals(0, io.attributionatlas.cli.AtlasCli.run(new String[] {"compare", "--run", run.toString(), "--run",
+            run.toString(), "--out", comparison.toString()}, new PrintStream(new ByteArrayOutputStream()),
+                new PrintStream(err)), err.toString(StandardCharsets.UTF_8));
     }
 
     @AfterAll
@@ -94,7 +100,8 @@ class ExplorationTest {
     @Test
     void notebooksAreValidZeppelinJson() throws Exception {
         List<Path> notebooks = notebooks();
-        assertEquals(6, notebooks.size(), "overview, heads, layers, tokens, sample explorer, slices and contrasts");
+        assertEquals(7, notebooks.size(), "overview, heads, layers, tokens, sample explorer, slices and contrasts, "
+                + "model comparison");
         Set<String> ids = new HashSet<>();
         for (Path nb : notebooks) {
             JsonObject note = JsonParser.parseString(Files.readString(nb)).getAsJsonObject();
@@ -104,7 +111,8 @@ class ExplorationTest {
             List<JsonObject> paragraphs = new ArrayList<>();
             note.getAsJsonArray("paragraphs").forEach(p -> paragraphs.add(p.getAsJsonObject()));
             assertTrue(paragraphs.get(0).get("text").getAsString().startsWith("%md\n# "), nb + " opens with %md");
-            assertTrue(paragraphs.get(0).get("text").getAsString().contains("**run**"), nb + " says how to point it");
+            assertTrue(paragraphs.get(0).get("text").getAsString().contains("**run**")
+                    || paragraphs.get(0).get("text").getAsString().contains("**compare**"), nb + " says how to point it");
             for (JsonObject p : paragraphs) {
                 String id = p.get("id").getAsString();
                 assertTrue(id.startsWith("paragraph_") && ids.add(id), "unique paragraph id " + id);
@@ -149,7 +157,8 @@ class ExplorationTest {
                 if (!text.startsWith("%spark.sql\n")) {
                     continue;
                 }
-                String sql = substitute(text.substring("%spark.sql\n".length()), Map.of("run", run.toString()));
+                String sql = substitute(text.substring("%spark.sql\n".length()), Map.of("run", run.toString(),
+                        "compare", comparison.toString()));
                 Dataset<Row> result = null;
                 for (String statement : sql.split(";\\s*\\n")) {
                     String s = statement.lines().filter(l -> !l.trim().startsWith("--")).reduce("", (x, y) -> x + "\n" + y);
