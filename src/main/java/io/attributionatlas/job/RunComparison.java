@@ -14,7 +14,6 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.DataTypes;
-import org.apache.spark.sql.types.StructType;
 
 /**
  * Two runs of the same corpus compared (atlas compare): per sample (joined on id) both predictions, a flip flag,
@@ -36,19 +35,6 @@ public final class RunComparison {
     private static final int SPEARMAN = 0;
     private static final int TOP5_OVERLAP = 4;
 
-    static final StructType SAMPLES_SCHEMA = new StructType()
-            .add("id", DataTypes.StringType, false)
-            .add("text", DataTypes.StringType)
-            .add("label", DataTypes.StringType)
-            .add("prediction_a", DataTypes.StringType)
-            .add("prediction_b", DataTypes.StringType)
-            .add("flip", DataTypes.BooleanType, false)
-            .add("confidence_a", DataTypes.DoubleType)
-            .add("confidence_b", DataTypes.DoubleType)
-            .add("delta_confidence", DataTypes.DoubleType)
-            .add("words", DataTypes.IntegerType)
-            .add("spearman", DataTypes.DoubleType)
-            .add("top5_overlap", DataTypes.DoubleType);
 
     /** The counts of a comparison. */
     public record Result(long common, long onlyA, long onlyB, long flips, String matchedBy) {
@@ -75,7 +61,7 @@ public final class RunComparison {
             throw new IllegalArgumentException("no common samples: no sample id of " + a + " is in " + b);
         }
         JavaRDD<Row> rows = joined.javaRDD().map(RunComparison::sampleRow);
-        Dataset<Row> compared = spark.createDataFrame(rows, SAMPLES_SCHEMA).orderBy(functions.col("flip").desc(),
+        Dataset<Row> compared = spark.createDataFrame(rows, Tables.COMPARE_SAMPLES_SCHEMA).orderBy(functions.col("flip").desc(),
                 functions.abs(functions.col("delta_confidence")).desc(), functions.col("id"));
         write(compared, out, SAMPLES);
         long flips = spark.read().parquet(out + "/" + SAMPLES).filter("flip").count();
@@ -117,7 +103,7 @@ public final class RunComparison {
             spearman = Double.isNaN(m[SPEARMAN]) ? null : m[SPEARMAN];
             overlap = m[TOP5_OVERLAP];
         }
-        return NamedRow.of(SAMPLES_SCHEMA).set("id", r.getString(0)).set("text", r.getString(1))
+        return NamedRow.of(Tables.COMPARE_SAMPLES_SCHEMA).set("id", r.getString(0)).set("text", r.getString(1))
                 .set("label", r.getString(2)).set("prediction_a", predictionA).set("prediction_b", predictionB)
                 .set("flip", !java.util.Objects.equals(predictionA, predictionB)).set("confidence_a", confidenceA)
                 .set("confidence_b", confidenceB).set("delta_confidence", confidenceA == null || confidenceB == null

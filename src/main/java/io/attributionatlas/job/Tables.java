@@ -223,6 +223,21 @@ final class Tables {
             .add("df", DataTypes.DoubleType)
             .add("cohens_d", DataTypes.DoubleType);
 
+    /** compare_samples (job.RunComparison, atlas compare): one common sample of two runs. */
+    static final StructType COMPARE_SAMPLES_SCHEMA = new StructType()
+            .add("id", DataTypes.StringType, false)
+            .add("text", DataTypes.StringType)
+            .add("label", DataTypes.StringType)
+            .add("prediction_a", DataTypes.StringType)
+            .add("prediction_b", DataTypes.StringType)
+            .add("flip", DataTypes.BooleanType, false)
+            .add("confidence_a", DataTypes.DoubleType)
+            .add("confidence_b", DataTypes.DoubleType)
+            .add("delta_confidence", DataTypes.DoubleType)
+            .add("words", DataTypes.IntegerType)
+            .add("spearman", DataTypes.DoubleType)
+            .add("top5_overlap", DataTypes.DoubleType);
+
     static final StructType FAITHFULNESS_SCHEMA = sliced(new StructType()
             .add("method", DataTypes.StringType, false)
             .add("target", DataTypes.StringType, false)

@@ -49,11 +49,8 @@ public final class ComparisonPage {
             b.append("<table class=\"data\"><tr><th>id</th><th>text</th><th>label</th><th>a</th><th>b</th>"
                     + "<th>confidence a → b</th><th>Spearman</th></tr>");
             for (Row r : flips) {
-                b.append("<tr><td>").append(Html.escape(r.getString(0))).append("</td><td>")
-                        .append(Html.escape(r.getString(1))).append("</td><td>").append(Html.escape(r.getString(2)))
-                        .append("</td><td>").append(Html.escape(r.getString(3))).append("</td><td>")
-                        .append(Html.escape(r.getString(4))).append("</td><td>").append(number(r, 5)).append(" → ")
-                        .append(number(r, 6)).append("</td><td>").append(number(r, 7)).append("</td></tr>");
+                row(b, r.getString(0), r.getString(1), r.getString(2), r.getString(3), r.getString(4),
+                        number(r, 5) + " → " + number(r, 6), number(r, 7));
             }
             b.append("</table>");
         }
@@ -103,15 +100,21 @@ public final class ComparisonPage {
             b.append("<table class=\"data\"><tr><th>method</th><th>unit</th><th>target</th><th>word</th>"
                     + "<th>rank a → b</th><th>mean a</th><th>mean b</th></tr>");
             for (Row r : tokens) {
-                b.append("<tr><td>").append(Html.escape(r.getString(0))).append("</td><td>")
-                        .append(Html.escape(r.getString(1))).append("</td><td>").append(Html.escape(r.getString(2)))
-                        .append("</td><td>").append(Html.escape(r.getString(3))).append("</td><td>")
-                        .append(r.get(4)).append(" → ").append(r.get(5)).append("</td><td>").append(number(r, 7))
-                        .append("</td><td>").append(number(r, 8)).append("</td></tr>");
+                row(b, r.getString(0), r.getString(1), r.getString(2), r.getString(3), r.get(4) + " → " + r.get(5),
+                        number(r, 7), number(r, 8));
             }
             b.append("</table>");
         }
         return b.append("</body></html>").toString();
+    }
+
+    /** A table row of escaped cells. */
+    private static void row(StringBuilder b, String... cells) {
+        b.append("<tr>");
+        for (String c : cells) {
+            b.append("<td>").append(Html.escape(c)).append("</td>");
+        }
+        b.append("</tr>");
     }
 
     private static String number(Row r, int i) {
