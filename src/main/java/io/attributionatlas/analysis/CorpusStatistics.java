@@ -53,6 +53,16 @@ public final class CorpusStatistics implements Serializable {
     final HeadRelations relations;
 
     public CorpusStatistics(int layers, int heads) {
+        this(layers, heads, new HeadRelations(layers * heads));
+    }
+
+    /** A slice's statistics: the same, with a smaller head_relations budget per head (see {@link HeadRelations}). */
+    public static CorpusStatistics forSlice(int layers, int heads) {
+        return new CorpusStatistics(layers, heads, new HeadRelations(layers * heads, HeadRelations.SLICE_CAP,
+                HeadRelations.SLICE_KEEP));
+    }
+
+    private CorpusStatistics(int layers, int heads, HeadRelations relations) {
         this.layers = layers;
         this.heads = heads;
         layerCorrelations = new Correlation[layers * layers];
@@ -64,7 +74,7 @@ public final class CorpusStatistics implements Serializable {
             attentionVsConductance[i] = new Correlation();
         }
         jsDistanceSums = new double[layers * heads * layers * heads];
-        relations = new HeadRelations(layers * heads);
+        this.relations = relations;
     }
 
     public int layers() {

@@ -30,6 +30,15 @@ public final class HeadRelations implements Serializable {
      */
     static final int CAP = 8_000;
     static final int KEEP = 2_000;
+    /**
+     * The same for a slice's statistics (every slice value holds its own relations, and a partition holds them all
+     * while it runs): an eighth, so that 16 slice values cost what two whole-corpus statistics do.
+     */
+    static final int SLICE_CAP = 1_000;
+    static final int SLICE_KEEP = 250;
+
+    private final int cap;
+    private final int keep;
 
     /** How query token i relates to key token j, in order of precedence. */
     enum Kind {
@@ -73,6 +82,12 @@ public final class HeadRelations implements Serializable {
     private final Map<Long, String> tokens = new HashMap<>();
 
     HeadRelations(int heads) {
+        this(heads, CAP, KEEP);
+    }
+
+    HeadRelations(int heads, int cap, int keep) {
+        this.cap = cap;
+        this.keep = keep;
         for (int h = 0; h < heads; h++) {
             byHead.add(new HashMap<>());
         }
@@ -113,7 +128,7 @@ public final class HeadRelations implements Serializable {
             acc[0]++;
             acc[1] += values[p];
         }
-        prune(relations, CAP);
+        prune(relations, cap, keep);
     }
 
     void merge(HeadRelations o) {
@@ -125,7 +140,7 @@ public final class HeadRelations implements Serializable {
                 acc[0] += v[0];
                 acc[1] += v[1];
             });
-            prune(mine, CAP);
+            prune(mine, cap, keep);
         }
     }
 
@@ -133,7 +148,7 @@ public final class HeadRelations implements Serializable {
     void compact() {
         Set<Long> used = new HashSet<>();
         for (HashMap<Long, double[]> relations : byHead) {
-            prune(relations, KEEP);
+            prune(relations, keep, keep);
             for (long key : relations.keySet()) {
                 used.add(key >>> 32);
                 used.add((key >>> 3) & (ID_LIMIT - 1));
@@ -165,10 +180,10 @@ public final class HeadRelations implements Serializable {
     }
 
     /**
-     * Keeps the {@link #KEEP} entries with the largest |sum| once there are more than {@code cap}: the KEEP-th
+     * Keeps the {@code keep} entries with the largest |sum| once there are more than {@code cap}: the keep-th
      * largest |sum| found by selection, then entries below it dropped (ties at it: the smaller keys stay).
      */
-    private static void prune(HashMap<Long, double[]> relations, int cap) {
+    private static void prune(HashMap<Long, double[]> relations, int cap, int keep) {
         if (relations.size() <= cap) {
             return;
         }
@@ -177,12 +192,12 @@ public final class HeadRelations implements Serializable {
         for (double[] v : relations.values()) {
             magnitudes[m++] = Math.abs(v[1]);
         }
-        double threshold = largest(magnitudes, KEEP);
+        double threshold = largest(magnitudes, keep);
         relations.values().removeIf(v -> Math.abs(v[1]) < threshold);
-        if (relations.size() > KEEP) {
+        if (relations.size() > keep) {
             long[] tied = relations.entrySet().stream().filter(en -> Math.abs(en.getValue()[1]) == threshold)
                     .mapToLong(Map.Entry::getKey).sorted().toArray();
-            int drop = relations.size() - KEEP;
+            int drop = relations.size() - keep;
             for (int t = tied.length - drop; t < tied.length; t++) {
                 relations.remove(tied[t]);
             }

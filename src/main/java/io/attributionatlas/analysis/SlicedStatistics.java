@@ -30,7 +30,7 @@ public final class SlicedStatistics implements Serializable {
     /** Adds the sample to each of its slices ({@code all} among them). */
     public void add(SampleAttribution s, List<Keys.Slice> sampleSlices) {
         for (Keys.Slice slice : sampleSlices) {
-            slices.computeIfAbsent(slice, k -> new CorpusStatistics(layers, heads)).add(s);
+            slices.computeIfAbsent(slice, k -> CorpusStatistics.forSlice(layers, heads)).add(s);
         }
     }
 
