@@ -42,7 +42,6 @@ public final class AttributionJob {
     private AttributionJob() {
     }
 
-    /** What a run produced. */
     /**
      * A finished run. {@code statistics} are the merged corpus statistics but token importance, which Spark
      * aggregates into its table; {@code topTokens} are the summary's most important word pieces per target.
