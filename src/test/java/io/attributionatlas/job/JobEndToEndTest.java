@@ -281,12 +281,15 @@ class JobEndToEndTest {
         double statisticsSeconds = executor.get("statistics_seconds").getAsDouble();
         assertTrue(statisticsSeconds > 0 && executor.get("writing_seconds").getAsDouble() > 0, executors.toString());
         assertEquals(statisticsSeconds, manifest.getDouble(manifest.fieldIndex("statistics_seconds")), 1e-9);
-        // peak memory: the driver's high-water mark, and Spark's polled RSS of its one executor (the same JVM)
+        // peak memory: the driver's high-water mark, and Spark's polled RSS of its one executor (the same JVM) when
+        // the job started the session itself (a session that already ran, as in a full test run, polls none)
         JsonObject memory = com.google.gson.JsonParser.parseString(manifest.getString(manifest.fieldIndex(
                 "memory_json"))).getAsJsonObject();
         double driverPeak = memory.get("driver_vmhwm_mb").getAsDouble();
-        double polledPeak = memory.getAsJsonObject("executors_rss_mb").get("driver").getAsDouble();
-        assertTrue(driverPeak > 100 && polledPeak > 100 && polledPeak <= driverPeak + 1, memory.toString());
+        assertTrue(driverPeak > 100, memory.toString());
+        assertTrue(memory.getAsJsonObject("driver_vmhwm_mb_after_stage").has("explain"), memory.toString());
+        JsonObject polled = memory.getAsJsonObject("executors_rss_mb");
+        assertTrue(!polled.has("driver") || polled.get("driver").getAsDouble() <= driverPeak + 1, memory.toString());
 
         // Re-running into the same output replaces every table; nothing of the staging remains.
         Path small = tmp.resolve("small.jsonl");

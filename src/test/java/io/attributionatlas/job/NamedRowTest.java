@@ -13,7 +13,8 @@ class NamedRowTest {
     @Test
     void valuesGoToTheirNamedColumnsAndMistakesFailAtOnce() {
         Row r = NamedRow.of(Tables.FAITHFULNESS_SCHEMA).set("std", 0.5).set("mean", 0.25).set("count", 3L)
-                .set("k", "aopc").set("metric", "sufficiency").set("target", "pos").set("method", "lime").row();
+                .set("k", "aopc").set("metric", "sufficiency").set("target", "pos").set("method", "lime")
+                .set("slice_value", "all").set("slice", "all").row();
         assertEquals("lime", r.getString(Tables.FAITHFULNESS_SCHEMA.fieldIndex("method")));
         assertEquals(0.25, r.getDouble(Tables.FAITHFULNESS_SCHEMA.fieldIndex("mean")));
         assertEquals(0.5, r.getDouble(Tables.FAITHFULNESS_SCHEMA.fieldIndex("std")));
