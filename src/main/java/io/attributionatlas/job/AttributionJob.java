@@ -156,10 +156,10 @@ public final class AttributionJob {
                     Tables.HEAD_SIMILARITY_SCHEMA));
             writer.write(Tables.TOKEN_IMPORTANCE, Tables.tokenImportance(ledgerRows(spark, ledger, jsc,
                     Tables.TOKEN_IMPORTANCE_PARTS)).coalesce(ledgerFiles(ledger, Tables.TOKEN_IMPORTANCE_PARTS)));
-            List<Row> topTokens = JobSummary.topTokens(writer.staged(Tables.TOKEN_IMPORTANCE)
-                    .filter(functions.col(Keys.Slice.COLUMN).equalTo(Keys.Slice.ALL)), statistics.tokenSource());
-            writer.write(Tables.SLICE_CONTRASTS, SliceContrasts.table(spark, jsc, sliced,
-                    writer.staged(Tables.TOKEN_IMPORTANCE)));
+            Dataset<Row> tokenImportance = writer.staged(Tables.TOKEN_IMPORTANCE); // written once, read by both
+            List<Row> topTokens = JobSummary.topTokens(tokenImportance.filter(functions.col(Keys.Slice.COLUMN)
+                    .equalTo(Keys.Slice.ALL)), statistics.tokenSource());
+            writer.write(Tables.SLICE_CONTRASTS, SliceContrasts.table(spark, jsc, sliced, tokenImportance));
             writer.write(Tables.METHOD_AGREEMENT, aggregate(spark, sliced, Tables::methodAgreement,
                     Tables.METHOD_AGREEMENT_SCHEMA));
             writer.write(Tables.FAITHFULNESS, aggregate(spark, sliced, Tables::faithfulness,
