@@ -9,7 +9,10 @@ usage: scripts/submit.sh [spark-submit options] -- JOB ARGUMENTS
   job: --model URI --input URI --output URI [--conf FILE] [--set key=value]... [--run-id ID | --resume ID].
   The script adds the application jar (target/attribution-atlas-*-spark.jar, built by
   `mvn -DskipTests package` when missing), the JVM flags of conf/jvm.properties for driver and executors
-  (Java 17 needs them), and MALLOC_ARENA_MAX=2 for the executors. It runs $SPARK_SUBMIT, else spark-submit
+  (Java 17 needs them), and the native allocator for driver and executors: jemalloc (LD_PRELOAD) where
+  /usr/lib/*/libjemalloc.so.2 is installed here, which the executors' machines then need too (else ld.so
+  warns and keeps glibc; ATLAS_ALLOCATOR=glibc sets none), and MALLOC_ARENA_MAX=2 for glibc.
+  It runs $SPARK_SUBMIT, else spark-submit
   from the PATH, else Spark's SparkSubmit class from the project's class path (no Spark installation
   needed: local[N] or a standalone master such as scripts/local-cluster's).
 
@@ -65,9 +68,13 @@ if [[ -z "$JAR" ]]; then
   JAR="$(ls "$ROOT"/target/attribution-atlas-*-spark.jar | head -n 1)"
 fi
 FLAGS="$(sed -n 's/^atlas\.jvm\.flags=//p' "$ROOT/conf/jvm.properties")"
-# glibc gives each thread that allocates its own arena, and each arena keeps freed blocks: with libtorch's
-# large tensors that multiplied resident memory. Two arenas keep it near the engine's budget (README, Memory).
-export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+# jemalloc where installed, else glibc with two arenas, for the driver and (the same path) the executors (README, Memory)
+source "$ROOT/scripts/lib/allocator.sh"
+ALLOCATOR_CONF=(--conf "spark.executorEnv.MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX")
+if [[ -n "$ATLAS_PRELOAD" ]]; then
+  export LD_PRELOAD="$ATLAS_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}"
+  ALLOCATOR_CONF+=(--conf "spark.executorEnv.LD_PRELOAD=$ATLAS_PRELOAD")
+fi
 if [[ -n "${SPARK_SUBMIT:-}" ]]; then
   SUBMIT=("$SPARK_SUBMIT")
 elif command -v spark-submit >/dev/null 2>&1; then
@@ -86,5 +93,5 @@ else
 fi
 exec "${SUBMIT[@]}" --class io.attributionatlas.job.AttributionJob \
   --conf "spark.driver.extraJavaOptions=$FLAGS" --conf "spark.executor.extraJavaOptions=$FLAGS" \
-  --conf "spark.executorEnv.MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX" \
+  "${ALLOCATOR_CONF[@]}" \
   "${SPARK_ARGS[@]}" "$JAR" run "$@"

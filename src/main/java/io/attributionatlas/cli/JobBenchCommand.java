@@ -93,10 +93,12 @@ final class JobBenchCommand implements AtlasCli.Command {
                 command.addAll(List.of("-Dlog4j2.configurationFile=conf/log4j2.properties", "-cp",
                         System.getProperty("java.class.path"), "io.attributionatlas.job.AttributionJob", "run"));
             } else {
-                // a cluster: the driver is this submit's JVM (client mode), the executors are the workers' children
+                // a cluster: the driver is this submit's JVM (client mode), the executors are the workers' children,
+                // their heaps fixed and touched up front as the local run's (this --conf comes after submit.sh's own)
                 command.addAll(List.of("scripts/submit.sh", "--master", master, "--driver-memory", heap,
                         "--executor-memory", heap, "--executor-cores", "1", "--total-executor-cores",
-                        String.valueOf(executors), "--"));
+                        String.valueOf(executors), "--conf", "spark.executor.extraJavaOptions=" + jvmFlags() + " -Xms"
+                        + heap + " -XX:+AlwaysPreTouch", "--"));
             }
             command.addAll(List.of("--model", model.toAbsolutePath().toString(), "--input",
                     corpus.toAbsolutePath().toString(), "--output", output.toAbsolutePath().toString(), "--set",
@@ -125,7 +127,8 @@ final class JobBenchCommand implements AtlasCli.Command {
             r.addProperty("peak_rss_mb", rssKb / 1024.0);
             r.addProperty("peak_rss_note", master == null ? "local mode: the driver and the executors are one JVM; "
                     + "its heap (-Xms = -Xmx " + heap + ", pre-touched) is resident in full" : "cluster " + master
-                    + ": the driver's JVM (-Xmx " + heap + "); executors_peak_rss_mb from Spark's executor metrics");
+                    + ": the driver's JVM (-Xmx " + heap + "); executors_peak_rss_mb from Spark's executor metrics "
+                    + "(-Xms = -Xmx " + heap + ", pre-touched)");
             readManifest(output, r);
             r.add("tables", files(output));
             results.add(r);
@@ -138,6 +141,8 @@ final class JobBenchCommand implements AtlasCli.Command {
                 + SyntheticCorpus.MIN_WORDS + "-" + SyntheticCorpus.MAX_WORDS + " words a row, 1 row in "
                 + SyntheticCorpus.MALFORMED_EVERY + " malformed");
         report.addProperty("settings", String.join(" ", sets));
+        String preload = System.getenv("LD_PRELOAD");
+        report.addProperty("allocator", preload == null || preload.isBlank() ? "glibc, MALLOC_ARENA_MAX=2" : preload);
         report.addProperty("cores", Runtime.getRuntime().availableProcessors());
         report.add("sizes", results);
         if (results.size() >= 2) {

@@ -61,9 +61,13 @@ class AirflowDagTest {
         assertEquals(flags, conf.get("spark.driver.extraJavaOptions").getAsString());
         assertEquals(flags, conf.get("spark.executor.extraJavaOptions").getAsString());
         String submitScript = Files.readString(Path.of("scripts/submit.sh"));
-        assertTrue(submitScript.contains("MALLOC_ARENA_MAX=\"${MALLOC_ARENA_MAX:-2}\"")
-                && submitScript.contains("spark.executorEnv.MALLOC_ARENA_MAX"), "what submit.sh sets");
+        String allocator = Files.readString(Path.of("scripts/lib/allocator.sh"));
+        assertTrue(allocator.contains("MALLOC_ARENA_MAX=\"${MALLOC_ARENA_MAX:-2}\"")
+                && submitScript.contains("spark.executorEnv.MALLOC_ARENA_MAX")
+                && submitScript.contains("spark.executorEnv.LD_PRELOAD"), "what submit.sh sets");
         assertEquals("2", conf.get("spark.executorEnv.MALLOC_ARENA_MAX").getAsString());
+        String jemalloc = conf.get("spark.executorEnv.LD_PRELOAD").getAsString();
+        assertTrue(allocator.contains(jemalloc), "the DAG preloads the library allocator.sh looks for: " + jemalloc);
 
         List<String> args = new ArrayList<>();
         JsonArray array = submitted.getAsJsonArray("application_args");
