@@ -251,6 +251,51 @@ class ExplorationTest {
         assertTrue(page.contains("class=\"tok-set\"") || page.contains("class=\"grid tok-set\""),
                 "top tokens as bar charts per method");
         assertTrue(page.contains("Method agreement: Spearman correlation"), "agreement heatmap");
+        assertSliceSelectors(page, rendered);
+    }
+
+    /**
+     * Heads, Layers, Tokens and Methods each have a slice selector over the run's slices (label, correct), and each
+     * slice's block shows that slice's statistics: the top head of the importance ranking per block is the top row of
+     * head_stats for that slice. Only the whole corpus's block is visible when the page opens.
+     */
+    private static void assertSliceSelectors(String page, String rendered) {
+        Dataset<Row> headStats = spark.read().parquet(run.resolve("head_stats").toString());
+        List<Row> slices = headStats.select("slice", "slice_value").distinct().collectAsList();
+        assertTrue(slices.size() >= 4, "all, two labels and at least one value of correct: " + slices);
+        String[] sections = {"heads", "layers", "tokens", "methods"};
+        for (int i = 0; i < sections.length; i++) {
+            String section = page.substring(page.indexOf("<h2 id=\"" + sections[i] + "\">"), page.indexOf("<h2 id=",
+                    page.indexOf("<h2 id=\"" + sections[i] + "\">") + 5));
+            Matcher options = Pattern.compile("<select class=\"slice-pick\">(.*?)</select>", Pattern.DOTALL)
+                    .matcher(section);
+            assertTrue(options.find(), sections[i] + " has a slice selector");
+            assertTrue(options.group(1).startsWith("<option value=\"0\">all samples</option>")
+                    && options.group(1).contains(">label = NEGATIVE</option>")
+                    && options.group(1).contains(">label = POSITIVE</option>")
+                    && options.group(1).contains(">correct = "), sections[i] + ": " + options.group(1));
+            assertEquals(slices.size(), section.split("<div class=\"slice-block\"", -1).length - 1,
+                    sections[i] + ": a block per slice");
+        }
+        String heads = page.substring(page.indexOf("<h2 id=\"heads\">"), page.indexOf("<h2 id=\"layers\">"));
+        Matcher options = Pattern.compile("<option value=\"(\\d+)\">([^<]*)</option>").matcher(heads);
+        int checked = 0;
+        while (options.find()) {
+            String label = options.group(2);
+            String[] slice = label.equals("all samples") ? new String[] {"all", "all"} : label.split(" = ", 2);
+            Row top = headStats.filter("metric = 'head_importance' AND slice = '" + slice[0] + "' AND slice_value = '"
+                    + slice[1] + "'").orderBy(org.apache.spark.sql.functions.desc("mean")).first();
+            String block = heads.split("<div class=\"slice-block\" data-slice=\"" + options.group(1) + "\">", 2)[1];
+            Matcher first = Pattern.compile("Heads ranked by importance.*?<tr>.*?</tr><tr><td>(\\d+)</td><td>(\\d+)"
+                    + "</td>", Pattern.DOTALL).matcher(block);
+            assertTrue(first.find(), label);
+            assertEquals(top.<Integer>getAs("layer") + "/" + top.<Integer>getAs("head"), first.group(1) + "/"
+                    + first.group(2), "the top head of slice " + label);
+            checked++;
+        }
+        assertEquals(slices.size(), checked);
+        assertEquals(4 * (slices.size() - 1), rendered.split("<div class=\"slice-block\" data-slice=\"[1-9]\\d*\" "
+                + "hidden=\"\"", -1).length - 1, "only the whole corpus's blocks are shown when the page opens");
     }
 
     /** Debian's chromium, which .ci/run installs when it is missing. */
