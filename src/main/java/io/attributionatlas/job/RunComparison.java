@@ -1,6 +1,7 @@
 package io.attributionatlas.job;
 
 import io.attributionatlas.analysis.MethodAgreement;
+import io.attributionatlas.analysis.TextWords;
 import io.attributionatlas.schema.Keys;
 import io.attributionatlas.schema.Metrics;
 import io.attributionatlas.schema.Table;
@@ -79,40 +80,70 @@ public final class RunComparison {
         }
     }
 
+    /** The columns {@link #sampleRow} reads of each run, in this order after the id. */
+    private static final String[] SIDE = {"text", "text_pair", "label", "prediction", "prediction_index",
+        "probabilities", "tokens", "word_ids", "attribution"};
+
     private static Dataset<Row> samples(SparkSession spark, String run) {
         return spark.read().parquet(run + "/" + Table.SAMPLES.tableName()).select(functions.col("id"),
-                functions.col("text"), functions.col("label"), functions.col("prediction"),
-                functions.col("prediction_index"), functions.col("probabilities"), functions.col("word_ids"),
+                functions.col("text"), functions.col("text_pair"), functions.col("label"), functions.col("prediction"),
+                functions.col("prediction_index"), functions.col("probabilities"), functions.col("tokens"),
+                functions.col("word_ids"),
                 functions.expr("coalesce(targets[0].token_attributions, targets[0].grad_x_input)").as("attribution"));
     }
 
-    /** Joined columns: id, then a's text, label, prediction, index, probabilities, word ids, attribution; then b's. */
+    /** Index of a run's column in the joined row: the id, then a's {@link #SIDE} columns, then b's. */
+    private static int at(int side, String column) {
+        return 1 + side * SIDE.length + Arrays.asList(SIDE).indexOf(column);
+    }
+
     private static Row sampleRow(Row r) {
-        String predictionA = r.getString(3);
-        String predictionB = r.getString(10);
-        Double confidenceA = confidence(r, 4, 5);
-        Double confidenceB = confidence(r, 11, 12);
-        double[] wordsA = words(r, 6, 7);
-        double[] wordsB = words(r, 13, 14);
+        String predictionA = r.getString(at(0, "prediction"));
+        String predictionB = r.getString(at(1, "prediction"));
+        Double confidenceA = confidence(r, 0);
+        Double confidenceB = confidence(r, 1);
+        // The same tokenizer words in both runs, or else the text's whitespace words (another tokenizer).
+        boolean sameWords = java.util.Objects.equals(r.get(at(0, "tokens")), r.get(at(1, "tokens")));
+        double[] wordsA = sameWords ? words(r, 0) : textWords(r, 0);
+        double[] wordsB = sameWords ? words(r, 1) : textWords(r, 1);
         Integer words = null;
         Double spearman = null;
         Double overlap = null;
-        if (wordsA != null && wordsB != null && wordsA.length == wordsB.length && wordsA.length > 0) {
-            double[] m = MethodAgreement.compare(MethodAgreement.rank(wordsA), MethodAgreement.rank(wordsB));
-            words = wordsA.length;
-            spearman = Double.isNaN(m[SPEARMAN]) ? null : m[SPEARMAN];
-            overlap = m[TOP5_OVERLAP];
+        if (wordsA != null && wordsB != null && wordsA.length == wordsB.length) {
+            // only the words both runs scored (a tokenizer word not found in the text, a truncated tail: NaN)
+            int n = 0;
+            for (int w = 0; w < wordsA.length; w++) {
+                if (!Double.isNaN(wordsA[w]) && !Double.isNaN(wordsB[w])) {
+                    wordsA[n] = wordsA[w];
+                    wordsB[n++] = wordsB[w];
+                }
+            }
+            if (n > 0) {
+                double[] m = MethodAgreement.compare(MethodAgreement.rank(Arrays.copyOf(wordsA, n)),
+                        MethodAgreement.rank(Arrays.copyOf(wordsB, n)));
+                words = n;
+                spearman = Double.isNaN(m[SPEARMAN]) ? null : m[SPEARMAN];
+                overlap = m[TOP5_OVERLAP];
+            }
         }
-        return NamedRow.of(Tables.COMPARE_SAMPLES_SCHEMA).set("id", r.getString(0)).set("text", r.getString(1))
-                .set("label", r.getString(2)).set("prediction_a", predictionA).set("prediction_b", predictionB)
+        return NamedRow.of(Tables.COMPARE_SAMPLES_SCHEMA).set("id", r.getString(0))
+                .set("text", r.getString(at(0, "text"))).set("label", r.getString(at(0, "label")))
+                .set("prediction_a", predictionA).set("prediction_b", predictionB)
                 .set("flip", !java.util.Objects.equals(predictionA, predictionB)).set("confidence_a", confidenceA)
                 .set("confidence_b", confidenceB).set("delta_confidence", confidenceA == null || confidenceB == null
                         ? null : confidenceB - confidenceA)
-                .set("words", words).set("spearman", spearman).set("top5_overlap", overlap).row();
+                .set("words", words).set("word_unit", words == null ? null : sameWords ? Metrics.UNIT_WORD
+                        : UNIT_TEXT_WORD)
+                .set("spearman", spearman).set("top5_overlap", overlap).row();
     }
 
+    /** compare_samples' word_unit where the runs' tokenizers differ: the text's whitespace-separated words. */
+    static final String UNIT_TEXT_WORD = "text_word";
+
     /** The probability of the predicted class; null for a model without class probabilities. */
-    private static Double confidence(Row r, int index, int probabilities) {
+    private static Double confidence(Row r, int side) {
+        int index = at(side, "prediction_index");
+        int probabilities = at(side, "probabilities");
         if (r.isNullAt(index) || r.isNullAt(probabilities)) {
             return null;
         }
@@ -122,7 +153,9 @@ public final class RunComparison {
     }
 
     /** Word attributions: the token attributions summed over each word's pieces (special tokens have no word). */
-    private static double[] words(Row r, int wordIds, int attribution) {
+    private static double[] words(Row r, int side) {
+        int wordIds = at(side, "word_ids");
+        int attribution = at(side, "attribution");
         if (r.isNullAt(wordIds) || r.isNullAt(attribution)) {
             return null;
         }
@@ -133,6 +166,28 @@ public final class RunComparison {
         for (int i = 0; i < ids.size() && i < scores.size(); i++) {
             if (ids.get(i) >= 0) {
                 out[ids.get(i)] += scores.get(i);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Attributions of the text's whitespace words (TextWords): the tokenizer words' scores summed into the text word
+     * that holds them; NaN for a text word that holds none of them (truncated, or its surface not found).
+     */
+    private static double[] textWords(Row r, int side) {
+        double[] byWord = words(r, side);
+        if (byWord == null || r.isNullAt(at(side, "tokens"))) {
+            return null;
+        }
+        String text = r.getString(at(side, "text"));
+        String pair = r.getString(at(side, "text_pair"));
+        int[] placed = TextWords.place(text, pair, r.getList(at(side, "tokens")), r.getList(at(side, "word_ids")));
+        double[] out = new double[TextWords.count(text, pair)];
+        Arrays.fill(out, Double.NaN);
+        for (int w = 0; w < placed.length && w < byWord.length; w++) {
+            if (placed[w] >= 0 && placed[w] < out.length) {
+                out[placed[w]] = (Double.isNaN(out[placed[w]]) ? 0 : out[placed[w]]) + byWord[w];
             }
         }
         return out;
@@ -199,7 +254,7 @@ public final class RunComparison {
         Dataset<Row> ta = ranked(wholeCorpus(spark.read().parquet(a + "/" + Table.TOKEN_IMPORTANCE.tableName())));
         Dataset<Row> tb = ranked(wholeCorpus(spark.read().parquet(b + "/" + Table.TOKEN_IMPORTANCE.tableName())));
         Dataset<Row> joined = ta.as("a").join(tb.as("b"), functions.expr("a.method = b.method AND a.unit = b.unit "
-                + "AND a.target = b.target AND a.token = b.token"));
+                + "AND a.target = b.target AND a.word_key = b.word_key"));
         Dataset<Row> rows = joined.select(functions.col("a.method").as("method"), functions.col("a.unit").as("unit"),
                 functions.col("a.target").as("target"), functions.col("a.token").as("token"),
                 functions.col("a.mean").as("mean_a"), functions.col("b.mean").as("mean_b"),
@@ -220,8 +275,17 @@ public final class RunComparison {
         return frequent.join(units, "method").filter(functions.expr("unit = CASE WHEN has_words = 1 THEN '"
                 + Metrics.UNIT_WORD + "' ELSE '" + Metrics.UNIT_WORD_PIECE + "' END"))
                 .withColumn("rank", functions.row_number().over(Window.partitionBy("method", "unit", "target")
-                        .orderBy(functions.col("mean").desc(), functions.col("token"))));
+                        .orderBy(functions.col("mean").desc(), functions.col("token"))))
+                .withColumn("word_key", functions.when(functions.col("unit").equalTo(Metrics.UNIT_WORD),
+                        WORD_KEY.apply(functions.col("token"))).otherwise(functions.col("token")));
     }
+
+    /**
+     * Words are joined across runs by their text without case, accents or byte-level encoding, so that the words of
+     * another tokenizer (cased against uncased, byte-level BPE against WordPiece) meet; word pieces as they are.
+     */
+    private static final org.apache.spark.sql.expressions.UserDefinedFunction WORD_KEY = functions.udf(
+            (org.apache.spark.sql.api.java.UDF1<String, String>) TextWords::key, DataTypes.StringType);
 
     private static void write(Dataset<Row> rows, String out, String table) {
         rows.coalesce(1).write().mode(SaveMode.Overwrite).parquet(out + "/" + table);

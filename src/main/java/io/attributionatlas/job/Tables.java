@@ -235,6 +235,7 @@ final class Tables {
             .add("confidence_b", DataTypes.DoubleType)
             .add("delta_confidence", DataTypes.DoubleType)
             .add("words", DataTypes.IntegerType)
+            .add("word_unit", DataTypes.StringType)
             .add("spearman", DataTypes.DoubleType)
             .add("top5_overlap", DataTypes.DoubleType);
 

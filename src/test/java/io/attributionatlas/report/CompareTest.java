@@ -69,13 +69,14 @@ class CompareTest {
             o.addProperty("id", line.substring(0, line.indexOf(',')));
             o.addProperty("sentence", text.startsWith("\"") ? text.substring(1, text.length() - 1).replace("\"\"", "\"")
                     : text);
-            o.addProperty("label", line.substring(line.lastIndexOf(',') + 1));
+            // class indices, which the other family's model (other label names) reads too
+            o.addProperty("label", line.endsWith(",POSITIVE") ? "1" : "0");
             lines.add(o.toString());
         }
         JsonObject hostile = new JsonObject();
         hostile.addProperty("id", "<img src=x onerror=alert(1)>");
         hostile.addProperty("sentence", ExplorationTest.HOSTILE);
-        hostile.addProperty("label", "POSITIVE");
+        hostile.addProperty("label", "1");
         lines.add(hostile.toString());
         input = tmp.resolve("demo.jsonl");
         Files.write(input, lines, StandardCharsets.UTF_8);
@@ -189,6 +190,32 @@ class CompareTest {
         assertTrue(samples.stream().filter(r -> r.getAs("spearman") != null)
                 .allMatch(r -> Math.abs(r.<Double>getAs("spearman") - 1) < 1e-12), "identical word attributions");
         assertTrue(table(out, "compare_tokens").stream().allMatch(r -> r.<Integer>getAs("rank_shift") == 0));
+        assertTrue(samples.stream().filter(r -> r.getAs("words") != null).allMatch(r -> "word".equals(r.getAs(
+                "word_unit"))), "the same tokenizer: its own words");
+    }
+
+    /**
+     * Another family with another tokenizer (a tiny RoBERTa: byte-level BPE, cased, 2 layers, 3 classes) against the
+     * real MiniLM (uncased WordPiece, 6 layers): word attributions meet on the text's whitespace words, every word of
+     * every sample; heads by relative depth; words by their text without case.
+     */
+    @Test
+    void anotherTokenizerIsComparedOnTheTextsWords() throws Exception {
+        Path runR = tmp.resolve("roberta");
+        job(Fixtures.golden("hf/roberta-cls"), input, runR);
+        Path out = tmp.resolve("a-vs-roberta");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        assertEquals(0, compare(runA, runR, out, err), err.toString(StandardCharsets.UTF_8));
+        List<Row> samples = table(out, "compare_samples");
+        assertEquals(ROWS + 1, samples.size());
+        for (Row r : samples) {
+            assertEquals("text_word", r.getAs("word_unit"), r.toString());
+            assertEquals(io.attributionatlas.analysis.TextWords.count(r.getAs("text"), null), r.<Integer>getAs("words"),
+                    "every whitespace word scored by both: " + r);
+            assertTrue(r.<Integer>getAs("words") < 2 || r.getAs("spearman") != null, r.toString());
+        }
+        assertEquals(Set.of("relative_depth"), table(out, "compare_heads").stream().map(r -> r.<String>getAs(
+                "matched_by")).collect(Collectors.toSet()));
     }
 
     @Test
