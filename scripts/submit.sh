@@ -2,6 +2,7 @@
 # spark-submit wrapper for the corpus job; `scripts/submit.sh --help` shows complete cluster examples.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib/mvn.sh"
 usage() {
   cat <<'USAGE'
 usage: scripts/submit.sh [spark-submit options] -- JOB ARGUMENTS
@@ -64,7 +65,7 @@ while [[ $# -gt 0 && "$1" != "--" ]]; do SPARK_ARGS+=("$1"); shift; done
 [[ $# -gt 0 ]] && shift
 JAR="$(ls "$ROOT"/target/attribution-atlas-*-spark.jar 2>/dev/null | head -n 1 || true)"
 if [[ -z "$JAR" ]]; then
-  (cd "$ROOT" && mvn -B -q -DskipTests package >&2)
+  (cd "$ROOT" && quiet_mvn -DskipTests package)
   JAR="$(ls "$ROOT"/target/attribution-atlas-*-spark.jar | head -n 1)"
 fi
 FLAGS="$(sed -n 's/^atlas\.jvm\.flags=//p' "$ROOT/conf/jvm.properties")"
@@ -82,7 +83,7 @@ elif command -v spark-submit >/dev/null 2>&1; then
 else
   # No Spark installation: run spark-submit's own class, SparkSubmit, from Spark's jars in the project's
   # class path (the application jar brings our classes).
-  [[ -f "$ROOT/target/runtime-classpath.txt" ]] || (cd "$ROOT" && mvn -B -q -DskipTests compile >&2)
+  [[ -f "$ROOT/target/runtime-classpath.txt" ]] || (cd "$ROOT" && quiet_mvn -DskipTests compile)
   # This JVM is the driver in client mode: --driver-memory sizes its heap, as spark-submit's launcher does.
   HEAP=()
   for ((i = 0; i < ${#SPARK_ARGS[@]} - 1; i++)); do

@@ -15,6 +15,7 @@ public final class AtlasCli {
         int run(String[] args, PrintStream out, PrintStream err) throws Exception;
     }
 
+    /** Exit statuses of every command: 0 done, 1 the work failed, 2 bad arguments, input, model or configuration. */
     static final int EXIT_USAGE = 2;
 
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.ofEntries(
@@ -41,7 +42,7 @@ public final class AtlasCli {
 
     public static int run(String[] args, PrintStream out, PrintStream err) {
         if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
-            err.println(usage());
+            (args.length == 0 ? err : out).println(usage());
             return args.length == 0 ? EXIT_USAGE : 0;
         }
         Command command = COMMANDS.get(args[0]);
@@ -50,15 +51,20 @@ public final class AtlasCli {
             err.println(usage());
             return EXIT_USAGE;
         }
+        if (java.util.Arrays.asList(args).subList(1, args.length).stream().anyMatch(a -> a.equals("--help")
+                || a.equals("-h"))) {
+            out.println("usage: atlas " + command.usage());
+            return 0;
+        }
         try {
             return command.run(args, out, err);
         } catch (UsageException e) {
             err.println("atlas " + args[0] + ": " + e.getMessage());
-            err.println("usage: " + command.usage());
+            err.println("usage: atlas " + command.usage());
             return EXIT_USAGE;
-        } catch (ModelException e) {
+        } catch (ModelException | IllegalArgumentException e) { // a bad model, input or option value
             err.println("atlas " + args[0] + ": " + e.getMessage());
-            return 1;
+            return EXIT_USAGE;
         } catch (Exception e) {
             err.println("atlas " + args[0] + ": " + e);
             return 1;

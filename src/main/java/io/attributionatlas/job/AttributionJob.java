@@ -69,6 +69,7 @@ public final class AttributionJob {
         config.required("input.path");
         // Fails fast, before any Spark stage: unreadable model, unsupported architecture, bad options.
         Configuration preSpark = hadoopConfiguration();
+        InputCheck.check(config, preSpark); // first: it takes milliseconds, the model's checks load native libraries
         String fingerprint = ExecutorModels.validate(config, preSpark);
 
         // A session that already exists (a notebook's, a host application's) is used and left running.
@@ -80,6 +81,8 @@ public final class AttributionJob {
         if (ownSession) {
             MemoryPeaks.SPARK_SETTINGS.forEach(builder::config);
         }
+        log.printf(Locale.ROOT, "atlas run: model and input checked in %.1f s; starting Spark (%s) ...%n",
+                (System.nanoTime() - t0) / 1e9, System.getProperty("spark.master", config.get("spark.master")));
         SparkSession spark = builder.config("spark.ui.enabled", "false").getOrCreate();
         MemoryPeaks memory = new MemoryPeaks();
         spark.sparkContext().addSparkListener(memory);
@@ -99,6 +102,10 @@ public final class AttributionJob {
             Dataset<Row> corpus = CorpusReader.read(spark, config).persist(StorageLevel.MEMORY_AND_DISK());
             RunLedger.InputSummary input = RunLedger.summarize(corpus); // the pass that caches the corpus
             long inputRows = input.rows();
+            if (inputRows == 0 && !config.bool("input.allow_empty")) { // a folder InputCheck could not count
+                throw new IllegalArgumentException("input.path " + config.get("input.path") + ": no rows; set "
+                        + "input.allow_empty=true to run on an empty corpus");
+            }
             int slots = Math.max(1, jsc.defaultParallelism());
             int batchSamples = config.samplesPerBatch(ExecutorModels.gpuExpected(config));
             RunLedger.RunInfo now = new RunLedger.RunInfo(runId, Instant.now().toString(),
@@ -116,19 +123,30 @@ public final class AttributionJob {
             Slices slices = slices(config, corpus);
             TaskAttempts attempts = new TaskAttempts("atlas-explain-" + runId);
             spark.sparkContext().addSparkListener(attempts);
+            log.printf(Locale.ROOT, "atlas run: %,d rows read in %.1f s; %d partitions on %d task slot%s%n", inputRows,
+                    stages.get("read"), partitions, slots, slots == 1 ? "" : "s");
             if (reused < partitions) {
                 Broadcast<Map<String, Long>> duplicates = jsc.broadcast(duplicateIds(corpus));
-                jsc.setJobGroup("atlas-explain-" + runId, "explain " + (partitions - reused) + " of " + partitions
-                        + " partitions", false);
-                // Row i goes to partition i mod P, sorted by row index: a partition's content, and so its results,
-                // are the same in every attempt and every run of this input.
-                corpus.javaRDD().mapToPair(r -> new Tuple2<>(r.getLong(0), r))
-                        .repartitionAndSortWithinPartitions(new HashPartitioner(partitions)).values()
-                        .mapPartitionsWithIndex(new PartitionProcessor(config, duplicates, slices, ledger,
-                                fingerprint), false)
-                        .count();
+                jsc.setJobGroup("atlas-explain-" + runId, "atlas: explain " + (partitions - reused) + " of "
+                        + partitions + " partitions (" + inputRows + " rows)", false);
+                Progress.Counters counters = Progress.Counters.register(spark.sparkContext());
+                long reusedRows = reused == 0 ? 0 : ledger.summaries().stream().mapToLong(s -> s.samples()
+                        + s.errors()).sum();
+                try (Progress progress = new Progress(log, counters, inputRows, reusedRows, partitions, reused, slots,
+                        Progress.interactiveConsole())) {
+                    spark.sparkContext().addSparkListener(progress);
+                    // Row i goes to partition i mod P, sorted by row index: a partition's content, and so its
+                    // results, are the same in every attempt and every run of this input.
+                    corpus.javaRDD().mapToPair(r -> new Tuple2<>(r.getLong(0), r))
+                            .repartitionAndSortWithinPartitions(new HashPartitioner(partitions)).values()
+                            .mapPartitionsWithIndex(new PartitionProcessor(config, duplicates, slices, ledger,
+                                    fingerprint, counters), false)
+                            .count();
+                    spark.sparkContext().removeSparkListener(progress);
+                }
                 jsc.clearJobGroup();
             }
+            log.println("atlas run: writing the tables ...");
             stage.accept("explain");
             List<RunLedger.PartitionSummary> summaries = ledger.summaries();
             long sampleRows = summaries.stream().mapToLong(RunLedger.PartitionSummary::samples).sum();

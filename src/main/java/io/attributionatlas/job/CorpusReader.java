@@ -9,9 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Column;
@@ -65,15 +63,10 @@ final class CorpusReader {
                     + "squad, got '" + format + "'");
         };
         List<String> columns = Arrays.asList(df.columns());
-        String text = column(config, "input.text_column", columns, true);
-        String pair = column(config, "input.text_pair_column", columns, false);
+        checkColumns(config, columns, "");
+        String text = config.required("input.text_column");
+        String pair = config.optional("input.text_pair_column");
         String label = labelColumn(config, columns);
-        for (io.attributionatlas.analysis.Slices.Definition d : config.slices().definitions()) {
-            if (d.kind() == io.attributionatlas.analysis.Slices.Kind.COLUMN && !columns.contains(d.column())) {
-                throw new IllegalArgumentException("slices: column '" + d.column() + "' (" + d.name() + ") not "
-                        + "found; the input has columns " + columns);
-            }
-        }
         String idName = config.optional("input.id_column");
         String id = idName != null && columns.contains(idName) ? idName : null;
         Column raw = functions.to_json(functions.struct(columns.stream().filter(c -> !c.equals(CORRUPT_RECORD))
@@ -104,6 +97,25 @@ final class CorpusReader {
                 : df.col("`" + column + "`").cast(DataTypes.StringType);
     }
 
+    /**
+     * The configured text, text-pair and label columns and the columns of {@code column:} slices are among the
+     * input's {@code columns} (seen {@code where}), else an error naming the column, its key and the columns found.
+     */
+    static void checkColumns(JobConfig config, List<String> columns, String where) {
+        column(config, "input.text_column", columns, true, where);
+        column(config, "input.text_pair_column", columns, false, where);
+        String label = config.optional("input.label_column");
+        if (label != null && !label.equals(LABEL_NONE) && !label.equals(LABEL_AUTO)) {
+            column(config, "input.label_column", columns, false, where);
+        }
+        for (io.attributionatlas.analysis.Slices.Definition d : config.slices().definitions()) {
+            if (d.kind() == io.attributionatlas.analysis.Slices.Kind.COLUMN && !columns.contains(d.column())) {
+                throw new IllegalArgumentException("slices: column '" + d.column() + "' (" + d.name() + ") not "
+                        + "found; the input has columns " + columns + where);
+            }
+        }
+    }
+
     /** The label column: a name (which must exist), auto (label when present) or none. */
     private static String labelColumn(JobConfig config, List<String> columns) {
         String name = config.optional("input.label_column");
@@ -113,68 +125,23 @@ final class CorpusReader {
         if (name.equals(LABEL_AUTO)) {
             return columns.contains("label") ? "label" : null;
         }
-        return column(config, "input.label_column", columns, false);
+        return name;
     }
 
-    private static String column(JobConfig config, String key, List<String> columns, boolean required) {
+    private static void column(JobConfig config, String key, List<String> columns, boolean required, String where) {
         String name = required ? config.required(key) : config.optional(key);
         if (name != null && !columns.contains(name)) {
             throw new IllegalArgumentException("input: column '" + name + "' (" + key + ") not found; the input has "
-                    + "columns " + columns);
+                    + "columns " + columns + where);
         }
-        return name;
     }
 
     /** The configured format, or for auto the one the path's extension (or first data file) names. */
     static String format(SparkSession spark, String configured, String path) {
-        if (!configured.equals("auto")) {
-            return configured;
-        }
-        String name = firstDataFile(spark, path).toLowerCase(Locale.ROOT);
-        if (name.endsWith(".parquet")) {
-            return "parquet";
-        }
-        if (name.endsWith(".jsonl") || name.endsWith(".ndjson")) {
-            return "jsonl";
-        }
-        if (name.endsWith(".csv")) {
-            return "csv";
-        }
-        if (name.endsWith(".tsv")) {
-            return "tsv";
-        }
-        if (name.endsWith(".json")) {
-            return looksLikeSquad(spark, path) ? "squad" : "jsonl";
-        }
-        throw new IllegalArgumentException("input.path " + path + ": cannot tell the format from '" + name
-                + "'; set input.format (parquet, jsonl, csv, tsv or squad)");
-    }
-
-    private static String firstDataFile(SparkSession spark, String path) {
-        try {
-            Path p = new Path(path);
-            FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
-            if (!fs.exists(p)) {
-                throw new IllegalArgumentException("input.path " + path + ": not found");
-            }
-            if (!fs.getFileStatus(p).isDirectory()) {
-                return p.getName();
-            }
-            for (FileStatus f : fs.listStatus(p)) {
-                String n = f.getPath().getName();
-                if (f.isFile() && !n.startsWith("_") && !n.startsWith(".")) {
-                    return n;
-                }
-            }
-            throw new IllegalArgumentException("input.path " + path + ": an empty folder");
-        } catch (IOException e) {
-            throw new IllegalArgumentException("input.path " + path + ": " + e.getMessage());
-        }
-    }
-
-    private static boolean looksLikeSquad(SparkSession spark, String path) {
-        String head = readText(spark, path, 4096).stripLeading();
-        return head.startsWith("{") && head.contains("\"data\"") && !head.contains("}\n{");
+        org.apache.hadoop.conf.Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+        FileStatus file = InputCheck.firstDataFile(path, hadoop);
+        String format = InputCheck.format(configured, file.getPath().getName(), path);
+        return !format.equals("json") ? format : InputCheck.looksLikeSquad(file, hadoop) ? "squad" : "jsonl";
     }
 
     private static String readText(SparkSession spark, String path, int limit) {

@@ -20,6 +20,15 @@ public final class JobCli {
     private JobCli() {
     }
 
+    /** Wrong arguments (as opposed to a bad input or configuration): answered with the usage. */
+    static final class UsageError extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        UsageError(String message) {
+            super(message);
+        }
+    }
+
     /** Exit status: 0 done, 2 bad arguments or configuration, 1 failed. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
         Map<String, String> overrides = new LinkedHashMap<>();
@@ -32,7 +41,7 @@ public final class JobCli {
             for (int i = start; i < args.length; i++) {
                 String a = args[i];
                 if (i + 1 >= args.length) {
-                    throw new IllegalArgumentException("option " + a + " needs a value");
+                    throw new UsageError("option " + a + " needs a value");
                 }
                 String v = args[++i];
                 switch (a) {
@@ -46,20 +55,23 @@ public final class JobCli {
                     case "--set" -> {
                         int eq = v.indexOf('=');
                         if (eq <= 0) {
-                            throw new IllegalArgumentException("--set needs key=value, got '" + v + "'");
+                            throw new UsageError("--set needs key=value, got '" + v + "'");
                         }
                         overrides.put(v.substring(0, eq).trim(), v.substring(eq + 1));
                     }
-                    default -> throw new IllegalArgumentException("unknown option " + a);
+                    default -> throw new UsageError("unknown option " + a);
                 }
             }
             if ((runId != null ? 1 : 0) + (resume != null ? 1 : 0) + (resumeOrStart != null ? 1 : 0) > 1) {
-                throw new IllegalArgumentException("give one of --run-id, --resume and --resume-or-start");
+                throw new UsageError("give one of --run-id, --resume and --resume-or-start");
             }
             JobConfig config = JobConfig.load(confFile, overrides);
-            config.required("model.path");
-            config.required("input.path");
-            config.required("output.path");
+            for (String[] required : new String[][] {{"model.path", "--model"}, {"input.path", "--input"},
+                {"output.path", "--output"}}) {
+                if (config.optional(required[0]) == null) {
+                    throw new UsageError(required[1] + " is required (or " + required[0] + " in --conf)");
+                }
+            }
             AttributionJob.Result result;
             if (resumeOrStart != null) {
                 result = AttributionJob.run(config, resumeOrStart, AttributionJob.unfinished(config, resumeOrStart), out);
@@ -70,9 +82,12 @@ public final class JobCli {
             }
             JobSummary.print(result, out);
             return 0;
-        } catch (IllegalArgumentException e) {
+        } catch (UsageError e) {
             err.println("atlas run: " + e.getMessage());
             err.println("usage: atlas " + USAGE);
+            return 2;
+        } catch (IllegalArgumentException e) {
+            err.println("atlas run: " + e.getMessage());
             return 2;
         } catch (io.attributionatlas.model.ModelException e) {
             err.println("atlas run: " + e.getMessage());

@@ -41,14 +41,16 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
     private final Slices slices;
     private final RunLedger ledger;
     private final String modelFingerprint;
+    private final Progress.Counters progress;
 
     PartitionProcessor(JobConfig config, Broadcast<Map<String, Long>> firstRowOfDuplicateId, Slices slices,
-            RunLedger ledger, String modelFingerprint) {
+            RunLedger ledger, String modelFingerprint, Progress.Counters progress) {
         this.config = config;
         this.firstRowOfDuplicateId = firstRowOfDuplicateId;
         this.slices = slices;
         this.ledger = ledger;
         this.modelFingerprint = modelFingerprint;
+        this.progress = progress;
     }
 
     /** A row that passed validation, waiting for its batch. */
@@ -192,6 +194,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                             sink.put(new Finished(batch.get(i), result));
                         });
                 engineNanos += Math.round(charge.engineSeconds() * 1e9);
+                progress.engineMillis().add(Math.round(charge.engineSeconds() * 1e3));
                 reductionSeconds += charge.reductionSeconds();
             } catch (RuntimeException failure) {
                 sink.rethrow(); // the writer's failure is the task's, not the batch's
@@ -294,6 +297,7 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
                         } else {
                             write((JobRecord) item);
                         }
+                        progress.rows().add(1);
                     }
                 } catch (InterruptedException e) {
                     failure = new IllegalStateException("the partition's writer was interrupted", e);

@@ -1,0 +1,220 @@
+package io.attributionatlas.job;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonParser;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import com.univocity.parsers.csv.CsvParser;
+import com.univocity.parsers.csv.CsvParserSettings;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.parquet.schema.Type;
+
+/**
+ * The input checked before Spark starts, in well under a second from the first few rows: the path exists and is
+ * readable, it is not empty, the configured text, pair, label, id and slice columns exist, the first rows parse,
+ * and there is a row (a header alone is "no rows" unless {@code input.allow_empty}). Each problem is an
+ * {@link IllegalArgumentException} naming the path and the cause; the full read in Spark checks every row again and
+ * turns a bad one into an error row.
+ */
+final class InputCheck {
+
+    /** Lines of a JSON Lines file whose keys are read (Spark reads them all: a key only in later rows is rare). */
+    static final int FIRST_ROWS = 20;
+
+    private InputCheck() {
+    }
+
+    /** Checks the configured input; returns the format it was read as. */
+    static String check(JobConfig config, Configuration hadoop) {
+        String path = config.required("input.path");
+        FileStatus file = firstDataFile(path, hadoop);
+        if (file.getLen() == 0) {
+            throw new IllegalArgumentException("input.path " + path + ": the file is empty (0 bytes"
+                    + (file.getPath().getName().equals(new Path(path).getName()) ? ")" : ": " + file.getPath() + ")"));
+        }
+        String format = format(config.get("input.format"), file.getPath().getName(), path);
+        if (format.equals("json")) {
+            format = looksLikeSquad(file, hadoop) ? "squad" : "jsonl";
+        }
+        Sampled sampled = switch (format) {
+            case "csv", "tsv" -> delimited(file, hadoop, format.equals("tsv") ? '\t' : ',', config.bool("input.header"));
+            case "jsonl" -> jsonLines(file, hadoop);
+            case "parquet" -> parquet(file, hadoop);
+            default -> null; // squad: one JSON document, checked as it is read
+        };
+        if (sampled == null) {
+            return format;
+        }
+        boolean folder = !file.getPath().toString().endsWith(new Path(path).getName()); // a later part may have rows
+        if (sampled.rows() == 0 && !folder && !config.bool("input.allow_empty")) {
+            throw new IllegalArgumentException("input.path " + path + ": no rows"
+                    + (sampled.columns().isEmpty() ? "" : " (only a header: " + sampled.columns() + ")")
+                    + "; set input.allow_empty=true to run on an empty corpus");
+        }
+        if (sampled.rows() > 0 || !sampled.columns().isEmpty()) {
+            List<String> columns = new ArrayList<>(sampled.columns());
+            CorpusReader.checkColumns(config, columns, format.equals("jsonl") ? " in its first " + FIRST_ROWS
+                    + " rows" : "");
+        }
+        return format;
+    }
+
+    /** Columns seen and rows counted (up to {@link #FIRST_ROWS} for text formats, all for Parquet). */
+    private record Sampled(Set<String> columns, long rows) {
+    }
+
+    /** The file itself, or a folder's first data file (Spark's part files; names starting with _ or . skipped). */
+    static FileStatus firstDataFile(String path, Configuration hadoop) {
+        try {
+            Path p = new Path(path);
+            FileSystem fs = p.getFileSystem(hadoop);
+            if (!fs.exists(p)) {
+                throw new IllegalArgumentException("input.path " + path + ": not found");
+            }
+            FileStatus status = fs.getFileStatus(p);
+            if (!status.isDirectory()) {
+                return status;
+            }
+            for (FileStatus f : fs.listStatus(p)) {
+                String n = f.getPath().getName();
+                if (f.isFile() && !n.startsWith("_") && !n.startsWith(".")) {
+                    return f;
+                }
+            }
+            throw new IllegalArgumentException("input.path " + path + ": an empty folder (no data file)");
+        } catch (IOException e) {
+            throw new IllegalArgumentException("input.path " + path + ": cannot be read (" + e.getMessage() + ")");
+        }
+    }
+
+    /** The configured format, or for auto the one the file name's extension names. */
+    static String format(String configured, String fileName, String path) {
+        if (!configured.equals("auto")) {
+            return configured;
+        }
+        String name = fileName.toLowerCase(Locale.ROOT);
+        for (String[] extension : new String[][] {{".parquet", "parquet"}, {".jsonl", "jsonl"}, {".ndjson", "jsonl"},
+            {".csv", "csv"}, {".tsv", "tsv"}, {".json", "json"}}) {
+            if (name.endsWith(extension[0])) {
+                return extension[1];
+            }
+        }
+        throw new IllegalArgumentException("input.path " + path + ": cannot tell the format from '" + fileName
+                + "'; set input.format (parquet, jsonl, csv, tsv or squad)");
+    }
+
+    /** SQuAD JSON: one document with a "data" array (JSON Lines hold an object a line). */
+    static boolean looksLikeSquad(FileStatus file, Configuration hadoop) {
+        char[] head = new char[4096];
+        try (Reader in = open(file, hadoop)) {
+            int n = in.read(head);
+            String text = n <= 0 ? "" : new String(head, 0, n).stripLeading();
+            return text.startsWith("{") && text.contains("\"data\"") && !text.contains("}\n{");
+        } catch (IOException e) {
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": cannot be read (" + e.getMessage()
+                    + ")");
+        }
+    }
+
+    private static Reader open(FileStatus file, Configuration hadoop) throws IOException {
+        return new BufferedReader(new InputStreamReader(file.getPath().getFileSystem(hadoop).open(file.getPath()),
+                StandardCharsets.UTF_8));
+    }
+
+    /** CSV or TSV as Spark reads them (its own parser, univocity; quotes and escapes "), a header if configured. */
+    private static Sampled delimited(FileStatus file, Configuration hadoop, char separator, boolean header) {
+        CsvParserSettings settings = new CsvParserSettings();
+        settings.getFormat().setDelimiter(separator);
+        settings.getFormat().setQuote('"');
+        settings.getFormat().setQuoteEscape('"');
+        settings.setSkipEmptyLines(true);
+        settings.setMaxCharsPerColumn(-1);
+        CsvParser parser = new CsvParser(settings);
+        try (Reader in = open(file, hadoop)) {
+            parser.beginParsing(in);
+            Set<String> columns = new LinkedHashSet<>();
+            long rows = 0;
+            for (String[] record = parser.parseNext(); record != null && rows < FIRST_ROWS;
+                    record = parser.parseNext()) {
+                if (columns.isEmpty()) {
+                    for (int i = 0; i < record.length; i++) {
+                        columns.add(header ? String.valueOf(record[i]) : "_c" + i);
+                    }
+                    if (header) {
+                        continue;
+                    }
+                }
+                rows++;
+            }
+            return new Sampled(columns, rows);
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": the first rows do not parse as "
+                    + (separator == '\t' ? "TSV" : "CSV") + " (" + e.getMessage() + ")");
+        } finally {
+            parser.stopParsing();
+        }
+    }
+
+    private static Sampled jsonLines(FileStatus file, Configuration hadoop) {
+        try (BufferedReader in = (BufferedReader) open(file, hadoop)) {
+            Set<String> columns = new LinkedHashSet<>();
+            long rows = 0;
+            int lineNumber = 0;
+            String firstFailure = null;
+            for (String line = in.readLine(); line != null && rows < FIRST_ROWS; line = in.readLine()) {
+                lineNumber++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                rows++;
+                try {
+                    JsonElement e = JsonParser.parseString(line);
+                    if (e.isJsonObject()) {
+                        columns.addAll(e.getAsJsonObject().keySet());
+                        continue;
+                    }
+                } catch (RuntimeException e) {
+                    // below: the line is not a JSON object
+                }
+                if (firstFailure == null) {
+                    firstFailure = "line " + lineNumber + ": " + (line.length() > 80 ? line.substring(0, 80) + "…"
+                            : line);
+                }
+            }
+            if (rows > 0 && columns.isEmpty()) {
+                throw new IllegalArgumentException("input.path " + file.getPath() + ": the first rows are not JSON "
+                        + "objects, one a line (" + firstFailure + ")");
+            }
+            return new Sampled(columns, rows);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": cannot be read (" + e.getMessage()
+                    + ")");
+        }
+    }
+
+    private static Sampled parquet(FileStatus file, Configuration hadoop) {
+        try (ParquetFileReader reader = ParquetFileReader.open(HadoopInputFile.fromStatus(file, hadoop))) {
+            Set<String> columns = new LinkedHashSet<>();
+            for (Type field : reader.getFooter().getFileMetaData().getSchema().getFields()) {
+                columns.add(field.getName());
+            }
+            return new Sampled(columns, reader.getRecordCount());
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": not a Parquet file ("
+                    + e.getMessage() + ")");
+        }
+    }
+}
