@@ -83,7 +83,12 @@ public final class AttributionJob {
         }
         log.printf(Locale.ROOT, "atlas run: model and input checked in %.1f s; starting Spark (%s) ...%n",
                 (System.nanoTime() - t0) / 1e9, System.getProperty("spark.master", config.get("spark.master")));
-        SparkSession spark = builder.config("spark.ui.enabled", "false").getOrCreate();
+        if (System.getProperty("spark.ui.enabled") == null) { // spark-submit --conf spark.ui.enabled=… decides
+            // the UI (whose jobs page shows each stage's description) on clusters; none in local runs and tests
+            builder.config("spark.ui.enabled", String.valueOf(!System.getProperty("spark.master",
+                    config.get("spark.master")).startsWith("local")));
+        }
+        SparkSession spark = builder.getOrCreate();
         MemoryPeaks memory = new MemoryPeaks();
         spark.sparkContext().addSparkListener(memory);
         // wall seconds of each stage, in order: the scale benchmark's breakdown of the job's own costs
@@ -100,6 +105,7 @@ public final class AttributionJob {
             JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
             HadoopConf hadoop = new HadoopConf(spark.sparkContext().hadoopConfiguration());
             Dataset<Row> corpus = CorpusReader.read(spark, config).persist(StorageLevel.MEMORY_AND_DISK());
+            spark.sparkContext().setJobDescription("atlas: read, count and fingerprint the input");
             RunLedger.InputSummary input = RunLedger.summarize(corpus); // the pass that caches the corpus
             long inputRows = input.rows();
             if (inputRows == 0 && !config.bool("input.allow_empty")) { // a folder InputCheck could not count
@@ -147,6 +153,7 @@ public final class AttributionJob {
                 jsc.clearJobGroup();
             }
             log.println("atlas run: writing the tables ...");
+            spark.sparkContext().setJobDescription("atlas: write the tables");
             stage.accept("explain");
             List<RunLedger.PartitionSummary> summaries = ledger.summaries();
             long sampleRows = summaries.stream().mapToLong(RunLedger.PartitionSummary::samples).sum();
@@ -221,6 +228,7 @@ public final class AttributionJob {
                     output));
             return new Result(output, inputRows, sampleRows, errorRows, seconds, statistics, topTokens);
         } finally {
+            spark.sparkContext().setJobDescription(null); // a shared session's later jobs are not ours
             spark.sparkContext().removeSparkListener(memory);
             if (ownSession) {
                 spark.stop();
