@@ -71,6 +71,11 @@ public final class AtlasCli {
         }
     }
 
+    /** The commands' names. */
+    static java.util.Set<String> commands() {
+        return COMMANDS.keySet();
+    }
+
     static String usage() {
         StringBuilder sb = new StringBuilder("usage: atlas COMMAND [OPTIONS]\n\ncommands:\n");
         COMMANDS.forEach((name, c) -> sb.append("  ").append(c.usage()).append('\n'));

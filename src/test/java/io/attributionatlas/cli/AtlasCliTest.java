@@ -59,6 +59,47 @@ class AtlasCliTest {
                 && usage.err().contains("[--occlusion-window N]"), usage.err());
     }
 
+    /** Every command answers --help (anywhere in its arguments) with its usage on stdout, exit 0, and does nothing. */
+    @Test
+    void everyCommandAnswersHelp() {
+        assertTrue(AtlasCli.commands().size() >= 13, AtlasCli.commands().toString());
+        for (String command : AtlasCli.commands()) {
+            for (String[] args : new String[][] {{command, "--help"}, {command, "--model", "nowhere", "-h"}}) {
+                Result r = run(args);
+                assertEquals(0, r.status(), command + ": " + r.err());
+                assertTrue(r.out().startsWith("usage: atlas " + command), command + ": " + r.out());
+                assertTrue(r.err().isEmpty(), command + " did something: " + r.err());
+            }
+        }
+        Result top = run("--help");
+        assertEquals(0, top.status());
+        assertTrue(top.out().startsWith("usage: atlas COMMAND"), top.out());
+    }
+
+    /** Every script answers --help with the usage in its leading comment, exit 0, and writes nothing. */
+    @Test
+    void everyScriptAnswersHelp() throws Exception {
+        List<Path> scripts;
+        try (var files = Files.walk(Path.of("scripts"))) {
+            scripts = files.filter(f -> Files.isRegularFile(f) && Files.isExecutable(f)
+                    && !f.toString().endsWith(".py") && !f.startsWith(Path.of("scripts", "lib"))).sorted().toList();
+        }
+        assertTrue(scripts.size() >= 8, scripts.toString());
+        for (Path script : scripts) {
+            Path cwd = Files.createTempDirectory(tmp, "help");
+            Process p = new ProcessBuilder("bash", script.toAbsolutePath().toString(), "--help").directory(cwd.toFile())
+                    .redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), script.toString());
+            assertEquals(0, p.exitValue(), script + ": " + out);
+            assertTrue(out.toLowerCase(java.util.Locale.ROOT).contains("usage") || out.lines().count() >= 2,
+                    script + ": " + out);
+            try (var left = Files.list(cwd)) {
+                assertEquals(List.of(), left.toList(), script + " --help wrote files");
+            }
+        }
+    }
+
     @Test
     void badArgumentsGiveUsageAndNonZeroExit() {
         Result none = run();
@@ -66,7 +107,7 @@ class AtlasCliTest {
         assertTrue(none.err().contains("usage: atlas COMMAND"));
         Result unknown = run("predict", "--model", "x", "--colour", "red");
         assertEquals(2, unknown.status());
-        assertTrue(unknown.err().contains("unknown option --colour") && unknown.err().contains("usage: predict"),
+        assertTrue(unknown.err().contains("unknown option --colour") && unknown.err().contains("usage: atlas predict"),
                 unknown.err());
         Result missing = run("inspect");
         assertEquals(2, missing.status());
@@ -125,7 +166,9 @@ class AtlasCliTest {
     @Test
     void missingModelDirectoryIsNamed() {
         Result r = run("inspect", "--model", tmp.resolve("nowhere").toString());
-        assertEquals(1, r.status());
+        assertEquals(2, r.status(), "a bad model is bad input");
+        Result predict = run("predict", "--model", tmp.resolve("nowhere").toString(), "--text", "good");
+        assertEquals(2, predict.status(), predict.err());
         assertTrue(r.err().contains("nowhere") && r.err().contains("model directory not found"), r.err());
     }
 
@@ -263,7 +306,7 @@ class AtlasCliTest {
         assertEquals(2, steps.status());
         assertTrue(steps.err().contains("n-steps"), steps.err());
         Result target = run("explain", "--model", model, "--text", "ok", "--target", "label");
-        assertEquals(1, target.status(), "target=label without --label");
+        assertEquals(2, target.status(), "target=label without --label");
         assertTrue(target.err().contains("needs a label"), target.err());
         assertEquals(0, run("explain", "--model", model, "--text", "ok", "--target", "label", "--label", "NEGATIVE",
                 "--n-steps", "4", "--analyses", "integrated_gradients").status());
