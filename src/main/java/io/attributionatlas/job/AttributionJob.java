@@ -64,6 +64,7 @@ public final class AttributionJob {
      */
     public static Result run(JobConfig config, String runId, boolean resume, PrintStream log) {
         long t0 = System.nanoTime();
+        log.println("atlas run: checking the input and the model ...");
         String modelUri = config.required("model.path");
         String output = config.required("output.path");
         config.required("input.path");
@@ -81,7 +82,7 @@ public final class AttributionJob {
         if (ownSession) {
             MemoryPeaks.SPARK_SETTINGS.forEach(builder::config);
         }
-        log.printf(Locale.ROOT, "atlas run: model and input checked in %.1f s; starting Spark (%s) ...%n",
+        log.printf(Locale.ROOT, "atlas run: input and model checked in %.1f s; starting Spark (%s) ...%n",
                 (System.nanoTime() - t0) / 1e9, System.getProperty("spark.master", config.get("spark.master")));
         if (System.getProperty("spark.ui.enabled") == null) { // spark-submit --conf spark.ui.enabled=… decides
             // the UI (whose jobs page shows each stage's description) on clusters; none in local runs and tests
