@@ -137,8 +137,8 @@ public final class AttributionJob {
                 jsc.setJobGroup("atlas-explain-" + runId, "atlas: explain " + (partitions - reused) + " of "
                         + partitions + " partitions (" + inputRows + " rows)", false);
                 Progress.Counters counters = Progress.Counters.register(spark.sparkContext());
-                long reusedRows = reused == 0 ? 0 : ledger.summaries().stream().mapToLong(s -> s.samples()
-                        + s.errors()).sum();
+                long reusedRows = ledger.summaries(reusedPartitions).stream().mapToLong(s -> s.samples() + s.errors())
+                        .sum();
                 try (Progress progress = new Progress(log, counters, inputRows, reusedRows, partitions, reused, slots,
                         Progress.interactiveConsole())) {
                     spark.sparkContext().addSparkListener(progress);

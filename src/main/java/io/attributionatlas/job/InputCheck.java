@@ -159,12 +159,11 @@ final class InputCheck {
                 }
                 rows++;
             }
+            parser.stopParsing(); // before the reader closes: the rest of the file is not read
             return new Sampled(columns, rows);
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("input.path " + file.getPath() + ": the first rows do not parse as "
                     + (separator == '\t' ? "TSV" : "CSV") + " (" + e.getMessage() + ")");
-        } finally {
-            parser.stopParsing();
         }
     }
 

@@ -353,11 +353,16 @@ final class RunLedger implements Serializable {
 
     /** Every partition's summary, in index order; fails naming the partitions the ledger lacks. */
     List<PartitionSummary> summaries() {
+        return summaries(java.util.stream.IntStream.range(0, info.partitions()).boxed().toList());
+    }
+
+    /** The summaries of the given partitions, each of which must be in the ledger. */
+    List<PartitionSummary> summaries(java.util.Collection<Integer> partitions) {
         List<PartitionSummary> out = new ArrayList<>();
         List<Integer> missing = new ArrayList<>();
         try {
             FileSystem fs = fs();
-            for (int p = 0; p < info.partitions(); p++) {
+            for (int p : partitions) {
                 Path file = new Path(part(p), SUMMARY);
                 if (!fs.exists(file)) {
                     missing.add(p);

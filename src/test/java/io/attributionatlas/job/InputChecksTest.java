@@ -116,6 +116,24 @@ class InputChecksTest {
         }
     }
 
+    /** Good inputs longer than the rows checked: the check stops early and says which format it read. */
+    @Test
+    void goodInputsPassInEveryFormat() throws Exception {
+        org.apache.hadoop.conf.Configuration hadoop = new org.apache.hadoop.conf.Configuration();
+        assertEquals("csv", InputCheck.check(JobConfig.load(null, Map.of("input.path", "src/demo/sst2-dev-500.csv",
+                "input.text_column", "sentence", "input.label_column", "label")), hadoop));
+        Path jsonl = tmp.resolve("long.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 3 * InputCheck.FIRST_ROWS; i++) {
+            lines.add("{\"id\": \"r" + i + "\", \"text\": \"a fine film\", \"source\": \"web\"}");
+        }
+        Files.write(jsonl, lines);
+        assertEquals("jsonl", InputCheck.check(JobConfig.load(null, Map.of("input.path", jsonl.toString(), "slices",
+                "label,column:source")), hadoop));
+        assertEquals("squad", InputCheck.check(JobConfig.load(null, Map.of("input.path", Fixtures.shared().resolve(
+                "data/squad2-dev-sample/squad2_dev_first5articles.json").toString())), hadoop));
+    }
+
     @Test
     void wrongArgumentsGetTheUsage() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
