@@ -139,9 +139,10 @@ public final class AttributionJob {
                 Progress.Counters counters = Progress.Counters.register(spark.sparkContext());
                 long reusedRows = ledger.summaries(reusedPartitions).stream().mapToLong(s -> s.samples() + s.errors())
                         .sum();
-                try (Progress progress = new Progress(log, counters, inputRows, reusedRows, partitions, reused, slots,
-                        Progress.interactiveConsole())) {
-                    spark.sparkContext().addSparkListener(progress);
+                Progress progress = new Progress(log, counters, inputRows, reusedRows, partitions, reused, slots,
+                        Progress.interactiveConsole());
+                spark.sparkContext().addSparkListener(progress);
+                try {
                     // Row i goes to partition i mod P, sorted by row index: a partition's content, and so its
                     // results, are the same in every attempt and every run of this input.
                     corpus.javaRDD().mapToPair(r -> new Tuple2<>(r.getLong(0), r))
@@ -149,7 +150,9 @@ public final class AttributionJob {
                             .mapPartitionsWithIndex(new PartitionProcessor(config, duplicates, slices, ledger,
                                     fingerprint, counters), false)
                             .count();
-                    spark.sparkContext().removeSparkListener(progress);
+                } finally {
+                    spark.sparkContext().removeSparkListener(progress); // a shared session outlives this run
+                    progress.close();
                 }
                 jsc.clearJobGroup();
             }
