@@ -149,10 +149,15 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             }
             sink.rethrow();
             double seconds = (System.nanoTime() - started) / 1e9;
-            LOG.info(String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
+            String done = String.format(java.util.Locale.ROOT, "partition done: %d samples, %d tokens in %.1f s (%.2f "
                     + "samples/s; engine %.1f s, statistics %.1f s, writing %.1f s, engine waited %.1f s for the "
                     + "sink)", sink.samples, sink.tokens, seconds, sink.samples / Math.max(seconds, 1e-9),
-                    engineNanos / 1e9, statisticsMillis() / 1e3, sink.writingNanos / 1e9, sink.waitNanos.sum() / 1e9));
+                    engineNanos / 1e9, statisticsMillis() / 1e3, sink.writingNanos / 1e9, sink.waitNanos.sum() / 1e9);
+            if (Progress.interactiveConsole()) {
+                LOG.debug(done); // on a terminal the driver's status line shows it; a log line would break into it
+            } else {
+                LOG.info(done);
+            }
             return sink.statistics.compact();
         }
 
