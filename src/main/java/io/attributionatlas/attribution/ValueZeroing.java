@@ -1,0 +1,65 @@
+package io.attributionatlas.attribution;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.attributionatlas.model.EncodedBatch;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.ForwardOptions;
+import io.attributionatlas.model.ForwardResult;
+import io.attributionatlas.model.TransformerModel;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * Value Zeroing (Mohebbi et al., EACL 2023): in each layer, token j's value vector is zeroed in every head and the
+ * layer is run again from its original input; token i's contribution from j is the cosine distance between i's
+ * original layer output and its output with j's value zeroed. Forward passes only: per layer one batched pass of
+ * that layer alone over S copies of the sample (copy j zeroes token j), from one forward pass's hidden states.
+ */
+public final class ValueZeroing {
+
+    private ValueZeroing() {
+    }
+
+    /**
+     * Per layer the [S][S] matrix of cosine distances: row i (the token whose output changes), column j (the token
+     * whose value vector is zeroed).
+     */
+    public static float[][][] distances(TransformerModel model, EncodedText text) {
+        int s = text.length();
+        int layers = model.config().numLayers();
+        long pad = model.config().padTokenId();
+        float[][][] out = new float[layers][][];
+        try (NDManager scope = model.manager().newSubManager()) {
+            ForwardResult base = model.forward(EncodedBatch.ofTexts(List.of(text), pad),
+                    new ForwardOptions().keepHiddenStates(), scope);
+            EncodedBatch copies = EncodedBatch.ofTexts(Collections.nCopies(s, text), pad);
+            NDArray keep = scope.eye(s).neg().add(1f); // copy j without token j's value vector
+            for (int layer = 0; layer < layers; layer++) {
+                try (NDManager pass = scope.newSubManager()) {
+                    // layer 0 starts from the embeddings (and any projection); later ones from the layer before's output
+                    NDArray input = layer == 0 ? null : base.hiddenStates().get(layer - 1).repeat(0, s);
+                    // the layer's own output (hidden state 0 of this run): for the last layer, before any final norm
+                    ForwardResult zeroed = model.forward(copies, new ForwardOptions().layers(layer, layer, input)
+                            .valueKeep(layer, keep).keepHiddenStates(), pass);
+                    out[layer] = cosineDistances(zeroed.hiddenStates().get(0), base.hiddenStates().get(layer));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** zeroed [S(j), S(i), d] against original [1, S(i), d]: [i][j] = 1 − cos. */
+    private static float[][] cosineDistances(NDArray zeroed, NDArray original) {
+        NDArray z = zeroed.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+        NDArray o = original.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+        NDArray cos = z.mul(o).sum(new int[] {-1}).div(z.norm(new int[] {-1}).mul(o.norm(new int[] {-1})));
+        float[] flat = cos.neg().add(1f).transpose(1, 0).toFloatArray(); // [i][j]
+        int s = (int) cos.getShape().get(0);
+        float[][] m = new float[s][s];
+        for (int i = 0; i < s; i++) {
+            System.arraycopy(flat, i * s, m[i], 0, s);
+        }
+        return m;
+    }
+}
