@@ -1,4 +1,4 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,6 +66,38 @@ class ValueZeroingTest {
                 System.out.printf("value zeroing %s: %d layers, %d tokens, max |batched - brute force| %.2e%n",
                         dir.getFileName(), batched.length, text.length(), worst);
                 assertTrue(worst <= 1e-5, dir + ": " + worst);
+            }
+        }
+    }
+
+    /**
+     * The method's scores, through the explainer on the real model: non-negative, summing to 1 (each layer's rows are
+     * normalised and rolled out), the same for both targets, in one forward pass and a layer pass per layer.
+     */
+    @Test
+    void scoresAreTheRolledOutSharesOfTheFirstToken() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                io.attributionatlas.attribution.Explainer e = new io.attributionatlas.attribution.Explainer(p,
+                        io.attributionatlas.attribution.AttributionOptions.defaults().set("methods", "value_zeroing")
+                                .set("target", "all").set("n_steps", "4"))) {
+            io.attributionatlas.attribution.SampleAttribution s = e.attribute(List.of(e.sample(
+                    new io.attributionatlas.model.TextInput("t", "a gorgeous, witty, seductive movie.", null), null)))
+                    .get(0);
+            assertEquals(2, s.targets().size());
+            float[] first = null;
+            for (io.attributionatlas.attribution.TargetAttribution t : s.targets()) {
+                io.attributionatlas.attribution.MethodScores m = t.methods().get(ValueZeroing.NAME);
+                double total = 0;
+                for (float v : m.tokenAttributions()) {
+                    assertTrue(v >= 0, "a share is not negative");
+                    total += v;
+                }
+                assertEquals(1.0, total, 1e-5, "the first token's shares sum to 1");
+                assertEquals(1 + 6, m.forwardPasses(), "one forward pass and one batched pass per layer");
+                if (first != null) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(first, m.tokenAttributions(), "the same for every target");
+                }
+                first = m.tokenAttributions();
             }
         }
     }

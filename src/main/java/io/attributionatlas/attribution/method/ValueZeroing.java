@@ -1,6 +1,8 @@
-package io.attributionatlas.attribution;
+package io.attributionatlas.attribution.method;
 
 import ai.djl.ndarray.NDArray;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.NamedMethod;
 import ai.djl.ndarray.NDManager;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
@@ -16,9 +18,68 @@ import java.util.List;
  * original layer output and its output with j's value zeroed. Forward passes only: per layer one batched pass of
  * that layer alone over S copies of the sample (copy j zeroes token j), from one forward pass's hidden states.
  */
-public final class ValueZeroing {
+public final class ValueZeroing extends NamedMethod {
 
-    private ValueZeroing() {
+    public static final String NAME = "value_zeroing";
+
+    public ValueZeroing() {
+        super(NAME, "Mohebbi et al. 2023: each token's value vector zeroed in each layer, cosine distance of the "
+                + "layer's outputs, rolled out to the pooled token (the same scores for every target)", Passes.FORWARD);
+    }
+
+    /**
+     * The token scores: each layer's distances normalised per row (each token's contributions sum to 1), rolled out
+     * through the layers (R = M_L ⋯ M_1), and the row of the token the head reads (the first token's, or the mean of
+     * the real tokens' rows where the head pools by mean). They are the same for every target and sum to 1.
+     */
+    @Override
+    public MethodScores decompose(TransformerModel model, EncodedText text, MethodContext context) {
+        float[][][] d = distances(model, text);
+        double[][] rollout = rollout(d);
+        int s = text.length();
+        float[] scores = new float[s];
+        boolean mean = model.config().family().poolsMean(model.config());
+        for (int j = 0; j < s; j++) {
+            double v = 0;
+            for (int i = 0; i < (mean ? s : 1); i++) {
+                v += rollout[i][j];
+            }
+            scores[j] = (float) (mean ? v / s : v);
+        }
+        return MethodScores.ofTokens(NAME, scores, text.words(), 1 + (long) d.length, 0);
+    }
+
+    /** Each layer's rows normalised to sum 1, multiplied through the layers: [i][j] is j's share in token i at the top. */
+    static double[][] rollout(float[][][] distances) {
+        int s = distances[0].length;
+        double[][] r = new double[s][s];
+        for (int i = 0; i < s; i++) {
+            r[i][i] = 1;
+        }
+        for (float[][] layer : distances) {
+            double[][] m = new double[s][s];
+            for (int i = 0; i < s; i++) {
+                double total = 0;
+                for (int j = 0; j < s; j++) {
+                    total += Math.max(0, layer[i][j]);
+                }
+                for (int j = 0; j < s; j++) {
+                    m[i][j] = total == 0 ? (i == j ? 1 : 0) : Math.max(0, layer[i][j]) / total;
+                }
+            }
+            double[][] next = new double[s][s];
+            for (int i = 0; i < s; i++) {
+                for (int k = 0; k < s; k++) {
+                    if (m[i][k] != 0) {
+                        for (int j = 0; j < s; j++) {
+                            next[i][j] += m[i][k] * r[k][j];
+                        }
+                    }
+                }
+            }
+            r = next;
+        }
+        return r;
     }
 
     /**
