@@ -34,7 +34,10 @@ public final class ValueZeroing extends NamedMethod {
      */
     @Override
     public MethodScores decompose(TransformerModel model, EncodedText text, MethodContext context) {
-        float[][][] d = distances(model, text);
+        int rows = io.attributionatlas.attribution.MemoryBudget.of(context.options().memoryMb(),
+                context.options().internalBatchSize(), model.manager().getDevice()).forwardRows(model.config(),
+                        text.length());
+        float[][][] d = distances(model, text, rows);
         double[][] rollout = rollout(d);
         int s = text.length();
         float[] scores = new float[s];
@@ -86,41 +89,47 @@ public final class ValueZeroing extends NamedMethod {
      * Per layer the [S][S] matrix of cosine distances: row i (the token whose output changes), column j (the token
      * whose value vector is zeroed).
      */
-    public static float[][][] distances(TransformerModel model, EncodedText text) {
+    public static float[][][] distances(TransformerModel model, EncodedText text, int rowsPerPass) {
         int s = text.length();
         int layers = model.config().numLayers();
         long pad = model.config().padTokenId();
-        float[][][] out = new float[layers][][];
+        float[][][] out = new float[layers][s][s];
         try (NDManager scope = model.manager().newSubManager()) {
             ForwardResult base = model.forward(EncodedBatch.ofTexts(List.of(text), pad),
                     new ForwardOptions().keepHiddenStates(), scope);
-            EncodedBatch copies = EncodedBatch.ofTexts(Collections.nCopies(s, text), pad);
-            NDArray keep = scope.eye(s).neg().add(1f); // copy j without token j's value vector
+            NDArray keepAll = scope.eye(s).neg().add(1f); // copy j without token j's value vector
             for (int layer = 0; layer < layers; layer++) {
-                try (NDManager pass = scope.newSubManager()) {
-                    // layer 0 starts from the embeddings (and any projection); later ones from the layer before's output
-                    NDArray input = layer == 0 ? null : base.hiddenStates().get(layer - 1).repeat(0, s);
-                    // the layer's own output (hidden state 0 of this run): for the last layer, before any final norm
-                    ForwardResult zeroed = model.forward(copies, new ForwardOptions().layers(layer, layer, input)
-                            .valueKeep(layer, keep).keepHiddenStates(), pass);
-                    out[layer] = cosineDistances(zeroed.hiddenStates().get(0), base.hiddenStates().get(layer));
+                NDArray original = base.hiddenStates().get(layer).toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+                // the copies in passes of at most rowsPerPass rows (the memory budget's, for this length)
+                for (int from = 0; from < s; from += Math.max(1, rowsPerPass)) {
+                    int to = Math.min(s, from + Math.max(1, rowsPerPass));
+                    try (NDManager pass = scope.newSubManager()) {
+                        // layer 0 starts from the embeddings (and any projection), later ones from the previous output
+                        NDArray input = layer == 0 ? null : base.hiddenStates().get(layer - 1).repeat(0, to - from);
+                        NDArray keep = keepAll.get(from + ":" + to);
+                        // the layer's own output (hidden state 0 of this run): for the last layer, before a final norm
+                        ForwardResult zeroed = model.forward(EncodedBatch.ofTexts(Collections.nCopies(to - from, text),
+                                pad), new ForwardOptions().layers(layer, layer, input).valueKeep(layer, keep)
+                                        .keepHiddenStates(), pass);
+                        cosineDistances(zeroed.hiddenStates().get(0), original, from, out[layer]);
+                    }
                 }
             }
         }
         return out;
     }
 
-    /** zeroed [S(j), S(i), d] against original [1, S(i), d]: [i][j] = 1 − cos. */
-    private static float[][] cosineDistances(NDArray zeroed, NDArray original) {
+    /** zeroed [copies j = from…, S(i), d] against original [1, S(i), d]: out[i][j] = 1 − cos. */
+    private static void cosineDistances(NDArray zeroed, NDArray o, int from, float[][] out) {
         NDArray z = zeroed.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
-        NDArray o = original.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
         NDArray cos = z.mul(o).sum(new int[] {-1}).div(z.norm(new int[] {-1}).mul(o.norm(new int[] {-1})));
-        float[] flat = cos.neg().add(1f).transpose(1, 0).toFloatArray(); // [i][j]
-        int s = (int) cos.getShape().get(0);
-        float[][] m = new float[s][s];
-        for (int i = 0; i < s; i++) {
-            System.arraycopy(flat, i * s, m[i], 0, s);
+        int copies = (int) cos.getShape().get(0);
+        int s = (int) cos.getShape().get(1);
+        float[] flat = cos.neg().add(1f).toFloatArray(); // [j - from][i]
+        for (int j = 0; j < copies; j++) {
+            for (int i = 0; i < s; i++) {
+                out[i][from + j] = flat[j * s + i];
+            }
         }
-        return m;
     }
 }
