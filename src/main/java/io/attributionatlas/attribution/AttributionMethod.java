@@ -20,7 +20,9 @@ public interface AttributionMethod {
         /** Copies of the input with tokens replaced by the baseline's, batched across samples ({@link #plan}). */
         PERTURBATION,
         /** Gradient passes of its own at the embedding output or the attention, per sample ({@link #attribute}). */
-        GRADIENT
+        GRADIENT,
+        /** Forward passes of its own that decompose the model's computation, once per sample ({@link #decompose}). */
+        FORWARD
     }
 
     /** The per-sample score arrays every method writes: a score per token and per word. */
@@ -70,6 +72,12 @@ public interface AttributionMethod {
     /** {@link Passes#GRADIENT}: the scores of one sample and target from its own gradient passes. */
     default MethodScores attribute(PathGradients gradients, long[] baselineIds, MethodContext context) {
         throw new UnsupportedOperationException(name() + " has no gradient passes of its own");
+    }
+
+    /** {@link Passes#FORWARD}: the scores of one sample, the same for every target, from forward passes of its own. */
+    default MethodScores decompose(io.attributionatlas.model.TransformerModel model, EncodedText text,
+            MethodContext context) {
+        throw new UnsupportedOperationException(name() + " has no forward passes of its own");
     }
 
     /**

@@ -360,6 +360,7 @@ public final class Explainer implements AutoCloseable {
             EncodedText text = f.sample.encoding();
             long[] baseline = f.baseline;
             long seed = PerturbationBatch.seed(options, text);
+            Map<String, MethodScores> perSample = new java.util.HashMap<>(); // forward methods: one result for all targets
             for (TargetAttribution t : f.results) {
                 Map<String, MethodScores> scores = computed.computeIfAbsent(t, k -> new java.util.HashMap<>());
                 AttributionMethod.MethodContext context = new AttributionMethod.MethodContext(options, seed);
@@ -373,6 +374,8 @@ public final class Explainer implements AutoCloseable {
                         }
                         case GRADIENT -> scores.put(m.name(), m.attribute(new PathGradients(model, options, text, t,
                                 predictor.padId(), sweepRows(text.length())), baseline, context));
+                        case FORWARD -> scores.put(m.name(), perSample.computeIfAbsent(m.name(), k -> m.decompose(model,
+                                text, context)));
                         case SWEEP -> { } // added when the sweep finished the target
                     }
                 }

@@ -83,7 +83,7 @@ final class SliceContrasts {
         JavaRDD<Row> headRows = jsc.parallelize(pairs, Math.max(1, Math.min(pairs.size(), jsc.defaultParallelism())))
                 .flatMap(p -> headRows(p, shared.value(), h).iterator());
         Dataset<Row> byHead = spark.createDataFrame(headRows, Tables.SLICE_CONTRASTS_SCHEMA);
-        return byHead.unionByName(tokenRows(spark, tokenImportance)).coalesce(1);
+        return byHead.unionByName(tokenRows(tokenImportance)).coalesce(1);
     }
 
     private static List<Row> headRows(Pair p, Map<Keys.Slice, Map<String, Moments[]>> moments, int heads) {
@@ -116,11 +116,13 @@ final class SliceContrasts {
     }
 
     /** The tokens whose mean differs most between two values of a slice, from token_importance joined with itself. */
-    private static Dataset<Row> tokenRows(SparkSession spark, Dataset<Row> tokenImportance) {
+    private static Dataset<Row> tokenRows(Dataset<Row> tokenImportance) {
         StructType welch = new StructType().add("difference", DataTypes.DoubleType)
                 .add("ci_low", DataTypes.DoubleType).add("ci_high", DataTypes.DoubleType)
                 .add("df", DataTypes.DoubleType).add("cohens_d", DataTypes.DoubleType);
-        spark.udf().register("atlas_welch", (UDF6<Long, Double, Double, Long, Double, Double, Row>)
+        // an unnamed function: registering a name in a shared session would replace (and warn about) an earlier run's
+        org.apache.spark.sql.expressions.UserDefinedFunction welchOf = functions.udf(
+                (UDF6<Long, Double, Double, Long, Double, Double, Row>)
                 (na, ma, sa, nb, mb, sb) -> {
                     Contrast c = Contrast.welch(na, ma, sa, nb, mb, sb);
                     return org.apache.spark.sql.RowFactory.create(nan(c.difference()), nan(c.low()), nan(c.high()),
@@ -141,7 +143,7 @@ final class SliceContrasts {
                 functions.lit(null).cast(DataTypes.IntegerType).as("head"), functions.col("a.token").as("token"),
                 functions.col("a.count").as("count_a"), functions.col("b.count").as("count_b"),
                 functions.col("a.mean").as("mean_a"), functions.col("b.mean").as("mean_b"),
-                functions.call_udf("atlas_welch", functions.col("a.count"), functions.col("a.mean"),
+                welchOf.apply(functions.col("a.count"), functions.col("a.mean"),
                         functions.col("a.std"), functions.col("b.count"), functions.col("b.mean"),
                         functions.col("b.std")).as("w"));
         Dataset<Row> ranked = rows.withColumn("rank", functions.row_number().over(Window.partitionBy(

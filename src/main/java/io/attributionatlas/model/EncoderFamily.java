@@ -72,6 +72,11 @@ public interface EncoderFamily {
         return AttentionTerms.NONE;
     }
 
+    /** Whether the head reads the mean of the real tokens' states (else the first token's: [CLS], &lt;s&gt;). */
+    default boolean poolsMean(ModelConfig config) {
+        return false;
+    }
+
     /** A layer after attention: post-norm by default (residual + norm, feed-forward, residual + norm). */
     default NDArray layerTail(EncoderOps ops, Map<ParameterRole, NDArray> w, NDArray attnDense, NDArray x) {
         return ops.postNormTail(w, attnDense, x);

@@ -23,6 +23,12 @@ public final class ForwardOptions {
     IntPredicate tapAttention = layer -> false;
     boolean headGate;
     final Map<String, NDArray> perturbations = new HashMap<>();
+    /** A run of some layers only (see {@link #layers}): the first layer, the last, and the first one's input. */
+    int firstLayer;
+    int lastLayer = Integer.MAX_VALUE;
+    NDArray layerInput;
+    /** Per layer, a [batch, seq] multiplier of the value vectors (see {@link #valueKeep}). */
+    final Map<Integer, NDArray> valueKeep = new HashMap<>();
 
     /** Internal tensors that can be tapped (for gradients) or perturbed (for finite differences, ablations). */
     public enum Site {
@@ -111,6 +117,28 @@ public final class ForwardOptions {
     /** Multiply each head's context by a gate ξ = 1 that requires gradient (head importance, Michel et al. 2019). */
     public ForwardOptions headGate() {
         this.headGate = true;
+        return this;
+    }
+
+    /**
+     * Runs layers {@code first} to {@code last} only, from {@code input} [batch, seq, hidden]: the output of layer
+     * {@code first} − 1 (for 0, the embedding output after any projection). The result's hidden states are those
+     * layers' outputs (with {@link #keepHiddenStates}) and its last hidden state is layer {@code last}'s output; it
+     * has no head outputs unless {@code last} is the last layer. The input is the caller's: the pass does not close it.
+     */
+    public ForwardOptions layers(int first, int last, NDArray input) {
+        this.firstLayer = first;
+        this.lastLayer = last;
+        this.layerInput = input;
+        return this;
+    }
+
+    /**
+     * Multiplies layer {@code layer}'s value vectors, in every head, by {@code keep} [batch, seq]: 0 zeroes a token's
+     * value vector (Value Zeroing, Mohebbi et al. 2023), 1 keeps it.
+     */
+    public ForwardOptions valueKeep(int layer, NDArray keep) {
+        valueKeep.put(layer, keep);
         return this;
     }
 

@@ -205,7 +205,9 @@ public final class TransformerModel implements AutoCloseable {
         Shape bs = new Shape(b, s);
         NDArray mask = options.mask != null ? options.mask : batchManager.create(batch.mask(), bs);
         NDArray embedding;
-        if (options.embeddingOutput != null) {
+        if (options.layerInput != null) {
+            embedding = null; // a run of some layers from a given input: no embeddings, no projection
+        } else if (options.embeddingOutput != null) {
             // The path's point is a constant of the pass (gradients are taken at the taps), so a cast is fine here.
             embedding = options.embeddingOutput.toType(precision.computeType(), false);
         } else {
@@ -213,11 +215,17 @@ public final class TransformerModel implements AutoCloseable {
                     batchManager);
         }
         List<NDArray> embeddingTaps = new ArrayList<>();
-        embedding = site(embedding, Site.EMBEDDING, 0, options, options.tapEmbedding, embeddingTaps);
-        NDArray x = embedding;
-        if (globals.containsKey(Role.EMB_PROJ_W)) {
-            x = ops.linear(x, Role.EMB_PROJ_W, Role.EMB_PROJ_B);
+        NDArray x;
+        if (embedding == null) {
+            x = options.layerInput.toType(precision.computeType(), false);
+        } else {
+            embedding = site(embedding, Site.EMBEDDING, 0, options, options.tapEmbedding, embeddingTaps);
+            x = embedding;
+            if (globals.containsKey(Role.EMB_PROJ_W)) {
+                x = ops.linear(x, Role.EMB_PROJ_W, Role.EMB_PROJ_B);
+            }
         }
+        int lastLayer = Math.min(layers.size() - 1, options.lastLayer);
         // [batch, 1, 1, key]: 0 at real keys, the compute type's most negative value at padded ones (as transformers).
         NDArray additiveMask = Scalars.of(mask, 1f).sub(mask.toType(DataType.FLOAT32, false))
                 .mul(Scalars.of(mask, precision.lowestValue())).toType(precision.computeType(), false)
@@ -237,13 +245,17 @@ public final class TransformerModel implements AutoCloseable {
         float scale = (float) (1.0 / Math.sqrt(headSize * family.scoreScaleFactor(config)));
         NDArray scaleTensor = Activation.constant(x, scale);
         EncoderFamily.AttentionTerms terms = family.attentionTerms(ops, s, batchManager);
-        for (int layer = 0; layer < layers.size(); layer++) {
+        for (int layer = options.firstLayer; layer <= lastLayer; layer++) {
             Map<ParameterRole, NDArray> w = layers.get(layer);
             NDArray layerInput = x;
             NDArray[] qkv = terms.project(ops, layer, w, x);
             NDArray q = qkv[0];
             NDArray k = qkv[1];
             NDArray v = qkv[2];
+            NDArray keep = options.valueKeep.get(layer);
+            if (keep != null) {
+                v = release(v, v.mul(keep.toType(v.getDataType(), false).reshape(b, 1, s, 1)));
+            }
             // The [batch, heads, seq, seq] intermediates dominate memory at long lengths: release each at once.
             NDArray keysT = k.transpose(0, 1, 3, 2);
             NDArray scores = release(keysT, q.matMul(keysT));
@@ -302,7 +314,8 @@ public final class TransformerModel implements AutoCloseable {
                 v.close();
             }
             // A layer's input is the previous layer's output (or the embedding projection): free it unless kept.
-            if (layerInput != embedding && !(options.keepHiddenStates && layer > 0)) {
+            if (layerInput != embedding && layerInput != options.layerInput
+                    && !(options.keepHiddenStates && layer > options.firstLayer)) {
                 layerInput.close();
             }
             if (options.keepHiddenStates) {
@@ -313,6 +326,11 @@ public final class TransformerModel implements AutoCloseable {
         NDArray logits = null;
         NDArray start = null;
         NDArray end = null;
+        if (lastLayer < layers.size() - 1) { // stopped early: the layer's output, no head
+            return new ForwardResult(null, null, null, x, embedding, hidden, attentions, values,
+                    embeddingTaps.isEmpty() ? null : embeddingTaps.get(0), orEmpty(layerTaps), orEmpty(attentionTaps),
+                    gates, queries, keys, scoreOffsets, scale);
+        }
         // The last layer's output is the tapped site; pre-norm families' heads read it normalised.
         x = family.finalNorm(ops, x);
         switch (config.task()) {
@@ -325,8 +343,8 @@ public final class TransformerModel implements AutoCloseable {
             case ENCODER -> { }
         }
         return new ForwardResult(logits, start, end, x, embedding, hidden, attentions, values,
-                embeddingTaps.get(0), orEmpty(layerTaps), orEmpty(attentionTaps), gates, queries, keys, scoreOffsets,
-                scale);
+                embeddingTaps.isEmpty() ? null : embeddingTaps.get(0), orEmpty(layerTaps), orEmpty(attentionTaps), gates,
+                queries, keys, scoreOffsets, scale);
     }
 
     /**

@@ -409,7 +409,7 @@ class JobEndToEndTest {
         Path output = tmp.resolve("methods-out");
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
                 "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation,gradient_shap,"
-                + "attention_attribution", "--set", "methods.faithfulness=true", "--set", "dump.count=1");
+                + "attention_attribution,value_zeroing", "--set", "methods.faithfulness=true", "--set", "dump.count=1");
         assertEquals(0, r.status(), r.err());
         List<Row> importance = table(output, Tables.TOKEN_IMPORTANCE);
         for (String method : List.of("integrated_gradients", "occlusion", "word_ablation")) {
@@ -421,7 +421,7 @@ class JobEndToEndTest {
         // The corpus statistic against the engine run directly: mean Spearman of IG vs occlusion on word pieces.
         try (Predictor p = Predictor.open(model, null, Device.cpu());
                 Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "4", "methods",
-                        "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution"))
+                        "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution,value_zeroing"))
                         .attributionOptions())) {
             Map<String, List<Double>> byTarget = new HashMap<>();
             io.attributionatlas.analysis.CorpusStatistics direct = new io.attributionatlas.analysis.CorpusStatistics(
@@ -480,11 +480,11 @@ class JobEndToEndTest {
                         1e-6);
                 assertEquals(values.size(), row.getList(10).stream().mapToLong(v -> (Long) v).sum(), "histogram");
             });
-            assertEquals(10 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
-                    + x.getString(4)).distinct().count(), "10 pairs × 2 units × 6 metrics");
+            assertEquals(15 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
+                    + x.getString(4)).distinct().count(), "15 pairs of 6 methods × 2 units × 6 metrics");
             List<Row> faithfulness = table(output, Tables.FAITHFULNESS);
-            assertEquals(6 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
-                    .distinct().count(), "5 methods and random × 2 metrics × (3 fractions + AOPC)");
+            assertEquals(7 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
+                    .distinct().count(), "6 methods and random × 2 metrics × (3 fractions + AOPC)");
             assertEquals(TinyModels.LAYERS * TinyModels.HEADS, table(output, Tables.HEAD_STATS).stream()
                     .filter(x -> x.getString(2).equals("attention_attribution") && x.getLong(3) == texts.size()).count(),
                     "attention attribution aggregated per head over every sample");

@@ -183,6 +183,11 @@ public final class ModernBert implements EncoderFamily {
     }
 
     @Override
+    public boolean poolsMean(ModelConfig config) {
+        return config.settings(Settings.class).meanPooling();
+    }
+
+    @Override
     public NDArray finalNorm(EncoderOps ops, NDArray x) {
         return ops.layerNorm(x, Parameter.FINAL_NORM_W, Parameter.FINAL_NORM_B);
     }
