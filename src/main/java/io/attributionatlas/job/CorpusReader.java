@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Column;
@@ -139,9 +138,7 @@ final class CorpusReader {
     /** The configured format, or for auto the one the path's extension (or first data file) names. */
     static String format(SparkSession spark, String configured, String path) {
         org.apache.hadoop.conf.Configuration hadoop = spark.sparkContext().hadoopConfiguration();
-        FileStatus file = InputCheck.firstDataFile(path, hadoop);
-        String format = InputCheck.format(configured, file.getPath().getName(), path);
-        return !format.equals("json") ? format : InputCheck.looksLikeSquad(file, hadoop) ? "squad" : "jsonl";
+        return InputCheck.format(configured, InputCheck.firstDataFile(path, hadoop), hadoop, path);
     }
 
     private static String readText(SparkSession spark, String path, int limit) {

@@ -45,10 +45,7 @@ final class InputCheck {
             throw new IllegalArgumentException("input.path " + path + ": the file is empty (0 bytes"
                     + (file.getPath().getName().equals(new Path(path).getName()) ? ")" : ": " + file.getPath() + ")"));
         }
-        String format = format(config.get("input.format"), file.getPath().getName(), path);
-        if (format.equals("json")) {
-            format = looksLikeSquad(file, hadoop) ? "squad" : "jsonl";
-        }
+        String format = format(config.get("input.format"), file, hadoop, path);
         Sampled sampled = switch (format) {
             case "csv", "tsv" -> delimited(file, hadoop, format.equals("tsv") ? '\t' : ',', config.bool("input.header"));
             case "jsonl" -> jsonLines(file, hadoop);
@@ -100,11 +97,19 @@ final class InputCheck {
         }
     }
 
-    /** The configured format, or for auto the one the file name's extension names. */
-    static String format(String configured, String fileName, String path) {
+    /**
+     * The configured format, or for auto the one the data file's extension names; a .json file is SQuAD when it is
+     * one document with a "data" array, else JSON Lines.
+     */
+    static String format(String configured, FileStatus file, Configuration hadoop, String path) {
         if (!configured.equals("auto")) {
             return configured;
         }
+        String extension = extensionFormat(file.getPath().getName(), path);
+        return !extension.equals("json") ? extension : looksLikeSquad(file, hadoop) ? "squad" : "jsonl";
+    }
+
+    private static String extensionFormat(String fileName, String path) {
         String name = fileName.toLowerCase(Locale.ROOT);
         for (String[] extension : new String[][] {{".parquet", "parquet"}, {".jsonl", "jsonl"}, {".ndjson", "jsonl"},
             {".csv", "csv"}, {".tsv", "tsv"}, {".json", "json"}}) {
@@ -117,7 +122,7 @@ final class InputCheck {
     }
 
     /** SQuAD JSON: one document with a "data" array (JSON Lines hold an object a line). */
-    static boolean looksLikeSquad(FileStatus file, Configuration hadoop) {
+    private static boolean looksLikeSquad(FileStatus file, Configuration hadoop) {
         char[] head = new char[4096];
         try (Reader in = open(file, hadoop)) {
             int n = in.read(head);

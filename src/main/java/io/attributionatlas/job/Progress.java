@@ -49,6 +49,8 @@ final class Progress extends SparkListener implements AutoCloseable {
     private final long started = System.nanoTime();
     /** Running tasks' latest values: task id → {rows, engine ms}. */
     private final Map<Long, long[]> running = new ConcurrentHashMap<>();
+    private final int reusedPartitions;
+    /** This run's finished partitions (a resume's reused ones run no task that counts rows). */
     private final Set<Integer> finishedPartitions = new HashSet<>();
     private long finishedRows;
     private long finishedEngineMillis;
@@ -66,9 +68,7 @@ final class Progress extends SparkListener implements AutoCloseable {
         this.partitions = partitions;
         this.slots = Math.max(1, slots);
         this.interactive = interactive;
-        for (int p = 0; p < reusedPartitions; p++) {
-            finishedPartitions.add(-1 - p); // counted as done; never a real partition index
-        }
+        this.reusedPartitions = reusedPartitions;
         this.ticker = new Thread(this::tick, "atlas-progress");
         ticker.setDaemon(true);
         ticker.start();
@@ -150,7 +150,7 @@ final class Progress extends SparkListener implements AutoCloseable {
         double rate = (rows - reusedRows) / seconds;
         StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "atlas run: %,d of %,d rows (%.0f%%), %d of %d "
                 + "partitions, %.1f rows/s", rows, totalRows, totalRows == 0 ? 100.0 : 100.0 * rows / totalRows,
-                finishedPartitions.size(), partitions, rate));
+                reusedPartitions + finishedPartitions.size(), partitions, rate));
         if (rate > 0 && rows < totalRows) {
             b.append(", ").append(duration((totalRows - rows) / rate)).append(" left");
         }
