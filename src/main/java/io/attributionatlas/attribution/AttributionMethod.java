@@ -74,10 +74,32 @@ public interface AttributionMethod {
         throw new UnsupportedOperationException(name() + " has no gradient passes of its own");
     }
 
-    /** {@link Passes#FORWARD}: the scores of one sample, the same for every target, from forward passes of its own. */
-    default MethodScores decompose(io.attributionatlas.model.TransformerModel model, EncodedText text,
+    /**
+     * {@link Passes#FORWARD}: one sample's decomposition, from forward passes of its own, which gives the scores of
+     * each of its targets (the explainer asks once per sample, however many targets).
+     */
+    default Decomposition decompose(io.attributionatlas.model.TransformerModel model, EncodedText text,
             MethodContext context) {
         throw new UnsupportedOperationException(name() + " has no forward passes of its own");
+    }
+
+    /**
+     * Why this method cannot explain a model of this configuration (its family's parts have no decomposition in
+     * the method's paper), or null when it can. Checked before any work.
+     */
+    default String refusesModel(io.attributionatlas.model.ModelConfig config) {
+        return null;
+    }
+
+    /** A {@link Passes#FORWARD} method's result for one sample: the scores of a target (class index, or position). */
+    @FunctionalInterface
+    interface Decomposition {
+        MethodScores forTarget(String target, int index);
+
+        /** The same scores for every target (contributions to the representation the head reads). */
+        static Decomposition same(MethodScores scores) {
+            return (target, index) -> scores;
+        }
     }
 
     /**

@@ -55,6 +55,13 @@ public final class Explainer implements AutoCloseable {
             throw new IllegalArgumentException("a bare encoder has no output to attribute; choose forward-only "
                     + "analyses (attention, norms, rollout) or a classification / QA model");
         }
+        for (AttributionMethod m : options.methods()) {
+            String refusal = m.refusesModel(model.config());
+            if (refusal != null) {
+                throw new IllegalArgumentException("method " + m.name() + " cannot explain this "
+                        + model.config().family().modelType() + " model: " + refusal);
+            }
+        }
         if (model.config().task() == Task.QUESTION_ANSWERING && !options.target().kind().equals("predicted")) {
             throw new IllegalArgumentException("question answering explains the predicted start and end positions;"
                     + " target '" + options.target().describe() + "' applies to classification");
@@ -360,7 +367,8 @@ public final class Explainer implements AutoCloseable {
             EncodedText text = f.sample.encoding();
             long[] baseline = f.baseline;
             long seed = PerturbationBatch.seed(options, text);
-            Map<String, MethodScores> perSample = new java.util.HashMap<>(); // forward methods: one result for all targets
+            // forward methods: one decomposition per sample for all its targets
+            Map<String, AttributionMethod.Decomposition> perSample = new java.util.HashMap<>();
             for (TargetAttribution t : f.results) {
                 Map<String, MethodScores> scores = computed.computeIfAbsent(t, k -> new java.util.HashMap<>());
                 AttributionMethod.MethodContext context = new AttributionMethod.MethodContext(options, seed);
@@ -374,8 +382,12 @@ public final class Explainer implements AutoCloseable {
                         }
                         case GRADIENT -> scores.put(m.name(), m.attribute(new PathGradients(model, options, text, t,
                                 predictor.padId(), sweepRows(text.length())), baseline, context));
-                        case FORWARD -> scores.put(m.name(), perSample.computeIfAbsent(m.name(), k -> m.decompose(model,
-                                text, context)));
+                        case FORWARD -> {
+                            MethodScores s = perSample.computeIfAbsent(m.name(), k -> m.decompose(model, text,
+                                    context)).forTarget(t.name(), t.index());
+                            // the per-layer matrices only for the samples that keep their matrices (dumped ones)
+                            scores.put(m.name(), f.sample.matrices() ? s : s.withoutLayerMatrices());
+                        }
                         case SWEEP -> { } // added when the sweep finished the target
                     }
                 }

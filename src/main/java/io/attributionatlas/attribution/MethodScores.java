@@ -11,9 +11,12 @@ package io.attributionatlas.attribution;
  * @param backwardPasses model rows back-propagated for this method alone
  * @param headScores per-head importance [L][H] (attention attribution), else null
  * @param matrices per-head-pair scores [L][H][S][S] (attention attribution), else null
+ * @param layerMatrices per-layer token-to-token contributions [L][S][S], row i (the token receiving) and column j
+ *     (the token contributing), of the decomposition methods; null for the others, and for samples that do not keep
+ *     their matrices
  */
 public record MethodScores(String name, float[] tokenAttributions, float[] wordAttributions, long forwardPasses,
-        long backwardPasses, float[][] headScores, float[][][][] matrices) {
+        long backwardPasses, float[][] headScores, float[][][][] matrices, float[][][] layerMatrices) {
 
     /** Per-word sums of per-token scores ({@code words[i]} = -1 for special tokens, which belong to none). */
     public static float[] wordSums(float[] tokens, int[] words) {
@@ -36,7 +39,7 @@ public record MethodScores(String name, float[] tokenAttributions, float[] wordA
 
     /** Token-level scores with their word sums. */
     public static MethodScores ofTokens(String name, float[] tokens, int[] words, long forward, long backward) {
-        return new MethodScores(name, tokens, wordSums(tokens, words), forward, backward, null, null);
+        return new MethodScores(name, tokens, wordSums(tokens, words), forward, backward, null, null, null);
     }
 
     /** Word-level scores, each token carrying its word's score (Captum's feature-mask convention). */
@@ -45,6 +48,18 @@ public record MethodScores(String name, float[] tokenAttributions, float[] wordA
         for (int i = 0; i < words.length; i++) {
             tokens[i] = words[i] >= 0 ? wordScores[words[i]] : 0f;
         }
-        return new MethodScores(name, tokens, wordScores, forward, backward, null, null);
+        return new MethodScores(name, tokens, wordScores, forward, backward, null, null, null);
+    }
+
+    /** Token scores with their word sums, per-head scores [L][H] (or null) and per-layer matrices [L][S][S]. */
+    public static MethodScores ofDecomposition(String name, float[] tokens, int[] words, long forward,
+            float[][] headScores, float[][][] layerMatrices) {
+        return new MethodScores(name, tokens, wordSums(tokens, words), forward, 0, headScores, null, layerMatrices);
+    }
+
+    /** The same scores without the per-layer matrices (a sample that does not keep its matrices). */
+    public MethodScores withoutLayerMatrices() {
+        return layerMatrices == null ? this : new MethodScores(name, tokenAttributions, wordAttributions,
+                forwardPasses, backwardPasses, headScores, matrices, null);
     }
 }

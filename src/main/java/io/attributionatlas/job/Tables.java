@@ -105,7 +105,8 @@ final class Tables {
             .add("queries", FLOATS_4D)
             .add("keys", FLOATS_4D)
             .add("score_offsets", LAYERS_OR_NULL)
-            .add("score_scale", DataTypes.FloatType);
+            .add("score_scale", DataTypes.FloatType)
+            .add("decompositions", DataTypes.createMapType(DataTypes.StringType, FLOATS_3D, false));
 
     /** The schema of a per-sample table, the tables the ledger holds row by row. */
     static StructType ledgerSchema(String table) {
@@ -331,7 +332,26 @@ final class Tables {
                 .set("attention_attribution", attribution == null ? null : boxed(attribution.matrices()))
                 .set("queries", qk == null ? null : boxed(qk.queries())).set("keys", qk == null ? null : boxed(qk.keys()))
                 .set("score_offsets", qk == null ? null : boxed(qk.scoreOffsets()))
-                .set("score_scale", qk == null ? null : qk.scale()).row();
+                .set("score_scale", qk == null ? null : qk.scale())
+                .set("decompositions", decompositions(s)).row();
+    }
+
+    /**
+     * Per decomposition method (Value Zeroing, ALTI, DecompX), the first target's per-layer token-to-token
+     * contributions [L][S][S]; null where no method has them.
+     */
+    private static scala.collection.immutable.Map<Object, Object> decompositions(SampleAttribution s) {
+        if (s.targets().isEmpty() || s.targets().get(0).methods() == null) {
+            return null;
+        }
+        Map<Object, Object> byName = new java.util.LinkedHashMap<>();
+        s.targets().get(0).methods().forEach((name, m) -> {
+            if (m.layerMatrices() != null) {
+                byName.put(name, boxed(m.layerMatrices()));
+            }
+        });
+        return byName.isEmpty() ? null : scala.collection.immutable.Map$.MODULE$.from(
+                CollectionConverters.asScala(byName));
     }
 
     /**

@@ -87,6 +87,22 @@ public interface EncoderFamily {
         return x;
     }
 
+    /**
+     * The activation between the classification head's dense layer and its output (a decomposition linearises
+     * it), or null where the head is not dense → activation → output on the first token.
+     */
+    default Activation classifierActivation(ModelConfig config) {
+        return null;
+    }
+
+    /**
+     * Why a decomposition method (ALTI, DecompX) has no decomposition of this family's parts in its paper, or null
+     * where it has one.
+     */
+    default String refusesDecomposition(String method) {
+        return null;
+    }
+
     /** The classification logits [batch, labels] from the last hidden state [batch, S, hidden]. */
     NDArray classify(EncoderOps ops, NDArray last, NDArray mask);
 

@@ -189,6 +189,17 @@ public final class TransformerModel implements AutoCloseable {
         return layers.get(layer).get(role);
     }
 
+    /** An embedding or head parameter, e.g. {@code CLS_OUT_W} {@code [labels, hidden]}, or null where the model has none. */
+    public NDArray globalParameter(ParameterRole role) {
+        return globals.get(role);
+    }
+
+    /** The first layer's input from the embeddings module's output: projected to the hidden size where it is. */
+    public NDArray firstLayerInput(NDArray embeddingOutput) {
+        return globals.containsKey(Role.EMB_PROJ_W) ? ops.linear(embeddingOutput, Role.EMB_PROJ_W, Role.EMB_PROJ_B)
+                : embeddingOutput;
+    }
+
     /**
      * Turns PyTorch's grad mode off on the calling thread (it is on by default on new threads), so
      * forward passes record no autograd graph; {@link #forwardAndBackward} turns it on for its own pass.

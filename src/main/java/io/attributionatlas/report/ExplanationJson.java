@@ -98,7 +98,12 @@ public final class ExplanationJson {
                 r.addProperty("backward_passes", m.backwardPasses());
                 if (m.headScores() != null) {
                     r.add("head_importance", GSON.toJsonTree(m.headScores()));
-                    r.add("matrices", GSON.toJsonTree(m.matrices()));
+                    if (m.matrices() != null) {
+                        r.add("matrices", GSON.toJsonTree(m.matrices()));
+                    }
+                }
+                if (m.layerMatrices() != null) {
+                    r.add("layer_matrices", GSON.toJsonTree(m.layerMatrices()));
                 }
                 methods.add(name, r);
             });

@@ -16,7 +16,7 @@ class AttributionMethodsTest {
     void everyMethodIsRegisteredOnceInOrder() {
         assertEquals(List.of("integrated_gradients", "saliency", "input_x_gradient", "gradient_shap", "occlusion",
                 "word_ablation", "kernel_shap", "lime", "shapley_value_sampling", "noise_tunnel",
-                "attention_attribution", "value_zeroing"), AttributionMethods.all().stream().map(AttributionMethod::name).toList());
+                "attention_attribution", "value_zeroing", "alti", "decompx"), AttributionMethods.all().stream().map(AttributionMethod::name).toList());
         for (AttributionMethod m : AttributionMethods.all()) {
             assertTrue(m.outputs().containsAll(AttributionMethod.TOKEN_AND_WORD_SCORES), m.name());
             assertTrue(!m.summary().isBlank(), m.name());

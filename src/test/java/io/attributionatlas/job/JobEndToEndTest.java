@@ -409,7 +409,7 @@ class JobEndToEndTest {
         Path output = tmp.resolve("methods-out");
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
                 "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation,gradient_shap,"
-                + "attention_attribution,value_zeroing", "--set", "methods.faithfulness=true", "--set", "dump.count=1");
+                + "attention_attribution,value_zeroing,alti,decompx", "--set", "methods.faithfulness=true", "--set", "dump.count=1");
         assertEquals(0, r.status(), r.err());
         List<Row> importance = table(output, Tables.TOKEN_IMPORTANCE);
         for (String method : List.of("integrated_gradients", "occlusion", "word_ablation")) {
@@ -421,7 +421,8 @@ class JobEndToEndTest {
         // The corpus statistic against the engine run directly: mean Spearman of IG vs occlusion on word pieces.
         try (Predictor p = Predictor.open(model, null, Device.cpu());
                 Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "4", "methods",
-                        "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution,value_zeroing"))
+                        "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution,value_zeroing,alti,"
+                        + "decompx"))
                         .attributionOptions())) {
             Map<String, List<Double>> byTarget = new HashMap<>();
             io.attributionatlas.analysis.CorpusStatistics direct = new io.attributionatlas.analysis.CorpusStatistics(
@@ -480,16 +481,27 @@ class JobEndToEndTest {
                         1e-6);
                 assertEquals(values.size(), row.getList(10).stream().mapToLong(v -> (Long) v).sum(), "histogram");
             });
-            assertEquals(15 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
-                    + x.getString(4)).distinct().count(), "15 pairs of 6 methods × 2 units × 6 metrics");
+            assertEquals(28 * 2 * 6, agreement.stream().map(x -> x.getString(0) + x.getString(1) + x.getString(3)
+                    + x.getString(4)).distinct().count(), "28 pairs of 8 methods × 2 units × 6 metrics");
             List<Row> faithfulness = table(output, Tables.FAITHFULNESS);
-            assertEquals(7 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
-                    .distinct().count(), "6 methods and random × 2 metrics × (3 fractions + AOPC)");
+            assertEquals(9 * 2 * 4, faithfulness.stream().map(x -> x.getString(0) + x.getString(2) + x.getString(3))
+                    .distinct().count(), "8 methods and random × 2 metrics × (3 fractions + AOPC)");
             assertEquals(TinyModels.LAYERS * TinyModels.HEADS, table(output, Tables.HEAD_STATS).stream()
                     .filter(x -> x.getString(2).equals("attention_attribution") && x.getLong(3) == texts.size()).count(),
                     "attention attribution aggregated per head over every sample");
+            assertEquals(TinyModels.LAYERS * TinyModels.HEADS, table(output, Tables.HEAD_STATS).stream()
+                    .filter(x -> x.getString(2).equals("alti") && x.getLong(3) == texts.size()).count(),
+                    "ALTI's per-head contribution mass aggregated per head over every sample");
             Row dumped = table(output, Tables.SAMPLE_MATRICES).get(0);
             assertEquals(TinyModels.LAYERS, dumped.getList(dumped.fieldIndex("attention_attribution")).size());
+            Map<String, List<?>> decompositions = dumped.getJavaMap(dumped.fieldIndex("decompositions"));
+            assertEquals(java.util.Set.of("value_zeroing", "alti", "decompx"), decompositions.keySet(),
+                    "the dumped sample's per-layer token-to-token matrices of each decomposition method");
+            int length = dumped.getList(dumped.fieldIndex("tokens")).size();
+            decompositions.values().forEach(m -> {
+                assertEquals(TinyModels.LAYERS, m.size());
+                assertEquals(length, ((List<?>) m.get(0)).size());
+            });
             long perTarget = faithfulness.stream().filter(x -> x.getString(0).equals("random")
                     && x.getString(2).equals("comprehensiveness") && x.getString(3).equals("aopc"))
                     .mapToLong(x -> x.getLong(4)).sum();

@@ -80,6 +80,6 @@ public final class AttentionAttribution extends NamedMethod {
         }
         long passes = (long) layers * ATTENTION_STEPS;
         return new MethodScores(NAME, tokens, MethodScores.wordSums(tokens,
-                gradients.text().words()), passes + 1, passes, importance, matrices);
+                gradients.text().words()), passes + 1, passes, importance, matrices, null);
     }
 }

@@ -30,59 +30,22 @@ public final class ValueZeroing extends NamedMethod {
     /**
      * The token scores: each layer's distances normalised per row (each token's contributions sum to 1), rolled out
      * through the layers (R = M_L ⋯ M_1), and the row of the token the head reads (the first token's, or the mean of
-     * the real tokens' rows where the head pools by mean). They are the same for every target and sum to 1.
+     * the real tokens' rows where the head pools by mean). They are the same for every target and sum to 1. The
+     * per-layer matrices are the normalised distances.
      */
     @Override
-    public MethodScores decompose(TransformerModel model, EncodedText text, MethodContext context) {
+    public Decomposition decompose(TransformerModel model, EncodedText text, MethodContext context) {
         int rows = io.attributionatlas.attribution.MemoryBudget.of(context.options().memoryMb(),
                 context.options().internalBatchSize(), model.manager().getDevice()).forwardRows(model.config(),
                         text.length());
         float[][][] d = distances(model, text, rows);
-        double[][] rollout = rollout(d);
-        int s = text.length();
-        float[] scores = new float[s];
-        boolean mean = model.config().family().poolsMean(model.config());
-        for (int j = 0; j < s; j++) {
-            double v = 0;
-            for (int i = 0; i < (mean ? s : 1); i++) {
-                v += rollout[i][j];
-            }
-            scores[j] = (float) (mean ? v / s : v);
+        try (NDManager scope = model.manager().newSubManager()) {
+            NDArray normalised = LayerContributions.normaliseRows(LayerContributions.fromHost(scope, d));
+            float[] scores = LayerContributions.pooledRow(LayerContributions.rollout(normalised),
+                    model.config().family().poolsMean(model.config()));
+            return Decomposition.same(MethodScores.ofDecomposition(NAME, scores, text.words(), 1 + (long) d.length,
+                    null, LayerContributions.toHost(normalised)));
         }
-        return MethodScores.ofTokens(NAME, scores, text.words(), 1 + (long) d.length, 0);
-    }
-
-    /** Each layer's rows normalised to sum 1, multiplied through the layers: [i][j] is j's share in token i at the top. */
-    static double[][] rollout(float[][][] distances) {
-        int s = distances[0].length;
-        double[][] r = new double[s][s];
-        for (int i = 0; i < s; i++) {
-            r[i][i] = 1;
-        }
-        for (float[][] layer : distances) {
-            double[][] m = new double[s][s];
-            for (int i = 0; i < s; i++) {
-                double total = 0;
-                for (int j = 0; j < s; j++) {
-                    total += Math.max(0, layer[i][j]);
-                }
-                for (int j = 0; j < s; j++) {
-                    m[i][j] = total == 0 ? (i == j ? 1 : 0) : Math.max(0, layer[i][j]) / total;
-                }
-            }
-            double[][] next = new double[s][s];
-            for (int i = 0; i < s; i++) {
-                for (int k = 0; k < s; k++) {
-                    if (m[i][k] != 0) {
-                        for (int j = 0; j < s; j++) {
-                            next[i][j] += m[i][k] * r[k][j];
-                        }
-                    }
-                }
-            }
-            r = next;
-        }
-        return r;
     }
 
     /**

@@ -60,7 +60,7 @@ public final class Albert extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return Activation.TANH;
     }
 }

@@ -16,7 +16,7 @@ public final class Bert extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return Activation.TANH;
     }
 }

@@ -132,7 +132,7 @@ public final class DebertaV2 extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return config.settings(Settings.class).poolerActivation();
     }
 

@@ -39,7 +39,7 @@ public final class DistilBert extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return Activation.RELU;
     }
 }

@@ -24,7 +24,7 @@ public final class Electra extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return Activation.GELU;
     }
 }

@@ -72,7 +72,7 @@ public final class Mpnet extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return Activation.TANH;
     }
 

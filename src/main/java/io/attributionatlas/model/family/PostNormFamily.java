@@ -62,7 +62,8 @@ public abstract class PostNormFamily implements EncoderFamily {
     protected abstract ClassifierNames classifierNames();
 
     /** The activation between the classifier's dense layer and its output. */
-    protected abstract Activation classifierActivation(ModelConfig config);
+    @Override
+    public abstract Activation classifierActivation(ModelConfig config);
 
     /** Whether the embeddings add absolute positions from a table. */
     protected boolean hasPositionTable() {

@@ -35,7 +35,7 @@ public class Roberta extends PostNormFamily {
     }
 
     @Override
-    protected Activation classifierActivation(ModelConfig config) {
+    public Activation classifierActivation(ModelConfig config) {
         return Activation.TANH;
     }
 }

@@ -1,0 +1,343 @@
+package io.attributionatlas.attribution.method;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.attributionatlas.Fixtures;
+import io.attributionatlas.attribution.AttributionOptions;
+import io.attributionatlas.attribution.Explainer;
+import io.attributionatlas.attribution.MethodScores;
+import io.attributionatlas.attribution.SampleAttribution;
+import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.EncodedText;
+import io.attributionatlas.model.EncoderFamilies;
+import io.attributionatlas.model.EncoderFamily;
+import io.attributionatlas.model.ParameterLayout.LayerRole;
+import io.attributionatlas.model.Predictor;
+import io.attributionatlas.model.Task;
+import io.attributionatlas.model.TextInput;
+import io.attributionatlas.model.TinyModels;
+import io.attributionatlas.model.TransformerModel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * ALTI and DecompX: DecompX's parts sum to every layer's hidden state and to the logits less the bias part, on every
+ * family it decomposes (the real model, the models transformers saved, tiny random models, classification and QA);
+ * ALTI's contributions equal a direct computation from the weights, every row is a distribution, the rollout's too, and
+ * an identity attention gives the identity; ModernBERT is refused by name.
+ */
+class DecompositionMethodsTest {
+
+    @TempDir
+    static Path tmp;
+
+    private static List<Path> models(Task task) throws Exception {
+        List<Path> models = new ArrayList<>();
+        if (task == Task.SEQUENCE_CLASSIFICATION) {
+            models.add(Fixtures.realModel());
+            for (String golden : List.of("hf/bert-cls", "hf/roberta-cls", "hf/xlm-roberta-cls", "hf/albert-cls",
+                    "hf/deberta-v2-cls", "hf-next/mpnet-cls")) {
+                models.add(Fixtures.golden(golden));
+            }
+        } else {
+            for (String golden : List.of("hf/roberta-qa", "hf/deberta-v2-qa", "hf-next/mpnet-qa")) {
+                models.add(Fixtures.golden(golden));
+            }
+        }
+        for (EncoderFamily family : EncoderFamilies.all()) {
+            if (family.refusesDecomposition(DecompX.NAME) == null && family.refusesTask(task) == null) {
+                models.add(TinyModels.write(tmp.resolve(family.modelType() + "-" + task), TinyModels.Spec.of(family,
+                        task)));
+            }
+        }
+        return models;
+    }
+
+    @Test
+    void decompxPartsSumToEveryHiddenStateAndToTheLogits() throws Exception {
+        for (Task task : List.of(Task.SEQUENCE_CLASSIFICATION, Task.QUESTION_ANSWERING)) {
+            for (Path dir : models(task)) {
+                try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
+                    EncodedText text = p.tokenizer().encode("the movie was not very good , but the cast was .");
+                    DecompX.Result r = DecompX.propagate(p.model(), text);
+                    double worstLayer = 0;
+                    for (double e : r.layerErrors()) {
+                        worstLayer = Math.max(worstLayer, e);
+                    }
+                    assertTrue(worstLayer <= 1e-4, dir + ": a layer's parts differ from its hidden state by "
+                            + worstLayer + " of its largest value");
+                    // per output: Σ tokens' parts + the bias part = the logit
+                    double scale = 0;
+                    for (float v : r.logits()) {
+                        scale = Math.max(scale, Math.abs(v));
+                    }
+                    double worstLogit = 0;
+                    int outputs = r.outputs();
+                    int parts = text.length() + 1;
+                    for (int o = 0; o < outputs; o++) {
+                        double sum = 0;
+                        for (int k = 0; k < parts; k++) {
+                            sum += r.headParts()[k * outputs + o];
+                        }
+                        worstLogit = Math.max(worstLogit, Math.abs(sum - r.logits()[o]));
+                    }
+                    System.out.printf("decompx %s %s: %d tokens, layers %.1e, logits %.1e (of %.2f)%n",
+                            dir.getFileName(), task, text.length(), worstLayer, worstLogit, scale);
+                    assertTrue(worstLogit <= 1e-4 * Math.max(1, scale), dir + ": logits " + worstLogit);
+                    // each layer's row: the tokens' shares of the projection on h_i, with the bias part's, sum to 1
+                    for (float[][] layer : r.layerMatrices()) {
+                        for (float[] row : layer) {
+                            for (float v : row) {
+                                assertTrue(Float.isFinite(v));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Through the explainer: each class's scores are that class's token parts, so they differ between classes. */
+    @Test
+    void decompxScoresAreEachTargetsTokenParts() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                Explainer e = new Explainer(p, AttributionOptions.defaults().set("methods", "decompx,alti")
+                        .set("target", "all").set("n_steps", "4"))) {
+            SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("t", "a gorgeous, witty, seductive movie.",
+                    null), null))).get(0);
+            DecompX.Result r = DecompX.propagate(p.model(), s.sample().encoding());
+            for (TargetAttribution t : s.targets()) {
+                MethodScores m = t.methods().get(DecompX.NAME);
+                double total = r.biasPart("class", t.index());
+                for (int k = 0; k < m.tokenAttributions().length; k++) {
+                    assertEquals(r.targetPart("class", t.index(), k), m.tokenAttributions()[k], 0f);
+                    total += m.tokenAttributions()[k];
+                }
+                assertEquals(t.fInput(), total, 1e-4 * Math.max(1, Math.abs(t.fInput())),
+                        "the tokens' parts and the bias part make the logit F(x)");
+                assertEquals(1, m.forwardPasses());
+                assertEquals(6, m.layerMatrices().length);
+                assertEquals(6, t.methods().get(Alti.NAME).headScores().length);
+            }
+            float[] first = s.targets().get(0).methods().get(DecompX.NAME).tokenAttributions();
+            float[] second = s.targets().get(1).methods().get(DecompX.NAME).tokenAttributions();
+            assertTrue(!java.util.Arrays.equals(first, second), "each class has its own parts");
+        }
+    }
+
+    @Test
+    void altiRowsAreDistributionsAndRollOut() throws Exception {
+        for (Path dir : models(Task.SEQUENCE_CLASSIFICATION)) {
+            try (Predictor p = Predictor.open(dir, null, Device.cpu());
+                    Explainer e = new Explainer(p, AttributionOptions.defaults().set("methods", "alti")
+                            .set("n_steps", "4"))) {
+                SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("t",
+                        "the movie was not very good , but the cast was .", null), null))).get(0);
+                MethodScores m = s.targets().get(0).methods().get(Alti.NAME);
+                int n = s.sample().length();
+                double[][] rollout = identity(n);
+                for (float[][] layer : m.layerMatrices()) {
+                    for (float[] row : layer) {
+                        double sum = 0;
+                        for (float v : row) {
+                            assertTrue(v >= 0, dir + ": a contribution is not negative");
+                            sum += v;
+                        }
+                        assertEquals(1, sum, 1e-5, dir + ": a layer's row sums to 1");
+                    }
+                    rollout = multiply(layer, rollout);
+                }
+                for (double[] row : rollout) {
+                    assertEquals(1, java.util.Arrays.stream(row).sum(), 1e-5, "a rollout row sums to 1");
+                }
+                double total = 0;
+                for (int j = 0; j < n; j++) {
+                    assertEquals(rollout[0][j], m.tokenAttributions()[j], 1e-5, "the first token's rollout row");
+                    total += m.tokenAttributions()[j];
+                }
+                assertEquals(1, total, 1e-5);
+                for (float[] heads : m.headScores()) {
+                    for (float mass : heads) {
+                        assertTrue(mass >= 0 && Float.isFinite(mass), dir + ": head mass " + mass);
+                    }
+                }
+            }
+        }
+    }
+
+    /** One layer of the real model: the tensor computation equals the definition evaluated directly in doubles. */
+    @Test
+    void altiEqualsItsDefinitionComputedDirectly() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                NDManager scope = p.model().manager().newSubManager()) {
+            TransformerModel model = p.model();
+            EncodedText text = p.tokenizer().encode("the acting is bad .");
+            LayerContributions.Internals in = LayerContributions.Internals.of(model, text, scope);
+            int layer = 2;
+            Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer);
+            NDArray[] tensors = Alti.contributions(block, in.layerInputs().get(layer), in.attentions().get(layer));
+            float[][] direct = direct(model, layer, matrix(in.layerInputs().get(layer)), in.attentions().get(layer)
+                    .toFloatArray(), text.length());
+            float[] computed = tensors[0].toFloatArray();
+            double worst = 0;
+            double largest = 0;
+            for (int i = 0; i < text.length(); i++) {
+                for (int j = 0; j < text.length(); j++) {
+                    worst = Math.max(worst, Math.abs(computed[i * text.length() + j] - direct[i][j]));
+                    largest = Math.max(largest, direct[i][j]);
+                }
+            }
+            System.out.printf("alti layer %d: max |tensor − direct| %.2e of %.2f%n", layer, worst, largest);
+            assertTrue(worst <= 1e-4 * largest, "worst " + worst);
+        }
+    }
+
+    /** A layer whose attention is the identity: every token contributes only to itself. */
+    @Test
+    void altiOfAnIdentityAttentionIsTheIdentity() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                NDManager scope = p.model().manager().newSubManager()) {
+            EncodedText text = p.tokenizer().encode("a charming journey .");
+            LayerContributions.Internals in = LayerContributions.Internals.of(p.model(), text, scope);
+            int s = text.length();
+            NDArray identity = scope.eye(s).expandDims(0).repeat(0, p.model().config().numHeads());
+            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0), in.layerInputs().get(0), identity)[0];
+            float[] normalised = LayerContributions.normaliseRows(c.expandDims(0)).toFloatArray();
+            for (int i = 0; i < s; i++) {
+                for (int j = 0; j < s; j++) {
+                    assertEquals(i == j ? 1f : 0f, normalised[i * s + j], 1e-6f, i + "," + j);
+                }
+            }
+        }
+    }
+
+    @Test
+    void modernBertIsRefusedByName() throws Exception {
+        Path dir = TinyModels.write(tmp.resolve("modernbert-refused"), TinyModels.Spec.of(EncoderFamilies.of(
+                "modernbert"), Task.SEQUENCE_CLASSIFICATION));
+        try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
+            for (String method : List.of("alti", "decompx")) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Explainer(p,
+                        AttributionOptions.defaults().set("methods", method)));
+                assertTrue(e.getMessage().contains("method " + method + " cannot explain this modernbert model")
+                        && e.getMessage().contains(method.equals("alti") ? "pre-norm" : "GeGLU"), e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * c_ij = max(0, ‖x̃_i‖₁ − ‖x̃_i − L_i(T_i(x_j))‖₁) from the weights, in doubles: T_i(x_j) = Σ_h A^h_ij x_j W_V^h
+     * W_O^h (+ x_i at j = i), x̃_i the layer norm of Σ_j T_i(x_j) + b_V W_O + b_O.
+     */
+    private static float[][] direct(TransformerModel model, int layer, float[][] x, float[] attention, int s) {
+        int d = x[0].length;
+        int heads = model.config().numHeads();
+        int dh = d / heads;
+        float[][] wv = matrix(model.layerParameter(layer, LayerRole.VALUE_W));
+        float[] bv = model.layerParameter(layer, LayerRole.VALUE_B).toFloatArray();
+        float[][] wo = matrix(model.layerParameter(layer, LayerRole.ATTN_OUT_W));
+        float[] bo = model.layerParameter(layer, LayerRole.ATTN_OUT_B).toFloatArray();
+        float[] gamma = model.layerParameter(layer, LayerRole.ATTN_NORM_W).toFloatArray();
+        float[] beta = model.layerParameter(layer, LayerRole.ATTN_NORM_B).toFloatArray();
+        // per head and token j: x_j W_V^h W_O^h  [h][j][d]
+        double[][][] vo = new double[heads][s][d];
+        for (int j = 0; j < s; j++) {
+            double[] v = new double[d];
+            for (int o = 0; o < d; o++) {
+                for (int k = 0; k < d; k++) {
+                    v[o] += (double) wv[o][k] * x[j][k];
+                }
+            }
+            for (int h = 0; h < heads; h++) {
+                for (int o = 0; o < d; o++) {
+                    for (int c = h * dh; c < (h + 1) * dh; c++) {
+                        vo[h][j][o] += (double) wo[o][c] * v[c];
+                    }
+                }
+            }
+        }
+        double[] bias = new double[d];
+        for (int o = 0; o < d; o++) {
+            bias[o] = bo[o];
+            for (int c = 0; c < d; c++) {
+                bias[o] += (double) wo[o][c] * bv[c];
+            }
+        }
+        float[][] out = new float[s][s];
+        double eps = model.config().layerNormEps();
+        for (int i = 0; i < s; i++) {
+            double[][] t = new double[s][d];
+            double[] r = bias.clone();
+            for (int j = 0; j < s; j++) {
+                for (int o = 0; o < d; o++) {
+                    for (int h = 0; h < heads; h++) {
+                        t[j][o] += attention[(h * s + i) * s + j] * vo[h][j][o];
+                    }
+                    if (i == j) {
+                        t[j][o] += x[i][o];
+                    }
+                    r[o] += t[j][o];
+                }
+            }
+            double mean = java.util.Arrays.stream(r).average().orElseThrow();
+            double var = java.util.Arrays.stream(r).map(v -> (v - mean) * (v - mean)).average().orElseThrow();
+            double sigma = Math.sqrt(var + eps);
+            double[] xt = new double[d];
+            double xtNorm = 0;
+            for (int o = 0; o < d; o++) {
+                xt[o] = gamma[o] * (r[o] - mean) / sigma + beta[o];
+                xtNorm += Math.abs(xt[o]);
+            }
+            for (int j = 0; j < s; j++) {
+                double tm = java.util.Arrays.stream(t[j]).average().orElseThrow();
+                double dist = 0;
+                for (int o = 0; o < d; o++) {
+                    dist += Math.abs(xt[o] - gamma[o] * (t[j][o] - tm) / sigma);
+                }
+                out[i][j] = (float) Math.max(0, xtNorm - dist);
+            }
+        }
+        return out;
+    }
+
+    private static float[][] matrix(NDArray a) {
+        NDArray f = a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+        int rows = (int) f.getShape().get(0);
+        int cols = (int) f.getShape().get(1);
+        float[] flat = f.toFloatArray();
+        float[][] m = new float[rows][cols];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(flat, r * cols, m[r], 0, cols);
+        }
+        return m;
+    }
+
+    private static double[][] identity(int n) {
+        double[][] m = new double[n][n];
+        for (int i = 0; i < n; i++) {
+            m[i][i] = 1;
+        }
+        return m;
+    }
+
+    private static double[][] multiply(float[][] a, double[][] b) {
+        int n = b.length;
+        double[][] out = new double[n][n];
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < n; k++) {
+                for (int j = 0; j < n; j++) {
+                    out[i][j] += a[i][k] * b[k][j];
+                }
+            }
+        }
+        return out;
+    }
+}
