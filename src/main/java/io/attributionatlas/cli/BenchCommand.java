@@ -42,7 +42,8 @@ final class BenchCommand implements AtlasCli.Command {
         return "bench " + ModelOptions.USAGE + " --input FILE.csv|FILE.jsonl [--samples N] [--naive-samples 8]"
                 + " [--n-steps 50] [--min-tokens 17] [--max-tokens 23] [--long-tokens 128] [--long-samples N]"
                 + " [--internal-batch-size auto|N] [--memory-mb auto|MB] [--lengths 32,64,128,256,512]"
-                + " [--length-samples 2] [--methods LIST] [--bert-base-shape false|true] [--json OUT.json]";
+                + " [--length-samples 2] [--methods LIST [--methods-only true]] [--bert-base-shape false|true]"
+                + " [--json OUT.json]";
     }
 
     /** Samples per measurement when --samples is not given: a few passes' worth on the device. */
@@ -53,7 +54,7 @@ final class BenchCommand implements AtlasCli.Command {
     public int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Arguments a = new Arguments(args, 1, ModelOptions.names("input", "samples", "naive-samples", "n-steps",
                 "min-tokens", "max-tokens", "long-tokens", "long-samples", "internal-batch-size", "memory-mb",
-                "lengths", "length-samples", "methods", "bert-base-shape", "json"));
+                "lengths", "length-samples", "methods", "methods-only", "bert-base-shape", "json"));
         int naiveSamples = a.integer("naive-samples", 8, 1);
         int steps = a.integer("n-steps", 50, 2);
         int minTokens = a.integer("min-tokens", 17, 3);
@@ -106,11 +107,16 @@ final class BenchCommand implements AtlasCli.Command {
             }
             Set<Analysis> full = EnumSet.of(Analysis.INTEGRATED_GRADIENTS, Analysis.LAYER_CONDUCTANCE,
                     Analysis.ATTENTION_CONDUCTANCE);
-            measure(predictor, copy(base).analyses(full), samplesOf(predictor, base, inputs.subList(0, 4)), 0, 0,
-                    matmul); // warm-up
             List<Sample> shortSamples = samplesOf(predictor, base, inputs);
-            result.add("short_inputs", measureSet(predictor, base, full, shortSamples, naiveSamples, matmul));
-            if (longTokens > 0) {
+            // --methods-only: the methods' own costs, without the engine's sets (minutes on a CPU)
+            boolean sets = !(a.has("methods") && Boolean.parseBoolean(a.has("methods-only") ? a.get("methods-only")
+                    : "false"));
+            if (sets) {
+                measure(predictor, copy(base).analyses(full), samplesOf(predictor, base, inputs.subList(0, 4)), 0, 0,
+                        matmul); // warm-up
+                result.add("short_inputs", measureSet(predictor, base, full, shortSamples, naiveSamples, matmul));
+            }
+            if (sets && longTokens > 0) {
                 if (longTokens > config.maxLength()) {
                     throw new UsageException("--long-tokens: " + longTokens + " is more than the model's "
                             + config.maxLength() + " tokens");
@@ -125,7 +131,7 @@ final class BenchCommand implements AtlasCli.Command {
                 result.add("long_inputs", measureSet(predictor, base, full, longSamples, Math.min(naiveSamples,
                         longCount), matmul));
             }
-            if (Boolean.parseBoolean(a.has("bert-base-shape") ? a.get("bert-base-shape") : "false")) {
+            if (sets && Boolean.parseBoolean(a.has("bert-base-shape") ? a.get("bert-base-shape") : "false")) {
                 result.add("bert_base_shape", bertBaseShape(predictor, a.path("model"), base, texts,
                         longTokens > 0 ? longTokens : 128, matmul));
             }
@@ -142,7 +148,7 @@ final class BenchCommand implements AtlasCli.Command {
                 }
                 result.add("methods", methods);
             }
-            if (!lengths.isEmpty()) {
+            if (sets && !lengths.isEmpty()) {
                 result.add("lengths", lengthSweep(predictor, copy(base).analyses(Analysis.all()), texts, lengths,
                         lengthSamples));
             }
@@ -428,7 +434,7 @@ final class BenchCommand implements AtlasCli.Command {
     private static JsonObject measure(Predictor predictor, AttributionOptions options, List<Sample> samples,
             double forwardsPerSample, double forwardFlops, double matmulGflops) {
         try (Explainer explainer = new Explainer(predictor, options)) {
-            explainer.attribute(samples.subList(0, 2)); // warm-up
+            explainer.attribute(samples.subList(0, Math.min(2, samples.size()))); // warm-up
             long t0 = System.nanoTime();
             explainer.attribute(samples);
             double seconds = (System.nanoTime() - t0) / 1e9;
@@ -454,9 +460,10 @@ final class BenchCommand implements AtlasCli.Command {
      * per sample and the method's own forward and backward rows per sample.
      */
     private static JsonObject measureMethod(Predictor predictor, AttributionOptions options, List<Sample> samples,
-            AttributionMethod method) {
+            AttributionMethod method) throws IOException {
         try (Explainer explainer = new Explainer(predictor, options.analyses(Set.of()).methods(List.of(method)))) {
-            explainer.attribute(samples.subList(0, 2)); // warm-up
+            explainer.attribute(samples.subList(0, Math.min(2, samples.size()))); // warm-up
+            resetPeakResident();
             long t0 = System.nanoTime();
             List<io.attributionatlas.attribution.SampleAttribution> results = explainer.attribute(samples);
             double perSample = (System.nanoTime() - t0) / 1e9 / samples.size();
@@ -473,6 +480,8 @@ final class BenchCommand implements AtlasCli.Command {
             o.addProperty("seconds_per_sample", perSample);
             o.addProperty("forward_passes_per_sample", forward / (double) samples.size());
             o.addProperty("backward_passes_per_sample", backward / (double) samples.size());
+            o.addProperty("ms_per_sample", perSample * 1e3);
+            o.addProperty("peak_rss_mb", peakResidentMegabytes()); // since the warm-up, of the process
             return o;
         }
     }

@@ -494,13 +494,13 @@ class JobEndToEndTest {
                     "ALTI's per-head contribution mass aggregated per head over every sample");
             Row dumped = table(output, Tables.SAMPLE_MATRICES).get(0);
             assertEquals(TinyModels.LAYERS, dumped.getList(dumped.fieldIndex("attention_attribution")).size());
-            Map<String, List<?>> decompositions = dumped.getJavaMap(dumped.fieldIndex("decompositions"));
+            Map<String, scala.collection.Seq<?>> decompositions = dumped.getJavaMap(dumped.fieldIndex("decompositions"));
             assertEquals(java.util.Set.of("value_zeroing", "alti", "decompx"), decompositions.keySet(),
                     "the dumped sample's per-layer token-to-token matrices of each decomposition method");
             int length = dumped.getList(dumped.fieldIndex("tokens")).size();
             decompositions.values().forEach(m -> {
-                assertEquals(TinyModels.LAYERS, m.size());
-                assertEquals(length, ((List<?>) m.get(0)).size());
+                assertEquals(TinyModels.LAYERS, m.length());
+                assertEquals(length, ((scala.collection.Seq<?>) m.apply(0)).length());
             });
             long perTarget = faithfulness.stream().filter(x -> x.getString(0).equals("random")
                     && x.getString(2).equals("comprehensiveness") && x.getString(3).equals("aopc"))
