@@ -75,10 +75,11 @@ public interface AttributionMethod {
     }
 
     /**
-     * {@link Passes#FORWARD}: one sample's decomposition, from forward passes of its own, which gives the scores of
-     * each of its targets (the explainer asks once per sample, however many targets).
+     * {@link Passes#FORWARD}: the samples' decompositions, in their order, from forward passes of its own (batched
+     * across the samples within the memory budget), each giving the scores of each of its sample's targets. The
+     * explainer asks once per group of finished samples, however many targets.
      */
-    default Decomposition decompose(io.attributionatlas.model.TransformerModel model, EncodedText text,
+    default List<Decomposition> decompose(io.attributionatlas.model.TransformerModel model, List<EncodedText> texts,
             MethodContext context) {
         throw new UnsupportedOperationException(name() + " has no forward passes of its own");
     }

@@ -363,12 +363,20 @@ public final class Explainer implements AutoCloseable {
         Map<TargetAttribution, PerturbationBatch.Request[]> originals = new IdentityHashMap<>();
         List<Planned<MethodScores>> planned = new ArrayList<>();
         Map<TargetAttribution, Map<String, MethodScores>> computed = new IdentityHashMap<>();
-        for (InFlight f : group) {
+        // forward methods: the group's samples decomposed together, one decomposition per sample for all its targets
+        Map<String, List<AttributionMethod.Decomposition>> decompositions = new java.util.HashMap<>();
+        List<EncodedText> texts = group.stream().map(f -> f.sample.encoding()).toList();
+        for (AttributionMethod m : options.methods()) {
+            if (m.passes() == AttributionMethod.Passes.FORWARD) {
+                decompositions.put(m.name(), m.decompose(model, texts, new AttributionMethod.MethodContext(options,
+                        options.seed())));
+            }
+        }
+        for (int g = 0; g < group.size(); g++) {
+            InFlight f = group.get(g);
             EncodedText text = f.sample.encoding();
             long[] baseline = f.baseline;
             long seed = PerturbationBatch.seed(options, text);
-            // forward methods: one decomposition per sample for all its targets
-            Map<String, AttributionMethod.Decomposition> perSample = new java.util.HashMap<>();
             for (TargetAttribution t : f.results) {
                 Map<String, MethodScores> scores = computed.computeIfAbsent(t, k -> new java.util.HashMap<>());
                 AttributionMethod.MethodContext context = new AttributionMethod.MethodContext(options, seed);
@@ -383,8 +391,7 @@ public final class Explainer implements AutoCloseable {
                         case GRADIENT -> scores.put(m.name(), m.attribute(new PathGradients(model, options, text, t,
                                 predictor.padId(), sweepRows(text.length())), baseline, context));
                         case FORWARD -> {
-                            MethodScores s = perSample.computeIfAbsent(m.name(), k -> m.decompose(model, text,
-                                    context)).forTarget(t.name(), t.index());
+                            MethodScores s = decompositions.get(m.name()).get(g).forTarget(t.name(), t.index());
                             // the per-layer matrices only for the samples that keep their matrices (dumped ones)
                             scores.put(m.name(), f.sample.matrices() ? s : s.withoutLayerMatrices());
                         }

@@ -151,6 +151,15 @@ public record MemoryBudget(long bytes, int maxRows, long largestTensorBytes) {
         return Math.min(rows, (rows + rowsPerItem - 1) / rowsPerItem + 1);
     }
 
+    /**
+     * Samples of one pass of a decomposition method at {@code bytesPerSample} each, whose largest tensor holds
+     * {@code largestPerSample} bytes a sample: at least 1, at most maxRows, the largest tensor within its limit.
+     */
+    public int samples(long bytesPerSample, long largestPerSample) {
+        return (int) Math.max(1, Math.min(Math.min(maxRows, bytes / bytesPerSample),
+                largestTensorBytes / largestPerSample));
+    }
+
     /** Rows of one forward-only pass at {@code seq} tokens. */
     public int forwardRows(ModelConfig c, int seq) {
         return rows(forwardRowBytes(c, seq), c, seq);

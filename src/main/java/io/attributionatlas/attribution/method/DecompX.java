@@ -15,6 +15,7 @@ import io.attributionatlas.model.ParameterLayout.LayerRole;
 import io.attributionatlas.model.ParameterLayout.Role;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TransformerModel;
+import java.util.List;
 
 /**
  * DecompX (Modarressi et al., ACL 2023): every hidden state is kept as a sum of parts, one per input token plus one
@@ -30,6 +31,8 @@ public final class DecompX extends NamedMethod {
     public static final String NAME = "decompx";
     /** Elements of one [parts, S, intermediate] chunk of the feed-forward block (64 MB in float32). */
     private static final long FFN_CHUNK_ELEMENTS = 1L << 24;
+    /** Tensors of the size of the parts [S + 1, S, hidden] that one layer's propagation holds at once. */
+    private static final int PARTS_COPIES = 8;
     /** Below this |u| the activation's slope at u is taken at ±this instead (act(u)/u is 0/0 at 0). */
     private static final float SMALLEST_PREACTIVATION = 1e-6f;
 
@@ -48,17 +51,15 @@ public final class DecompX extends NamedMethod {
         return refusal;
     }
 
+    /** One pass over samples of similar length, within the memory budget (see {@link LayerContributions#inPasses}). */
     @Override
-    public Decomposition decompose(TransformerModel model, EncodedText text, MethodContext context) {
-        Result r = propagate(model, text);
-        int s = text.length();
-        return (target, index) -> {
-            float[] scores = new float[s];
-            for (int k = 0; k < s; k++) {
-                scores[k] = r.targetPart(target, index, k);
-            }
-            return MethodScores.ofDecomposition(NAME, scores, text.words(), 1, null, r.layerMatrices());
-        };
+    public List<Decomposition> decompose(TransformerModel model, List<EncodedText> texts, MethodContext context) {
+        ModelConfig c = model.config();
+        return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
+            io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s)
+                    + 4L * PARTS_COPIES * (s + 1) * s * c.hiddenSize(),
+            4L * (s + 1) * s * c.hiddenSize()}, group -> propagate(model, group).stream()
+                    .map(r -> (Decomposition) (target, index) -> r.scores(NAME, target, index)).toList());
     }
 
     /**
@@ -68,11 +69,21 @@ public final class DecompX extends NamedMethod {
      *     logits at every position [S][2] flattened, for QA
      * @param outputs per part, the width of its {@code headParts} row
      * @param logits the forward pass's logits (or start and end logits, [S][2] flattened)
-     * @param layerErrors per layer, max |Σ parts − hidden state| / max |hidden state|
+     * @param layerError over the layers, max |Σ parts − hidden state| / max |hidden state| at the real tokens
      * @param layerMatrices per layer [i][k]: token k's part of token i's hidden state projected on it, part·h_i / ‖h_i‖²
      *     (each row sums to 1 less the bias part's share)
      */
-    record Result(float[] headParts, int outputs, float[] logits, double[] layerErrors, float[][][] layerMatrices) {
+    record Result(float[] headParts, int outputs, float[] logits, double layerError, float[][][] layerMatrices,
+            int[] words) {
+
+        /** The tokens' parts of a target as the method's scores. */
+        MethodScores scores(String name, String target, int index) {
+            float[] scores = new float[words.length];
+            for (int k = 0; k < scores.length; k++) {
+                scores[k] = targetPart(target, index, k);
+            }
+            return MethodScores.ofDecomposition(name, scores, words, 1, null, layerMatrices);
+        }
 
         /** Token k's part of a target: a class's logit, or the start or end logit at a position. */
         float targetPart(String target, int index, int k) {
@@ -89,64 +100,96 @@ public final class DecompX extends NamedMethod {
         }
     }
 
-    static Result propagate(TransformerModel model, EncodedText text) {
+    /**
+     * The decomposition of samples in one padded pass: parts [B, S + 1, S, hidden], part k &lt; S token k's (zero for a
+     * padded k), part S the biases'. A padded key gets no attention, so a padded token's part stays zero and a real
+     * token's rows never read a padded position.
+     */
+    static List<Result> propagate(TransformerModel model, List<EncodedText> texts) {
         ModelConfig config = model.config();
-        int s = text.length();
-        int n = s + 1;
         try (NDManager scope = model.manager().newSubManager()) {
-            LayerContributions.Internals in = LayerContributions.Internals.of(model, text, scope);
-            // part k < S is token k's own embedding; part S, the biases', starts empty
+            LayerContributions.Internals in = LayerContributions.Internals.of(model, texts, scope);
             NDArray x0 = in.layerInputs().get(0);
-            NDArray tokens = scope.eye(s).concat(scope.zeros(new Shape(1, s)), 0);
-            NDArray parts = tokens.expandDims(-1).mul(x0.expandDims(0)); // [N, S, hidden]
+            long batch = x0.getShape().get(0);
+            int s = (int) x0.getShape().get(1);
+            int n = s + 1;
+            NDArray mask = in.mask(); // [B, S]
+            // part k < S is token k's own embedding; part S, the biases', starts empty
+            NDArray tokens = scope.eye(s).concat(scope.zeros(new Shape(1, s)), 0).expandDims(0)
+                    .mul(mask.concat(scope.zeros(new Shape(batch, 1)), 1).expandDims(-1)); // [B, N, S]
+            NDArray parts = tokens.expandDims(-1).mul(x0.expandDims(1)); // [B, N, S, hidden]
             NDArray biasPart = scope.zeros(new Shape(s)).concat(scope.ones(new Shape(1)), 0); // [N]: 1 at the bias part
             NDArray biasRows = biasPart.reshape(n, 1, 1);
-            double[] errors = new double[config.numLayers()];
+            NDArray realPositions = mask.expandDims(-1); // [B, S, 1]
+            double[][] errors = new double[(int) batch][config.numLayers()];
             NDList matrices = new NDList();
             for (int l = 0; l < config.numLayers(); l++) {
                 parts = layer(model, l, parts, in.attentions().get(l), biasRows);
-                NDArray h = parts.sum(new int[] {0});
+                NDArray h = parts.sum(new int[] {1}); // [B, S, hidden]
                 NDArray actual = in.layerOutputs().get(l);
-                errors[l] = h.sub(actual).abs().max().getFloat() / actual.abs().max().getFloat();
-                NDArray projected = parts.get(":" + s).mul(h.expandDims(0)).sum(new int[] {-1}); // [k, i]
-                matrices.add(projected.div(h.square().sum(new int[] {-1})).transpose());
+                float[] worst = largest(h.sub(actual).abs().mul(realPositions)).div(largest(actual.abs()
+                        .mul(realPositions))).toFloatArray();
+                for (int b = 0; b < batch; b++) {
+                    errors[b][l] = worst[b];
+                }
+                NDArray projected = parts.get(":, :" + s).mul(h.expandDims(1)).sum(new int[] {-1}); // [B, k, i]
+                matrices.add(projected.div(h.square().sum(new int[] {-1}).expandDims(1)).transpose(0, 2, 1));
             }
             NDArray head;
             NDArray logits;
             if (config.task() == Task.QUESTION_ANSWERING) {
                 head = linear(parts, LayerContributions.parameter(model, Role.QA_W),
-                        LayerContributions.parameter(model, Role.QA_B), biasRows); // [N, S, 2]
-                logits = LayerContributions.float32(in.result().startLogits().get(0).stack(
-                        in.result().endLogits().get(0), 1));
+                        LayerContributions.parameter(model, Role.QA_B), biasRows); // [B, N, S, 2]
+                logits = LayerContributions.float32(in.result().startLogits().stack(in.result().endLogits(), 2));
             } else if (config.task() == Task.SEQUENCE_CLASSIFICATION) {
                 NDArray biasColumn = biasPart.reshape(n, 1);
-                NDArray dense = linear(parts.get(":, 0, :"), LayerContributions.parameter(model, Role.CLS_HIDDEN_W),
-                        LayerContributions.parameter(model, Role.CLS_HIDDEN_B), biasColumn);
+                NDArray dense = linear(parts.get(":, :, 0, :"), LayerContributions.parameter(model,
+                        Role.CLS_HIDDEN_W), LayerContributions.parameter(model, Role.CLS_HIDDEN_B), biasColumn);
                 NDArray activated = dense.mul(slopes(config.family().classifierActivation(config),
-                        dense.sum(new int[] {0})));
+                        dense.sum(new int[] {1})).expandDims(1));
                 head = linear(activated, LayerContributions.parameter(model, Role.CLS_OUT_W),
-                        LayerContributions.parameter(model, Role.CLS_OUT_B), biasColumn); // [N, labels]
-                logits = LayerContributions.float32(in.result().logits().get(0));
+                        LayerContributions.parameter(model, Role.CLS_OUT_B), biasColumn); // [B, N, labels]
+                logits = LayerContributions.float32(in.result().logits());
             } else {
                 throw new IllegalArgumentException("a bare encoder has no logits to decompose");
             }
-            int outputs = (int) (head.size() / n);
-            return new Result(head.toFloatArray(), outputs, logits.toFloatArray(), errors,
-                    LayerContributions.toHost(NDArrays.stack(matrices)));
+            NDArray layerMatrices = NDArrays.stack(matrices, 1); // [B, L, S, S]
+            List<Result> out = new java.util.ArrayList<>();
+            for (int b = 0; b < batch; b++) {
+                int length = in.lengths()[b];
+                // its own tokens' parts and the bias part; for QA, its own positions
+                NDArray own = head.get(b);
+                own = own.get(":" + length).concat(own.get(s + ":"), 0);
+                NDArray ownLogits = logits.get(b);
+                if (config.task() == Task.QUESTION_ANSWERING) {
+                    own = own.get(":, :" + length);
+                    ownLogits = ownLogits.get(":" + length);
+                }
+                double error = java.util.Arrays.stream(errors[b]).max().orElse(0);
+                out.add(new Result(own.toFloatArray(), (int) (own.size() / (length + 1)), ownLogits.toFloatArray(),
+                        error, LayerContributions.toHost(layerMatrices, b, length), texts.get(b).words()));
+            }
+            return out;
         }
     }
 
-    /** One post-norm layer on the parts [N, S, hidden]: attention, residual, norm, feed-forward, residual, norm. */
+    /** Each sample's largest element of x [B, …]. */
+    private static NDArray largest(NDArray x) {
+        return x.reshape(x.getShape().get(0), -1).max(new int[] {1});
+    }
+
+    /** One post-norm layer on the parts [B, N, S, hidden]: attention, residual, norm, feed-forward, residual, norm. */
     private static NDArray layer(TransformerModel model, int l, NDArray parts, NDArray attention, NDArray biasRows) {
         ModelConfig config = model.config();
-        long n = parts.getShape().get(0);
-        long s = parts.getShape().get(1);
+        long batch = parts.getShape().get(0);
+        long n = parts.getShape().get(1);
+        long s = parts.getShape().get(2);
         int d = config.hiddenSize();
         int h = config.numHeads();
         NDArray valueW = LayerContributions.parameter(model, l, LayerRole.VALUE_W);
         NDArray outW = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_W);
-        NDArray values = parts.matMul(valueW.transpose()).reshape(n, s, h, d / h).transpose(0, 2, 1, 3);
-        NDArray mixed = attention.expandDims(0).matMul(values).transpose(0, 2, 1, 3).reshape(n, s, d);
+        NDArray values = parts.matMul(valueW.transpose()).reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
+        NDArray mixed = attention.expandDims(1).matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
         // the value bias reaches every token whole (attention rows sum to 1): with the output bias, the bias part's
         NDArray valueB = LayerContributions.parameter(model, l, LayerRole.VALUE_B);
         NDArray outB = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_B);
@@ -172,18 +215,19 @@ public final class DecompX extends NamedMethod {
         NDArray inB = LayerContributions.parameter(model, l, LayerRole.FFN_IN_B);
         NDArray outW = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_W);
         NDArray outB = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_B);
-        NDArray total = parts.sum(new int[] {0}).matMul(inW.transpose());
-        NDArray slope = slopes(model.config().activation(), inB == null ? total : total.add(inB)); // [S, intermediate]
-        long n = parts.getShape().get(0);
-        long perPart = parts.getShape().get(1) * inW.getShape().get(0);
+        NDArray total = parts.sum(new int[] {1}).matMul(inW.transpose());
+        NDArray slope = slopes(model.config().activation(), inB == null ? total : total.add(inB)) // [B, S, intermediate]
+                .expandDims(1);
+        long n = parts.getShape().get(1);
+        long perPart = parts.getShape().get(0) * parts.getShape().get(2) * inW.getShape().get(0);
         int chunk = (int) Math.max(1, Math.min(n, FFN_CHUNK_ELEMENTS / perPart));
         NDList out = new NDList();
         for (int from = 0; from < n; from += chunk) {
             String rows = from + ":" + Math.min(n, from + chunk);
-            NDArray pre = linear(parts.get(rows), inW, inB, biasRows.get(rows));
+            NDArray pre = linear(parts.get(":, " + rows), inW, inB, biasRows.get(rows));
             out.add(linear(pre.mul(slope), outW, outB, biasRows.get(rows)));
         }
-        return out.size() == 1 ? out.get(0) : NDArrays.concat(out, 0);
+        return out.size() == 1 ? out.get(0) : NDArrays.concat(out, 1);
     }
 
     /** parts·Wᵀ, the bias (if any) added to the bias part only ({@code biasRows}: 1 there, 0 elsewhere). */
@@ -197,9 +241,9 @@ public final class DecompX extends NamedMethod {
      * part. The parts of the output sum to the norm of their sum exactly.
      */
     private static NDArray norm(NDArray parts, NDArray gamma, NDArray beta, NDArray biasRows, double eps) {
-        NDArray total = parts.sum(new int[] {0});
+        NDArray total = parts.sum(new int[] {1});
         NDArray centred = total.sub(total.mean(new int[] {-1}, true));
-        NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt(); // [S, 1]
+        NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt().expandDims(1); // [B, 1, S, 1]
         NDArray out = parts.sub(parts.mean(new int[] {-1}, true)).div(sigma).mul(gamma);
         return beta == null ? out : out.add(biasRows.mul(beta));
     }

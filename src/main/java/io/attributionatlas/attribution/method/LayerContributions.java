@@ -24,28 +24,67 @@ final class LayerContributions {
     }
 
     /**
-     * One sample's forward pass, kept: per layer its input [S, hidden] (the projected embeddings for layer 0) and
-     * attention [heads, S, S], its layer outputs and its head outputs, all float32, in {@code scope}.
+     * One padded forward pass over samples, kept: per layer its input [B, S, hidden] (the projected embeddings for
+     * layer 0) and attention [B, heads, S, S], its layer outputs, and the mask [B, S] (1 at real tokens), all float32
+     * in {@code scope}; {@code lengths} are the samples' own. Padded keys get exactly zero attention, so a real token's
+     * decomposition never reads a padded one.
      */
-    record Internals(List<NDArray> layerInputs, List<NDArray> attentions, List<NDArray> layerOutputs,
-            ForwardResult result) {
+    record Internals(List<NDArray> layerInputs, List<NDArray> attentions, List<NDArray> layerOutputs, NDArray mask,
+            int[] lengths, ForwardResult result) {
 
-        static Internals of(TransformerModel model, EncodedText text, NDManager scope) {
-            ForwardResult r = model.forward(EncodedBatch.ofTexts(List.of(text), model.config().padTokenId()),
-                    new ForwardOptions().keepHiddenStates().keepAttentions(), scope);
+        static Internals of(TransformerModel model, List<EncodedText> texts, NDManager scope) {
+            EncodedBatch batch = EncodedBatch.ofTexts(texts, model.config().padTokenId());
+            NDArray mask = scope.create(batch.mask(), new ai.djl.ndarray.types.Shape(batch.batchSize(),
+                    batch.seqLen()));
+            ForwardResult r = model.forward(batch, new ForwardOptions().mask(mask).keepHiddenStates()
+                    .keepAttentions(), scope);
             List<NDArray> inputs = new ArrayList<>();
             List<NDArray> attentions = new ArrayList<>();
             List<NDArray> outputs = new ArrayList<>();
-            inputs.add(float32(model.firstLayerInput(r.embeddingOutput()).get(0)));
+            inputs.add(float32(model.firstLayerInput(r.embeddingOutput())));
             for (int l = 0; l < r.hiddenStates().size(); l++) {
-                outputs.add(float32(r.hiddenStates().get(l).get(0)));
-                attentions.add(float32(r.attentions().get(l).get(0)));
+                outputs.add(float32(r.hiddenStates().get(l)));
+                attentions.add(float32(r.attentions().get(l)));
                 if (l + 1 < r.hiddenStates().size()) {
                     inputs.add(outputs.get(l));
                 }
             }
-            return new Internals(inputs, attentions, outputs, r);
+            return new Internals(inputs, attentions, outputs, float32(mask), texts.stream()
+                    .mapToInt(EncodedText::length).toArray(), r);
         }
+    }
+
+    /**
+     * Runs {@code pass} over the texts in passes of samples of similar length (sorted by length, as many as the memory
+     * budget allows for the pass's longest: {@code bytesPerSample} gives a sample's bytes in all and those of its
+     * largest tensor at a length) and returns its results in the texts' order.
+     */
+    static <T> List<T> inPasses(TransformerModel model, List<EncodedText> texts,
+            io.attributionatlas.attribution.AttributionOptions options, java.util.function.IntFunction<long[]> bytesPerSample,
+            java.util.function.Function<List<EncodedText>, List<T>> pass) {
+        io.attributionatlas.attribution.MemoryBudget budget = io.attributionatlas.attribution.MemoryBudget.of(
+                options.memoryMb(), options.internalBatchSize(), model.manager().getDevice());
+        Integer[] order = new Integer[texts.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, java.util.Comparator.comparingInt(i -> -texts.get(i).length()));
+        List<T> out = new ArrayList<>(java.util.Collections.nCopies(texts.size(), null));
+        for (int from = 0; from < order.length; ) {
+            long[] need = bytesPerSample.apply(texts.get(order[from]).length());
+            int samples = budget.samples(need[0], need[1]);
+            int to = Math.min(order.length, from + samples);
+            List<EncodedText> group = new ArrayList<>();
+            for (int k = from; k < to; k++) {
+                group.add(texts.get(order[k]));
+            }
+            List<T> results = pass.apply(group);
+            for (int k = from; k < to; k++) {
+                out.set(order[k], results.get(k - from));
+            }
+            from = to;
+        }
+        return out;
     }
 
     static NDArray float32(NDArray a) {
@@ -71,28 +110,41 @@ final class LayerContributions {
     static NDArray normaliseRows(NDArray contributions) {
         NDArray clipped = contributions.maximum(0f);
         NDArray total = clipped.sum(new int[] {-1}, true);
-        long s = contributions.getShape().get(1);
+        long s = contributions.getShape().get(contributions.getShape().dimension() - 1);
         NDArray empty = total.eq(0f).toType(DataType.FLOAT32, false);
         NDArray eye = contributions.getManager().eye((int) s).expandDims(0);
         return clipped.add(eye.mul(empty)).div(total.add(empty));
     }
 
-    /** R = M_L ⋯ M_1 over [L, S, S] normalised matrices: [i][j] is token j's share in token i at the top. */
+    /** R = M_L ⋯ M_1 over [B, L, S, S] normalised matrices: [b][i][j] is token j's share in token i at the top. */
     static NDArray rollout(NDArray normalised) {
-        long layers = normalised.getShape().get(0);
-        NDArray r = normalised.get(0);
+        long layers = normalised.getShape().get(1);
+        NDArray r = normalised.get(":, 0");
         for (int l = 1; l < layers; l++) {
-            r = normalised.get(l).matMul(r);
+            r = normalised.get(":, " + l).matMul(r);
         }
         return r;
     }
 
     /**
-     * The rollout's row of the token the head reads: the first token's ([CLS], &lt;s&gt;), or the mean of every
-     * token's row where the head pools by mean. The shares sum to 1.
+     * Each sample's rollout row of the token the head reads: the first token's ([CLS], &lt;s&gt;), or the mean of its
+     * real tokens' rows where the head pools by mean. The shares sum to 1. {@code rollout} [B, S, S], mask [B, S].
      */
-    static float[] pooledRow(NDArray rollout, boolean mean) {
-        return (mean ? rollout.mean(new int[] {0}) : rollout.get(0)).toFloatArray();
+    static float[][] pooledRows(NDArray rollout, NDArray mask, int[] lengths, boolean mean) {
+        NDArray rows = mean ? rollout.mul(mask.expandDims(-1)).sum(new int[] {1}).div(mask.sum(new int[] {1}, true))
+                : rollout.get(":, 0");
+        float[] flat = rows.toFloatArray();
+        int s = (int) rollout.getShape().get(1);
+        float[][] out = new float[lengths.length][];
+        for (int b = 0; b < lengths.length; b++) {
+            out[b] = java.util.Arrays.copyOfRange(flat, b * s, b * s + lengths[b]);
+        }
+        return out;
+    }
+
+    /** Sample b's [L, S, S] of a [B, L, S, S] batch, cut to its own length, on the host. */
+    static float[][][] toHost(NDArray matrices, int b, int length) {
+        return toHost(matrices.get(b + ", :, :" + length + ", :" + length));
     }
 
     /** [L, S, S] on the host. */

@@ -33,18 +33,26 @@ public final class ValueZeroing extends NamedMethod {
      * the real tokens' rows where the head pools by mean). They are the same for every target and sum to 1. The
      * per-layer matrices are the normalised distances.
      */
+    /** Sample by sample: each sample's S copies are what its layer passes batch. */
     @Override
-    public Decomposition decompose(TransformerModel model, EncodedText text, MethodContext context) {
+    public List<Decomposition> decompose(TransformerModel model, List<EncodedText> texts, MethodContext context) {
+        return texts.stream().map(text -> decompose(model, text, context)).toList();
+    }
+
+    private static Decomposition decompose(TransformerModel model, EncodedText text, MethodContext context) {
         int rows = io.attributionatlas.attribution.MemoryBudget.of(context.options().memoryMb(),
                 context.options().internalBatchSize(), model.manager().getDevice()).forwardRows(model.config(),
                         text.length());
         float[][][] d = distances(model, text, rows);
         try (NDManager scope = model.manager().newSubManager()) {
-            NDArray normalised = LayerContributions.normaliseRows(LayerContributions.fromHost(scope, d));
-            float[] scores = LayerContributions.pooledRow(LayerContributions.rollout(normalised),
-                    model.config().family().poolsMean(model.config()));
+            NDArray normalised = LayerContributions.normaliseRows(LayerContributions.fromHost(scope, d)
+                    .expandDims(0)); // [1, L, S, S]
+            int s = text.length();
+            float[] scores = LayerContributions.pooledRows(LayerContributions.rollout(normalised),
+                    scope.ones(new ai.djl.ndarray.types.Shape(1, s)), new int[] {s},
+                    model.config().family().poolsMean(model.config()))[0];
             return Decomposition.same(MethodScores.ofDecomposition(NAME, scores, text.words(), 1 + (long) d.length,
-                    null, LayerContributions.toHost(normalised)));
+                    null, LayerContributions.toHost(normalised, 0, s)));
         }
     }
 

@@ -67,11 +67,8 @@ class DecompositionMethodsTest {
             for (Path dir : models(task)) {
                 try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
                     EncodedText text = p.tokenizer().encode("the movie was not very good , but the cast was .");
-                    DecompX.Result r = DecompX.propagate(p.model(), text);
-                    double worstLayer = 0;
-                    for (double e : r.layerErrors()) {
-                        worstLayer = Math.max(worstLayer, e);
-                    }
+                    DecompX.Result r = DecompX.propagate(p.model(), List.of(text)).get(0);
+                    double worstLayer = r.layerError();
                     assertTrue(worstLayer <= 1e-4, dir + ": a layer's parts differ from its hidden state by "
                             + worstLayer + " of its largest value");
                     // per output: Σ tokens' parts + the bias part = the logit
@@ -113,7 +110,7 @@ class DecompositionMethodsTest {
                         .set("target", "all").set("n_steps", "4"))) {
             SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("t", "a gorgeous, witty, seductive movie.",
                     null), null))).get(0);
-            DecompX.Result r = DecompX.propagate(p.model(), s.sample().encoding());
+            DecompX.Result r = DecompX.propagate(p.model(), List.of(s.sample().encoding())).get(0);
             for (TargetAttribution t : s.targets()) {
                 MethodScores m = t.methods().get(DecompX.NAME);
                 double total = r.biasPart("class", t.index());
@@ -180,12 +177,13 @@ class DecompositionMethodsTest {
                 NDManager scope = p.model().manager().newSubManager()) {
             TransformerModel model = p.model();
             EncodedText text = p.tokenizer().encode("the acting is bad .");
-            LayerContributions.Internals in = LayerContributions.Internals.of(model, text, scope);
+            LayerContributions.Internals in = LayerContributions.Internals.of(model, List.of(text), scope);
             int layer = 2;
             Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer);
-            NDArray[] tensors = Alti.contributions(block, in.layerInputs().get(layer), in.attentions().get(layer));
-            float[][] direct = direct(model, layer, matrix(in.layerInputs().get(layer)), in.attentions().get(layer)
-                    .toFloatArray(), text.length());
+            NDArray[] tensors = Alti.contributions(block, in.layerInputs().get(layer), in.attentions().get(layer),
+                    in.mask());
+            float[][] direct = direct(model, layer, matrix(in.layerInputs().get(layer).get(0)), in.attentions()
+                    .get(layer).toFloatArray(), text.length());
             float[] computed = tensors[0].toFloatArray();
             double worst = 0;
             double largest = 0;
@@ -206,10 +204,11 @@ class DecompositionMethodsTest {
         try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
                 NDManager scope = p.model().manager().newSubManager()) {
             EncodedText text = p.tokenizer().encode("a charming journey .");
-            LayerContributions.Internals in = LayerContributions.Internals.of(p.model(), text, scope);
+            LayerContributions.Internals in = LayerContributions.Internals.of(p.model(), List.of(text), scope);
             int s = text.length();
-            NDArray identity = scope.eye(s).expandDims(0).repeat(0, p.model().config().numHeads());
-            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0), in.layerInputs().get(0), identity)[0];
+            NDArray identity = scope.eye(s).expandDims(0).repeat(0, p.model().config().numHeads()).expandDims(0);
+            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0), in.layerInputs().get(0), identity,
+                    in.mask())[0];
             float[] normalised = LayerContributions.normaliseRows(c.expandDims(0)).toFloatArray();
             for (int i = 0; i < s; i++) {
                 for (int j = 0; j < s; j++) {
@@ -217,6 +216,60 @@ class DecompositionMethodsTest {
                 }
             }
         }
+    }
+
+    /**
+     * Samples of different lengths decomposed in one padded pass, and in passes of two (a budget of 2 rows), give what
+     * each gets alone: scores, head mass and per-layer matrices, for ALTI and DecompX (both targets).
+     */
+    @Test
+    void batchedSamplesEqualEachAlone() throws Exception {
+        List<String> sentences = List.of("a gorgeous, witty, seductive movie.", "bad .",
+                "the acting is bad and the plot is worse , but the music is fine .", "it's a charming journey .");
+        for (String rows : List.of("16", "2")) {
+            try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu())) {
+                AttributionOptions options = AttributionOptions.defaults().set("internal_batch_size", rows);
+                List<EncodedText> texts = sentences.stream().map(t -> p.tokenizer().encode(t)).toList();
+                io.attributionatlas.attribution.AttributionMethod.MethodContext context =
+                        new io.attributionatlas.attribution.AttributionMethod.MethodContext(options, 0);
+                for (io.attributionatlas.attribution.AttributionMethod m : List.of(new Alti(), new DecompX())) {
+                    List<io.attributionatlas.attribution.AttributionMethod.Decomposition> together = m.decompose(
+                            p.model(), texts, context);
+                    double worst = 0;
+                    for (int i = 0; i < texts.size(); i++) {
+                        io.attributionatlas.attribution.AttributionMethod.Decomposition alone = m.decompose(p.model(),
+                                List.of(texts.get(i)), context).get(0);
+                        for (int target = 0; target < 2; target++) {
+                            MethodScores a = together.get(i).forTarget("class", target);
+                            MethodScores b = alone.forTarget("class", target);
+                            assertEquals(texts.get(i).length(), a.tokenAttributions().length);
+                            worst = Math.max(worst, maxDifference(a.tokenAttributions(), b.tokenAttributions()));
+                            for (int l = 0; l < a.layerMatrices().length; l++) {
+                                for (int r = 0; r < a.layerMatrices()[l].length; r++) {
+                                    worst = Math.max(worst, maxDifference(a.layerMatrices()[l][r],
+                                            b.layerMatrices()[l][r]));
+                                }
+                                if (a.headScores() != null) {
+                                    worst = Math.max(worst, maxDifference(a.headScores()[l], b.headScores()[l]));
+                                }
+                            }
+                        }
+                    }
+                    System.out.printf("%s: %d samples in passes of at most %s, max |together − alone| %.2e%n",
+                            m.name(), texts.size(), rows, worst);
+                    assertTrue(worst <= 1e-5, m.name() + ": " + worst);
+                }
+            }
+        }
+    }
+
+    private static double maxDifference(float[] a, float[] b) {
+        assertEquals(a.length, b.length);
+        double worst = 0;
+        for (int k = 0; k < a.length; k++) {
+            worst = Math.max(worst, Math.abs(a[k] - b[k]));
+        }
+        return worst;
     }
 
     @Test
