@@ -59,7 +59,7 @@ public final class Alti extends NamedMethod {
             NDList raw = new NDList();
             NDList mass = new NDList();
             for (int l = 0; l < layers; l++) {
-                NDArray[] layer = contributions(AttentionBlock.of(model, l), in.layerInputs().get(l),
+                NDArray[] layer = contributions(AttentionBlock.of(model, l, scope), in.layerInputs().get(l),
                         in.attentions().get(l), in.mask());
                 raw.add(layer[0]);
                 mass.add(layer[1]);
@@ -82,87 +82,100 @@ public final class Alti extends NamedMethod {
         }
     }
 
-    /** A layer's value and output projections and the norm after the residual, in float32. */
+    /** A layer's value and output projections and the norm after the residual, float32 copies in a pass's scope. */
     record AttentionBlock(NDArray valueW, NDArray valueB, NDArray outW, NDArray outB, NDArray normW, NDArray normB,
             int heads, double eps) {
 
-        static AttentionBlock of(TransformerModel model, int layer) {
-            return new AttentionBlock(LayerContributions.parameter(model, layer, LayerRole.VALUE_W),
-                    LayerContributions.parameter(model, layer, LayerRole.VALUE_B),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_OUT_W),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_OUT_B),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_NORM_W),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_NORM_B), model.config().numHeads(),
-                    model.config().layerNormEps());
+        static AttentionBlock of(TransformerModel model, int layer, NDManager scope) {
+            return new AttentionBlock(LayerContributions.parameter(model, layer, LayerRole.VALUE_W, scope),
+                    LayerContributions.parameter(model, layer, LayerRole.VALUE_B, scope),
+                    LayerContributions.parameter(model, layer, LayerRole.ATTN_OUT_W, scope),
+                    LayerContributions.parameter(model, layer, LayerRole.ATTN_OUT_B, scope),
+                    LayerContributions.parameter(model, layer, LayerRole.ATTN_NORM_W, scope),
+                    LayerContributions.parameter(model, layer, LayerRole.ATTN_NORM_B, scope),
+                    model.config().numHeads(), model.config().layerNormEps());
         }
     }
 
     /**
      * One layer of B padded samples: the unnormalised contributions c [B, S(i), S(j)] and each head's contribution mass
      * [B, heads] (over the real rows of {@code mask} [B, S]), from the layer's input x [B, S, hidden] and attention
-     * [B, heads, S, S]. Query rows are taken in chunks so that the per-head terms [B, heads, rows, S, hidden] stay
-     * within {@link #CHUNK_ELEMENTS}. A padded key gets no attention and is not i, so it contributes 0 to a real row.
+     * [B, heads, S, S], both returned on x's manager. The linearised norm is linear, so each head's term is
+     * L_i(A^h_ij v_j W_O^h) = (A^h_ij / σ_i) G^h_j with G^h_j = γ ⊙ (v_j W_O^h − its mean), computed once per layer;
+     * query rows are taken in chunks so that the per-head terms [B, heads, rows, S, hidden] stay within
+     * {@link #CHUNK_ELEMENTS}. A padded key gets no attention and is not i, so it contributes 0 to a real row.
      */
     static NDArray[] contributions(AttentionBlock b, NDArray x, NDArray attention, NDArray mask) {
-        NDManager m = x.getManager();
+        NDManager outer = x.getManager();
         long batch = x.getShape().get(0);
         int s = (int) x.getShape().get(1);
         int d = (int) x.getShape().get(2);
         int h = b.heads();
         int dh = d / h;
-        // per head, each token's value vector through the head's slice of the output projection: [B, heads, S, hidden]
-        NDArray values = x.matMul(b.valueW().transpose()).reshape(batch, s, h, dh).transpose(0, 2, 1, 3);
-        NDArray valueOut = values.matMul(b.outW().reshape(d, h, dh).transpose(1, 2, 0));
-        // the value bias reaches every token whole (attention rows sum to 1); with the output bias, nobody's
-        NDArray bias = b.valueB() == null ? null : b.valueB().reshape(1, d).matMul(b.outW().transpose()).reshape(d);
-        if (b.outB() != null) {
-            bias = bias == null ? b.outB() : bias.add(b.outB());
-        }
-        NDArray eye = m.eye(s);
-        NDList rows = new NDList();
-        NDArray mass = m.zeros(new ai.djl.ndarray.types.Shape(batch, h));
-        int chunk = (int) Math.max(1, Math.min(s, CHUNK_ELEMENTS / (batch * h * s * d)));
-        for (int from = 0; from < s; from += chunk) {
-            int to = Math.min(s, from + chunk);
-            try (NDManager pass = m.newSubManager()) {
-                String range = from + ":" + to;
-                NDArray a = attention.get(":, :, " + range + ", :"); // [B, heads, n, S]
-                NDArray diagonal = eye.get(range); // [n, S]
-                NDArray real = mask.get(":, " + range); // [B, n]
-                for (NDArray t : new NDArray[] {a, diagonal, real}) {
-                    t.attach(pass);
-                }
-                NDArray perHead = a.expandDims(-1).mul(valueOut.expandDims(2)); // [B, heads, n, S(j), hidden]
-                NDArray residual = diagonal.expandDims(-1).expandDims(0).mul(x.expandDims(1)); // x_i at j = i
-                NDArray terms = perHead.sum(new int[] {1}).add(residual); // T_i(x_j): [B, n, S, hidden]
-                NDArray sum = terms.sum(new int[] {2});
-                if (bias != null) {
-                    sum = sum.add(bias);
-                }
-                NDArray centred = sum.sub(sum.mean(new int[] {-1}, true));
-                NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) b.eps()).sqrt(); // [B, n, 1]
-                NDArray out = centred.div(sigma).mul(b.normW());
-                if (b.normB() != null) {
-                    out = out.add(b.normB()); // x̃_i, the block's output: [B, n, hidden]
-                }
-                NDArray outNorm = out.abs().sum(new int[] {-1}); // [B, n]
-                NDArray c = proximity(out, outNorm, linearNorm(terms, sigma.expandDims(2), b.normW())); // [B, n, S]
-                NDArray cHead = proximity(out.expandDims(1), outNorm.expandDims(1), linearNorm(perHead,
-                        sigma.expandDims(1).expandDims(3), b.normW())); // [B, heads, n, S]
-                NDArray rowTotal = c.sum(new int[] {-1}); // [B, n]
-                NDArray shares = cHead.sum(new int[] {-1}).div(rowTotal.add(rowTotal.eq(0f).toType(
-                        rowTotal.getDataType(), false)).expandDims(1)); // [B, heads, n]
-                mass = mass.add(shares.mul(real.expandDims(1)).sum(new int[] {-1})); // on mass's manager
-                c.attach(m);
-                rows.add(c);
+        try (NDManager m = outer.newSubManager()) {
+            NDArray projected = x.matMul(b.valueW().transpose());
+            projected.attach(m); // what derives from it is freed with the layer
+            NDArray values = projected.reshape(batch, s, h, dh).transpose(0, 2, 1, 3);
+            // per head, each token's value vector through the head's slice of the output projection: [B, heads, S, hidden]
+            NDArray valueOut = values.matMul(b.outW().reshape(d, h, dh).transpose(1, 2, 0));
+            NDArray g = valueOut.sub(valueOut.mean(new int[] {-1}, true)).mul(b.normW());
+            NDArray a = attention.duplicate();
+            a.attach(m);
+            // the block's output: attention, residual, biases (the value bias reaches every token whole), the norm
+            NDArray sum = a.matMul(valueOut).sum(new int[] {1}).add(x);
+            if (b.valueB() != null) {
+                sum = sum.add(b.valueB().reshape(1, d).matMul(b.outW().transpose()).reshape(d));
             }
+            if (b.outB() != null) {
+                sum = sum.add(b.outB());
+            }
+            NDArray centred = sum.sub(sum.mean(new int[] {-1}, true));
+            NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) b.eps()).sqrt(); // [B, S, 1]
+            NDArray out = centred.div(sigma).mul(b.normW());
+            if (b.normB() != null) {
+                out = out.add(b.normB()); // x̃_i: [B, S, hidden]
+            }
+            NDArray outNorm = out.abs().sum(new int[] {-1}); // [B, S]
+            NDArray residual = x.sub(x.mean(new int[] {-1}, true));
+            residual.attach(m);
+            residual = residual.mul(b.normW()).div(sigma); // L_i(x_i): [B, S, hidden]
+            NDArray weights = a.div(sigma.reshape(batch, 1, s, 1)); // A^h_ij / σ_i: [B, heads, S, S]
+            NDArray eye = m.eye(s);
+            NDList rows = new NDList();
+            NDArray mass = m.zeros(new ai.djl.ndarray.types.Shape(batch, h));
+            int chunk = (int) Math.max(1, Math.min(s, CHUNK_ELEMENTS / (batch * h * s * d)));
+            for (int from = 0; from < s; from += chunk) {
+                String range = from + ":" + (Math.min(s, from + chunk));
+                try (NDManager pass = m.newSubManager()) {
+                    NDArray w = weights.get(":, :, " + range + ", :"); // [B, heads, n, S]
+                    NDArray outRows = out.get(":, " + range); // [B, n, hidden]
+                    NDArray normRows = outNorm.get(":, " + range); // [B, n]
+                    NDArray diagonal = eye.get(range); // [n, S]
+                    NDArray ownRows = residual.get(":, " + range); // [B, n, hidden]
+                    NDArray real = mask.get(":, " + range); // [B, n]
+                    for (NDArray t : new NDArray[] {w, outRows, normRows, diagonal, ownRows, real}) {
+                        t.attach(pass);
+                    }
+                    NDArray perHead = w.expandDims(-1).mul(g.expandDims(2)); // [B, heads, n, S(j), hidden]
+                    NDArray cHead = proximity(outRows.expandDims(1), normRows.expandDims(1), perHead); // [B, heads, n, S]
+                    // the whole term of j in i: every head's, and i itself at j = i (the residual)
+                    NDArray terms = perHead.sum(new int[] {1}).add(diagonal.expandDims(-1).expandDims(0)
+                            .mul(ownRows.expandDims(2))); // [B, n, S, hidden]
+                    NDArray c = proximity(outRows, normRows, terms); // [B, n, S]
+                    NDArray rowTotal = c.sum(new int[] {-1}); // [B, n]
+                    NDArray shares = cHead.sum(new int[] {-1}).div(rowTotal.add(rowTotal.eq(0f).toType(
+                            rowTotal.getDataType(), false)).expandDims(1)); // [B, heads, n]
+                    mass = mass.add(shares.mul(real.expandDims(1)).sum(new int[] {-1})); // on mass's manager
+                    c.attach(m);
+                    rows.add(c);
+                }
+            }
+            NDArray c = NDArrays.concat(rows, 1);
+            NDArray headMass = mass.div(mask.sum(new int[] {1}, true));
+            c.attach(outer);
+            headMass.attach(outer);
+            return new NDArray[] {c, headMass};
         }
-        return new NDArray[] {NDArrays.concat(rows, 1), mass.div(mask.sum(new int[] {1}, true))};
-    }
-
-    /** L_i(t) = γ ⊙ (t − mean(t)) / σ_i: the norm linearised at the row's σ (broadcast over t's leading axes). */
-    private static NDArray linearNorm(NDArray t, NDArray sigma, NDArray gamma) {
-        return t.sub(t.mean(new int[] {-1}, true)).div(sigma).mul(gamma);
     }
 
     /** max(0, ‖x̃_i‖₁ − ‖x̃_i − t_ij‖₁) over the last axis; out [.., n, hidden], parts [.., n, S, hidden]. */

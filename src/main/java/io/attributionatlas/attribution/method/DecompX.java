@@ -124,31 +124,39 @@ public final class DecompX extends NamedMethod {
             double[][] errors = new double[(int) batch][config.numLayers()];
             NDList matrices = new NDList();
             for (int l = 0; l < config.numLayers(); l++) {
-                parts = layer(model, l, parts, in.attentions().get(l), biasRows);
-                NDArray h = parts.sum(new int[] {1}); // [B, S, hidden]
-                NDArray actual = in.layerOutputs().get(l);
-                float[] worst = largest(h.sub(actual).abs().mul(realPositions)).div(largest(actual.abs()
-                        .mul(realPositions))).toFloatArray();
-                for (int b = 0; b < batch; b++) {
-                    errors[b][l] = worst[b];
+                // a layer's temporaries, and the parts it started from, are freed when it ends
+                try (NDManager layerScope = scope.newSubManager()) {
+                    parts.attach(layerScope);
+                    parts = layer(model, l, parts, in.attentions().get(l), biasRows, layerScope);
+                    NDArray h = parts.sum(new int[] {1}); // [B, S, hidden]
+                    NDArray actual = in.layerOutputs().get(l);
+                    float[] worst = largest(h.sub(actual).abs().mul(realPositions)).div(largest(actual.abs()
+                            .mul(realPositions))).toFloatArray();
+                    for (int b = 0; b < batch; b++) {
+                        errors[b][l] = worst[b];
+                    }
+                    NDArray projected = parts.get(":, :" + s).mul(h.expandDims(1)).sum(new int[] {-1}); // [B, k, i]
+                    NDArray matrix = projected.div(h.square().sum(new int[] {-1}).expandDims(1)).transpose(0, 2, 1);
+                    matrix.attach(scope);
+                    matrices.add(matrix);
+                    parts.attach(scope);
                 }
-                NDArray projected = parts.get(":, :" + s).mul(h.expandDims(1)).sum(new int[] {-1}); // [B, k, i]
-                matrices.add(projected.div(h.square().sum(new int[] {-1}).expandDims(1)).transpose(0, 2, 1));
             }
             NDArray head;
             NDArray logits;
             if (config.task() == Task.QUESTION_ANSWERING) {
-                head = linear(parts, LayerContributions.parameter(model, Role.QA_W),
-                        LayerContributions.parameter(model, Role.QA_B), biasRows); // [B, N, S, 2]
+                head = linear(parts, LayerContributions.parameter(model, Role.QA_W, scope),
+                        LayerContributions.parameter(model, Role.QA_B, scope), biasRows); // [B, N, S, 2]
                 logits = LayerContributions.float32(in.result().startLogits().stack(in.result().endLogits(), 2));
             } else if (config.task() == Task.SEQUENCE_CLASSIFICATION) {
                 NDArray biasColumn = biasPart.reshape(n, 1);
                 NDArray dense = linear(parts.get(":, :, 0, :"), LayerContributions.parameter(model,
-                        Role.CLS_HIDDEN_W), LayerContributions.parameter(model, Role.CLS_HIDDEN_B), biasColumn);
+                        Role.CLS_HIDDEN_W, scope), LayerContributions.parameter(model, Role.CLS_HIDDEN_B, scope),
+                        biasColumn);
                 NDArray activated = dense.mul(slopes(config.family().classifierActivation(config),
                         dense.sum(new int[] {1})).expandDims(1));
-                head = linear(activated, LayerContributions.parameter(model, Role.CLS_OUT_W),
-                        LayerContributions.parameter(model, Role.CLS_OUT_B), biasColumn); // [B, N, labels]
+                head = linear(activated, LayerContributions.parameter(model, Role.CLS_OUT_W, scope),
+                        LayerContributions.parameter(model, Role.CLS_OUT_B, scope), biasColumn); // [B, N, labels]
                 logits = LayerContributions.float32(in.result().logits());
             } else {
                 throw new IllegalArgumentException("a bare encoder has no logits to decompose");
@@ -179,42 +187,45 @@ public final class DecompX extends NamedMethod {
     }
 
     /** One post-norm layer on the parts [B, N, S, hidden]: attention, residual, norm, feed-forward, residual, norm. */
-    private static NDArray layer(TransformerModel model, int l, NDArray parts, NDArray attention, NDArray biasRows) {
+    private static NDArray layer(TransformerModel model, int l, NDArray parts, NDArray attention, NDArray biasRows,
+            NDManager scope) {
         ModelConfig config = model.config();
         long batch = parts.getShape().get(0);
         long n = parts.getShape().get(1);
         long s = parts.getShape().get(2);
         int d = config.hiddenSize();
         int h = config.numHeads();
-        NDArray valueW = LayerContributions.parameter(model, l, LayerRole.VALUE_W);
-        NDArray outW = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_W);
+        NDArray valueW = LayerContributions.parameter(model, l, LayerRole.VALUE_W, scope);
+        NDArray outW = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_W, scope);
         NDArray values = parts.matMul(valueW.transpose()).reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
-        NDArray mixed = attention.expandDims(1).matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
+        NDArray weights = attention.expandDims(1);
+        weights.attach(scope); // a view: its product lives with the layer
+        NDArray mixed = weights.matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
         // the value bias reaches every token whole (attention rows sum to 1): with the output bias, the bias part's
-        NDArray valueB = LayerContributions.parameter(model, l, LayerRole.VALUE_B);
-        NDArray outB = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_B);
+        NDArray valueB = LayerContributions.parameter(model, l, LayerRole.VALUE_B, scope);
+        NDArray outB = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_B, scope);
         NDArray bias = valueB == null ? null : valueB.reshape(1, d).matMul(outW.transpose()).reshape(d);
         if (outB != null) {
             bias = bias == null ? outB : bias.add(outB);
         }
         NDArray attended = linear(mixed, outW, bias, biasRows);
-        NDArray afterAttention = norm(attended.add(parts), LayerContributions.parameter(model, l,
-                LayerRole.ATTN_NORM_W), LayerContributions.parameter(model, l, LayerRole.ATTN_NORM_B), biasRows,
+        NDArray afterAttention = norm(attended.add(parts), LayerContributions.parameter(model, l, LayerRole.ATTN_NORM_W, scope), LayerContributions.parameter(model, l, LayerRole.ATTN_NORM_B, scope), biasRows,
                 config.layerNormEps());
-        NDArray ffn = feedForward(model, l, afterAttention, biasRows);
-        return norm(ffn.add(afterAttention), LayerContributions.parameter(model, l, LayerRole.OUT_NORM_W),
-                LayerContributions.parameter(model, l, LayerRole.OUT_NORM_B), biasRows, config.layerNormEps());
+        NDArray ffn = feedForward(model, l, afterAttention, biasRows, scope);
+        return norm(ffn.add(afterAttention), LayerContributions.parameter(model, l, LayerRole.OUT_NORM_W, scope),
+                LayerContributions.parameter(model, l, LayerRole.OUT_NORM_B, scope), biasRows, config.layerNormEps());
     }
 
     /**
      * The feed-forward block on the parts, its activation linearised per token and neuron at the actual
      * pre-activation u (the parts' sum): each part's pre-activation times act(u)/u. In chunks of parts.
      */
-    private static NDArray feedForward(TransformerModel model, int l, NDArray parts, NDArray biasRows) {
-        NDArray inW = LayerContributions.parameter(model, l, LayerRole.FFN_IN_W);
-        NDArray inB = LayerContributions.parameter(model, l, LayerRole.FFN_IN_B);
-        NDArray outW = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_W);
-        NDArray outB = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_B);
+    private static NDArray feedForward(TransformerModel model, int l, NDArray parts, NDArray biasRows,
+            NDManager scope) {
+        NDArray inW = LayerContributions.parameter(model, l, LayerRole.FFN_IN_W, scope);
+        NDArray inB = LayerContributions.parameter(model, l, LayerRole.FFN_IN_B, scope);
+        NDArray outW = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_W, scope);
+        NDArray outB = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_B, scope);
         NDArray total = parts.sum(new int[] {1}).matMul(inW.transpose());
         NDArray slope = slopes(model.config().activation(), inB == null ? total : total.add(inB)) // [B, S, intermediate]
                 .expandDims(1);

@@ -91,16 +91,27 @@ final class LayerContributions {
         return a.toType(DataType.FLOAT32, false);
     }
 
-    /** A layer's parameter in float32, or null where the model has none (a bias it stores without). */
-    static NDArray parameter(TransformerModel model, int layer, ParameterRole role) {
-        NDArray p = model.layerParameter(layer, role);
-        return p == null ? null : float32(p);
+    /**
+     * A layer's parameter as a float32 copy in {@code scope}, or null where the model has none (a bias it stores
+     * without). A copy, because an op allocates its result on its first operand's manager: a view or product of the
+     * model's own tensor would live as long as the model.
+     */
+    static NDArray parameter(TransformerModel model, int layer, ParameterRole role, NDManager scope) {
+        return inScope(model.layerParameter(layer, role), scope);
     }
 
-    /** A global (embedding or head) parameter in float32, or null. */
-    static NDArray parameter(TransformerModel model, ParameterRole role) {
-        NDArray p = model.globalParameter(role);
-        return p == null ? null : float32(p);
+    /** A global (embedding or head) parameter as a float32 copy in {@code scope}, or null. */
+    static NDArray parameter(TransformerModel model, ParameterRole role, NDManager scope) {
+        return inScope(model.globalParameter(role), scope);
+    }
+
+    private static NDArray inScope(NDArray p, NDManager scope) {
+        if (p == null) {
+            return null;
+        }
+        NDArray copy = p.toType(DataType.FLOAT32, true);
+        copy.attach(scope);
+        return copy;
     }
 
     /**

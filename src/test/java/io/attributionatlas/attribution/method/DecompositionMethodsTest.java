@@ -124,6 +124,16 @@ class DecompositionMethodsTest {
                 assertEquals(6, m.layerMatrices().length);
                 assertEquals(6, t.methods().get(Alti.NAME).headScores().length);
             }
+            // explain --json: the per-layer matrices of both, ALTI's head mass
+            com.google.gson.JsonObject methods = io.attributionatlas.report.ExplanationJson.of(s, AttributionOptions
+                    .defaults().set("methods", "decompx,alti")).getAsJsonArray("targets").get(0).getAsJsonObject()
+                    .getAsJsonObject("methods");
+            for (String name : List.of(DecompX.NAME, Alti.NAME)) {
+                com.google.gson.JsonArray layers = methods.getAsJsonObject(name).getAsJsonArray("layer_matrices");
+                assertEquals(6, layers.size());
+                assertEquals(s.sample().length(), layers.get(0).getAsJsonArray().size());
+            }
+            assertEquals(6, methods.getAsJsonObject(Alti.NAME).getAsJsonArray("head_importance").size());
             float[] first = s.targets().get(0).methods().get(DecompX.NAME).tokenAttributions();
             float[] second = s.targets().get(1).methods().get(DecompX.NAME).tokenAttributions();
             assertTrue(!java.util.Arrays.equals(first, second), "each class has its own parts");
@@ -179,7 +189,7 @@ class DecompositionMethodsTest {
             EncodedText text = p.tokenizer().encode("the acting is bad .");
             LayerContributions.Internals in = LayerContributions.Internals.of(model, List.of(text), scope);
             int layer = 2;
-            Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer);
+            Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer, scope);
             NDArray[] tensors = Alti.contributions(block, in.layerInputs().get(layer), in.attentions().get(layer),
                     in.mask());
             float[][] direct = direct(model, layer, matrix(in.layerInputs().get(layer).get(0)), in.attentions()
@@ -207,7 +217,7 @@ class DecompositionMethodsTest {
             LayerContributions.Internals in = LayerContributions.Internals.of(p.model(), List.of(text), scope);
             int s = text.length();
             NDArray identity = scope.eye(s).expandDims(0).repeat(0, p.model().config().numHeads()).expandDims(0);
-            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0), in.layerInputs().get(0), identity,
+            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0, scope), in.layerInputs().get(0), identity,
                     in.mask())[0];
             float[] normalised = LayerContributions.normaliseRows(c.expandDims(0)).toFloatArray();
             for (int i = 0; i < s; i++) {
