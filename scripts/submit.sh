@@ -75,6 +75,7 @@ ALLOCATOR_CONF=(--conf "spark.executorEnv.MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX")
 if [[ -n "$ATLAS_PRELOAD" ]]; then
   export LD_PRELOAD="$ATLAS_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}"
   ALLOCATOR_CONF+=(--conf "spark.executorEnv.LD_PRELOAD=$ATLAS_PRELOAD")
+  [[ -n "${MALLOC_CONF:-}" ]] && ALLOCATOR_CONF+=(--conf "spark.executorEnv.MALLOC_CONF=$MALLOC_CONF")
 fi
 if [[ -n "${SPARK_SUBMIT:-}" ]]; then
   SUBMIT=("$SPARK_SUBMIT")

@@ -31,6 +31,8 @@ def jvm_flags(path=os.path.join(ATLAS_HOME, "conf", "jvm.properties")):
 JVM_FLAGS = jvm_flags()
 # the allocator scripts/lib/allocator.sh preloads (Debian's libjemalloc2)
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+# and its setting there: large tensors from the ordinary arenas (allocator.sh says why)
+JEMALLOC_CONF = "oversize_threshold:0"
 MODEL = "hdfs:///models/minilm-sst2"
 CORPUS = "hdfs:///corpora/sst2/{{ ds }}"
 OUTPUT = "hdfs:///atlas/runs/{{ run_id | replace(':', '-') | replace('+', '-') }}"
@@ -63,6 +65,7 @@ with DAG(
             # missing ld.so warns and glibc stays) keeps libtorch's freed memory from accumulating over a long
             # job, and two glibc arenas keep glibc's resident memory near engine.memory_mb
             "spark.executorEnv.LD_PRELOAD": JEMALLOC,
+            "spark.executorEnv.MALLOC_CONF": JEMALLOC_CONF,
             "spark.executorEnv.MALLOC_ARENA_MAX": "2",
             "spark.task.cpus": "2",
             # native memory (libtorch, activations): 1 GB + model + 2 task slots x 2 x engine.memory_mb (README)

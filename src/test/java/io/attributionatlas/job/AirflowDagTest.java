@@ -68,6 +68,9 @@ class AirflowDagTest {
         assertEquals("2", conf.get("spark.executorEnv.MALLOC_ARENA_MAX").getAsString());
         String jemalloc = conf.get("spark.executorEnv.LD_PRELOAD").getAsString();
         assertTrue(allocator.contains(jemalloc), "the DAG preloads the library allocator.sh looks for: " + jemalloc);
+        String jemallocConf = conf.get("spark.executorEnv.MALLOC_CONF").getAsString();
+        assertTrue(allocator.contains("MALLOC_CONF=\"${MALLOC_CONF:-" + jemallocConf + "}\"")
+                && submitScript.contains("spark.executorEnv.MALLOC_CONF"), "the DAG sets jemalloc as allocator.sh does");
 
         List<String> args = new ArrayList<>();
         JsonArray array = submitted.getAsJsonArray("application_args");
