@@ -27,8 +27,8 @@ public final class Alti extends NamedMethod {
 
     public static final String NAME = "alti";
     /**
-     * Elements of one [heads, rows, S, hidden] chunk of the per-head terms: 32 MB in float32, of which the proximity
-     * keeps about seven at once.
+     * Elements of one [B, heads, rows, S, hidden] chunk of the per-head terms: 32 MB in float32, of which the
+     * proximity keeps about three at once.
      */
     private static final long CHUNK_ELEMENTS = 1L << 23;
 

@@ -24,14 +24,15 @@ import java.util.List;
  * feed-forward block (its activation linearised per neuron as act(u)/u at the token's actual pre-activation u, the
  * biases to the bias part), and the classification head likewise. Token k's score for a target is its part of the
  * target's logit (of the start or end logit at the target position, for QA); the bias part is the rest, so the
- * scores sum to the logit minus the bias part. One forward pass; parts are batched as [S + 1, S, hidden].
+ * scores sum to the logit minus the bias part. One forward pass; the parts of samples of similar length are batched as
+ * [B, S + 1, S, hidden].
  */
 public final class DecompX extends NamedMethod {
 
     public static final String NAME = "decompx";
-    /** Elements of one [parts, S, intermediate] chunk of the feed-forward block (64 MB in float32). */
+    /** Elements of one [B, parts, S, intermediate] chunk of the feed-forward block (64 MB in float32). */
     private static final long FFN_CHUNK_ELEMENTS = 1L << 24;
-    /** Tensors of the size of the parts [S + 1, S, hidden] that one layer's propagation holds at once. */
+    /** Tensors of a sample's parts' size, [S + 1, S, hidden], that one layer's propagation holds at once. */
     private static final int PARTS_COPIES = 8;
     /** Below this |u| the activation's slope at u is taken at ±this instead (act(u)/u is 0/0 at 0). */
     private static final float SMALLEST_PREACTIVATION = 1e-6f;

@@ -372,15 +372,7 @@ class DecompositionMethodsTest {
     }
 
     private static float[][] matrix(NDArray a) {
-        NDArray f = a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
-        int rows = (int) f.getShape().get(0);
-        int cols = (int) f.getShape().get(1);
-        float[] flat = f.toFloatArray();
-        float[][] m = new float[rows][cols];
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(flat, r * cols, m[r], 0, cols);
-        }
-        return m;
+        return ValueZeroingTest.matrix(a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
     }
 
     private static double[][] identity(int n) {

@@ -130,7 +130,8 @@ class ValueZeroingTest {
         return out;
     }
 
-    private static float[][] matrix(NDArray a) {
+    /** A [rows, cols] float32 tensor on the host. */
+    static float[][] matrix(NDArray a) {
         int rows = (int) a.getShape().get(0);
         int cols = (int) a.getShape().get(1);
         float[] flat = a.toFloatArray();
