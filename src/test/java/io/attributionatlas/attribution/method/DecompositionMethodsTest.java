@@ -134,6 +134,13 @@ class DecompositionMethodsTest {
                 assertEquals(s.sample().length(), layers.get(0).getAsJsonArray().size());
             }
             assertEquals(6, methods.getAsJsonObject(Alti.NAME).getAsJsonArray("head_importance").size());
+            // explain --html: each method's token scores, ALTI's head mass, both methods' per-layer matrices
+            String page = io.attributionatlas.report.ExplanationPage.render(s, AttributionOptions.defaults(),
+                    p.model().config());
+            for (String part : List.of("Method decompx per token", "Method alti per token", "alti per head",
+                    "decompx: per-layer token-to-token contributions (6 layers)", "alti, layer 5 (row: receives")) {
+                assertTrue(page.contains(part), part);
+            }
             float[] first = s.targets().get(0).methods().get(DecompX.NAME).tokenAttributions();
             float[] second = s.targets().get(1).methods().get(DecompX.NAME).tokenAttributions();
             assertTrue(!java.util.Arrays.equals(first, second), "each class has its own parts");
