@@ -15,6 +15,7 @@ import io.attributionatlas.model.ParameterLayout.LayerRole;
 import io.attributionatlas.model.ParameterLayout.Role;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TransformerModel;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -30,10 +31,8 @@ import java.util.List;
 public final class DecompX extends NamedMethod {
 
     public static final String NAME = "decompx";
-    /** Elements of one [B, parts, S, intermediate] chunk of the feed-forward block (64 MB in float32). */
-    private static final long FFN_CHUNK_ELEMENTS = 1L << 24;
-    /** Tensors of a sample's parts' size, [S + 1, S, hidden], that one layer's propagation holds at once. */
-    private static final int PARTS_COPIES = 8;
+    /** Elements of a chunk of parts' largest tensor, [B, parts, S, intermediate]: 64 MB in float32. */
+    private static final long CHUNK_ELEMENTS = 1L << 24;
     /** Below this |u| the activation's slope at u is taken at ±this instead (act(u)/u is 0/0 at 0). */
     private static final float SMALLEST_PREACTIVATION = 1e-6f;
 
@@ -57,9 +56,10 @@ public final class DecompX extends NamedMethod {
     public List<Decomposition> decompose(TransformerModel model, List<EncodedText> texts, MethodContext context) {
         ModelConfig c = model.config();
         return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
+            // the forward pass, per layer the parts' sums and matrix columns, and the head's parts
             io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s)
-                    + 4L * PARTS_COPIES * (s + 1) * s * c.hiddenSize(),
-            4L * (s + 1) * s * c.hiddenSize()}, group -> propagate(model, group).stream()
+                    + 4L * c.numLayers() * (2L * s * c.hiddenSize() + 2L * s * s) + 8L * (s + 1) * s,
+            4L * c.numHeads() * s * s}, group -> propagate(model, group).stream()
                     .map(r -> (Decomposition) (target, index) -> r.scores(NAME, target, index)).toList());
     }
 
@@ -102,12 +102,20 @@ public final class DecompX extends NamedMethod {
     }
 
     /**
-     * The decomposition of samples in one padded pass: parts [B, S + 1, S, hidden], part k &lt; S token k's (zero for a
-     * padded k), part S the biases'. A padded key gets no attention, so a padded token's part stays zero and a real
-     * token's rows never read a padded position.
+     * The decomposition of samples in one padded pass. Every op of a layer is linear in the parts once the norms' σ and
+     * the activations' slopes are fixed, and those are the actual forward pass's: a first pass runs each layer on its
+     * actual input (the sum of all parts) and keeps them. Then the parts, [B, parts, S, hidden] with part k &lt; S token
+     * k's (zero for a padded k) and part S the biases', go through all layers and the head in chunks of parts, so memory
+     * is bounded at any length. A padded key gets no attention, so a real token's rows never read a padded position.
      */
     static List<Result> propagate(TransformerModel model, List<EncodedText> texts) {
+        return propagate(model, texts, CHUNK_ELEMENTS);
+    }
+
+    /** As {@link #propagate(TransformerModel, List)}, with chunks of parts of at most {@code chunkElements}. */
+    static List<Result> propagate(TransformerModel model, List<EncodedText> texts, long chunkElements) {
         ModelConfig config = model.config();
+        int layers = config.numLayers();
         try (NDManager scope = model.manager().newSubManager()) {
             LayerContributions.Internals in = LayerContributions.Internals.of(model, texts, scope);
             NDArray x0 = in.layerInputs().get(0);
@@ -115,61 +123,83 @@ public final class DecompX extends NamedMethod {
             int s = (int) x0.getShape().get(1);
             int n = s + 1;
             NDArray mask = in.mask(); // [B, S]
+            List<LayerWeights> weights = new ArrayList<>();
+            List<Linearisation> at = new ArrayList<>();
+            for (int l = 0; l < layers; l++) {
+                weights.add(LayerWeights.of(model, l, scope));
+                Linearisation measured = new Linearisation();
+                try (NDManager layerScope = scope.newSubManager()) {
+                    NDArray input = in.layerInputs().get(l).expandDims(1); // the whole state as one part, biases in it
+                    input.attach(layerScope);
+                    layer(weights.get(l), input, in.attentions().get(l), scope.ones(new Shape(1, 1, 1)), measured,
+                            config.layerNormEps(), layerScope);
+                    measured.attach(scope);
+                }
+                at.add(measured);
+            }
+            Head head = Head.of(model, in, scope);
             // part k < S is token k's own embedding; part S, the biases', starts empty
             NDArray tokens = scope.eye(s).concat(scope.zeros(new Shape(1, s)), 0).expandDims(0)
                     .mul(mask.concat(scope.zeros(new Shape(batch, 1)), 1).expandDims(-1)); // [B, N, S]
-            NDArray parts = tokens.expandDims(-1).mul(x0.expandDims(1)); // [B, N, S, hidden]
-            NDArray biasPart = scope.zeros(new Shape(s)).concat(scope.ones(new Shape(1)), 0); // [N]: 1 at the bias part
-            NDArray biasRows = biasPart.reshape(n, 1, 1);
-            NDArray realPositions = mask.expandDims(-1); // [B, S, 1]
-            double[][] errors = new double[(int) batch][config.numLayers()];
-            NDList matrices = new NDList();
-            for (int l = 0; l < config.numLayers(); l++) {
-                // a layer's temporaries, and the parts it started from, are freed when it ends
-                try (NDManager layerScope = scope.newSubManager()) {
-                    parts.attach(layerScope);
-                    parts = layer(model, l, parts, in.attentions().get(l), biasRows, layerScope);
-                    NDArray h = parts.sum(new int[] {1}); // [B, S, hidden]
-                    NDArray actual = in.layerOutputs().get(l);
-                    float[] worst = largest(h.sub(actual).abs().mul(realPositions)).div(largest(actual.abs()
-                            .mul(realPositions))).toFloatArray();
-                    for (int b = 0; b < batch; b++) {
-                        errors[b][l] = worst[b];
+            NDArray biasRows = scope.zeros(new Shape(s)).concat(scope.ones(new Shape(1)), 0).reshape(n, 1, 1);
+            NDArray[] sums = new NDArray[layers];
+            List<NDList> matrixColumns = new ArrayList<>();
+            for (int l = 0; l < layers; l++) {
+                sums[l] = scope.zeros(new Shape(batch, s, config.hiddenSize()));
+                matrixColumns.add(new NDList());
+            }
+            NDList headParts = new NDList();
+            long perPart = batch * s * Math.max(config.hiddenSize(), config.intermediateSize());
+            int chunk = (int) Math.max(1, Math.min(n, chunkElements / perPart));
+            for (int from = 0; from < n; from += chunk) {
+                String rows = from + ":" + Math.min(n, from + chunk);
+                try (NDManager chunkScope = scope.newSubManager()) {
+                    NDArray chunkBias = biasRows.get(rows);
+                    chunkBias.attach(chunkScope);
+                    NDArray parts = tokens.get(":, " + rows).expandDims(-1).mul(x0.expandDims(1)); // [B, n, S, hidden]
+                    parts.attach(chunkScope);
+                    for (int l = 0; l < layers; l++) {
+                        try (NDManager layerScope = chunkScope.newSubManager()) {
+                            parts.attach(layerScope); // freed with the layer
+                            parts = layer(weights.get(l), parts, in.attentions().get(l), chunkBias, at.get(l),
+                                    config.layerNormEps(), layerScope);
+                            sums[l].addi(parts.sum(new int[] {1}));
+                            // token k's part projected on h_i, the actual state: [B, k, i]
+                            NDArray h = in.layerOutputs().get(l);
+                            NDArray projected = parts.mul(h.expandDims(1)).sum(new int[] {-1})
+                                    .div(h.square().sum(new int[] {-1}).expandDims(1));
+                            projected.attach(scope);
+                            matrixColumns.get(l).add(projected);
+                            parts.attach(chunkScope);
+                        }
                     }
-                    NDArray projected = parts.get(":, :" + s).mul(h.expandDims(1)).sum(new int[] {-1}); // [B, k, i]
-                    NDArray matrix = projected.div(h.square().sum(new int[] {-1}).expandDims(1)).transpose(0, 2, 1);
-                    matrix.attach(scope);
-                    matrices.add(matrix);
-                    parts.attach(scope);
+                    NDArray partsOfHead = head.parts(parts, chunkBias);
+                    partsOfHead.attach(scope);
+                    headParts.add(partsOfHead);
                 }
             }
-            NDArray head;
-            NDArray logits;
-            if (config.task() == Task.QUESTION_ANSWERING) {
-                head = linear(parts, LayerContributions.parameter(model, Role.QA_W, scope),
-                        LayerContributions.parameter(model, Role.QA_B, scope), biasRows); // [B, N, S, 2]
-                logits = LayerContributions.float32(in.result().startLogits().stack(in.result().endLogits(), 2));
-            } else if (config.task() == Task.SEQUENCE_CLASSIFICATION) {
-                NDArray biasColumn = biasPart.reshape(n, 1);
-                NDArray dense = linear(parts.get(":, :, 0, :"), LayerContributions.parameter(model,
-                        Role.CLS_HIDDEN_W, scope), LayerContributions.parameter(model, Role.CLS_HIDDEN_B, scope),
-                        biasColumn);
-                NDArray activated = dense.mul(slopes(config.family().classifierActivation(config),
-                        dense.sum(new int[] {1})).expandDims(1));
-                head = linear(activated, LayerContributions.parameter(model, Role.CLS_OUT_W, scope),
-                        LayerContributions.parameter(model, Role.CLS_OUT_B, scope), biasColumn); // [B, N, labels]
-                logits = LayerContributions.float32(in.result().logits());
-            } else {
-                throw new IllegalArgumentException("a bare encoder has no logits to decompose");
+            double[][] errors = new double[(int) batch][layers];
+            NDArray realPositions = mask.expandDims(-1); // [B, S, 1]
+            NDList matrices = new NDList();
+            for (int l = 0; l < layers; l++) {
+                NDArray actual = in.layerOutputs().get(l);
+                float[] worst = largest(sums[l].sub(actual).abs().mul(realPositions)).div(largest(actual.abs()
+                        .mul(realPositions))).toFloatArray();
+                for (int b = 0; b < batch; b++) {
+                    errors[b][l] = worst[b];
+                }
+                // [B, N, S(i)] → the tokens' columns, as [B, i, k]
+                matrices.add(NDArrays.concat(matrixColumns.get(l), 1).get(":, :" + s).transpose(0, 2, 1));
             }
             NDArray layerMatrices = NDArrays.stack(matrices, 1); // [B, L, S, S]
-            List<Result> out = new java.util.ArrayList<>();
+            NDArray allHeadParts = NDArrays.concat(headParts, 1); // [B, N, labels] or [B, N, S, 2]
+            List<Result> out = new ArrayList<>();
             for (int b = 0; b < batch; b++) {
                 int length = in.lengths()[b];
                 // its own tokens' parts and the bias part; for QA, its own positions
-                NDArray own = head.get(b);
+                NDArray own = allHeadParts.get(b);
                 own = own.get(":" + length).concat(own.get(s + ":"), 0);
-                NDArray ownLogits = logits.get(b);
+                NDArray ownLogits = head.logits().get(b);
                 if (config.task() == Task.QUESTION_ANSWERING) {
                     own = own.get(":, :" + length);
                     ownLogits = ownLogits.get(":" + length);
@@ -187,79 +217,164 @@ public final class DecompX extends NamedMethod {
         return x.reshape(x.getShape().get(0), -1).max(new int[] {1});
     }
 
-    /** One post-norm layer on the parts [B, N, S, hidden]: attention, residual, norm, feed-forward, residual, norm. */
-    private static NDArray layer(TransformerModel model, int l, NDArray parts, NDArray attention, NDArray biasRows,
-            NDManager scope) {
-        ModelConfig config = model.config();
+    /**
+     * Where a layer is linearised, per sample and token: the σ of both norms [B, 1, S, 1] and the feed-forward
+     * activation's slopes act(u)/u [B, 1, S, intermediate], measured on the actual forward pass.
+     */
+    private static final class Linearisation {
+        NDArray attentionSigma;
+        NDArray slope;
+        NDArray outputSigma;
+
+        void attach(NDManager scope) {
+            for (NDArray a : new NDArray[] {attentionSigma, slope, outputSigma}) {
+                a.attach(scope);
+            }
+        }
+    }
+
+    /**
+     * A layer's parameters as operands: transposed weights and the biases, float32, owned by the pass's scope (views of
+     * the model's own tensors where it computes in float32; an op's result lives on its first operand's manager, so a
+     * parameter is never one).
+     */
+    private record LayerWeights(NDArray valueT, NDArray outT, NDArray attentionBias, NDArray norm1W, NDArray norm1B,
+            NDArray inT, NDArray inB, NDArray outFfnT, NDArray outFfnB, NDArray norm2W, NDArray norm2B,
+            Activation activation) {
+
+        static LayerWeights of(TransformerModel model, int l, NDManager scope) {
+            NDArray outT = transposed(model.layerParameter(l, LayerRole.ATTN_OUT_W), scope);
+            // the value bias reaches every token whole (attention rows sum to 1): with the output bias, the bias part's
+            NDArray valueB = operand(model.layerParameter(l, LayerRole.VALUE_B), scope);
+            NDArray outB = operand(model.layerParameter(l, LayerRole.ATTN_OUT_B), scope);
+            NDArray bias = null;
+            if (valueB != null) {
+                NDArray row = valueB.reshape(1, valueB.size());
+                row.attach(scope);
+                bias = row.matMul(outT).reshape(valueB.size());
+            }
+            if (outB != null) {
+                bias = bias == null ? outB : bias.add(outB);
+            }
+            return new LayerWeights(transposed(model.layerParameter(l, LayerRole.VALUE_W), scope), outT, bias,
+                    operand(model.layerParameter(l, LayerRole.ATTN_NORM_W), scope),
+                    operand(model.layerParameter(l, LayerRole.ATTN_NORM_B), scope),
+                    transposed(model.layerParameter(l, LayerRole.FFN_IN_W), scope),
+                    operand(model.layerParameter(l, LayerRole.FFN_IN_B), scope),
+                    transposed(model.layerParameter(l, LayerRole.FFN_OUT_W), scope),
+                    operand(model.layerParameter(l, LayerRole.FFN_OUT_B), scope),
+                    operand(model.layerParameter(l, LayerRole.OUT_NORM_W), scope),
+                    operand(model.layerParameter(l, LayerRole.OUT_NORM_B), scope), model.config().activation());
+        }
+    }
+
+    /** A parameter in float32 as an op's second operand: the model's own where float32, else a copy in scope. */
+    private static NDArray operand(NDArray p, NDManager scope) {
+        if (p == null || p.getDataType() == DataType.FLOAT32) {
+            return p;
+        }
+        NDArray copy = p.toType(DataType.FLOAT32, true);
+        copy.attach(scope);
+        return copy;
+    }
+
+    /** A weight's transpose (a view) in float32, owned by scope. */
+    private static NDArray transposed(NDArray p, NDManager scope) {
+        NDArray t = operand(p, scope).transpose();
+        t.attach(scope);
+        return t;
+    }
+
+    /**
+     * The head on the parts: classification's dense layer, its activation linearised at the actual pooled state's
+     * pre-activation, and the output layer (on the first token); QA's start and end projection at every position.
+     */
+    private record Head(Task task, NDArray denseT, NDArray denseB, NDArray slope, NDArray outT, NDArray outB,
+            NDArray logits) {
+
+        static Head of(TransformerModel model, LayerContributions.Internals in, NDManager scope) {
+            ModelConfig config = model.config();
+            if (config.task() == Task.QUESTION_ANSWERING) {
+                return new Head(Task.QUESTION_ANSWERING, null, null, null, transposed(model.globalParameter(Role.QA_W),
+                        scope), operand(model.globalParameter(Role.QA_B), scope), LayerContributions.float32(
+                                in.result().startLogits().stack(in.result().endLogits(), 2)));
+            }
+            if (config.task() != Task.SEQUENCE_CLASSIFICATION) {
+                throw new IllegalArgumentException("a bare encoder has no logits to decompose");
+            }
+            NDArray denseT = transposed(model.globalParameter(Role.CLS_HIDDEN_W), scope);
+            NDArray denseB = operand(model.globalParameter(Role.CLS_HIDDEN_B), scope);
+            NDArray pooled = in.layerOutputs().get(config.numLayers() - 1).get(":, 0, :"); // [B, hidden]
+            NDArray u = pooled.matMul(denseT);
+            NDArray slope = slopes(config.family().classifierActivation(config), denseB == null ? u : u.add(denseB));
+            return new Head(Task.SEQUENCE_CLASSIFICATION, denseT, denseB, slope.expandDims(1),
+                    transposed(model.globalParameter(Role.CLS_OUT_W), scope),
+                    operand(model.globalParameter(Role.CLS_OUT_B), scope),
+                    LayerContributions.float32(in.result().logits()));
+        }
+
+        /** The parts' logits: [B, n, labels], or [B, n, S, 2] for QA. */
+        NDArray parts(NDArray parts, NDArray biasRows) {
+            if (task == Task.QUESTION_ANSWERING) {
+                return linear(parts, outT, outB, biasRows);
+            }
+            NDArray biasColumn = biasRows.reshape(biasRows.getShape().get(0), 1);
+            NDArray dense = linear(parts.get(":, :, 0, :"), denseT, denseB, biasColumn);
+            return linear(dense.mul(slope), outT, outB, biasColumn);
+        }
+    }
+
+    /**
+     * One post-norm layer on the parts [B, n, S, hidden]: attention, residual, norm, feed-forward, residual, norm, each
+     * op linear at {@code at}; where {@code at} is still empty, the parts are the whole state and it is measured.
+     */
+    private static NDArray layer(LayerWeights w, NDArray parts, NDArray attention, NDArray biasRows,
+            Linearisation at, double eps, NDManager scope) {
         long batch = parts.getShape().get(0);
         long n = parts.getShape().get(1);
         long s = parts.getShape().get(2);
-        int d = config.hiddenSize();
-        int h = config.numHeads();
-        NDArray valueW = LayerContributions.parameter(model, l, LayerRole.VALUE_W, scope);
-        NDArray outW = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_W, scope);
-        NDArray values = parts.matMul(valueW.transpose()).reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
-        NDArray weights = attention.expandDims(1);
-        weights.attach(scope); // a view: its product lives with the layer
-        NDArray mixed = weights.matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
-        // the value bias reaches every token whole (attention rows sum to 1): with the output bias, the bias part's
-        NDArray valueB = LayerContributions.parameter(model, l, LayerRole.VALUE_B, scope);
-        NDArray outB = LayerContributions.parameter(model, l, LayerRole.ATTN_OUT_B, scope);
-        NDArray bias = valueB == null ? null : valueB.reshape(1, d).matMul(outW.transpose()).reshape(d);
-        if (outB != null) {
-            bias = bias == null ? outB : bias.add(outB);
+        long d = parts.getShape().get(3);
+        long h = attention.getShape().get(1);
+        NDArray values = parts.matMul(w.valueT()).reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
+        NDArray probabilities = attention.expandDims(1);
+        probabilities.attach(scope); // a view: its product lives with the layer
+        NDArray mixed = probabilities.matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
+        NDArray residual = linear(mixed, w.outT(), w.attentionBias(), biasRows).add(parts);
+        if (at.attentionSigma == null) {
+            at.attentionSigma = sigma(residual, eps);
         }
-        NDArray attended = linear(mixed, outW, bias, biasRows);
-        NDArray afterAttention = norm(attended.add(parts), LayerContributions.parameter(model, l, LayerRole.ATTN_NORM_W, scope), LayerContributions.parameter(model, l, LayerRole.ATTN_NORM_B, scope), biasRows,
-                config.layerNormEps());
-        NDArray ffn = feedForward(model, l, afterAttention, biasRows, scope);
-        return norm(ffn.add(afterAttention), LayerContributions.parameter(model, l, LayerRole.OUT_NORM_W, scope),
-                LayerContributions.parameter(model, l, LayerRole.OUT_NORM_B, scope), biasRows, config.layerNormEps());
+        NDArray afterAttention = norm(residual, at.attentionSigma, w.norm1W(), w.norm1B(), biasRows);
+        NDArray pre = linear(afterAttention, w.inT(), w.inB(), biasRows);
+        if (at.slope == null) {
+            at.slope = slopes(w.activation(), pre);
+        }
+        NDArray ffn = linear(pre.mul(at.slope), w.outFfnT(), w.outFfnB(), biasRows).add(afterAttention);
+        if (at.outputSigma == null) {
+            at.outputSigma = sigma(ffn, eps);
+        }
+        return norm(ffn, at.outputSigma, w.norm2W(), w.norm2B(), biasRows);
     }
 
-    /**
-     * The feed-forward block on the parts, its activation linearised per token and neuron at the actual
-     * pre-activation u (the parts' sum): each part's pre-activation times act(u)/u. In chunks of parts.
-     */
-    private static NDArray feedForward(TransformerModel model, int l, NDArray parts, NDArray biasRows,
-            NDManager scope) {
-        NDArray inW = LayerContributions.parameter(model, l, LayerRole.FFN_IN_W, scope);
-        NDArray inB = LayerContributions.parameter(model, l, LayerRole.FFN_IN_B, scope);
-        NDArray outW = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_W, scope);
-        NDArray outB = LayerContributions.parameter(model, l, LayerRole.FFN_OUT_B, scope);
-        NDArray total = parts.sum(new int[] {1}).matMul(inW.transpose());
-        NDArray slope = slopes(model.config().activation(), inB == null ? total : total.add(inB)) // [B, S, intermediate]
-                .expandDims(1);
-        long n = parts.getShape().get(1);
-        long perPart = parts.getShape().get(0) * parts.getShape().get(2) * inW.getShape().get(0);
-        int chunk = (int) Math.max(1, Math.min(n, FFN_CHUNK_ELEMENTS / perPart));
-        NDList out = new NDList();
-        for (int from = 0; from < n; from += chunk) {
-            String rows = from + ":" + Math.min(n, from + chunk);
-            NDArray pre = linear(parts.get(":, " + rows), inW, inB, biasRows.get(rows));
-            out.add(linear(pre.mul(slope), outW, outB, biasRows.get(rows)));
-        }
-        return out.size() == 1 ? out.get(0) : NDArrays.concat(out, 1);
-    }
-
-    /** parts·Wᵀ, the bias (if any) added to the bias part only ({@code biasRows}: 1 there, 0 elsewhere). */
-    private static NDArray linear(NDArray parts, NDArray weight, NDArray bias, NDArray biasRows) {
-        NDArray y = parts.matMul(weight.transpose());
+    /** parts·Wᵀ (W given transposed), the bias (if any) added to the bias part only ({@code biasRows}: 1 there). */
+    private static NDArray linear(NDArray parts, NDArray weightT, NDArray bias, NDArray biasRows) {
+        NDArray y = parts.matMul(weightT);
         return bias == null ? y : y.add(biasRows.mul(bias));
     }
 
+    /** Each token's σ of the whole state [B, 1, S, hidden] (the only part of the measuring pass). */
+    private static NDArray sigma(NDArray whole, double eps) {
+        NDArray centred = whole.sub(whole.mean(new int[] {-1}, true));
+        return centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt(); // [B, 1, S, 1]
+    }
+
     /**
-     * The layer norm linearised at each token's σ of the parts' sum: part ↦ γ ⊙ (part − mean(part)) / σ, β to the bias
-     * part. The parts of the output sum to the norm of their sum exactly.
+     * The layer norm linearised at each token's σ: part ↦ γ ⊙ (part − mean(part)) / σ, β to the bias part. The parts of
+     * the output sum to the norm of their sum exactly.
      */
-    private static NDArray norm(NDArray parts, NDArray gamma, NDArray beta, NDArray biasRows, double eps) {
-        NDArray total = parts.sum(new int[] {1});
-        NDArray centred = total.sub(total.mean(new int[] {-1}, true));
-        NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt().expandDims(1); // [B, 1, S, 1]
+    private static NDArray norm(NDArray parts, NDArray sigma, NDArray gamma, NDArray beta, NDArray biasRows) {
         NDArray out = parts.sub(parts.mean(new int[] {-1}, true)).div(sigma).mul(gamma);
         return beta == null ? out : out.add(biasRows.mul(beta));
     }
-
     /** act(u)/u per element, the activation's line through the origin at u (DecompX's linearisation). */
     private static NDArray slopes(Activation activation, NDArray u) {
         NDArray tiny = u.abs().lt(SMALLEST_PREACTIVATION).toType(DataType.FLOAT32, false);

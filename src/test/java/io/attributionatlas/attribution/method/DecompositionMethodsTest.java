@@ -280,6 +280,31 @@ class DecompositionMethodsTest {
         }
     }
 
+    /** Parts in chunks of 3 through all layers (as at long lengths) give what all parts at once give. */
+    @Test
+    void decompxChunksOfPartsEqualAllAtOnce() throws Exception {
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu())) {
+            List<EncodedText> texts = List.of(p.tokenizer().encode("the acting is bad and the plot is worse ."),
+                    p.tokenizer().encode("a charming journey ."));
+            List<DecompX.Result> whole = DecompX.propagate(p.model(), texts);
+            long threeParts = 3L * texts.size() * texts.get(0).length() * p.model().config().intermediateSize();
+            List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, threeParts);
+            double worst = 0;
+            for (int b = 0; b < texts.size(); b++) {
+                worst = Math.max(worst, maxDifference(whole.get(b).headParts(), chunked.get(b).headParts()));
+                for (int l = 0; l < whole.get(b).layerMatrices().length; l++) {
+                    for (int i = 0; i < texts.get(b).length(); i++) {
+                        worst = Math.max(worst, maxDifference(whole.get(b).layerMatrices()[l][i],
+                                chunked.get(b).layerMatrices()[l][i]));
+                    }
+                }
+                assertTrue(chunked.get(b).layerError() <= 1e-4, "completeness in chunks " + chunked.get(b).layerError());
+            }
+            System.out.printf("decompx in chunks of 3 parts: max |chunked − whole| %.2e%n", worst);
+            assertTrue(worst <= 1e-6, "chunks " + worst);
+        }
+    }
+
     private static double maxDifference(float[] a, float[] b) {
         assertEquals(a.length, b.length);
         double worst = 0;
