@@ -143,9 +143,13 @@ public final class DecompX extends NamedMethod {
                     .mul(mask.concat(scope.zeros(new Shape(batch, 1)), 1).expandDims(-1)); // [B, N, S]
             NDArray biasRows = scope.zeros(new Shape(s)).concat(scope.ones(new Shape(1)), 0).reshape(n, 1, 1);
             NDArray[] sums = new NDArray[layers];
+            NDArray[] states = new NDArray[layers]; // h_i [B, 1, S, hidden], the actual layer outputs
+            NDArray[] squaredNorms = new NDArray[layers]; // ‖h_i‖² [B, 1, S]
             List<NDList> matrixColumns = new ArrayList<>();
             for (int l = 0; l < layers; l++) {
                 sums[l] = scope.zeros(new Shape(batch, s, config.hiddenSize()));
+                states[l] = in.layerOutputs().get(l).expandDims(1);
+                squaredNorms[l] = states[l].square().sum(new int[] {-1});
                 matrixColumns.add(new NDList());
             }
             NDList headParts = new NDList();
@@ -165,9 +169,7 @@ public final class DecompX extends NamedMethod {
                                     config.layerNormEps(), layerScope);
                             sums[l].addi(parts.sum(new int[] {1}));
                             // token k's part projected on h_i, the actual state: [B, k, i]
-                            NDArray h = in.layerOutputs().get(l);
-                            NDArray projected = parts.mul(h.expandDims(1)).sum(new int[] {-1})
-                                    .div(h.square().sum(new int[] {-1}).expandDims(1));
+                            NDArray projected = parts.mul(states[l]).sum(new int[] {-1}).div(squaredNorms[l]);
                             projected.attach(scope);
                             matrixColumns.get(l).add(projected);
                             parts.attach(chunkScope);
