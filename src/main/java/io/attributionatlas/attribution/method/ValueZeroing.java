@@ -4,12 +4,16 @@ import ai.djl.ndarray.NDArray;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.NamedMethod;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
+import io.attributionatlas.attribution.MemoryBudget;
+import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
 import io.attributionatlas.model.TransformerModel;
-import java.util.Collections;
 import java.util.List;
 
 /**
@@ -31,19 +35,27 @@ public final class ValueZeroing extends NamedMethod {
      * The token scores: each layer's distances normalised per row (each token's contributions sum to 1), rolled out
      * through the layers (R = M_L ⋯ M_1), and the row of the token the head reads (the first token's, or the mean of
      * the real tokens' rows where the head pools by mean). They are the same for every target and sum to 1. The
-     * per-layer matrices are the normalised distances.
+     * per-layer matrices are the normalised distances. The copies of samples of similar length share layer passes.
      */
-    /** Sample by sample: each sample's S copies are what its layer passes batch. */
     @Override
     public List<Decomposition> decompose(TransformerModel model, List<EncodedText> texts, MethodContext context) {
-        return texts.stream().map(text -> decompose(model, text, context)).toList();
+        MemoryBudget budget = MemoryBudget.of(context.options().memoryMb(), context.options().internalBatchSize(),
+                model.manager().getDevice());
+        ModelConfig c = model.config();
+        // a sample's row of the group's forward pass; its copies then go in layer passes of the budget's rows
+        return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
+            MemoryBudget.forwardRowBytes(c, s), 4L * c.numHeads() * s * s}, group -> {
+                int longest = group.stream().mapToInt(EncodedText::length).max().orElse(1);
+                float[][][][] d = distances(model, group, budget.forwardRows(c, longest));
+                List<Decomposition> out = new java.util.ArrayList<>();
+                for (int b = 0; b < group.size(); b++) {
+                    out.add(scores(model, group.get(b), d[b]));
+                }
+                return out;
+            });
     }
 
-    private static Decomposition decompose(TransformerModel model, EncodedText text, MethodContext context) {
-        int rows = io.attributionatlas.attribution.MemoryBudget.of(context.options().memoryMb(),
-                context.options().internalBatchSize(), model.manager().getDevice()).forwardRows(model.config(),
-                        text.length());
-        float[][][] d = distances(model, text, rows);
+    private static Decomposition scores(TransformerModel model, EncodedText text, float[][][] d) {
         try (NDManager scope = model.manager().newSubManager()) {
             NDArray normalised = LayerContributions.normaliseRows(LayerContributions.fromHost(scope, d)
                     .expandDims(0)); // [1, L, S, S]
@@ -56,33 +68,74 @@ public final class ValueZeroing extends NamedMethod {
         }
     }
 
-    /**
-     * Per layer the [S][S] matrix of cosine distances: row i (the token whose output changes), column j (the token
-     * whose value vector is zeroed).
-     */
+    /** One sample's distances, in layer passes of at most {@code rowsPerPass} copies. */
     public static float[][][] distances(TransformerModel model, EncodedText text, int rowsPerPass) {
-        int s = text.length();
+        return distances(model, List.of(text), rowsPerPass)[0];
+    }
+
+    /**
+     * Per sample and layer the [S][S] matrix of cosine distances: row i (the token whose output changes), column j
+     * (the token whose value vector is zeroed). One padded forward pass gives every layer's input; then per layer the
+     * copies of all samples (copy (b, j) zeroes sample b's token j) run that layer alone in passes of at most
+     * {@code rowsPerPass} rows, padded to the pass's longest sample (padded keys get no attention).
+     */
+    public static float[][][][] distances(TransformerModel model, List<EncodedText> texts, int rowsPerPass) {
         int layers = model.config().numLayers();
         long pad = model.config().padTokenId();
-        float[][][] out = new float[layers][s][s];
+        int rows = Math.max(1, rowsPerPass);
+        List<int[]> copies = new java.util.ArrayList<>(); // (sample, zeroed token)
+        float[][][][] out = new float[texts.size()][][][];
+        for (int b = 0; b < texts.size(); b++) {
+            int s = texts.get(b).length();
+            out[b] = new float[layers][s][s];
+            for (int j = 0; j < s; j++) {
+                copies.add(new int[] {b, j});
+            }
+        }
         try (NDManager scope = model.manager().newSubManager()) {
-            ForwardResult base = model.forward(EncodedBatch.ofTexts(List.of(text), pad),
-                    new ForwardOptions().keepHiddenStates(), scope);
-            NDArray keepAll = scope.eye(s).neg().add(1f); // copy j without token j's value vector
+            ForwardResult base = model.forward(EncodedBatch.ofTexts(texts, pad), new ForwardOptions()
+                    .keepHiddenStates(), scope);
             for (int layer = 0; layer < layers; layer++) {
-                NDArray original = base.hiddenStates().get(layer).toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
-                // the copies in passes of at most rowsPerPass rows (the memory budget's, for this length)
-                for (int from = 0; from < s; from += Math.max(1, rowsPerPass)) {
-                    int to = Math.min(s, from + Math.max(1, rowsPerPass));
-                    try (NDManager pass = scope.newSubManager()) {
-                        // layer 0 starts from the embeddings (and any projection), later ones from the previous output
-                        NDArray input = layer == 0 ? null : base.hiddenStates().get(layer - 1).repeat(0, to - from);
-                        NDArray keep = keepAll.get(from + ":" + to);
+                for (int from = 0; from < copies.size(); from += rows) {
+                    List<int[]> pass = copies.subList(from, Math.min(copies.size(), from + rows));
+                    int length = pass.stream().mapToInt(c -> texts.get(c[0]).length()).max().orElse(1);
+                    try (NDManager passScope = scope.newSubManager()) {
+                        float[] keep = new float[pass.size() * length];
+                        java.util.Arrays.fill(keep, 1f);
+                        List<EncodedText> passTexts = new java.util.ArrayList<>();
+                        NDList original = new NDList();
+                        NDList input = new NDList();
+                        for (int r = 0; r < pass.size(); r++) {
+                            int b = pass.get(r)[0];
+                            keep[r * length + pass.get(r)[1]] = 0f; // copy (b, j) without token j's value vector
+                            passTexts.add(texts.get(b));
+                            original.add(base.hiddenStates().get(layer).get(b + ", :" + length));
+                            // layer 0 starts from the embeddings (and any projection), later ones from the previous output
+                            if (layer > 0) {
+                                input.add(base.hiddenStates().get(layer - 1).get(b + ", :" + length));
+                            }
+                        }
+                        NDArray originals = NDArrays.stack(original).toType(DataType.FLOAT32, false);
+                        originals.attach(passScope);
+                        NDArray inputs = layer == 0 ? null : NDArrays.stack(input);
+                        if (inputs != null) {
+                            inputs.attach(passScope);
+                        }
+                        original.close();
+                        input.close();
                         // the layer's own output (hidden state 0 of this run): for the last layer, before a final norm
-                        ForwardResult zeroed = model.forward(EncodedBatch.ofTexts(Collections.nCopies(to - from, text),
-                                pad), new ForwardOptions().layers(layer, layer, input).valueKeep(layer, keep)
-                                        .keepHiddenStates(), pass);
-                        cosineDistances(zeroed.hiddenStates().get(0), original, from, out[layer]);
+                        ForwardResult zeroed = model.forward(EncodedBatch.ofTexts(passTexts, pad), new ForwardOptions()
+                                .layers(layer, layer, inputs).valueKeep(layer, passScope.create(keep,
+                                        new ai.djl.ndarray.types.Shape(pass.size(), length))).keepHiddenStates(),
+                                passScope);
+                        float[] distance = cosineDistances(zeroed.hiddenStates().get(0), originals);
+                        for (int r = 0; r < pass.size(); r++) {
+                            int b = pass.get(r)[0];
+                            int j = pass.get(r)[1];
+                            for (int i = 0; i < texts.get(b).length(); i++) {
+                                out[b][layer][i][j] = distance[r * length + i];
+                            }
+                        }
                     }
                 }
             }
@@ -90,17 +143,10 @@ public final class ValueZeroing extends NamedMethod {
         return out;
     }
 
-    /** zeroed [copies j = from…, S(i), d] against original [1, S(i), d]: out[i][j] = 1 − cos. */
-    private static void cosineDistances(NDArray zeroed, NDArray o, int from, float[][] out) {
-        NDArray z = zeroed.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+    /** 1 − cos per row and position of zeroed and original [rows, S, hidden]: [rows × S] on the host. */
+    private static float[] cosineDistances(NDArray zeroed, NDArray o) {
+        NDArray z = zeroed.toType(DataType.FLOAT32, false);
         NDArray cos = z.mul(o).sum(new int[] {-1}).div(z.norm(new int[] {-1}).mul(o.norm(new int[] {-1})));
-        int copies = (int) cos.getShape().get(0);
-        int s = (int) cos.getShape().get(1);
-        float[] flat = cos.neg().add(1f).toFloatArray(); // [j - from][i]
-        for (int j = 0; j < copies; j++) {
-            for (int i = 0; i < s; i++) {
-                out[i][from + j] = flat[j * s + i];
-            }
-        }
+        return cos.neg().add(1f).toFloatArray();
     }
 }

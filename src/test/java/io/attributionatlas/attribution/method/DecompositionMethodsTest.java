@@ -237,7 +237,8 @@ class DecompositionMethodsTest {
 
     /**
      * Samples of different lengths decomposed in one padded pass, and in passes of two (a budget of 2 rows), give what
-     * each gets alone: scores, head mass and per-layer matrices, for ALTI and DecompX (both targets).
+     * each gets alone: scores, head mass and per-layer matrices, for ALTI and DecompX (both targets); Value Zeroing's
+     * batched distances are tested in {@link ValueZeroingTest}.
      */
     @Test
     void batchedSamplesEqualEachAlone() throws Exception {
