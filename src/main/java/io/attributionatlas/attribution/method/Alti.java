@@ -82,18 +82,23 @@ public final class Alti extends NamedMethod {
         }
     }
 
-    /** A layer's value and output projections and the norm after the residual, float32 copies in a pass's scope. */
-    record AttentionBlock(NDArray valueW, NDArray valueB, NDArray outW, NDArray outB, NDArray normW, NDArray normB,
-            int heads, double eps) {
+    /**
+     * A layer's value and output projections (transposed; the output one also per head, [heads, head size, hidden]),
+     * the bias every token gets, and the norm after the residual: float32 operands owned by a pass's scope.
+     */
+    record AttentionBlock(NDArray valueT, NDArray outHeads, NDArray bias, NDArray normW, NDArray normB, int heads,
+            double eps) {
 
         static AttentionBlock of(TransformerModel model, int layer, NDManager scope) {
-            return new AttentionBlock(LayerContributions.parameter(model, layer, LayerRole.VALUE_W, scope),
-                    LayerContributions.parameter(model, layer, LayerRole.VALUE_B, scope),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_OUT_W, scope),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_OUT_B, scope),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_NORM_W, scope),
-                    LayerContributions.parameter(model, layer, LayerRole.ATTN_NORM_B, scope),
-                    model.config().numHeads(), model.config().layerNormEps());
+            int d = model.config().hiddenSize();
+            int h = model.config().numHeads();
+            NDArray outT = LayerContributions.transposed(model.layerParameter(layer, LayerRole.ATTN_OUT_W), scope);
+            NDArray outHeads = outT.reshape(h, d / h, d); // rows of Wᵀ are input features, grouped by head
+            return new AttentionBlock(LayerContributions.transposed(model.layerParameter(layer, LayerRole.VALUE_W),
+                    scope), outHeads, LayerContributions.attentionBias(model, layer, outT, scope),
+                    LayerContributions.operand(model.layerParameter(layer, LayerRole.ATTN_NORM_W), scope),
+                    LayerContributions.operand(model.layerParameter(layer, LayerRole.ATTN_NORM_B), scope), h,
+                    model.config().layerNormEps());
         }
     }
 
@@ -113,21 +118,18 @@ public final class Alti extends NamedMethod {
         int h = b.heads();
         int dh = d / h;
         try (NDManager m = outer.newSubManager()) {
-            NDArray projected = x.matMul(b.valueW().transpose());
+            NDArray projected = x.matMul(b.valueT());
             projected.attach(m); // what derives from it is freed with the layer
             NDArray values = projected.reshape(batch, s, h, dh).transpose(0, 2, 1, 3);
             // per head, each token's value vector through the head's slice of the output projection: [B, heads, S, hidden]
-            NDArray valueOut = values.matMul(b.outW().reshape(d, h, dh).transpose(1, 2, 0));
+            NDArray valueOut = values.matMul(b.outHeads());
             NDArray g = valueOut.sub(valueOut.mean(new int[] {-1}, true)).mul(b.normW());
             NDArray a = attention.duplicate();
             a.attach(m);
             // the block's output: attention, residual, biases (the value bias reaches every token whole), the norm
             NDArray sum = a.matMul(valueOut).sum(new int[] {1}).add(x);
-            if (b.valueB() != null) {
-                sum = sum.add(b.valueB().reshape(1, d).matMul(b.outW().transpose()).reshape(d));
-            }
-            if (b.outB() != null) {
-                sum = sum.add(b.outB());
+            if (b.bias() != null) {
+                sum = sum.add(b.bias());
             }
             NDArray centred = sum.sub(sum.mean(new int[] {-1}, true));
             NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) b.eps()).sqrt(); // [B, S, 1]

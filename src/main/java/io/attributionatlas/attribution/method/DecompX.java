@@ -245,46 +245,18 @@ public final class DecompX extends NamedMethod {
             Activation activation) {
 
         static LayerWeights of(TransformerModel model, int l, NDManager scope) {
-            NDArray outT = transposed(model.layerParameter(l, LayerRole.ATTN_OUT_W), scope);
-            // the value bias reaches every token whole (attention rows sum to 1): with the output bias, the bias part's
-            NDArray valueB = operand(model.layerParameter(l, LayerRole.VALUE_B), scope);
-            NDArray outB = operand(model.layerParameter(l, LayerRole.ATTN_OUT_B), scope);
-            NDArray bias = null;
-            if (valueB != null) {
-                NDArray row = valueB.reshape(1, valueB.size());
-                row.attach(scope);
-                bias = row.matMul(outT).reshape(valueB.size());
-            }
-            if (outB != null) {
-                bias = bias == null ? outB : bias.add(outB);
-            }
-            return new LayerWeights(transposed(model.layerParameter(l, LayerRole.VALUE_W), scope), outT, bias,
-                    operand(model.layerParameter(l, LayerRole.ATTN_NORM_W), scope),
-                    operand(model.layerParameter(l, LayerRole.ATTN_NORM_B), scope),
-                    transposed(model.layerParameter(l, LayerRole.FFN_IN_W), scope),
-                    operand(model.layerParameter(l, LayerRole.FFN_IN_B), scope),
-                    transposed(model.layerParameter(l, LayerRole.FFN_OUT_W), scope),
-                    operand(model.layerParameter(l, LayerRole.FFN_OUT_B), scope),
-                    operand(model.layerParameter(l, LayerRole.OUT_NORM_W), scope),
-                    operand(model.layerParameter(l, LayerRole.OUT_NORM_B), scope), model.config().activation());
+            NDArray outT = LayerContributions.transposed(model.layerParameter(l, LayerRole.ATTN_OUT_W), scope);
+            NDArray bias = LayerContributions.attentionBias(model, l, outT, scope); // the bias part's
+            return new LayerWeights(LayerContributions.transposed(model.layerParameter(l, LayerRole.VALUE_W), scope), outT, bias,
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.ATTN_NORM_W), scope),
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.ATTN_NORM_B), scope),
+                    LayerContributions.transposed(model.layerParameter(l, LayerRole.FFN_IN_W), scope),
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.FFN_IN_B), scope),
+                    LayerContributions.transposed(model.layerParameter(l, LayerRole.FFN_OUT_W), scope),
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.FFN_OUT_B), scope),
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.OUT_NORM_W), scope),
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.OUT_NORM_B), scope), model.config().activation());
         }
-    }
-
-    /** A parameter in float32 as an op's second operand: the model's own where float32, else a copy in scope. */
-    private static NDArray operand(NDArray p, NDManager scope) {
-        if (p == null || p.getDataType() == DataType.FLOAT32) {
-            return p;
-        }
-        NDArray copy = p.toType(DataType.FLOAT32, true);
-        copy.attach(scope);
-        return copy;
-    }
-
-    /** A weight's transpose (a view) in float32, owned by scope. */
-    private static NDArray transposed(NDArray p, NDManager scope) {
-        NDArray t = operand(p, scope).transpose();
-        t.attach(scope);
-        return t;
     }
 
     /**
@@ -297,21 +269,21 @@ public final class DecompX extends NamedMethod {
         static Head of(TransformerModel model, LayerContributions.Internals in, NDManager scope) {
             ModelConfig config = model.config();
             if (config.task() == Task.QUESTION_ANSWERING) {
-                return new Head(Task.QUESTION_ANSWERING, null, null, null, transposed(model.globalParameter(Role.QA_W),
-                        scope), operand(model.globalParameter(Role.QA_B), scope), LayerContributions.float32(
+                return new Head(Task.QUESTION_ANSWERING, null, null, null, LayerContributions.transposed(model.globalParameter(Role.QA_W),
+                        scope), LayerContributions.operand(model.globalParameter(Role.QA_B), scope), LayerContributions.float32(
                                 in.result().startLogits().stack(in.result().endLogits(), 2)));
             }
             if (config.task() != Task.SEQUENCE_CLASSIFICATION) {
                 throw new IllegalArgumentException("a bare encoder has no logits to decompose");
             }
-            NDArray denseT = transposed(model.globalParameter(Role.CLS_HIDDEN_W), scope);
-            NDArray denseB = operand(model.globalParameter(Role.CLS_HIDDEN_B), scope);
+            NDArray denseT = LayerContributions.transposed(model.globalParameter(Role.CLS_HIDDEN_W), scope);
+            NDArray denseB = LayerContributions.operand(model.globalParameter(Role.CLS_HIDDEN_B), scope);
             NDArray pooled = in.layerOutputs().get(config.numLayers() - 1).get(":, 0, :"); // [B, hidden]
             NDArray u = pooled.matMul(denseT);
             NDArray slope = slopes(config.family().classifierActivation(config), denseB == null ? u : u.add(denseB));
             return new Head(Task.SEQUENCE_CLASSIFICATION, denseT, denseB, slope.expandDims(1),
-                    transposed(model.globalParameter(Role.CLS_OUT_W), scope),
-                    operand(model.globalParameter(Role.CLS_OUT_B), scope),
+                    LayerContributions.transposed(model.globalParameter(Role.CLS_OUT_W), scope),
+                    LayerContributions.operand(model.globalParameter(Role.CLS_OUT_B), scope),
                     LayerContributions.float32(in.result().logits()));
         }
 

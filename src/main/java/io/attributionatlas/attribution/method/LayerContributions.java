@@ -7,7 +7,7 @@ import io.attributionatlas.model.EncodedBatch;
 import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ForwardOptions;
 import io.attributionatlas.model.ForwardResult;
-import io.attributionatlas.model.ParameterRole;
+import io.attributionatlas.model.ParameterLayout.LayerRole;
 import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
 import java.util.List;
@@ -92,26 +92,44 @@ final class LayerContributions {
     }
 
     /**
-     * A layer's parameter as a float32 copy in {@code scope}, or null where the model has none (a bias it stores
-     * without). A copy, because an op allocates its result on its first operand's manager: a view or product of the
-     * model's own tensor would live as long as the model.
+     * A parameter in float32 as an op's second operand: the model's own tensor where it computes in float32, else a
+     * converted copy owned by {@code scope}. Never an op's first operand: a result lives on its first operand's
+     * manager, and on the model's it would live as long as the model.
      */
-    static NDArray parameter(TransformerModel model, int layer, ParameterRole role, NDManager scope) {
-        return inScope(model.layerParameter(layer, role), scope);
-    }
-
-    /** A global (embedding or head) parameter as a float32 copy in {@code scope}, or null. */
-    static NDArray parameter(TransformerModel model, ParameterRole role, NDManager scope) {
-        return inScope(model.globalParameter(role), scope);
-    }
-
-    private static NDArray inScope(NDArray p, NDManager scope) {
-        if (p == null) {
-            return null;
+    static NDArray operand(NDArray p, NDManager scope) {
+        if (p == null || p.getDataType() == DataType.FLOAT32) {
+            return p;
         }
         NDArray copy = p.toType(DataType.FLOAT32, true);
         copy.attach(scope);
         return copy;
+    }
+
+    /** A weight's transpose (a view) in float32, owned by {@code scope}. */
+    static NDArray transposed(NDArray p, NDManager scope) {
+        NDArray t = operand(p, scope).transpose();
+        t.attach(scope);
+        return t;
+    }
+
+    /**
+     * What the attention block adds to every token besides the tokens' terms: the value bias, which reaches each token
+     * whole (attention rows sum to 1), through the output projection ({@code outT}, transposed), and the output bias;
+     * null where the model has neither.
+     */
+    static NDArray attentionBias(TransformerModel model, int layer, NDArray outT, NDManager scope) {
+        NDArray valueB = operand(model.layerParameter(layer, LayerRole.VALUE_B), scope);
+        NDArray outB = operand(model.layerParameter(layer, LayerRole.ATTN_OUT_B), scope);
+        NDArray bias = null;
+        if (valueB != null) {
+            NDArray row = valueB.reshape(1, valueB.size());
+            row.attach(scope);
+            bias = row.matMul(outT).reshape(valueB.size());
+        }
+        if (outB != null) {
+            bias = bias == null ? outB : bias.add(outB);
+        }
+        return bias;
     }
 
     /**
