@@ -14,9 +14,21 @@ package io.attributionatlas.attribution;
  * @param layerMatrices per-layer token-to-token contributions [L][S][S], row i (the token receiving) and column j
  *     (the token contributing), of the decomposition methods; null for the others, and for samples that do not keep
  *     their matrices
+ * @param biasPart the part of the target's score that belongs to no token (DecompX with {@code decompx_bias=separate}:
+ *     the tokens' scores and it sum to the logit), else null
+ * @param partNorms per-layer ‖part‖₂ [L][S][S] of a method that keeps each token's part of every hidden state (DecompX:
+ *     row i the hidden state, column k the token; the authors' per-layer output), else null; null where
+ *     {@code layerMatrices} is
  */
 public record MethodScores(String name, float[] tokenAttributions, float[] wordAttributions, long forwardPasses,
-        long backwardPasses, float[][] headScores, float[][][][] matrices, float[][][] layerMatrices) {
+        long backwardPasses, float[][] headScores, float[][][][] matrices, float[][][] layerMatrices, Float biasPart,
+        float[][][] partNorms) {
+
+    public MethodScores(String name, float[] tokenAttributions, float[] wordAttributions, long forwardPasses,
+            long backwardPasses, float[][] headScores, float[][][][] matrices, float[][][] layerMatrices) {
+        this(name, tokenAttributions, wordAttributions, forwardPasses, backwardPasses, headScores, matrices,
+                layerMatrices, null, null);
+    }
 
     /** Per-word sums of per-token scores ({@code words[i]} = -1 for special tokens, which belong to none). */
     public static float[] wordSums(float[] tokens, int[] words) {
@@ -57,9 +69,15 @@ public record MethodScores(String name, float[] tokenAttributions, float[] wordA
         return new MethodScores(name, tokens, wordSums(tokens, words), forward, 0, headScores, null, layerMatrices);
     }
 
+    /** The same scores with a bias part (or null) and per-layer part norms [L][S][S] (or null). */
+    public MethodScores withDecomposition(Float bias, float[][][] norms) {
+        return new MethodScores(name, tokenAttributions, wordAttributions, forwardPasses, backwardPasses, headScores,
+                matrices, layerMatrices, bias, norms);
+    }
+
     /** The same scores without the per-layer matrices (a sample that does not keep its matrices). */
     public MethodScores withoutLayerMatrices() {
-        return layerMatrices == null ? this : new MethodScores(name, tokenAttributions, wordAttributions,
-                forwardPasses, backwardPasses, headScores, matrices, null);
+        return layerMatrices == null && partNorms == null ? this : new MethodScores(name, tokenAttributions,
+                wordAttributions, forwardPasses, backwardPasses, headScores, matrices, null, biasPart, null);
     }
 }

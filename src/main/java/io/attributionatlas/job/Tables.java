@@ -53,10 +53,14 @@ final class Tables {
     /** Per layer [H][S][S], null for a layer without the values (score offsets of a family's plain layers). */
     private static final DataType LAYERS_OR_NULL = DataTypes.createArrayType(FLOATS_3D, true);
 
-    /** One method's scores of one target: per word piece and per word. */
+    /**
+     * One method's scores of one target: per word piece and per word, and the part of the score that belongs to no
+     * token (DecompX with decompx_bias=separate; else null).
+     */
     static final StructType METHOD_SCORES = new StructType()
             .add("token_scores", FLOATS)
-            .add("word_scores", FLOATS);
+            .add("word_scores", FLOATS)
+            .add("bias_part", DataTypes.FloatType);
 
     static final StructType TARGET = new StructType()
             .add("name", DataTypes.StringType)
@@ -314,7 +318,7 @@ final class Tables {
         Map<Object, Object> byName = new java.util.LinkedHashMap<>();
         t.methods().forEach((name, m) -> byName.put(name, NamedRow.of(METHOD_SCORES)
                 .set("token_scores", boxed(m.tokenAttributions())).set("word_scores", boxed(m.wordAttributions()))
-                .row()));
+                .set("bias_part", m.biasPart()).row()));
         return scala.collection.immutable.Map$.MODULE$.from(CollectionConverters.asScala(byName));
     }
 
@@ -336,9 +340,13 @@ final class Tables {
                 .set("decompositions", decompositions(s)).row();
     }
 
+    /** The key of a method's per-layer part norms in sample_matrices.decompositions, after the method's name. */
+    static final String PART_NORMS_SUFFIX = ".part_norms";
+
     /**
      * Per decomposition method (Value Zeroing, ALTI, DecompX), the first target's per-layer token-to-token
-     * contributions [L][S][S]; null where no method has them.
+     * contributions [L][S][S], and under "decompx.part_norms" DecompX's per-layer ‖part‖₂; null where no method has
+     * them.
      */
     private static scala.collection.immutable.Map<Object, Object> decompositions(SampleAttribution s) {
         if (s.targets().isEmpty() || s.targets().get(0).methods() == null) {
@@ -348,6 +356,9 @@ final class Tables {
         s.targets().get(0).methods().forEach((name, m) -> {
             if (m.layerMatrices() != null) {
                 byName.put(name, boxed(m.layerMatrices()));
+            }
+            if (m.partNorms() != null) {
+                byName.put(name + PART_NORMS_SUFFIX, boxed(m.partNorms()));
             }
         });
         return byName.isEmpty() ? null : scala.collection.immutable.Map$.MODULE$.from(

@@ -105,6 +105,12 @@ public final class ExplanationJson {
                 if (m.layerMatrices() != null) {
                     r.add("layer_matrices", GSON.toJsonTree(m.layerMatrices()));
                 }
+                if (m.partNorms() != null) {
+                    r.add("layer_part_norms", GSON.toJsonTree(m.partNorms()));
+                }
+                if (m.biasPart() != null) {
+                    r.addProperty("bias_part", m.biasPart());
+                }
                 methods.add(name, r);
             });
             o.add("methods", methods);

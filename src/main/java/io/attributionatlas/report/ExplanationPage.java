@@ -108,6 +108,10 @@ public final class ExplanationPage {
         for (MethodScores m : t.methods().values()) {
             b.append("<h3>Method ").append(Html.escape(m.name())).append(" per token</h3>");
             colouredTokens(b, tokens, m.tokenAttributions());
+            if (m.biasPart() != null) {
+                b.append("<p>Bias part (belongs to no token; with the tokens' scores it makes the score): ")
+                        .append(String.format(java.util.Locale.ROOT, "%.4f", m.biasPart())).append("</p>");
+            }
             if (!first) {
                 continue;
             }
@@ -121,6 +125,16 @@ public final class ExplanationPage {
                 for (int l = 0; l < m.layerMatrices().length; l++) {
                     b.append(Html.heatmap(m.name() + ", layer " + l + " (row: receives, column: contributes)",
                             tokens, tokens, m.layerMatrices()[l], hasNegative(m.layerMatrices()[l])));
+                }
+                b.append("</div></details>");
+            }
+            if (m.partNorms() != null && tokens.length <= MAX_MATRIX_TOKENS) {
+                b.append("<details><summary>").append(Html.escape(m.name())).append(": per-layer norm of each token's "
+                        + "part, ‖part‖₂ (the authors' output; ").append(m.partNorms().length).append(" layers)</summary>"
+                        + "<div class=\"grid\">");
+                for (int l = 0; l < m.partNorms().length; l++) {
+                    b.append(Html.heatmap(m.name() + " ‖part‖₂, layer " + l + " (row: hidden state, column: token)",
+                            tokens, tokens, m.partNorms()[l], false));
                 }
                 b.append("</div></details>");
             }

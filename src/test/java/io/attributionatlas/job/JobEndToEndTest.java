@@ -409,7 +409,8 @@ class JobEndToEndTest {
         Path output = tmp.resolve("methods-out");
         Run r = run("run", "--model", model.toString(), "--input", input.toString(), "--output", output.toString(),
                 "--set", "n_steps=4", "--set", "methods=integrated_gradients,occlusion,word_ablation,gradient_shap,"
-                + "attention_attribution,value_zeroing,alti,decompx", "--set", "methods.faithfulness=true", "--set", "dump.count=1");
+                + "attention_attribution,value_zeroing,alti,decompx", "--set", "methods.faithfulness=true", "--set", "dump.count=1",
+                "--set", "methods.decompx_bias=separate");
         assertEquals(0, r.status(), r.err());
         List<Row> importance = table(output, Tables.TOKEN_IMPORTANCE);
         for (String method : List.of("integrated_gradients", "occlusion", "word_ablation")) {
@@ -422,7 +423,7 @@ class JobEndToEndTest {
         try (Predictor p = Predictor.open(model, null, Device.cpu());
                 Explainer e = new Explainer(p, JobConfig.load(null, Map.of("n_steps", "4", "methods",
                         "integrated_gradients,occlusion,word_ablation,gradient_shap,attention_attribution,value_zeroing,alti,"
-                        + "decompx"))
+                        + "decompx", "methods.decompx_bias", "separate"))
                         .attributionOptions())) {
             Map<String, List<Double>> byTarget = new HashMap<>();
             io.attributionatlas.analysis.CorpusStatistics direct = new io.attributionatlas.analysis.CorpusStatistics(
@@ -442,7 +443,9 @@ class JobEndToEndTest {
                 t.methods().forEach((name, scores) -> {
                     assertFloats(scores.tokenAttributions(), methods.get(name).getList(0), name + " tokens of " + id);
                     assertFloats(scores.wordAttributions(), methods.get(name).getList(1), name + " words of " + id);
+                    assertEquals(scores.biasPart(), methods.get(name).get(2), name + " bias part of " + id);
                 });
+                assertNotNull(methods.get("decompx").get(2), "decompx_bias=separate writes the bias part");
                 List<Double> a = new ArrayList<>();
                 List<Double> b = new ArrayList<>();
                 for (int k = 0; k < s.sample().length(); k++) {
@@ -495,8 +498,9 @@ class JobEndToEndTest {
             Row dumped = table(output, Tables.SAMPLE_MATRICES).get(0);
             assertEquals(TinyModels.LAYERS, dumped.getList(dumped.fieldIndex("attention_attribution")).size());
             Map<String, scala.collection.Seq<?>> decompositions = dumped.getJavaMap(dumped.fieldIndex("decompositions"));
-            assertEquals(java.util.Set.of("value_zeroing", "alti", "decompx"), decompositions.keySet(),
-                    "the dumped sample's per-layer token-to-token matrices of each decomposition method");
+            assertEquals(java.util.Set.of("value_zeroing", "alti", "decompx", "decompx" + Tables.PART_NORMS_SUFFIX),
+                    decompositions.keySet(), "the dumped sample's per-layer token-to-token matrices of each "
+                    + "decomposition method, and DecompX's part norms");
             int length = dumped.getList(dumped.fieldIndex("tokens")).size();
             decompositions.values().forEach(m -> {
                 assertEquals(TinyModels.LAYERS, m.length());

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import io.attributionatlas.attribution.MethodOption;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.model.EncodedText;
@@ -15,10 +16,13 @@ import java.util.List;
 
 /**
  * ALTI, Aggregation of Layer-wise Token-to-token Interactions (Ferrando et al., EMNLP 2022). In each post-norm layer
- * the attention block's output for token i, x̃_i = LN(Σ_j T_i(x_j) + b), is decomposed per input token j:
- * T_i(x_j) = Σ_h A^h_ij x_j W_V^h W_O^h, plus x_i itself for j = i (the residual), with the layer norm linearised
- * at i's own standard deviation, L_i(t) = γ ⊙ (t − mean(t)) / σ_i; the biases (b = b_V W_O + b_O, and β) belong to no
- * token. j's contribution is the Manhattan proximity c_ij = max(0, ‖x̃_i‖₁ − ‖x̃_i − L_i(T_i(x_j))‖₁), normalised per
+ * the attention block's output for token i, x̃_i = LN(Σ_j T_i(x_j) + b_O), is decomposed per input token j:
+ * T_i(x_j) = Σ_h A^h_ij (x_j W_V^h + b_V^h) W_O^h, plus x_i itself for j = i (the residual), with the layer norm
+ * linearised at i's own standard deviation, L_i(t) = γ ⊙ (t − mean(t)) / σ_i. As in the authors' code
+ * (mt-upc/transformer-contributions, src/contributions.py, which hooks the value projection's output), the value
+ * bias travels with its value vector, so it belongs to token j; only b_O and β belong to no token. Option
+ * {@link #VALUE_BIAS} {@code none} puts b_V W_O with them instead (Atlas's earlier definition).
+ * j's contribution is the Manhattan proximity c_ij = max(0, ‖x̃_i‖₁ − ‖x̃_i − L_i(T_i(x_j))‖₁), normalised per
  * row; layers are combined by rollout and read at the token the head reads. Per head, the same proximity of the
  * head's own term gives the head's contribution mass (its share of each row's total, averaged over rows), which
  * head_stats reports under the method's name.
@@ -26,6 +30,10 @@ import java.util.List;
 public final class Alti extends NamedMethod {
 
     public static final String NAME = "alti";
+    /** Where the value bias goes: with token j's value vector (the authors' code), or with the biases of no token. */
+    public static final MethodOption<String> VALUE_BIAS = MethodOption.choice("alti_value_bias", List.of("token",
+            "none"), "token", "the value bias b_V with each token's value vector (token, the authors' code) or "
+            + "with b_O, belonging to no token (none).");
     /**
      * Elements of one [B, heads, rows, S, hidden] chunk of the per-head terms: 32 MB in float32, of which the
      * proximity keeps about three at once.
@@ -39,6 +47,11 @@ public final class Alti extends NamedMethod {
     }
 
     @Override
+    public List<MethodOption<?>> options() {
+        return List.of(VALUE_BIAS);
+    }
+
+    @Override
     public String refusesModel(ModelConfig config) {
         return config.family().refusesDecomposition(NAME);
     }
@@ -49,17 +62,19 @@ public final class Alti extends NamedMethod {
         ModelConfig c = model.config();
         return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
             io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s) + 4L * c.numLayers() * 3 * s * s,
-            4L * c.numHeads() * s * s}, group -> decomposeBatch(model, group));
+            4L * c.numHeads() * s * s}, group -> decomposeBatch(model, group,
+                    context.option(VALUE_BIAS).equals("token")));
     }
 
-    private static List<Decomposition> decomposeBatch(TransformerModel model, List<EncodedText> texts) {
+    private static List<Decomposition> decomposeBatch(TransformerModel model, List<EncodedText> texts,
+            boolean valueBiasToTokens) {
         int layers = model.config().numLayers();
         try (NDManager scope = model.manager().newSubManager()) {
             LayerContributions.Internals in = LayerContributions.Internals.of(model, texts, scope);
             NDList raw = new NDList();
             NDList mass = new NDList();
             for (int l = 0; l < layers; l++) {
-                NDArray[] layer = contributions(AttentionBlock.of(model, l, scope), in.layerInputs().get(l),
+                NDArray[] layer = contributions(AttentionBlock.of(model, l, scope, valueBiasToTokens), in.layerInputs().get(l),
                         in.attentions().get(l), in.mask());
                 raw.add(layer[0]);
                 mass.add(layer[1]);
@@ -84,18 +99,23 @@ public final class Alti extends NamedMethod {
 
     /**
      * A layer's value and output projections (transposed; the output one also per head, [heads, head size, hidden]),
-     * the bias every token gets, and the norm after the residual: float32 operands owned by a pass's scope.
+     * the value bias where it goes with the value vectors (else null), the bias of no token, and the norm after the
+     * residual: float32 operands owned by a pass's scope.
      */
-    record AttentionBlock(NDArray valueT, NDArray outHeads, NDArray bias, NDArray normW, NDArray normB, int heads,
-            double eps) {
+    record AttentionBlock(NDArray valueT, NDArray valueB, NDArray outHeads, NDArray bias, NDArray normW, NDArray normB,
+            int heads, double eps) {
 
-        static AttentionBlock of(TransformerModel model, int layer, NDManager scope) {
+        static AttentionBlock of(TransformerModel model, int layer, NDManager scope, boolean valueBiasToTokens) {
             int d = model.config().hiddenSize();
             int h = model.config().numHeads();
             NDArray outT = LayerContributions.transposed(model.layerParameter(layer, LayerRole.ATTN_OUT_W), scope);
             NDArray outHeads = outT.reshape(h, d / h, d); // rows of Wᵀ are input features, grouped by head
+            NDArray valueB = valueBiasToTokens ? LayerContributions.operand(model.layerParameter(layer,
+                    LayerRole.VALUE_B), scope) : null;
+            NDArray bias = valueBiasToTokens ? LayerContributions.operand(model.layerParameter(layer,
+                    LayerRole.ATTN_OUT_B), scope) : LayerContributions.attentionBias(model, layer, outT, scope);
             return new AttentionBlock(LayerContributions.transposed(model.layerParameter(layer, LayerRole.VALUE_W),
-                    scope), outHeads, LayerContributions.attentionBias(model, layer, outT, scope),
+                    scope), valueB, outHeads, bias,
                     LayerContributions.operand(model.layerParameter(layer, LayerRole.ATTN_NORM_W), scope),
                     LayerContributions.operand(model.layerParameter(layer, LayerRole.ATTN_NORM_B), scope), h,
                     model.config().layerNormEps());
@@ -120,13 +140,16 @@ public final class Alti extends NamedMethod {
         try (NDManager m = outer.newSubManager()) {
             NDArray projected = x.matMul(b.valueT());
             projected.attach(m); // what derives from it is freed with the layer
+            if (b.valueB() != null) {
+                projected = projected.add(b.valueB()); // token j's value vector, its bias in it
+            }
             NDArray values = projected.reshape(batch, s, h, dh).transpose(0, 2, 1, 3);
             // per head, each token's value vector through the head's slice of the output projection: [B, heads, S, hidden]
             NDArray valueOut = values.matMul(b.outHeads());
             NDArray g = valueOut.sub(valueOut.mean(new int[] {-1}, true)).mul(b.normW());
             NDArray a = attention.duplicate();
             a.attach(m);
-            // the block's output: attention, residual, biases (the value bias reaches every token whole), the norm
+            // the block's output: attention, residual, the bias of no token, the norm
             NDArray sum = a.matMul(valueOut).sum(new int[] {1}).add(x);
             if (b.bias() != null) {
                 sum = sum.add(b.bias());

@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.attributionatlas.attribution.MethodOption;
 import io.attributionatlas.attribution.MethodScores;
 import io.attributionatlas.attribution.NamedMethod;
 import io.attributionatlas.model.Activation;
@@ -19,26 +19,51 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * DecompX (Modarressi et al., ACL 2023): every hidden state is kept as a sum of parts, one per input token plus one
- * for the biases, and the parts are propagated through the whole model: attention (its probabilities as the forward
- * pass computed them), the residuals, both layer norms (linearised at each token's own σ, β to the bias part), the
- * feed-forward block (its activation linearised per neuron as act(u)/u at the token's actual pre-activation u, the
- * biases to the bias part), and the classification head likewise. Token k's score for a target is its part of the
- * target's logit (of the start or end logit at the target position, for QA); the bias part is the rest, so the
- * scores sum to the logit minus the bias part. One forward pass; the parts of samples of similar length are batched as
- * [B, S + 1, S, hidden].
+ * DecompX (Modarressi et al., ACL 2023): every hidden state is kept as a sum of parts, one per input token, and the
+ * parts are propagated through the whole model: attention (its probabilities as the forward pass computed them), the
+ * residuals, both layer norms (linearised at each token's own σ), the feed-forward block (its activation linearised
+ * per neuron as act(u)/u at the token's actual pre-activation u) and the classification head likewise. Token k's
+ * score for a target is its part of the target's logit (of the start or end logit at the target position, for QA).
+ *
+ * <p>Biases, by default as the authors' code and paper (option {@link #BIAS} {@code absdot}): each bias b is shared
+ * among the parts at each position in proportion to |part·b| (AbsDot, paper Eq. 5–6; code
+ * {@code BertLayer.bias_decomposer}), the part being the term the bias is added to: the attention block's output
+ * b_Att = b_V W_O + b_O by the attention term (paper Eq. 5), each norm's β by the normalised parts, each dense
+ * layer's bias by its product. So the tokens' parts sum to every hidden state and to the logits. With {@code separate}
+ * (the code's {@code include_bias_token=True}) one more part receives every bias whole and the tokens' parts sum to
+ * the logit less it. The parts of samples of similar length are batched as [B, parts, S, hidden].
  */
 public final class DecompX extends NamedMethod {
 
     public static final String NAME = "decompx";
-    /** Elements of a chunk of parts' largest tensor, [B, parts, S, intermediate]: 64 MB in float32. */
+    /** How biases are attributed. */
+    public static final MethodOption<String> BIAS = MethodOption.choice("decompx_bias", List.of("absdot", "separate"),
+            "absdot", "each bias shared among the tokens by |part·bias| (absdot, the authors' default: the "
+            + "tokens' parts sum to the logit) or kept in a part of its own, written as the bias part (separate).");
+    /** Elements of a chunk of the parts' largest tensor, [B, parts, S, intermediate]: 64 MB in float32. */
     private static final long CHUNK_ELEMENTS = 1L << 24;
-    /** Below this |u| the activation's slope at u is taken at ±this instead (act(u)/u is 0/0 at 0). */
-    private static final float SMALLEST_PREACTIVATION = 1e-6f;
+    /** Added to the activation's input in act(u)/u (the authors' code's 1e-12: 0/0 at u = 0). */
+    private static final float SLOPE_EPSILON = 1e-12f;
+    /** Added to AbsDot's denominator (the authors' code's): a position whose parts are all orthogonal to the bias. */
+    private static final float SHARE_EPSILON = 1e-12f;
+
+    /** Where biases go: shared among the token parts (AbsDot), or into a part of their own. */
+    public enum BiasSharing {
+        ABSDOT, SEPARATE;
+
+        static BiasSharing of(String option) {
+            return option.equals("separate") ? SEPARATE : ABSDOT;
+        }
+    }
 
     public DecompX() {
-        super(NAME, "Modarressi et al. 2023: token parts propagated through attention, norms, FFN and head (each "
-                + "token's part of the target logit)", Passes.FORWARD);
+        super(NAME, "Modarressi et al. 2023: token parts propagated through attention, norms, FFN and head, biases "
+                + "shared by AbsDot (each token's part of the target logit)", Passes.FORWARD);
+    }
+
+    @Override
+    public List<MethodOption<?>> options() {
+        return List.of(BIAS);
     }
 
     @Override
@@ -55,35 +80,38 @@ public final class DecompX extends NamedMethod {
     @Override
     public List<Decomposition> decompose(TransformerModel model, List<EncodedText> texts, MethodContext context) {
         ModelConfig c = model.config();
+        BiasSharing sharing = BiasSharing.of(context.option(BIAS));
         return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
-            // the forward pass, per layer the parts' sums and matrix columns, and the head's parts
-            io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s)
-                    + 4L * c.numLayers() * (2L * s * c.hiddenSize() + 2L * s * s) + 8L * (s + 1) * s,
-            4L * c.numHeads() * s * s}, group -> propagate(model, group).stream()
+            // the forward pass, and about six tensors of all parts [parts, S, hidden] alive at once in a layer
+            io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s) + 6L * 4 * (s + 1L) * s * c.hiddenSize(),
+            4L * (s + 1L) * s * c.hiddenSize()}, group -> propagate(model, group, sharing).stream()
                     .map(r -> (Decomposition) (target, index) -> r.scores(NAME, target, index)).toList());
     }
 
     /**
      * One sample's decomposition, on the host.
      *
-     * @param headParts per part k (the S tokens, then the bias part): its logits [labels], or its start and end
-     *     logits at every position [S][2] flattened, for QA
+     * @param headParts per part k (the S tokens, then with {@code separate} the bias part): its logits [labels], or its
+     *     start and end logits at every position [S][2] flattened, for QA
      * @param outputs per part, the width of its {@code headParts} row
      * @param logits the forward pass's logits (or start and end logits, [S][2] flattened)
      * @param layerError over the layers, max |Σ parts − hidden state| / max |hidden state| at the real tokens
      * @param layerMatrices per layer [i][k]: token k's part of token i's hidden state projected on it, part·h_i / ‖h_i‖²
-     *     (each row sums to 1 less the bias part's share)
+     *     (Atlas's normalised summary: each row sums to 1, less the bias part's share with {@code separate})
+     * @param partNorms per layer [i][k]: ‖part_k(h_i)‖₂, the authors' per-layer output ({@code output_aggregated="norm"})
+     * @param separateBias whether the last part is the biases'
      */
     record Result(float[] headParts, int outputs, float[] logits, double layerError, float[][][] layerMatrices,
-            int[] words) {
+            float[][][] partNorms, int[] words, boolean separateBias) {
 
-        /** The tokens' parts of a target as the method's scores. */
+        /** The tokens' parts of a target as the method's scores (with the bias part, where there is one). */
         MethodScores scores(String name, String target, int index) {
             float[] scores = new float[words.length];
             for (int k = 0; k < scores.length; k++) {
                 scores[k] = targetPart(target, index, k);
             }
-            return MethodScores.ofDecomposition(name, scores, words, 1, null, layerMatrices);
+            return MethodScores.ofDecomposition(name, scores, words, 1, null, layerMatrices)
+                    .withDecomposition(separateBias ? biasPart(target, index) : null, partNorms);
         }
 
         /** Token k's part of a target: a class's logit, or the start or end logit at a position. */
@@ -95,25 +123,28 @@ public final class DecompX extends NamedMethod {
             };
         }
 
-        /** The bias part of a target. */
+        /** The bias part of a target; 0 where the biases are shared among the tokens. */
         float biasPart(String target, int index) {
-            return targetPart(target, index, headParts.length / outputs - 1);
+            return separateBias ? targetPart(target, index, headParts.length / outputs - 1) : 0f;
         }
     }
 
-    /**
-     * The decomposition of samples in one padded pass. Every op of a layer is linear in the parts once the norms' σ and
-     * the activations' slopes are fixed, and those are the actual forward pass's: a first pass runs each layer on its
-     * actual input (the sum of all parts) and keeps them. Then the parts, [B, parts, S, hidden] with part k &lt; S token
-     * k's (zero for a padded k) and part S the biases', go through all layers and the head in chunks of parts, so memory
-     * is bounded at any length. A padded key gets no attention, so a real token's rows never read a padded position.
-     */
-    static List<Result> propagate(TransformerModel model, List<EncodedText> texts) {
-        return propagate(model, texts, CHUNK_ELEMENTS);
+    /** As {@link #propagate(TransformerModel, List, BiasSharing, long)} with chunks of the default size. */
+    static List<Result> propagate(TransformerModel model, List<EncodedText> texts, BiasSharing sharing) {
+        return propagate(model, texts, sharing, CHUNK_ELEMENTS);
     }
 
-    /** As {@link #propagate(TransformerModel, List)}, with chunks of parts of at most {@code chunkElements}. */
-    static List<Result> propagate(TransformerModel model, List<EncodedText> texts, long chunkElements) {
+    /**
+     * The decomposition of samples in one padded pass. Every op of a layer is linear in the parts once the norms' σ,
+     * the activations' slopes and the biases' shares are fixed, and σ and the slopes are the actual forward pass's
+     * (taken from the sum of the parts, which is the actual state). The parts, [B, N, S, hidden] with part k &lt; S
+     * token k's (zero for a padded k) and with {@code separate} part S the biases', go through the layers all at once
+     * (AbsDot's shares compare the parts at each position); the feed-forward block's [B, N, S, intermediate] goes in
+     * chunks of parts of at most {@code chunkElements}. A padded key gets no attention, so a real token's rows never
+     * read a padded position.
+     */
+    static List<Result> propagate(TransformerModel model, List<EncodedText> texts, BiasSharing sharing,
+            long chunkElements) {
         ModelConfig config = model.config();
         int layers = config.numLayers();
         try (NDManager scope = model.manager().newSubManager()) {
@@ -121,94 +152,62 @@ public final class DecompX extends NamedMethod {
             NDArray x0 = in.layerInputs().get(0);
             long batch = x0.getShape().get(0);
             int s = (int) x0.getShape().get(1);
-            int n = s + 1;
+            int n = sharing == BiasSharing.SEPARATE ? s + 1 : s;
             NDArray mask = in.mask(); // [B, S]
-            List<LayerWeights> weights = new ArrayList<>();
-            List<Linearisation> at = new ArrayList<>();
-            for (int l = 0; l < layers; l++) {
-                weights.add(LayerWeights.of(model, l, scope));
-                Linearisation measured = new Linearisation();
-                try (NDManager layerScope = scope.newSubManager()) {
-                    NDArray input = in.layerInputs().get(l).expandDims(1); // the whole state as one part, biases in it
-                    input.attach(layerScope);
-                    layer(weights.get(l), input, in.attentions().get(l), scope.ones(new Shape(1, 1, 1)), measured,
-                            config.layerNormEps(), layerScope);
-                    measured.attach(scope);
-                }
-                at.add(measured);
+            Shares shares = new Shares(sharing, n, scope);
+            // part k < S is token k's own input to layer 0; with separate, part S, the biases', starts empty
+            NDArray tokens = scope.eye(s);
+            NDArray realParts = mask;
+            if (n > s) {
+                tokens = tokens.concat(scope.zeros(new Shape(1, s)), 0);
+                realParts = mask.concat(scope.zeros(new Shape(batch, 1)), 1);
             }
-            Head head = Head.of(model, in, scope);
-            // part k < S is token k's own embedding; part S, the biases', starts empty
-            NDArray tokens = scope.eye(s).concat(scope.zeros(new Shape(1, s)), 0).expandDims(0)
-                    .mul(mask.concat(scope.zeros(new Shape(batch, 1)), 1).expandDims(-1)); // [B, N, S]
-            NDArray biasRows = scope.zeros(new Shape(s)).concat(scope.ones(new Shape(1)), 0).reshape(n, 1, 1);
-            NDArray[] sums = new NDArray[layers];
-            NDArray[] states = new NDArray[layers]; // h_i [B, 1, S, hidden], the actual layer outputs
-            NDArray[] squaredNorms = new NDArray[layers]; // ‖h_i‖² [B, 1, S]
-            List<NDList> matrixColumns = new ArrayList<>();
-            for (int l = 0; l < layers; l++) {
-                sums[l] = scope.zeros(new Shape(batch, s, config.hiddenSize()));
-                states[l] = in.layerOutputs().get(l).expandDims(1);
-                squaredNorms[l] = states[l].square().sum(new int[] {-1});
-                matrixColumns.add(new NDList());
-            }
-            NDList headParts = new NDList();
-            long perPart = batch * s * Math.max(config.hiddenSize(), config.intermediateSize());
-            int chunk = (int) Math.max(1, Math.min(n, chunkElements / perPart));
-            for (int from = 0; from < n; from += chunk) {
-                String rows = from + ":" + Math.min(n, from + chunk);
-                try (NDManager chunkScope = scope.newSubManager()) {
-                    NDArray chunkBias = biasRows.get(rows);
-                    chunkBias.attach(chunkScope);
-                    NDArray parts = tokens.get(":, " + rows).expandDims(-1).mul(x0.expandDims(1)); // [B, n, S, hidden]
-                    parts.attach(chunkScope);
-                    for (int l = 0; l < layers; l++) {
-                        try (NDManager layerScope = chunkScope.newSubManager()) {
-                            parts.attach(layerScope); // freed with the layer
-                            parts = layer(weights.get(l), parts, in.attentions().get(l), chunkBias, at.get(l),
-                                    config.layerNormEps(), layerScope);
-                            sums[l].addi(parts.sum(new int[] {1}));
-                            // token k's part projected on h_i, the actual state: [B, k, i]
-                            NDArray projected = parts.mul(states[l]).sum(new int[] {-1}).div(squaredNorms[l]);
-                            projected.attach(scope);
-                            matrixColumns.get(l).add(projected);
-                            parts.attach(chunkScope);
-                        }
-                    }
-                    NDArray partsOfHead = head.parts(parts, chunkBias);
-                    partsOfHead.attach(scope);
-                    headParts.add(partsOfHead);
-                }
-            }
+            NDArray parts = tokens.expandDims(0).mul(realParts.expandDims(-1)).expandDims(-1)
+                    .mul(x0.expandDims(1)); // [B, N, S, hidden]
             double[][] errors = new double[(int) batch][layers];
             NDArray realPositions = mask.expandDims(-1); // [B, S, 1]
-            NDList matrices = new NDList();
+            NDList projections = new NDList();
+            NDList norms = new NDList();
             for (int l = 0; l < layers; l++) {
+                try (NDManager layerScope = scope.newSubManager()) {
+                    parts.attach(layerScope); // freed with the layer
+                    parts = layer(LayerWeights.of(model, l, layerScope), parts, in.attentions().get(l), shares,
+                            config.layerNormEps(), chunkElements, layerScope);
+                    parts.attach(scope);
+                }
                 NDArray actual = in.layerOutputs().get(l);
-                float[] worst = largest(sums[l].sub(actual).abs().mul(realPositions)).div(largest(actual.abs()
-                        .mul(realPositions))).toFloatArray();
+                float[] worst = largest(parts.sum(new int[] {1}).sub(actual).abs().mul(realPositions))
+                        .div(largest(actual.abs().mul(realPositions))).toFloatArray();
                 for (int b = 0; b < batch; b++) {
                     errors[b][l] = worst[b];
                 }
-                // [B, N, S(i)] → the tokens' columns, as [B, i, k]
-                matrices.add(NDArrays.concat(matrixColumns.get(l), 1).get(":, :" + s).transpose(0, 2, 1));
+                NDArray tokenParts = parts.get(":, :" + s); // [B, k, i, hidden]
+                NDArray state = actual.expandDims(1); // h_i [B, 1, S, hidden]
+                // [B, k, i] → [B, i, k]
+                projections.add(tokenParts.mul(state).sum(new int[] {-1}).div(state.square().sum(new int[] {-1}))
+                        .transpose(0, 2, 1));
+                norms.add(tokenParts.norm(new int[] {-1}).transpose(0, 2, 1));
             }
-            NDArray layerMatrices = NDArrays.stack(matrices, 1); // [B, L, S, S]
-            NDArray allHeadParts = NDArrays.concat(headParts, 1); // [B, N, labels] or [B, N, S, 2]
+            Head head = Head.of(model, in, scope);
+            NDArray allHeadParts = head.parts(parts, shares); // [B, N, labels] or [B, N, S, 2]
+            NDArray layerMatrices = NDArrays.stack(projections, 1); // [B, L, S, S]
+            NDArray layerNorms = NDArrays.stack(norms, 1);
             List<Result> out = new ArrayList<>();
             for (int b = 0; b < batch; b++) {
                 int length = in.lengths()[b];
-                // its own tokens' parts and the bias part; for QA, its own positions
+                // its own tokens' parts (and the bias part); for QA, its own positions
                 NDArray own = allHeadParts.get(b);
-                own = own.get(":" + length).concat(own.get(s + ":"), 0);
+                own = n > s ? own.get(":" + length).concat(own.get(s + ":"), 0) : own.get(":" + length);
                 NDArray ownLogits = head.logits().get(b);
                 if (config.task() == Task.QUESTION_ANSWERING) {
                     own = own.get(":, :" + length);
                     ownLogits = ownLogits.get(":" + length);
                 }
                 double error = java.util.Arrays.stream(errors[b]).max().orElse(0);
-                out.add(new Result(own.toFloatArray(), (int) (own.size() / (length + 1)), ownLogits.toFloatArray(),
-                        error, LayerContributions.toHost(layerMatrices, b, length), texts.get(b).words()));
+                int ownParts = n > s ? length + 1 : length;
+                out.add(new Result(own.toFloatArray(), (int) (own.size() / ownParts), ownLogits.toFloatArray(), error,
+                        LayerContributions.toHost(layerMatrices, b, length), LayerContributions.toHost(layerNorms, b,
+                                length), texts.get(b).words(), n > s));
             }
             return out;
         }
@@ -220,25 +219,32 @@ public final class DecompX extends NamedMethod {
     }
 
     /**
-     * Where a layer is linearised, per sample and token: the σ of both norms [B, 1, S, 1] and the feed-forward
-     * activation's slopes act(u)/u [B, 1, S, intermediate], measured on the actual forward pass.
+     * How a bias joins parts [B, N, …] (part axis 1): with AbsDot, ω_k b with ω_k = |basis_k·b| / (Σ_k |basis_k·b| +
+     * 1e-12) at each position (the basis being the term the bias is added to); with separate, whole to the last part.
      */
-    private static final class Linearisation {
-        NDArray attentionSigma;
-        NDArray slope;
-        NDArray outputSigma;
+    private record Shares(BiasSharing sharing, int parts, NDManager scope) {
 
-        void attach(NDManager scope) {
-            for (NDArray a : new NDArray[] {attentionSigma, slope, outputSigma}) {
-                a.attach(scope);
+        NDArray add(NDArray parts, NDArray basis, NDArray bias) {
+            if (bias == null) {
+                return parts;
             }
+            if (sharing == BiasSharing.SEPARATE) {
+                long[] shape = new long[parts.getShape().dimension() - 1];
+                java.util.Arrays.fill(shape, 1);
+                shape[0] = this.parts;
+                NDArray last = scope.zeros(new Shape(this.parts - 1)).concat(scope.ones(new Shape(1)), 0);
+                return parts.add(last.reshape(new Shape(shape)).mul(bias));
+            }
+            NDArray dots = basis.matMul(bias.reshape(bias.size(), 1)).abs(); // [B, N, …, 1]
+            NDArray weights = dots.div(dots.sum(new int[] {1}, true).add(SHARE_EPSILON));
+            return parts.add(weights.mul(bias));
         }
     }
 
     /**
-     * A layer's parameters as operands: transposed weights and the biases, float32, owned by the pass's scope (views of
+     * A layer's parameters as operands: transposed weights and the biases, float32, owned by the layer's scope (views of
      * the model's own tensors where it computes in float32; an op's result lives on its first operand's manager, so a
-     * parameter is never one).
+     * parameter is never one). {@code attentionBias} is b_Att = b_V W_O + b_O (the paper's Eq. 3 and 16).
      */
     private record LayerWeights(NDArray valueT, NDArray outT, NDArray attentionBias, NDArray norm1W, NDArray norm1B,
             NDArray inT, NDArray inB, NDArray outFfnT, NDArray outFfnB, NDArray norm2W, NDArray norm2B,
@@ -246,8 +252,8 @@ public final class DecompX extends NamedMethod {
 
         static LayerWeights of(TransformerModel model, int l, NDManager scope) {
             NDArray outT = LayerContributions.transposed(model.layerParameter(l, LayerRole.ATTN_OUT_W), scope);
-            NDArray bias = LayerContributions.attentionBias(model, l, outT, scope); // the bias part's
-            return new LayerWeights(LayerContributions.transposed(model.layerParameter(l, LayerRole.VALUE_W), scope), outT, bias,
+            return new LayerWeights(LayerContributions.transposed(model.layerParameter(l, LayerRole.VALUE_W), scope),
+                    outT, LayerContributions.attentionBias(model, l, outT, scope),
                     LayerContributions.operand(model.layerParameter(l, LayerRole.ATTN_NORM_W), scope),
                     LayerContributions.operand(model.layerParameter(l, LayerRole.ATTN_NORM_B), scope),
                     LayerContributions.transposed(model.layerParameter(l, LayerRole.FFN_IN_W), scope),
@@ -255,55 +261,60 @@ public final class DecompX extends NamedMethod {
                     LayerContributions.transposed(model.layerParameter(l, LayerRole.FFN_OUT_W), scope),
                     LayerContributions.operand(model.layerParameter(l, LayerRole.FFN_OUT_B), scope),
                     LayerContributions.operand(model.layerParameter(l, LayerRole.OUT_NORM_W), scope),
-                    LayerContributions.operand(model.layerParameter(l, LayerRole.OUT_NORM_B), scope), model.config().activation());
+                    LayerContributions.operand(model.layerParameter(l, LayerRole.OUT_NORM_B), scope),
+                    model.config().activation());
         }
     }
 
     /**
      * The head on the parts: classification's dense layer, its activation linearised at the actual pooled state's
      * pre-activation, and the output layer (on the first token); QA's start and end projection at every position.
+     * Each bias joins the parts as in the layers (the code's {@code BertModel.ffn_decomposer} and
+     * {@code BertForSequenceClassification.ffn_decomposer}: the output bias by |part·b| over the labels).
      */
-    private record Head(Task task, NDArray denseT, NDArray denseB, NDArray slope, NDArray outT, NDArray outB,
+    private record Head(Task task, NDArray denseT, NDArray denseB, Activation activation, NDArray outT, NDArray outB,
             NDArray logits) {
 
         static Head of(TransformerModel model, LayerContributions.Internals in, NDManager scope) {
             ModelConfig config = model.config();
             if (config.task() == Task.QUESTION_ANSWERING) {
-                return new Head(Task.QUESTION_ANSWERING, null, null, null, LayerContributions.transposed(model.globalParameter(Role.QA_W),
-                        scope), LayerContributions.operand(model.globalParameter(Role.QA_B), scope), LayerContributions.float32(
-                                in.result().startLogits().stack(in.result().endLogits(), 2)));
+                return new Head(Task.QUESTION_ANSWERING, null, null, null, LayerContributions.transposed(
+                        model.globalParameter(Role.QA_W), scope), LayerContributions.operand(model.globalParameter(
+                                Role.QA_B), scope), LayerContributions.float32(in.result().startLogits().stack(
+                                        in.result().endLogits(), 2)));
             }
             if (config.task() != Task.SEQUENCE_CLASSIFICATION) {
                 throw new IllegalArgumentException("a bare encoder has no logits to decompose");
             }
-            NDArray denseT = LayerContributions.transposed(model.globalParameter(Role.CLS_HIDDEN_W), scope);
-            NDArray denseB = LayerContributions.operand(model.globalParameter(Role.CLS_HIDDEN_B), scope);
-            NDArray pooled = in.layerOutputs().get(config.numLayers() - 1).get(":, 0, :"); // [B, hidden]
-            NDArray u = pooled.matMul(denseT);
-            NDArray slope = slopes(config.family().classifierActivation(config), denseB == null ? u : u.add(denseB));
-            return new Head(Task.SEQUENCE_CLASSIFICATION, denseT, denseB, slope.expandDims(1),
-                    LayerContributions.transposed(model.globalParameter(Role.CLS_OUT_W), scope),
-                    LayerContributions.operand(model.globalParameter(Role.CLS_OUT_B), scope),
-                    LayerContributions.float32(in.result().logits()));
+            return new Head(Task.SEQUENCE_CLASSIFICATION, LayerContributions.transposed(model.globalParameter(
+                    Role.CLS_HIDDEN_W), scope), LayerContributions.operand(model.globalParameter(Role.CLS_HIDDEN_B),
+                            scope), config.family().classifierActivation(config), LayerContributions.transposed(
+                                    model.globalParameter(Role.CLS_OUT_W), scope), LayerContributions.operand(
+                                            model.globalParameter(Role.CLS_OUT_B), scope), LayerContributions.float32(
+                                                    in.result().logits()));
         }
 
-        /** The parts' logits: [B, n, labels], or [B, n, S, 2] for QA. */
-        NDArray parts(NDArray parts, NDArray biasRows) {
+        /** The parts' logits: [B, N, labels], or [B, N, S, 2] for QA. */
+        NDArray parts(NDArray parts, Shares shares) {
             if (task == Task.QUESTION_ANSWERING) {
-                return linear(parts, outT, outB, biasRows);
+                NDArray y = parts.matMul(outT);
+                return shares.add(y, y, outB);
             }
-            NDArray biasColumn = biasRows.reshape(biasRows.getShape().get(0), 1);
-            NDArray dense = linear(parts.get(":, :, 0, :"), denseT, denseB, biasColumn);
-            return linear(dense.mul(slope), outT, outB, biasColumn);
+            NDArray dense = parts.get(":, :, 0, :").matMul(denseT); // [B, N, hidden]
+            dense = shares.add(dense, dense, denseB);
+            NDArray linear = dense.mul(slopes(activation, dense.sum(new int[] {1}, true)));
+            NDArray y = linear.matMul(outT);
+            return shares.add(y, y, outB);
         }
     }
 
     /**
-     * One post-norm layer on the parts [B, n, S, hidden]: attention, residual, norm, feed-forward, residual, norm, each
-     * op linear at {@code at}; where {@code at} is still empty, the parts are the whole state and it is measured.
+     * One post-norm layer on all the parts [B, N, S, hidden]: attention, residual, norm, feed-forward, residual, norm,
+     * each op linear in the parts, each bias joining them by {@code shares}, each norm's σ and the activation's slopes
+     * the actual state's (the sum of the parts). The feed-forward block runs in chunks of parts.
      */
-    private static NDArray layer(LayerWeights w, NDArray parts, NDArray attention, NDArray biasRows,
-            Linearisation at, double eps, NDManager scope) {
+    private static NDArray layer(LayerWeights w, NDArray parts, NDArray attention, Shares shares, double eps,
+            long chunkElements, NDManager scope) {
         long batch = parts.getShape().get(0);
         long n = parts.getShape().get(1);
         long s = parts.getShape().get(2);
@@ -313,46 +324,89 @@ public final class DecompX extends NamedMethod {
         NDArray probabilities = attention.expandDims(1);
         probabilities.attach(scope); // a view: its product lives with the layer
         NDArray mixed = probabilities.matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
-        NDArray residual = linear(mixed, w.outT(), w.attentionBias(), biasRows).add(parts);
-        if (at.attentionSigma == null) {
-            at.attentionSigma = sigma(residual, eps);
-        }
-        NDArray afterAttention = norm(residual, at.attentionSigma, w.norm1W(), w.norm1B(), biasRows);
-        NDArray pre = linear(afterAttention, w.inT(), w.inB(), biasRows);
-        if (at.slope == null) {
-            at.slope = slopes(w.activation(), pre);
-        }
-        NDArray ffn = linear(pre.mul(at.slope), w.outFfnT(), w.outFfnB(), biasRows).add(afterAttention);
-        if (at.outputSigma == null) {
-            at.outputSigma = sigma(ffn, eps);
-        }
-        return norm(ffn, at.outputSigma, w.norm2W(), w.norm2B(), biasRows);
-    }
-
-    /** parts·Wᵀ (W given transposed), the bias (if any) added to the bias part only ({@code biasRows}: 1 there). */
-    private static NDArray linear(NDArray parts, NDArray weightT, NDArray bias, NDArray biasRows) {
-        NDArray y = parts.matMul(weightT);
-        return bias == null ? y : y.add(biasRows.mul(bias));
-    }
-
-    /** Each token's σ of the whole state [B, 1, S, hidden] (the only part of the measuring pass). */
-    private static NDArray sigma(NDArray whole, double eps) {
-        NDArray centred = whole.sub(whole.mean(new int[] {-1}, true));
-        return centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt(); // [B, 1, S, 1]
+        values.close();
+        NDArray attended = mixed.matMul(w.outT()); // z: the attention term of each part
+        mixed.close();
+        // b_Att shared by the attention term (paper Eq. 5), then the residual
+        NDArray residual = shares.add(attended, attended, w.attentionBias()).addi(parts);
+        attended.close();
+        NDArray afterAttention = norm(residual, w.norm1W(), w.norm1B(), shares, eps);
+        residual.close();
+        NDArray ffn = feedForward(w, afterAttention, shares, chunkElements, scope);
+        NDArray beforeNorm = ffn.addi(afterAttention);
+        afterAttention.close();
+        return norm(beforeNorm, w.norm2W(), w.norm2B(), shares, eps);
     }
 
     /**
-     * The layer norm linearised at each token's σ: part ↦ γ ⊙ (part − mean(part)) / σ, β to the bias part. The parts of
-     * the output sum to the norm of their sum exactly.
+     * The feed-forward block on the parts: x·W₁ᵀ with b₁ joining (AbsDot's |part·b₁| is part·(W₁ᵀb₁) in the hidden
+     * space, so the shares need no intermediate tensor), times the slopes act(u)/u at the actual pre-activation u,
+     * then ·W₂ᵀ in chunks of parts, and b₂ joining the result.
      */
-    private static NDArray norm(NDArray parts, NDArray sigma, NDArray gamma, NDArray beta, NDArray biasRows) {
-        NDArray out = parts.sub(parts.mean(new int[] {-1}, true)).div(sigma).mul(gamma);
-        return beta == null ? out : out.add(biasRows.mul(beta));
+    private static NDArray feedForward(LayerWeights w, NDArray parts, Shares shares, long chunkElements,
+            NDManager scope) {
+        long batch = parts.getShape().get(0);
+        int n = (int) parts.getShape().get(1);
+        long s = parts.getShape().get(2);
+        long intermediate = w.inT().getShape().get(1);
+        NDArray pre = parts.sum(new int[] {1}, true).matMul(w.inT()); // [B, 1, S, intermediate]
+        if (w.inB() != null) {
+            pre = pre.add(w.inB());
+        }
+        NDArray slope = slopes(w.activation(), pre);
+        NDArray inBias = null; // each part's share of b₁ [B, N, S, 1], or null without b₁
+        if (w.inB() != null) {
+            inBias = shareWeights(shares, parts, w.inT().matMul(w.inB().reshape(intermediate, 1)), n, scope);
+        }
+        int chunk = (int) Math.max(1, Math.min(n, chunkElements / Math.max(1, batch * s * intermediate)));
+        NDList outputs = new NDList();
+        for (int from = 0; from < n; from += chunk) {
+            String rows = ":, " + from + ":" + Math.min(n, from + chunk);
+            try (NDManager chunkScope = scope.newSubManager()) {
+                NDArray chunkParts = parts.get(rows);
+                chunkParts.attach(chunkScope);
+                NDArray u = chunkParts.matMul(w.inT());
+                if (inBias != null) {
+                    NDArray share = inBias.get(rows);
+                    share.attach(chunkScope);
+                    u = u.addi(share.mul(w.inB()));
+                }
+                NDArray y = u.muli(slope).matMul(w.outFfnT());
+                y.attach(scope);
+                outputs.add(y);
+            }
+        }
+        NDArray y = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 1);
+        return shares.add(y, y, w.outFfnB());
     }
-    /** act(u)/u per element, the activation's line through the origin at u (DecompX's linearisation). */
+
+    /**
+     * Each part's weight ω_k [B, N, S, 1] for a bias b whose dot with a part is part·v ({@code direction} [hidden, 1]):
+     * |part·v| over the positions' sum with AbsDot, 1 at the bias part with separate.
+     */
+    private static NDArray shareWeights(Shares shares, NDArray parts, NDArray direction, int n, NDManager scope) {
+        if (shares.sharing() == BiasSharing.SEPARATE) {
+            return scope.zeros(new Shape(n - 1)).concat(scope.ones(new Shape(1)), 0).reshape(1, n, 1, 1);
+        }
+        NDArray dots = parts.matMul(direction).abs();
+        return dots.div(dots.sum(new int[] {1}, true).add(SHARE_EPSILON));
+    }
+
+    /**
+     * The layer norm linearised at each position's σ of the actual state (the sum of the parts): part ↦ γ ⊙ (part −
+     * mean(part)) / σ, then β joining by the normalised parts. The parts of the output sum to the norm of their sum.
+     */
+    private static NDArray norm(NDArray parts, NDArray gamma, NDArray beta, Shares shares, double eps) {
+        NDArray whole = parts.sum(new int[] {1}, true);
+        NDArray centred = whole.sub(whole.mean(new int[] {-1}, true));
+        NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt(); // [B, 1, S, 1]
+        NDArray out = parts.sub(parts.mean(new int[] {-1}, true)).divi(sigma).muli(gamma);
+        return shares.add(out, out, beta);
+    }
+
+    /** act(u)/(u + 1e-12) per element, the activation's line through the origin at u (DecompX's zero-origin slope). */
     private static NDArray slopes(Activation activation, NDArray u) {
-        NDArray tiny = u.abs().lt(SMALLEST_PREACTIVATION).toType(DataType.FLOAT32, false);
-        NDArray safe = u.add(tiny.mul(SMALLEST_PREACTIVATION));
-        return activation.apply(safe).div(safe);
+        NDArray safe = u.add(SLOPE_EPSILON);
+        return activation.apply(u).div(safe);
     }
 }

@@ -65,20 +65,22 @@ class DecompositionMethodsTest {
     void decompxPartsSumToEveryHiddenStateAndToTheLogits() throws Exception {
         for (Task task : List.of(Task.SEQUENCE_CLASSIFICATION, Task.QUESTION_ANSWERING)) {
             for (Path dir : models(task)) {
+                for (DecompX.BiasSharing sharing : DecompX.BiasSharing.values()) {
                 try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
                     EncodedText text = p.tokenizer().encode("the movie was not very good , but the cast was .");
-                    DecompX.Result r = DecompX.propagate(p.model(), List.of(text)).get(0);
+                    DecompX.Result r = DecompX.propagate(p.model(), List.of(text), sharing).get(0);
                     double worstLayer = r.layerError();
                     assertTrue(worstLayer <= 1e-4, dir + ": a layer's parts differ from its hidden state by "
                             + worstLayer + " of its largest value");
-                    // per output: Σ tokens' parts + the bias part = the logit
+                    // per output: Σ tokens' parts (+ the bias part with separate) = the logit
                     double scale = 0;
                     for (float v : r.logits()) {
                         scale = Math.max(scale, Math.abs(v));
                     }
                     double worstLogit = 0;
                     int outputs = r.outputs();
-                    int parts = text.length() + 1;
+                    int parts = text.length() + (sharing == DecompX.BiasSharing.SEPARATE ? 1 : 0);
+                    assertEquals(parts * outputs, r.headParts().length);
                     for (int o = 0; o < outputs; o++) {
                         double sum = 0;
                         for (int k = 0; k < parts; k++) {
@@ -86,8 +88,8 @@ class DecompositionMethodsTest {
                         }
                         worstLogit = Math.max(worstLogit, Math.abs(sum - r.logits()[o]));
                     }
-                    System.out.printf("decompx %s %s: %d tokens, layers %.1e, logits %.1e (of %.2f)%n",
-                            dir.getFileName(), task, text.length(), worstLayer, worstLogit, scale);
+                    System.out.printf("decompx %s %s %s: %d tokens, layers %.1e, logits %.1e (of %.2f)%n",
+                            dir.getFileName(), task, sharing, text.length(), worstLayer, worstLogit, scale);
                     assertTrue(worstLogit <= 1e-4 * Math.max(1, scale), dir + ": logits " + worstLogit);
                     // each layer's row: the tokens' shares of the projection on h_i, with the bias part's, sum to 1
                     for (float[][] layer : r.layerMatrices()) {
@@ -97,6 +99,7 @@ class DecompositionMethodsTest {
                             }
                         }
                     }
+                }
                 }
             }
         }
@@ -110,7 +113,8 @@ class DecompositionMethodsTest {
                         .set("target", "all").set("n_steps", "4"))) {
             SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("t", "a gorgeous, witty, seductive movie.",
                     null), null))).get(0);
-            DecompX.Result r = DecompX.propagate(p.model(), List.of(s.sample().encoding())).get(0);
+            DecompX.Result r = DecompX.propagate(p.model(), List.of(s.sample().encoding()),
+                    DecompX.BiasSharing.ABSDOT).get(0);
             for (TargetAttribution t : s.targets()) {
                 MethodScores m = t.methods().get(DecompX.NAME);
                 double total = r.biasPart("class", t.index());
@@ -119,7 +123,8 @@ class DecompositionMethodsTest {
                     total += m.tokenAttributions()[k];
                 }
                 assertEquals(t.fInput(), total, 1e-4 * Math.max(1, Math.abs(t.fInput())),
-                        "the tokens' parts and the bias part make the logit F(x)");
+                        "the tokens' parts make the logit F(x)");
+                assertEquals(null, m.biasPart(), "absdot: no bias part");
                 assertEquals(1, m.forwardPasses());
                 assertEquals(6, m.layerMatrices().length);
                 assertEquals(6, t.methods().get(Alti.NAME).headScores().length);
@@ -134,16 +139,47 @@ class DecompositionMethodsTest {
                 assertEquals(s.sample().length(), layers.get(0).getAsJsonArray().size());
             }
             assertEquals(6, methods.getAsJsonObject(Alti.NAME).getAsJsonArray("head_importance").size());
+            // DecompX's per-layer part norms (the authors' output) beside its summary; AbsDot leaves no bias part
+            assertEquals(6, methods.getAsJsonObject(DecompX.NAME).getAsJsonArray("layer_part_norms").size());
+            assertTrue(!methods.getAsJsonObject(DecompX.NAME).has("bias_part"));
             // explain --html: each method's token scores, ALTI's head mass, both methods' per-layer matrices
             String page = io.attributionatlas.report.ExplanationPage.render(s, AttributionOptions.defaults(),
                     p.model().config());
             for (String part : List.of("Method decompx per token", "Method alti per token", "alti per head",
-                    "decompx: per-layer token-to-token contributions (6 layers)", "alti, layer 5 (row: receives")) {
+                    "decompx: per-layer token-to-token contributions (6 layers)", "alti, layer 5 (row: receives",
+                    "decompx: per-layer norm of each token's part")) {
                 assertTrue(page.contains(part), part);
             }
             float[] first = s.targets().get(0).methods().get(DecompX.NAME).tokenAttributions();
             float[] second = s.targets().get(1).methods().get(DecompX.NAME).tokenAttributions();
             assertTrue(!java.util.Arrays.equals(first, second), "each class has its own parts");
+        }
+    }
+
+    /** With decompx_bias=separate the bias part is kept and written: the tokens' parts and it make each logit. */
+    @Test
+    void decompxSeparateBiasPartIsWritten() throws Exception {
+        AttributionOptions options = AttributionOptions.defaults().set("methods", "decompx").set("target", "all")
+                .set("n_steps", "4").set("decompx_bias", "separate");
+        try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu());
+                Explainer e = new Explainer(p, options)) {
+            SampleAttribution s = e.attribute(List.of(e.sample(new TextInput("t", "a gorgeous, witty, seductive movie.",
+                    null), null))).get(0);
+            com.google.gson.JsonArray targets = io.attributionatlas.report.ExplanationJson.of(s, options)
+                    .getAsJsonArray("targets");
+            for (int i = 0; i < s.targets().size(); i++) {
+                TargetAttribution t = s.targets().get(i);
+                MethodScores m = t.methods().get(DecompX.NAME);
+                double total = m.biasPart();
+                for (float v : m.tokenAttributions()) {
+                    total += v;
+                }
+                assertEquals(t.fInput(), total, 1e-4 * Math.max(1, Math.abs(t.fInput())), "tokens + bias part = F(x)");
+                assertEquals(m.biasPart(), targets.get(i).getAsJsonObject().getAsJsonObject("methods")
+                        .getAsJsonObject(DecompX.NAME).get("bias_part").getAsFloat(), 0f);
+            }
+            assertTrue(io.attributionatlas.report.ExplanationPage.render(s, options, p.model().config())
+                    .contains("Bias part"));
         }
     }
 
@@ -196,7 +232,7 @@ class DecompositionMethodsTest {
             EncodedText text = p.tokenizer().encode("the acting is bad .");
             LayerContributions.Internals in = LayerContributions.Internals.of(model, List.of(text), scope);
             int layer = 2;
-            Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer, scope);
+            Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer, scope, false); // alti_value_bias=none
             NDArray[] tensors = Alti.contributions(block, in.layerInputs().get(layer), in.attentions().get(layer),
                     in.mask());
             float[][] direct = direct(model, layer, matrix(in.layerInputs().get(layer).get(0)), in.attentions()
@@ -224,7 +260,7 @@ class DecompositionMethodsTest {
             LayerContributions.Internals in = LayerContributions.Internals.of(p.model(), List.of(text), scope);
             int s = text.length();
             NDArray identity = scope.eye(s).expandDims(0).repeat(0, p.model().config().numHeads()).expandDims(0);
-            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0, scope), in.layerInputs().get(0), identity,
+            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0, scope, true), in.layerInputs().get(0), identity,
                     in.mask())[0];
             float[] normalised = LayerContributions.normaliseRows(c.expandDims(0)).toFloatArray();
             for (int i = 0; i < s; i++) {
@@ -287,9 +323,10 @@ class DecompositionMethodsTest {
         try (Predictor p = Predictor.open(Fixtures.realModel(), null, Device.cpu())) {
             List<EncodedText> texts = List.of(p.tokenizer().encode("the acting is bad and the plot is worse ."),
                     p.tokenizer().encode("a charming journey ."));
-            List<DecompX.Result> whole = DecompX.propagate(p.model(), texts);
+            for (DecompX.BiasSharing sharing : DecompX.BiasSharing.values()) {
+            List<DecompX.Result> whole = DecompX.propagate(p.model(), texts, sharing);
             long threeParts = 3L * texts.size() * texts.get(0).length() * p.model().config().intermediateSize();
-            List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, threeParts);
+            List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, sharing, threeParts);
             double worst = 0;
             for (int b = 0; b < texts.size(); b++) {
                 worst = Math.max(worst, maxDifference(whole.get(b).headParts(), chunked.get(b).headParts()));
@@ -301,8 +338,9 @@ class DecompositionMethodsTest {
                 }
                 assertTrue(chunked.get(b).layerError() <= 1e-4, "completeness in chunks " + chunked.get(b).layerError());
             }
-            System.out.printf("decompx in chunks of 3 parts: max |chunked − whole| %.2e%n", worst);
+            System.out.printf("decompx %s in chunks of 3 parts: max |chunked − whole| %.2e%n", sharing, worst);
             assertTrue(worst <= 1e-6, "chunks " + worst);
+            }
         }
     }
 
