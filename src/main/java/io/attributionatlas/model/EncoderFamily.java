@@ -77,6 +77,14 @@ public interface EncoderFamily {
         return false;
     }
 
+    /**
+     * Whether its layers are pre-norm (a norm before attention and before the feed-forward block, none after the
+     * residuals), as ModernBERT's; post-norm by default.
+     */
+    default boolean preNorm() {
+        return false;
+    }
+
     /** A layer after attention: post-norm by default (residual + norm, feed-forward, residual + norm). */
     default NDArray layerTail(EncoderOps ops, Map<ParameterRole, NDArray> w, NDArray attnDense, NDArray x) {
         return ops.postNormTail(w, attnDense, x);

@@ -70,12 +70,13 @@ public final class Alti extends NamedMethod {
             boolean valueBiasToTokens) {
         int layers = model.config().numLayers();
         try (NDManager scope = model.manager().newSubManager()) {
-            LayerContributions.Internals in = LayerContributions.Internals.of(model, texts, scope);
+            boolean preNorm = model.config().family().preNorm();
+            LayerContributions.Internals in = LayerContributions.Internals.of(model, texts, scope, preNorm);
             NDList raw = new NDList();
             NDList mass = new NDList();
             for (int l = 0; l < layers; l++) {
-                NDArray[] layer = contributions(AttentionBlock.of(model, l, scope, valueBiasToTokens), in.layerInputs().get(l),
-                        in.attentions().get(l), in.mask());
+                NDArray[] layer = contributions(AttentionBlock.of(model, l, scope, valueBiasToTokens),
+                        in.layerInputs().get(l), in.attentions().get(l), in.mask(), preNorm ? in.values().get(l) : null);
                 raw.add(layer[0]);
                 mass.add(layer[1]);
             }
@@ -100,7 +101,7 @@ public final class Alti extends NamedMethod {
     /**
      * A layer's value and output projections (transposed; the output one also per head, [heads, head size, hidden]),
      * the value bias where it goes with the value vectors (else null), the bias of no token, and the norm after the
-     * residual: float32 operands owned by a pass's scope.
+     * residual (null in a pre-norm layer, which has none there): float32 operands owned by a pass's scope.
      */
     record AttentionBlock(NDArray valueT, NDArray valueB, NDArray outHeads, NDArray bias, NDArray normW, NDArray normB,
             int heads, double eps) {
@@ -108,6 +109,12 @@ public final class Alti extends NamedMethod {
         static AttentionBlock of(TransformerModel model, int layer, NDManager scope, boolean valueBiasToTokens) {
             int d = model.config().hiddenSize();
             int h = model.config().numHeads();
+            if (model.config().family().preNorm()) {
+                // the values are the forward pass's own (the norm before attention, any fused projection and bias)
+                NDArray outT = LayerContributions.transposed(model.layerParameter(layer, LayerRole.ATTN_OUT_W), scope);
+                return new AttentionBlock(null, null, outT.reshape(h, d / h, d), LayerContributions.operand(
+                        model.layerParameter(layer, LayerRole.ATTN_OUT_B), scope), null, null, h, 0);
+            }
             NDArray outT = LayerContributions.transposed(model.layerParameter(layer, LayerRole.ATTN_OUT_W), scope);
             NDArray outHeads = outT.reshape(h, d / h, d); // rows of Wᵀ are input features, grouped by head
             NDArray valueB = valueBiasToTokens ? LayerContributions.operand(model.layerParameter(layer,
@@ -129,8 +136,13 @@ public final class Alti extends NamedMethod {
      * L_i(A^h_ij v_j W_O^h) = (A^h_ij / σ_i) G^h_j with G^h_j = γ ⊙ (v_j W_O^h − its mean), computed once per layer;
      * query rows are taken in chunks so that the per-head terms [B, heads, rows, S, hidden] stay within
      * {@link #CHUNK_ELEMENTS}. A padded key gets no attention and is not i, so it contributes 0 to a real row.
+     *
+     * <p>A pre-norm layer ({@code keptValues} [B, heads, S, head size], the forward pass's value vectors, computed from
+     * the norm of each token's own input) has no norm after the residual: as the authors' code with
+     * {@code pre_layer_norm}, T_i(x_j) = Σ_h A^h_ij v_j W_O^h (+ x_i) and x̃_i = Σ_j T_i(x_j) + b_O, the residual
+     * stream after attention.
      */
-    static NDArray[] contributions(AttentionBlock b, NDArray x, NDArray attention, NDArray mask) {
+    static NDArray[] contributions(AttentionBlock b, NDArray x, NDArray attention, NDArray mask, NDArray keptValues) {
         NDManager outer = x.getManager();
         long batch = x.getShape().get(0);
         int s = (int) x.getShape().get(1);
@@ -138,33 +150,51 @@ public final class Alti extends NamedMethod {
         int h = b.heads();
         int dh = d / h;
         try (NDManager m = outer.newSubManager()) {
-            NDArray projected = x.matMul(b.valueT());
-            projected.attach(m); // what derives from it is freed with the layer
-            if (b.valueB() != null) {
-                projected = projected.add(b.valueB()); // token j's value vector, its bias in it
+            NDArray values;
+            if (keptValues != null) {
+                values = LayerContributions.float32(keptValues).duplicate();
+                values.attach(m);
+            } else {
+                NDArray projected = x.matMul(b.valueT());
+                projected.attach(m); // what derives from it is freed with the layer
+                if (b.valueB() != null) {
+                    projected = projected.add(b.valueB()); // token j's value vector, its bias in it
+                }
+                values = projected.reshape(batch, s, h, dh).transpose(0, 2, 1, 3);
             }
-            NDArray values = projected.reshape(batch, s, h, dh).transpose(0, 2, 1, 3);
             // per head, each token's value vector through the head's slice of the output projection: [B, heads, S, hidden]
             NDArray valueOut = values.matMul(b.outHeads());
-            NDArray g = valueOut.sub(valueOut.mean(new int[] {-1}, true)).mul(b.normW());
             NDArray a = attention.duplicate();
             a.attach(m);
-            // the block's output: attention, residual, the bias of no token, the norm
+            // the block's output: attention, residual, the bias of no token (then the norm, post-norm)
             NDArray sum = a.matMul(valueOut).sum(new int[] {1}).add(x);
             if (b.bias() != null) {
                 sum = sum.add(b.bias());
             }
-            NDArray centred = sum.sub(sum.mean(new int[] {-1}, true));
-            NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) b.eps()).sqrt(); // [B, S, 1]
-            NDArray out = centred.div(sigma).mul(b.normW());
-            if (b.normB() != null) {
-                out = out.add(b.normB()); // x̃_i: [B, S, hidden]
+            NDArray g; // G^h_j: [B, heads, S, hidden]
+            NDArray out; // x̃_i: [B, S, hidden]
+            NDArray residual; // L_i(x_i): [B, S, hidden]
+            NDArray weights; // A^h_ij / σ_i: [B, heads, S, S]
+            if (b.normW() == null) {
+                g = valueOut;
+                out = sum;
+                residual = x.duplicate();
+                residual.attach(m);
+                weights = a;
+            } else {
+                g = valueOut.sub(valueOut.mean(new int[] {-1}, true)).mul(b.normW());
+                NDArray centred = sum.sub(sum.mean(new int[] {-1}, true));
+                NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) b.eps()).sqrt(); // [B, S, 1]
+                out = centred.div(sigma).mul(b.normW());
+                if (b.normB() != null) {
+                    out = out.add(b.normB());
+                }
+                residual = x.sub(x.mean(new int[] {-1}, true));
+                residual.attach(m);
+                residual = residual.mul(b.normW()).div(sigma);
+                weights = a.div(sigma.reshape(batch, 1, s, 1));
             }
             NDArray outNorm = out.abs().sum(new int[] {-1}); // [B, S]
-            NDArray residual = x.sub(x.mean(new int[] {-1}, true));
-            residual.attach(m);
-            residual = residual.mul(b.normW()).div(sigma); // L_i(x_i): [B, S, hidden]
-            NDArray weights = a.div(sigma.reshape(batch, 1, s, 1)); // A^h_ij / σ_i: [B, heads, S, S]
             NDArray eye = m.eye(s);
             NDList rows = new NDList();
             NDArray mass = m.zeros(new ai.djl.ndarray.types.Shape(batch, h));

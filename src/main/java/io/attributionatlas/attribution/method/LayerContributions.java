@@ -33,11 +33,16 @@ final class LayerContributions {
             int[] lengths, ForwardResult result) {
 
         static Internals of(TransformerModel model, List<EncodedText> texts, NDManager scope) {
+            return of(model, texts, scope, false);
+        }
+
+        /** With {@code keepValues}, also every layer's value vectors [B, heads, S, head size] ({@link #values}). */
+        static Internals of(TransformerModel model, List<EncodedText> texts, NDManager scope, boolean keepValues) {
             EncodedBatch batch = EncodedBatch.ofTexts(texts, model.config().padTokenId());
             NDArray mask = scope.create(batch.mask(), new ai.djl.ndarray.types.Shape(batch.batchSize(),
                     batch.seqLen()));
-            ForwardResult r = model.forward(batch, new ForwardOptions().mask(mask).keepHiddenStates()
-                    .keepAttentions(), scope);
+            ForwardOptions options = new ForwardOptions().mask(mask).keepHiddenStates().keepAttentions();
+            ForwardResult r = model.forward(batch, keepValues ? options.keepValues() : options, scope);
             List<NDArray> inputs = new ArrayList<>();
             List<NDArray> attentions = new ArrayList<>();
             List<NDArray> outputs = new ArrayList<>();
@@ -51,6 +56,11 @@ final class LayerContributions {
             }
             return new Internals(inputs, attentions, outputs, float32(mask), texts.stream()
                     .mapToInt(EncodedText::length).toArray(), r);
+        }
+
+        /** Each layer's value vectors, where they were kept. */
+        List<NDArray> values() {
+            return result.values();
         }
     }
 

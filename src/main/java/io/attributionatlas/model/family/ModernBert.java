@@ -183,11 +183,13 @@ public final class ModernBert implements EncoderFamily {
     }
 
     @Override
+    public boolean preNorm() {
+        return true;
+    }
+
+    @Override
     public String refusesDecomposition(String method) {
         return switch (method) {
-            case "alti" -> "ALTI (Ferrando et al. 2022) decomposes post-norm layers, whose layer norm follows the "
-                    + "residual and is linearised per token; ModernBERT's layers are pre-norm (the norm before "
-                    + "attention, none after the residual), a block the paper does not decompose";
             case "decompx" -> "DecompX (Modarressi et al. 2023) linearises an activation of one linear map of each "
                     + "token part; ModernBERT's GeGLU multiplies two linear maps of the same input, "
                     + "act(x·W1)·(x·W2), a product of parts the paper does not decompose";

@@ -185,7 +185,9 @@ class DecompositionMethodsTest {
 
     @Test
     void altiRowsAreDistributionsAndRollOut() throws Exception {
-        for (Path dir : models(Task.SEQUENCE_CLASSIFICATION)) {
+        List<Path> models = new ArrayList<>(models(Task.SEQUENCE_CLASSIFICATION));
+        models.add(Fixtures.golden("hf/modernbert-cls")); // pre-norm
+        for (Path dir : models) {
             try (Predictor p = Predictor.open(dir, null, Device.cpu());
                     Explainer e = new Explainer(p, AttributionOptions.defaults().set("methods", "alti")
                             .set("n_steps", "4"))) {
@@ -209,8 +211,15 @@ class DecompositionMethodsTest {
                     assertEquals(1, java.util.Arrays.stream(row).sum(), 1e-5, "a rollout row sums to 1");
                 }
                 double total = 0;
+                boolean mean = p.model().config().family().poolsMean(p.model().config());
                 for (int j = 0; j < n; j++) {
-                    assertEquals(rollout[0][j], m.tokenAttributions()[j], 1e-5, "the first token's rollout row");
+                    double expected = rollout[0][j];
+                    if (mean) {
+                        final int column = j;
+                        expected = java.util.Arrays.stream(rollout).mapToDouble(row -> row[column]).average()
+                                .orElseThrow();
+                    }
+                    assertEquals(expected, m.tokenAttributions()[j], 1e-5, "the rollout row of the pooled token");
                     total += m.tokenAttributions()[j];
                 }
                 assertEquals(1, total, 1e-5);
@@ -234,7 +243,7 @@ class DecompositionMethodsTest {
             int layer = 2;
             Alti.AttentionBlock block = Alti.AttentionBlock.of(model, layer, scope, false); // alti_value_bias=none
             NDArray[] tensors = Alti.contributions(block, in.layerInputs().get(layer), in.attentions().get(layer),
-                    in.mask());
+                    in.mask(), null);
             float[][] direct = direct(model, layer, matrix(in.layerInputs().get(layer).get(0)), in.attentions()
                     .get(layer).toFloatArray(), text.length());
             float[] computed = tensors[0].toFloatArray();
@@ -260,8 +269,8 @@ class DecompositionMethodsTest {
             LayerContributions.Internals in = LayerContributions.Internals.of(p.model(), List.of(text), scope);
             int s = text.length();
             NDArray identity = scope.eye(s).expandDims(0).repeat(0, p.model().config().numHeads()).expandDims(0);
-            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0, scope, true), in.layerInputs().get(0), identity,
-                    in.mask())[0];
+            NDArray c = Alti.contributions(Alti.AttentionBlock.of(p.model(), 0, scope, true), in.layerInputs().get(0),
+                    identity, in.mask(), null)[0];
             float[] normalised = LayerContributions.normaliseRows(c.expandDims(0)).toFloatArray();
             for (int i = 0; i < s; i++) {
                 for (int j = 0; j < s; j++) {
@@ -353,16 +362,25 @@ class DecompositionMethodsTest {
         return worst;
     }
 
+    /** DecompX refuses ModernBERT by name (GeGLU); ALTI decomposes its pre-norm layers. */
     @Test
-    void modernBertIsRefusedByName() throws Exception {
+    void modernBertDecompXIsRefusedByNameAndAltiRuns() throws Exception {
         Path dir = TinyModels.write(tmp.resolve("modernbert-refused"), TinyModels.Spec.of(EncoderFamilies.of(
                 "modernbert"), Task.SEQUENCE_CLASSIFICATION));
         try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
-            for (String method : List.of("alti", "decompx")) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Explainer(p,
-                        AttributionOptions.defaults().set("methods", method)));
-                assertTrue(e.getMessage().contains("method " + method + " cannot explain this modernbert model")
-                        && e.getMessage().contains(method.equals("alti") ? "pre-norm" : "GeGLU"), e.getMessage());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Explainer(p,
+                    AttributionOptions.defaults().set("methods", "decompx")));
+            assertTrue(e.getMessage().contains("method decompx cannot explain this modernbert model")
+                    && e.getMessage().contains("GeGLU"), e.getMessage());
+            try (Explainer alti = new Explainer(p, AttributionOptions.defaults().set("methods", "alti"))) {
+                MethodScores m = alti.attribute(List.of(alti.sample(new TextInput("t", "a charming journey .", null),
+                        null))).get(0).targets().get(0).methods().get(Alti.NAME);
+                double total = 0;
+                for (float v : m.tokenAttributions()) {
+                    assertTrue(v >= 0);
+                    total += v;
+                }
+                assertEquals(1, total, 1e-5, "ALTI's shares on a pre-norm model sum to 1");
             }
         }
     }
