@@ -40,6 +40,11 @@ public final class DecompX extends NamedMethod {
     public static final MethodOption<String> BIAS = MethodOption.choice("decompx_bias", List.of("absdot", "separate"),
             "absdot", "each bias shared among the tokens by |part·bias| (absdot, the authors' default: the "
             + "tokens' parts sum to the logit) or kept in a part of its own, written as the bias part (separate).");
+    /** Where the authors' paper and code differ (README: DecompX's departures). */
+    public static final MethodOption<String> READING = MethodOption.choice("decompx_reading", List.of("paper", "code"),
+            "paper", "where the paper and the authors' code differ: paper (b_V in the shared attention bias at every "
+            + "layer, AbsDot weights on the attention term, Eq. 5) or code (at layer 0 b_V in each token's value "
+            + "vector, AbsDot weights on the attention term plus the residual).");
     /** Elements of a chunk of the parts' largest tensor, [B, parts, S, intermediate]: 64 MB in float32. */
     private static final long CHUNK_ELEMENTS = 1L << 24;
     /** Added to the activation's input in act(u)/u (the authors' code's 1e-12: 0/0 at u = 0). */
@@ -56,6 +61,19 @@ public final class DecompX extends NamedMethod {
         }
     }
 
+    /**
+     * How biases are attributed, and which reading where the paper and the authors' code differ ({@code code}: at
+     * layer 0 the value bias travels with each token's value vector and the attention bias is b_O alone, and AbsDot
+     * weighs the attention bias by the attention term plus the residual; the paper: b_Att = b_V W_O + b_O at every
+     * layer, weighed by the attention term alone).
+     */
+    record Definition(BiasSharing sharing, boolean code) {
+
+        static Definition of(MethodContext context) {
+            return new Definition(BiasSharing.of(context.option(BIAS)), context.option(READING).equals("code"));
+        }
+    }
+
     public DecompX() {
         super(NAME, "Modarressi et al. 2023: token parts propagated through attention, norms, FFN and head, biases "
                 + "shared by AbsDot (each token's part of the target logit)", Passes.FORWARD);
@@ -63,7 +81,7 @@ public final class DecompX extends NamedMethod {
 
     @Override
     public List<MethodOption<?>> options() {
-        return List.of(BIAS);
+        return List.of(BIAS, READING);
     }
 
     @Override
@@ -80,11 +98,11 @@ public final class DecompX extends NamedMethod {
     @Override
     public List<Decomposition> decompose(TransformerModel model, List<EncodedText> texts, MethodContext context) {
         ModelConfig c = model.config();
-        BiasSharing sharing = BiasSharing.of(context.option(BIAS));
+        Definition definition = Definition.of(context);
         return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
             // the forward pass, and about six tensors of all parts [parts, S, hidden] alive at once in a layer
             io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s) + 6L * 4 * (s + 1L) * s * c.hiddenSize(),
-            4L * (s + 1L) * s * c.hiddenSize()}, group -> propagate(model, group, sharing).stream()
+            4L * (s + 1L) * s * c.hiddenSize()}, group -> propagate(model, group, definition, CHUNK_ELEMENTS).stream()
                     .map(r -> (Decomposition) (target, index) -> r.scores(NAME, target, index)).toList());
     }
 
@@ -129,9 +147,9 @@ public final class DecompX extends NamedMethod {
         }
     }
 
-    /** As {@link #propagate(TransformerModel, List, BiasSharing, long)} with chunks of the default size. */
+    /** The paper's reading with {@code sharing}, in chunks of the default size. */
     static List<Result> propagate(TransformerModel model, List<EncodedText> texts, BiasSharing sharing) {
-        return propagate(model, texts, sharing, CHUNK_ELEMENTS);
+        return propagate(model, texts, new Definition(sharing, false), CHUNK_ELEMENTS);
     }
 
     /**
@@ -143,8 +161,9 @@ public final class DecompX extends NamedMethod {
      * chunks of parts of at most {@code chunkElements}. A padded key gets no attention, so a real token's rows never
      * read a padded position.
      */
-    static List<Result> propagate(TransformerModel model, List<EncodedText> texts, BiasSharing sharing,
+    static List<Result> propagate(TransformerModel model, List<EncodedText> texts, Definition definition,
             long chunkElements) {
+        BiasSharing sharing = definition.sharing();
         ModelConfig config = model.config();
         int layers = config.numLayers();
         try (NDManager scope = model.manager().newSubManager()) {
@@ -171,7 +190,8 @@ public final class DecompX extends NamedMethod {
             for (int l = 0; l < layers; l++) {
                 try (NDManager layerScope = scope.newSubManager()) {
                     parts.attach(layerScope); // freed with the layer
-                    parts = layer(LayerWeights.of(model, l, layerScope), parts, in.attentions().get(l), shares,
+                    LayerWeights weights = LayerWeights.of(model, l, layerScope, definition.code() && l == 0);
+                    parts = layer(weights, parts, in.attentions().get(l), shares, definition.code(),
                             config.layerNormEps(), chunkElements, layerScope);
                     parts.attach(scope);
                 }
@@ -244,16 +264,20 @@ public final class DecompX extends NamedMethod {
     /**
      * A layer's parameters as operands: transposed weights and the biases, float32, owned by the layer's scope (views of
      * the model's own tensors where it computes in float32; an op's result lives on its first operand's manager, so a
-     * parameter is never one). {@code attentionBias} is b_Att = b_V W_O + b_O (the paper's Eq. 3 and 16).
+     * parameter is never one). {@code attentionBias} is b_Att = b_V W_O + b_O (the paper's Eq. 3 and 16), or with
+     * {@code tokenValueBias} (the code's layer 0) b_O alone, {@code valueB} then being each token's value bias.
      */
-    private record LayerWeights(NDArray valueT, NDArray outT, NDArray attentionBias, NDArray norm1W, NDArray norm1B,
-            NDArray inT, NDArray inB, NDArray outFfnT, NDArray outFfnB, NDArray norm2W, NDArray norm2B,
+    private record LayerWeights(NDArray valueT, NDArray valueB, NDArray outT, NDArray attentionBias, NDArray norm1W,
+            NDArray norm1B, NDArray inT, NDArray inB, NDArray outFfnT, NDArray outFfnB, NDArray norm2W, NDArray norm2B,
             Activation activation) {
 
-        static LayerWeights of(TransformerModel model, int l, NDManager scope) {
+        static LayerWeights of(TransformerModel model, int l, NDManager scope, boolean tokenValueBias) {
             NDArray outT = LayerContributions.transposed(model.layerParameter(l, LayerRole.ATTN_OUT_W), scope);
             return new LayerWeights(LayerContributions.transposed(model.layerParameter(l, LayerRole.VALUE_W), scope),
-                    outT, LayerContributions.attentionBias(model, l, outT, scope),
+                    tokenValueBias ? LayerContributions.operand(model.layerParameter(l, LayerRole.VALUE_B), scope)
+                            : null, outT, tokenValueBias ? LayerContributions.operand(model.layerParameter(l,
+                                    LayerRole.ATTN_OUT_B), scope) : LayerContributions.attentionBias(model, l, outT,
+                                            scope),
                     LayerContributions.operand(model.layerParameter(l, LayerRole.ATTN_NORM_W), scope),
                     LayerContributions.operand(model.layerParameter(l, LayerRole.ATTN_NORM_B), scope),
                     LayerContributions.transposed(model.layerParameter(l, LayerRole.FFN_IN_W), scope),
@@ -313,23 +337,41 @@ public final class DecompX extends NamedMethod {
      * each op linear in the parts, each bias joining them by {@code shares}, each norm's σ and the activation's slopes
      * the actual state's (the sum of the parts). The feed-forward block runs in chunks of parts.
      */
-    private static NDArray layer(LayerWeights w, NDArray parts, NDArray attention, Shares shares, double eps,
-            long chunkElements, NDManager scope) {
+    private static NDArray layer(LayerWeights w, NDArray parts, NDArray attention, Shares shares,
+            boolean basisWithResidual, double eps, long chunkElements, NDManager scope) {
         long batch = parts.getShape().get(0);
         long n = parts.getShape().get(1);
         long s = parts.getShape().get(2);
         long d = parts.getShape().get(3);
         long h = attention.getShape().get(1);
-        NDArray values = parts.matMul(w.valueT()).reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
+        NDArray projected = parts.matMul(w.valueT());
+        if (w.valueB() != null) {
+            // the code's layer 0: part k is token k's input at position k alone, and its value vector carries b_V
+            NDArray own = scope.eye((int) s);
+            if (n > s) {
+                own = own.concat(scope.zeros(new Shape(n - s, s)), 0); // the bias part has no value vector
+            }
+            own = own.expandDims(0).expandDims(-1);
+            projected = projected.addi(own.mul(w.valueB()));
+        }
+        NDArray values = projected.reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
         NDArray probabilities = attention.expandDims(1);
         probabilities.attach(scope); // a view: its product lives with the layer
         NDArray mixed = probabilities.matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
         values.close();
         NDArray attended = mixed.matMul(w.outT()); // z: the attention term of each part
         mixed.close();
-        // b_Att shared by the attention term (paper Eq. 5), then the residual
-        NDArray residual = shares.add(attended, attended, w.attentionBias()).addi(parts);
-        attended.close();
+        // b_Att shared by the attention term (paper Eq. 5), then the residual; the code shares it after the residual
+        NDArray residual;
+        if (basisWithResidual) {
+            NDArray sum = attended.addi(parts);
+            residual = shares.add(sum, sum, w.attentionBias());
+        } else {
+            residual = shares.add(attended, attended, w.attentionBias()).addi(parts);
+        }
+        if (residual != attended) { // without a bias the parts were added in place
+            attended.close();
+        }
         NDArray afterAttention = norm(residual, w.norm1W(), w.norm1B(), shares, eps);
         residual.close();
         NDArray ffn = feedForward(w, afterAttention, shares, chunkElements, scope);

@@ -68,7 +68,8 @@ public final class AuthorsReference {
      * @param codeWeightsIncludeResidual the code's AbsDot weights of b_Att on {@code residual_weighted_layer}
      *     (attention + residual, line 793); false: on the attention term alone (the paper, Eq. 5)
      */
-    public record DecompXVariant(boolean separateBias, boolean codeLayer0ValueBias, boolean codeWeightsIncludeResidual) {
+    public record DecompXVariant(boolean separateBias, boolean codeLayer0ValueBias,
+            boolean codeWeightsIncludeResidual) {
         /** The paper: biases shared by AbsDot, b_Att with the value bias at every layer, weights on z. */
         public static final DecompXVariant PAPER = new DecompXVariant(false, false, false);
         /** The paper with a separate bias part. */
@@ -134,6 +135,22 @@ public final class AuthorsReference {
     // ------------------------------------------------------------------------------------------------ ALTI
 
     /**
+     * Why ALTI and DecompX as their authors wrote them do not apply to the model, or null: they decompose post-norm
+     * layers (a value projection of its own, attention output, LayerNorm after the residual, a two-map FFN and a
+     * second LayerNorm), which pre-norm layers with fused projections (ModernBERT) do not have.
+     */
+    public static String decompositionRefusal(TransformerModel model) {
+        for (LayerRole role : List.of(LayerRole.VALUE_W, LayerRole.ATTN_OUT_W, LayerRole.ATTN_NORM_W,
+                LayerRole.FFN_IN_W, LayerRole.FFN_OUT_W, LayerRole.OUT_NORM_W)) {
+            if (model.layerParameter(0, role) == null) {
+                return model.config().family().modelType() + " has no " + role + ": not a post-norm layer as the "
+                        + "authors' ALTI and DecompX decompose it";
+            }
+        }
+        return null;
+    }
+
+    /**
      * ALTI (Ferrando et al. 2022) with the authors' defaults: the decomposition of the attention block through the
      * first LayerNorm, L1 distances normalised by 'min_sum' with the resultant's L1 norm, and rollout.
      *
@@ -160,6 +177,10 @@ public final class AuthorsReference {
      */
     public static AltiResult alti(TransformerModel model, EncodedText text, boolean valueBiasToTokens,
             boolean epsInSigma) {
+        if (model.config().family().preNorm()) {
+            return altiPreNorm(model, text);
+        }
+        requireDecomposable(model);
         ModelConfig config = model.config();
         int s = text.length();
         int numLayers = config.numLayers();
@@ -232,6 +253,50 @@ public final class AuthorsReference {
                 maxResultantError);
     }
 
+    /**
+     * ALTI on pre-norm layers: the authors' {@code pre_layer_norm == True} branch of {@code get_contributions}
+     * (contributions.py 196-214): the value vectors hooked at the value projection's output (computed from the norm of
+     * each token's own input, with any bias; here the forward pass's kept values), T_ij = Σ_h A^h_ij v^h_j W_O^h +
+     * δ_ij x_i without a layer norm, the resultant y_i = Σ_j T_ij + b_O (the residual stream after attention, the
+     * code's {@code pre_ln2_states}), then the same L1 'min_sum' normalisation and rollout as post-norm layers.
+     */
+    private static AltiResult altiPreNorm(TransformerModel model, EncodedText text) {
+        ModelConfig config = model.config();
+        int s = text.length();
+        int numLayers = config.numLayers();
+        int heads = config.numHeads();
+        int d = config.hiddenSize();
+        int dh = d / heads;
+        double[][][] layers = new double[numLayers][][];
+        try (NDManager scope = model.manager().newSubManager()) {
+            Pass pass = forward(model, text, scope);
+            NDArray eye = scope.eye(s, s, 0, DataType.FLOAT64);
+            for (int l = 0; l < numLayers; l++) {
+                NDArray x = pass.layerInput(l);
+                NDArray attention = pass.attentions.get(l); // [H, S, S]
+                NDArray valueLayer = pass.values.get(l); // [H, S, dh]
+                NDArray wO = param(model, l, LayerRole.ATTN_OUT_W, scope);
+                NDArray bO = bias(model, l, LayerRole.ATTN_OUT_B, d, scope);
+                NDArray transformedLayer = valueLayer.matMul(wO.reshape(d, heads, dh).transpose(1, 2, 0)); // [H, S, d]
+                NDArray summedWeightedLayer = attention.expandDims(3).mul(transformedLayer.expandDims(1))
+                        .sum(new int[] {0});
+                NDArray transformedVectors = summedWeightedLayer.add(eye.expandDims(2).mul(x.expandDims(1)));
+                NDArray resultant = transformedVectors.sum(new int[] {1}).add(bO); // [S, d]
+                NDArray importance = transformedVectors.sub(resultant.expandDims(1)).abs().sum(new int[] {2}).neg();
+                NDArray normalized = importance.add(resultant.abs().sum(new int[] {1}, true)).maximum(0.0);
+                layers[l] = matrix(normalized.div(normalized.sum(new int[] {1}, true)));
+            }
+        }
+        return new AltiResult(layers, rolloutScores(layers, config.family().poolsMean(config)), 0);
+    }
+
+    private static void requireDecomposable(TransformerModel model) {
+        String refusal = decompositionRefusal(model);
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
+    }
+
     /** l_transform: γ ⊙ (y − mean(y)) over the last axis (contributions.py 173-186, diag(γ)·(I − 1/d)). */
     private static NDArray lTransform(NDArray y, NDArray gamma) {
         return y.sub(y.mean(new int[] {-1}, true)).mul(gamma);
@@ -273,6 +338,7 @@ public final class AuthorsReference {
      * by |o[i][k] · b_qa|.
      */
     public static DecompXResult decompx(TransformerModel model, EncodedText text, DecompXVariant variant) {
+        requireDecomposable(model);
         ModelConfig config = model.config();
         int s = text.length();
         int numLayers = config.numLayers();
@@ -594,6 +660,8 @@ public final class AuthorsReference {
         NDArray firstInput;
         final List<NDArray> hidden = new ArrayList<>();
         final List<NDArray> attentions = new ArrayList<>();
+        /** Each layer's value vectors as the forward pass computed them [H, S, head size] (the authors' hook). */
+        final List<NDArray> values = new ArrayList<>();
         double[] logits;
         double[] start;
         double[] end;
@@ -606,7 +674,8 @@ public final class AuthorsReference {
 
     private static Pass forward(TransformerModel model, EncodedText text, NDManager scope) {
         EncodedBatch batch = EncodedBatch.ofTexts(List.of(text), model.config().padTokenId());
-        ForwardResult r = model.forward(batch, new ForwardOptions().keepHiddenStates().keepAttentions(), scope);
+        ForwardResult r = model.forward(batch, new ForwardOptions().keepHiddenStates().keepAttentions().keepValues(),
+                scope);
         Pass pass = new Pass();
         pass.firstInput = f64(model.firstLayerInput(r.embeddingOutput()).get(0));
         for (NDArray h : r.hiddenStates()) {
@@ -614,6 +683,9 @@ public final class AuthorsReference {
         }
         for (NDArray a : r.attentions()) {
             pass.attentions.add(f64(a.get(0)));
+        }
+        for (NDArray v : r.values()) {
+            pass.values.add(f64(v.get(0)));
         }
         pass.logits = r.logits() == null ? null : f64(r.logits().get(0)).toDoubleArray();
         pass.start = r.startLogits() == null ? null : f64(r.startLogits().get(0)).toDoubleArray();

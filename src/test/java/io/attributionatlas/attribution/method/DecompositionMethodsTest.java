@@ -335,7 +335,8 @@ class DecompositionMethodsTest {
             for (DecompX.BiasSharing sharing : DecompX.BiasSharing.values()) {
             List<DecompX.Result> whole = DecompX.propagate(p.model(), texts, sharing);
             long threeParts = 3L * texts.size() * texts.get(0).length() * p.model().config().intermediateSize();
-            List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, sharing, threeParts);
+            List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, new DecompX.Definition(sharing,
+                    false), threeParts);
             double worst = 0;
             for (int b = 0; b < texts.size(); b++) {
                 worst = Math.max(worst, maxDifference(whole.get(b).headParts(), chunked.get(b).headParts()));
