@@ -480,15 +480,24 @@ public final class RunReport {
             if (!r.isNullAt(r.fieldIndex("score_scale"))) {
                 o.addProperty("score_scale", r.<Float>getAs("score_scale"));
             }
-            if (!r.isNullAt(r.fieldIndex("methods"))) { // each method's token scores, by name
+            if (!r.isNullAt(r.fieldIndex("methods"))) { // each method's token scores (and bias part), by name
                 JsonObject methods = new JsonObject();
+                JsonObject biasParts = new JsonObject();
                 r.<String, Row>getJavaMap(r.fieldIndex("methods")).forEach((name, scores) -> {
                     int tokens = scores.fieldIndex("token_scores");
                     if (!scores.isNullAt(tokens)) {
                         methods.add(name, SCRIPT_SAFE.toJsonTree(nested(scores.get(tokens))));
                     }
+                    // runs written before the bias part was a field have none
+                    int bias = java.util.Arrays.asList(scores.schema().fieldNames()).indexOf("bias_part");
+                    if (bias >= 0 && !scores.isNullAt(bias)) {
+                        biasParts.addProperty(name, scores.getFloat(bias));
+                    }
                 });
                 o.add("methods", methods);
+                if (biasParts.size() > 0) {
+                    o.add("bias_parts", biasParts);
+                }
             }
             samples.add(o);
         }
@@ -569,6 +578,8 @@ public final class RunReport {
                         cell.appendChild(span);
                         cell.appendChild(document.createTextNode(' '));
                       });
+                      const bias = (s.bias_parts || {})[name]; // the part of the score that belongs to no token
+                      if (bias !== undefined) cell.appendChild(document.createTextNode('bias part ' + bias.toFixed(4)));
                     });
                   }
                   function conductance(s) {
