@@ -100,8 +100,8 @@ public final class DecompX extends NamedMethod {
         ModelConfig c = model.config();
         Definition definition = Definition.of(context);
         return LayerContributions.inPasses(model, texts, context.options(), s -> new long[] {
-            // the forward pass, and about six tensors of all parts [parts, S, hidden] alive at once in a layer
-            io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s) + 6L * 4 * (s + 1L) * s * c.hiddenSize(),
+            // the forward pass, and about three tensors of all parts [parts, S, hidden] alive at once in a layer
+            io.attributionatlas.attribution.MemoryBudget.forwardRowBytes(c, s) + 3L * 4 * (s + 1L) * s * c.hiddenSize(),
             4L * (s + 1L) * s * c.hiddenSize()}, group -> propagate(model, group, definition, CHUNK_ELEMENTS).stream()
                     .map(r -> (Decomposition) (target, index) -> r.scores(NAME, target, index)).toList());
     }
@@ -173,7 +173,7 @@ public final class DecompX extends NamedMethod {
             int s = (int) x0.getShape().get(1);
             int n = sharing == BiasSharing.SEPARATE ? s + 1 : s;
             NDArray mask = in.mask(); // [B, S]
-            Shares shares = new Shares(sharing, n, scope);
+            Shares shares = new Shares(sharing, n, chunkElements, scope);
             // part k < S is token k's own input to layer 0; with separate, part S, the biases', starts empty
             NDArray tokens = scope.eye(s);
             NDArray realParts = mask;
@@ -195,18 +195,30 @@ public final class DecompX extends NamedMethod {
                             config.layerNormEps(), chunkElements, layerScope);
                     parts.attach(scope);
                 }
-                NDArray actual = in.layerOutputs().get(l);
-                float[] worst = largest(parts.sum(new int[] {1}).sub(actual).abs().mul(realPositions))
-                        .div(largest(actual.abs().mul(realPositions))).toFloatArray();
-                for (int b = 0; b < batch; b++) {
-                    errors[b][l] = worst[b];
+                try (NDManager summaryScope = scope.newSubManager()) {
+                    NDArray actual = in.layerOutputs().get(l);
+                    NDArray sum = parts.sum(new int[] {1});
+                    sum.attach(summaryScope);
+                    float[] worst = largest(sum.sub(actual).abs().mul(realPositions))
+                            .div(largest(actual.abs().mul(realPositions))).toFloatArray();
+                    for (int b = 0; b < batch; b++) {
+                        errors[b][l] = worst[b];
+                    }
+                    NDArray tokenParts = parts.get(":, :" + s); // [B, k, i, hidden]
+                    tokenParts.attach(summaryScope);
+                    NDArray state = actual.expandDims(1); // h_i [B, 1, S, hidden]
+                    state.attach(summaryScope);
+                    NDArray squaredNorm = state.square().sum(new int[] {-1});
+                    // [B, k, i] → [B, i, k], a chunk of parts at a time
+                    NDArray projection = byChunks(tokenParts, batch * s * config.hiddenSize(), chunkElements,
+                            summaryScope, (from, chunk) -> chunk.mul(state).sum(new int[] {-1}).div(squaredNorm))
+                            .transpose(0, 2, 1);
+                    NDArray norm = tokenParts.norm(new int[] {-1}).transpose(0, 2, 1);
+                    projection.attach(scope);
+                    norm.attach(scope);
+                    projections.add(projection);
+                    norms.add(norm);
                 }
-                NDArray tokenParts = parts.get(":, :" + s); // [B, k, i, hidden]
-                NDArray state = actual.expandDims(1); // h_i [B, 1, S, hidden]
-                // [B, k, i] → [B, i, k]
-                projections.add(tokenParts.mul(state).sum(new int[] {-1}).div(state.square().sum(new int[] {-1}))
-                        .transpose(0, 2, 1));
-                norms.add(tokenParts.norm(new int[] {-1}).transpose(0, 2, 1));
             }
             Head head = Head.of(model, in, scope);
             NDArray allHeadParts = head.parts(parts, shares); // [B, N, labels] or [B, N, S, 2]
@@ -242,22 +254,52 @@ public final class DecompX extends NamedMethod {
      * How a bias joins parts [B, N, …] (part axis 1): with AbsDot, ω_k b with ω_k = |basis_k·b| / (Σ_k |basis_k·b| +
      * 1e-12) at each position (the basis being the term the bias is added to); with separate, whole to the last part.
      */
-    private record Shares(BiasSharing sharing, int parts, NDManager scope) {
+    private record Shares(BiasSharing sharing, int parts, long chunkElements, NDManager scope) {
 
-        NDArray add(NDArray parts, NDArray basis, NDArray bias) {
+        /** {@code parts} with the bias joined, in place, a chunk of parts at a time (no temporary of all the parts). */
+        NDArray addi(NDArray parts, NDArray basis, NDArray bias) {
             if (bias == null) {
                 return parts;
             }
-            if (sharing == BiasSharing.SEPARATE) {
-                long[] shape = new long[parts.getShape().dimension() - 1];
-                java.util.Arrays.fill(shape, 1);
-                shape[0] = this.parts;
-                NDArray last = scope.zeros(new Shape(this.parts - 1)).concat(scope.ones(new Shape(1)), 0);
-                return parts.add(last.reshape(new Shape(shape)).mul(bias));
+            try (NDManager temporaries = scope.newSubManager()) {
+                NDArray weights = weights(basis, bias.reshape(bias.size(), 1), parts.getShape().dimension());
+                weights.attach(temporaries);
+                int n = (int) parts.getShape().get(1);
+                int chunk = (int) Math.max(1, Math.min(n, chunkElements * n / Math.max(1, parts.size())));
+                if (chunk == n) {
+                    NDArray share = weights.mul(bias);
+                    share.attach(temporaries);
+                    return parts.addi(share);
+                }
+                for (int from = 0; from < n; from += chunk) {
+                    ai.djl.ndarray.index.NDIndex rows = new ai.djl.ndarray.index.NDIndex(":, " + from + ":"
+                            + Math.min(n, from + chunk));
+                    try (NDManager chunkScope = temporaries.newSubManager()) {
+                        NDArray share = weights.get(rows);
+                        share.attach(chunkScope);
+                        NDArray current = parts.get(rows);
+                        current.attach(chunkScope);
+                        parts.set(rows, current.add(share.mul(bias)));
+                    }
+                }
+                return parts;
             }
-            NDArray dots = basis.matMul(bias.reshape(bias.size(), 1)).abs(); // [B, N, …, 1]
-            NDArray weights = dots.div(dots.sum(new int[] {1}, true).add(SHARE_EPSILON));
-            return parts.add(weights.mul(bias));
+        }
+
+        /**
+         * Each part's share ω_k [B, N, …, 1] of a bias b whose dot with a part is basis·{@code direction} ([width, 1]):
+         * |basis·direction| over the position's sum with AbsDot; with separate, 1 at the bias part ([1, N, 1, …]).
+         */
+        NDArray weights(NDArray basis, NDArray direction, int dimension) {
+            if (sharing == BiasSharing.SEPARATE) {
+                long[] shape = new long[dimension];
+                java.util.Arrays.fill(shape, 1);
+                shape[1] = this.parts;
+                return scope.zeros(new Shape(this.parts - 1)).concat(scope.ones(new Shape(1)), 0).reshape(
+                        new Shape(shape));
+            }
+            NDArray dots = basis.matMul(direction).abs();
+            return dots.div(dots.sum(new int[] {1}, true).add(SHARE_EPSILON));
         }
     }
 
@@ -322,73 +364,106 @@ public final class DecompX extends NamedMethod {
         NDArray parts(NDArray parts, Shares shares) {
             if (task == Task.QUESTION_ANSWERING) {
                 NDArray y = parts.matMul(outT);
-                return shares.add(y, y, outB);
+                return shares.addi(y, y, outB);
             }
             NDArray dense = parts.get(":, :, 0, :").matMul(denseT); // [B, N, hidden]
-            dense = shares.add(dense, dense, denseB);
+            dense = shares.addi(dense, dense, denseB);
             NDArray linear = dense.mul(slopes(activation, dense.sum(new int[] {1}, true)));
             NDArray y = linear.matMul(outT);
-            return shares.add(y, y, outB);
+            return shares.addi(y, y, outB);
         }
     }
 
     /**
-     * One post-norm layer on all the parts [B, N, S, hidden]: attention, residual, norm, feed-forward, residual, norm,
-     * each op linear in the parts, each bias joining them by {@code shares}, each norm's σ and the activation's slopes
-     * the actual state's (the sum of the parts). The feed-forward block runs in chunks of parts.
+     * One post-norm layer on all the parts [B, N, S, hidden] (released): attention, residual, norm, feed-forward,
+     * residual, norm, each op linear in the parts, each bias joining them by {@code shares}, each norm's σ and the
+     * activation's slopes the actual state's (the sum of the parts). The value path and the feed-forward block run in
+     * chunks of parts of at most {@code chunkElements} in their largest tensor; between them a layer holds about three
+     * tensors of all the parts.
      */
     private static NDArray layer(LayerWeights w, NDArray parts, NDArray attention, Shares shares,
             boolean basisWithResidual, double eps, long chunkElements, NDManager scope) {
         long batch = parts.getShape().get(0);
-        long n = parts.getShape().get(1);
         long s = parts.getShape().get(2);
         long d = parts.getShape().get(3);
-        long h = attention.getShape().get(1);
-        NDArray projected = parts.matMul(w.valueT());
+        NDArray own = null; // the code's layer 0: part k is token k's input at position k alone, b_V in its value
         if (w.valueB() != null) {
-            // the code's layer 0: part k is token k's input at position k alone, and its value vector carries b_V
-            NDArray own = scope.eye((int) s);
+            own = scope.eye((int) s);
+            long n = parts.getShape().get(1);
             if (n > s) {
                 own = own.concat(scope.zeros(new Shape(n - s, s)), 0); // the bias part has no value vector
             }
-            own = own.expandDims(0).expandDims(-1);
-            projected = projected.addi(own.mul(w.valueB()));
+            own = own.expandDims(0).expandDims(-1).mul(w.valueB()); // [1, N, S, hidden]
         }
-        NDArray values = projected.reshape(batch, n, s, h, d / h).transpose(0, 1, 3, 2, 4);
-        NDArray probabilities = attention.expandDims(1);
-        probabilities.attach(scope); // a view: its product lives with the layer
-        NDArray mixed = probabilities.matMul(values).transpose(0, 1, 3, 2, 4).reshape(batch, n, s, d);
-        values.close();
-        NDArray attended = mixed.matMul(w.outT()); // z: the attention term of each part
-        mixed.close();
+        NDArray ownValues = own;
+        NDArray attended = byChunks(parts, batch * s * d, chunkElements, scope, (from, chunk) -> {
+            NDManager chunkScope = chunk.getManager(); // a result lives on its first operand's manager: kept here
+            NDArray values = chunk.matMul(w.valueT());
+            if (ownValues != null) {
+                NDArray ownChunk = ownValues.get(":, " + from + ":" + (from + chunk.getShape().get(1)));
+                ownChunk.attach(chunkScope);
+                values.addi(ownChunk);
+            }
+            long n = chunk.getShape().get(1);
+            long h = attention.getShape().get(1);
+            // the parts side by side in each head's columns, [B, H, S, n·head size]: one product with A per head
+            // (a broadcast of A over the parts would be copied n times)
+            NDArray columns = values.reshape(batch, n, s, h, d / h).transpose(0, 3, 2, 1, 4).reshape(batch, h, s,
+                    n * (d / h));
+            NDArray mixed = attention.matMul(columns);
+            mixed.attach(chunkScope);
+            return mixed.reshape(batch, h, s, n, d / h).transpose(0, 3, 2, 1, 4).reshape(batch, n, s, d)
+                    .matMul(w.outT()); // z: each part's attention term
+        });
         // b_Att shared by the attention term (paper Eq. 5), then the residual; the code shares it after the residual
-        NDArray residual;
-        if (basisWithResidual) {
-            NDArray sum = attended.addi(parts);
-            residual = shares.add(sum, sum, w.attentionBias());
-        } else {
-            residual = shares.add(attended, attended, w.attentionBias()).addi(parts);
-        }
-        if (residual != attended) { // without a bias the parts were added in place
-            attended.close();
-        }
-        NDArray afterAttention = norm(residual, w.norm1W(), w.norm1B(), shares, eps);
-        residual.close();
+        NDArray residual = basisWithResidual ? shares.addi(attended.addi(parts), attended, w.attentionBias())
+                : shares.addi(attended, attended, w.attentionBias()).addi(parts);
+        parts.close();
+        NDArray afterAttention = normi(residual, w.norm1W(), w.norm1B(), shares, eps);
         NDArray ffn = feedForward(w, afterAttention, shares, chunkElements, scope);
-        NDArray beforeNorm = ffn.addi(afterAttention);
+        ffn.addi(afterAttention);
         afterAttention.close();
-        return norm(beforeNorm, w.norm2W(), w.norm2B(), shares, eps);
+        return normi(ffn, w.norm2W(), w.norm2B(), shares, eps);
+    }
+
+    /**
+     * A map of parts [B, N, …] applied to chunks of parts within {@code chunkElements}, each chunk's result written into
+     * one tensor of all the parts (no concatenated copy).
+     */
+    private static NDArray byChunks(NDArray parts, long elementsPerPart, long chunkElements, NDManager scope,
+            java.util.function.BiFunction<Integer, NDArray, NDArray> map) {
+        int n = (int) parts.getShape().get(1);
+        int chunk = (int) Math.max(1, Math.min(n, chunkElements / Math.max(1, elementsPerPart)));
+        NDArray all = null;
+        for (int from = 0; from < n; from += chunk) {
+            int to = Math.min(n, from + chunk);
+            try (NDManager chunkScope = scope.newSubManager()) {
+                NDArray chunkParts = parts.get(":, " + from + ":" + to);
+                chunkParts.attach(chunkScope);
+                NDArray y = map.apply(from, chunkParts);
+                if (to - from == n) {
+                    y.attach(scope);
+                    return y;
+                }
+                if (all == null) {
+                    long[] shape = y.getShape().getShape();
+                    shape[1] = n;
+                    all = scope.zeros(new Shape(shape), y.getDataType());
+                }
+                all.set(new ai.djl.ndarray.index.NDIndex(":, " + from + ":" + to), y);
+            }
+        }
+        return all;
     }
 
     /**
      * The feed-forward block on the parts: x·W₁ᵀ with b₁ joining (AbsDot's |part·b₁| is part·(W₁ᵀb₁) in the hidden
      * space, so the shares need no intermediate tensor), times the slopes act(u)/u at the actual pre-activation u,
-     * then ·W₂ᵀ in chunks of parts, and b₂ joining the result.
+     * then ·W₂ᵀ, in chunks of parts, and b₂ joining the result.
      */
     private static NDArray feedForward(LayerWeights w, NDArray parts, Shares shares, long chunkElements,
             NDManager scope) {
         long batch = parts.getShape().get(0);
-        int n = (int) parts.getShape().get(1);
         long s = parts.getShape().get(2);
         long intermediate = w.inT().getShape().get(1);
         NDArray pre = parts.sum(new int[] {1}, true).matMul(w.inT()); // [B, 1, S, intermediate]
@@ -396,54 +471,37 @@ public final class DecompX extends NamedMethod {
             pre = pre.add(w.inB());
         }
         NDArray slope = slopes(w.activation(), pre);
-        NDArray inBias = null; // each part's share of b₁ [B, N, S, 1], or null without b₁
-        if (w.inB() != null) {
-            inBias = shareWeights(shares, parts, w.inT().matMul(w.inB().reshape(intermediate, 1)), n, scope);
-        }
-        int chunk = (int) Math.max(1, Math.min(n, chunkElements / Math.max(1, batch * s * intermediate)));
-        NDList outputs = new NDList();
-        for (int from = 0; from < n; from += chunk) {
-            String rows = ":, " + from + ":" + Math.min(n, from + chunk);
-            try (NDManager chunkScope = scope.newSubManager()) {
-                NDArray chunkParts = parts.get(rows);
-                chunkParts.attach(chunkScope);
-                NDArray u = chunkParts.matMul(w.inT());
-                if (inBias != null) {
-                    NDArray share = inBias.get(rows);
-                    share.attach(chunkScope);
-                    u = u.addi(share.mul(w.inB()));
-                }
-                NDArray y = u.muli(slope).matMul(w.outFfnT());
-                y.attach(scope);
-                outputs.add(y);
+        // each part's share of b₁ [B, N, S, 1], or null without b₁
+        NDArray inBias = w.inB() == null ? null : shares.weights(parts, w.inT().matMul(w.inB().reshape(intermediate,
+                1)), 4);
+        NDArray y = byChunks(parts, batch * s * intermediate, chunkElements, scope, (from, chunk) -> {
+            NDArray u = chunk.matMul(w.inT());
+            if (inBias != null) {
+                NDArray share = inBias.get(":, " + from + ":" + (from + chunk.getShape().get(1)));
+                share.attach(chunk.getManager());
+                u.addi(share.mul(w.inB()));
             }
-        }
-        NDArray y = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 1);
-        return shares.add(y, y, w.outFfnB());
+            return u.muli(slope).matMul(w.outFfnT());
+        });
+        return shares.addi(y, y, w.outFfnB());
     }
 
     /**
-     * Each part's weight ω_k [B, N, S, 1] for a bias b whose dot with a part is part·v ({@code direction} [hidden, 1]):
-     * |part·v| over the positions' sum with AbsDot, 1 at the bias part with separate.
+     * The layer norm linearised at each position's σ of the actual state (the sum of the parts), in place: part ↦ γ ⊙
+     * (part − mean(part)) / σ, then β joining by the normalised parts. The parts of the output sum to the norm of
+     * their sum.
      */
-    private static NDArray shareWeights(Shares shares, NDArray parts, NDArray direction, int n, NDManager scope) {
-        if (shares.sharing() == BiasSharing.SEPARATE) {
-            return scope.zeros(new Shape(n - 1)).concat(scope.ones(new Shape(1)), 0).reshape(1, n, 1, 1);
+    private static NDArray normi(NDArray parts, NDArray gamma, NDArray beta, Shares shares, double eps) {
+        try (NDManager temporaries = parts.getManager().newSubManager()) {
+            NDArray whole = parts.sum(new int[] {1}, true);
+            whole.attach(temporaries);
+            NDArray centred = whole.sub(whole.mean(new int[] {-1}, true));
+            NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt(); // [B, 1, S, 1]
+            NDArray mean = parts.mean(new int[] {-1}, true);
+            mean.attach(temporaries);
+            parts.subi(mean).divi(sigma).muli(gamma);
         }
-        NDArray dots = parts.matMul(direction).abs();
-        return dots.div(dots.sum(new int[] {1}, true).add(SHARE_EPSILON));
-    }
-
-    /**
-     * The layer norm linearised at each position's σ of the actual state (the sum of the parts): part ↦ γ ⊙ (part −
-     * mean(part)) / σ, then β joining by the normalised parts. The parts of the output sum to the norm of their sum.
-     */
-    private static NDArray norm(NDArray parts, NDArray gamma, NDArray beta, Shares shares, double eps) {
-        NDArray whole = parts.sum(new int[] {1}, true);
-        NDArray centred = whole.sub(whole.mean(new int[] {-1}, true));
-        NDArray sigma = centred.square().mean(new int[] {-1}, true).add((float) eps).sqrt(); // [B, 1, S, 1]
-        NDArray out = parts.sub(parts.mean(new int[] {-1}, true)).divi(sigma).muli(gamma);
-        return shares.add(out, out, beta);
+        return shares.addi(parts, parts, beta);
     }
 
     /** act(u)/(u + 1e-12) per element, the activation's line through the origin at u (DecompX's zero-origin slope). */
