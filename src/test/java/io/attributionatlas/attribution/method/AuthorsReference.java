@@ -596,16 +596,7 @@ public final class AuthorsReference {
 
     /** sklearn's cosine_distances for one pair: 1 − x·y / (‖x‖‖y‖), clipped to [0, 2], in float64. */
     private static double cosineDistance(float[] x, float[] y) {
-        double dot = 0;
-        double nx = 0;
-        double ny = 0;
-        for (int j = 0; j < x.length; j++) {
-            dot += (double) x[j] * y[j];
-            nx += (double) x[j] * x[j];
-            ny += (double) y[j] * y[j];
-        }
-        double distance = 1 - dot / (Math.sqrt(nx) * Math.sqrt(ny));
-        return Math.min(2, Math.max(0, distance));
+        return Math.min(2, Math.max(0, 1 - ValueZeroingTest.cosine(x, y)));
     }
 
     // ------------------------------------------------------------------------------------------------ shared

@@ -66,40 +66,40 @@ class DecompositionMethodsTest {
         for (Task task : List.of(Task.SEQUENCE_CLASSIFICATION, Task.QUESTION_ANSWERING)) {
             for (Path dir : models(task)) {
                 for (DecompX.BiasSharing sharing : DecompX.BiasSharing.values()) {
-                try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
-                    EncodedText text = p.tokenizer().encode("the movie was not very good , but the cast was .");
-                    DecompX.Result r = DecompX.propagate(p.model(), List.of(text), sharing).get(0);
-                    double worstLayer = r.layerError();
-                    assertTrue(worstLayer <= 1e-4, dir + ": a layer's parts differ from its hidden state by "
-                            + worstLayer + " of its largest value");
-                    // per output: Σ tokens' parts (+ the bias part with separate) = the logit
-                    double scale = 0;
-                    for (float v : r.logits()) {
-                        scale = Math.max(scale, Math.abs(v));
-                    }
-                    double worstLogit = 0;
-                    int outputs = r.outputs();
-                    int parts = text.length() + (sharing == DecompX.BiasSharing.SEPARATE ? 1 : 0);
-                    assertEquals(parts * outputs, r.headParts().length);
-                    for (int o = 0; o < outputs; o++) {
-                        double sum = 0;
-                        for (int k = 0; k < parts; k++) {
-                            sum += r.headParts()[k * outputs + o];
+                    try (Predictor p = Predictor.open(dir, null, Device.cpu())) {
+                        EncodedText text = p.tokenizer().encode("the movie was not very good , but the cast was .");
+                        DecompX.Result r = DecompX.propagate(p.model(), List.of(text), sharing).get(0);
+                        double worstLayer = r.layerError();
+                        assertTrue(worstLayer <= 1e-4, dir + ": a layer's parts differ from its hidden state by "
+                                + worstLayer + " of its largest value");
+                        // per output: Σ tokens' parts (+ the bias part with separate) = the logit
+                        double scale = 0;
+                        for (float v : r.logits()) {
+                            scale = Math.max(scale, Math.abs(v));
                         }
-                        worstLogit = Math.max(worstLogit, Math.abs(sum - r.logits()[o]));
-                    }
-                    System.out.printf("decompx %s %s %s: %d tokens, layers %.1e, logits %.1e (of %.2f)%n",
-                            dir.getFileName(), task, sharing, text.length(), worstLayer, worstLogit, scale);
-                    assertTrue(worstLogit <= 1e-4 * Math.max(1, scale), dir + ": logits " + worstLogit);
-                    // each layer's row: the tokens' shares of the projection on h_i, with the bias part's, sum to 1
-                    for (float[][] layer : r.layerMatrices()) {
-                        for (float[] row : layer) {
-                            for (float v : row) {
-                                assertTrue(Float.isFinite(v));
+                        double worstLogit = 0;
+                        int outputs = r.outputs();
+                        int parts = text.length() + (sharing == DecompX.BiasSharing.SEPARATE ? 1 : 0);
+                        assertEquals(parts * outputs, r.headParts().length);
+                        for (int o = 0; o < outputs; o++) {
+                            double sum = 0;
+                            for (int k = 0; k < parts; k++) {
+                                sum += r.headParts()[k * outputs + o];
+                            }
+                            worstLogit = Math.max(worstLogit, Math.abs(sum - r.logits()[o]));
+                        }
+                        System.out.printf("decompx %s %s %s: %d tokens, layers %.1e, logits %.1e (of %.2f)%n",
+                                dir.getFileName(), task, sharing, text.length(), worstLayer, worstLogit, scale);
+                        assertTrue(worstLogit <= 1e-4 * Math.max(1, scale), dir + ": logits " + worstLogit);
+                        // each layer's row: the tokens' shares of the projection on h_i, with the bias part's, sum to 1
+                        for (float[][] layer : r.layerMatrices()) {
+                            for (float[] row : layer) {
+                                for (float v : row) {
+                                    assertTrue(Float.isFinite(v));
+                                }
                             }
                         }
                     }
-                }
                 }
             }
         }
@@ -333,23 +333,24 @@ class DecompositionMethodsTest {
             List<EncodedText> texts = List.of(p.tokenizer().encode("the acting is bad and the plot is worse ."),
                     p.tokenizer().encode("a charming journey ."));
             for (DecompX.BiasSharing sharing : DecompX.BiasSharing.values()) {
-            List<DecompX.Result> whole = DecompX.propagate(p.model(), texts, sharing);
-            long threeParts = 3L * texts.size() * texts.get(0).length() * p.model().config().intermediateSize();
-            List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, new DecompX.Definition(sharing,
-                    false), threeParts);
-            double worst = 0;
-            for (int b = 0; b < texts.size(); b++) {
-                worst = Math.max(worst, maxDifference(whole.get(b).headParts(), chunked.get(b).headParts()));
-                for (int l = 0; l < whole.get(b).layerMatrices().length; l++) {
-                    for (int i = 0; i < texts.get(b).length(); i++) {
-                        worst = Math.max(worst, maxDifference(whole.get(b).layerMatrices()[l][i],
-                                chunked.get(b).layerMatrices()[l][i]));
+                List<DecompX.Result> whole = DecompX.propagate(p.model(), texts, sharing);
+                long threeParts = 3L * texts.size() * texts.get(0).length() * p.model().config().intermediateSize();
+                List<DecompX.Result> chunked = DecompX.propagate(p.model(), texts, new DecompX.Definition(sharing,
+                        false), threeParts);
+                double worst = 0;
+                for (int b = 0; b < texts.size(); b++) {
+                    worst = Math.max(worst, maxDifference(whole.get(b).headParts(), chunked.get(b).headParts()));
+                    for (int l = 0; l < whole.get(b).layerMatrices().length; l++) {
+                        for (int i = 0; i < texts.get(b).length(); i++) {
+                            worst = Math.max(worst, maxDifference(whole.get(b).layerMatrices()[l][i],
+                                    chunked.get(b).layerMatrices()[l][i]));
+                        }
                     }
+                    assertTrue(chunked.get(b).layerError() <= 1e-4, "completeness in chunks "
+                            + chunked.get(b).layerError());
                 }
-                assertTrue(chunked.get(b).layerError() <= 1e-4, "completeness in chunks " + chunked.get(b).layerError());
-            }
-            System.out.printf("decompx %s in chunks of 3 parts: max |chunked − whole| %.2e%n", sharing, worst);
-            assertTrue(worst <= 1e-6, "chunks " + worst);
+                System.out.printf("decompx %s in chunks of 3 parts: max |chunked − whole| %.2e%n", sharing, worst);
+                assertTrue(worst <= 1e-6, "chunks " + worst);
             }
         }
     }

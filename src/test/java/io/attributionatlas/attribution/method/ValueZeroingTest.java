@@ -171,7 +171,8 @@ class ValueZeroingTest {
         return m;
     }
 
-    private static double cosine(float[] a, float[] b) {
+    /** x·y / (‖x‖‖y‖) in float64. */
+    static double cosine(float[] a, float[] b) {
         double dot = 0;
         double na = 0;
         double nb = 0;
