@@ -74,7 +74,8 @@ class ExplorationTest {
         int status = JobCli.run(new String[] {"run", "--model", Fixtures.realModel().toString(), "--input",
             input.toString(), "--output", run.toString(), "--set", "input.label_column=label", "--set", "n_steps=4",
             "--set", "dump.count=3", "--set", "statistics.head_similarity_sample_rate=1",
-            "--set", "methods=integrated_gradients,occlusion", "--set", "slices=label,correct"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+            "--set", "methods=integrated_gradients,occlusion,decompx", "--set", "methods.decompx_bias=separate",
+            "--set", "slices=label,correct"}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(0, status, err.toString(StandardCharsets.UTF_8));
         spark = SparkSession.builder().master("local[1]").appName("notebooks").config("spark.ui.enabled", "false")
                 .getOrCreate();
@@ -228,6 +229,8 @@ class ExplorationTest {
         assertTrue(rendered.contains("<td class=\"method\">occlusion</td>")
                 && rendered.contains("<td class=\"method\">integrated_gradients</td>"),
                 "the explorer shows each method's per-sample scores, a row each");
+        assertTrue(Pattern.compile("<td class=\"method\">decompx</td><td>.*?bias part -?[0-9]+\\.[0-9]{4}</td>")
+                .matcher(rendered).find(), "DecompX's bias part (decompx_bias=separate) beside its token scores");
         // Model view: a map per layer and head of the real model (6 × 12), drawn by the page's script.
         assertEquals(6 * 12 + 1, rendered.split("<canvas", -1).length - 1,
                 "model view: one map per layer and head; and the neuron view's canvas");
