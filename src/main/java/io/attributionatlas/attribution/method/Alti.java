@@ -52,6 +52,11 @@ public final class Alti extends NamedMethod {
     }
 
     @Override
+    public List<String> outputs() {
+        return List.of("token_scores", "word_scores", "head_scores", "layer_matrices");
+    }
+
+    @Override
     public String refusesModel(ModelConfig config) {
         return config.family().refusesDecomposition(NAME);
     }

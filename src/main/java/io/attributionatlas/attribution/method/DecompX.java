@@ -85,6 +85,12 @@ public final class DecompX extends NamedMethod {
     }
 
     @Override
+    public List<String> outputs() {
+        return List.of("token_scores", "word_scores", "bias_part (decompx_bias=separate)", "layer_matrices",
+                "layer_part_norms");
+    }
+
+    @Override
     public String refusesModel(ModelConfig config) {
         String refusal = config.family().refusesDecomposition(NAME);
         if (refusal == null && config.task() == Task.SEQUENCE_CLASSIFICATION

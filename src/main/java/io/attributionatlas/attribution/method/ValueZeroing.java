@@ -31,6 +31,11 @@ public final class ValueZeroing extends NamedMethod {
                 + "layer's outputs, rolled out to the pooled token (the same scores for every target)", Passes.FORWARD);
     }
 
+    @Override
+    public List<String> outputs() {
+        return List.of("token_scores", "word_scores", "layer_matrices");
+    }
+
     /**
      * The token scores: each layer's distances normalised per row (each token's contributions sum to 1), rolled out
      * through the layers (R = M_L ⋯ M_1), and the row of the token the head reads (the first token's, or the mean of
