@@ -177,17 +177,12 @@ public final class DecompX extends NamedMethod {
             NDArray x0 = in.layerInputs().get(0);
             long batch = x0.getShape().get(0);
             int s = (int) x0.getShape().get(1);
-            int n = sharing == BiasSharing.SEPARATE ? s + 1 : s;
             NDArray mask = in.mask(); // [B, S]
-            Shares shares = new Shares(sharing, n, chunkElements, scope);
+            Shares shares = Shares.of(sharing, s, chunkElements, scope);
+            int n = shares.parts();
             // part k < S is token k's own input to layer 0; with separate, part S, the biases', starts empty
-            NDArray tokens = scope.eye(s);
-            NDArray realParts = mask;
-            if (n > s) {
-                tokens = tokens.concat(scope.zeros(new Shape(1, s)), 0);
-                realParts = mask.concat(scope.zeros(new Shape(batch, 1)), 1);
-            }
-            NDArray parts = tokens.expandDims(0).mul(realParts.expandDims(-1)).expandDims(-1)
+            NDArray realParts = n > s ? mask.concat(scope.zeros(new Shape(batch, 1)), 1) : mask;
+            NDArray parts = shares.ownPositions().expandDims(0).mul(realParts.expandDims(-1)).expandDims(-1)
                     .mul(x0.expandDims(1)); // [B, N, S, hidden]
             double[][] errors = new double[(int) batch][layers];
             NDArray realPositions = mask.expandDims(-1); // [B, S, 1]
@@ -260,7 +255,23 @@ public final class DecompX extends NamedMethod {
      * How a bias joins parts [B, N, …] (part axis 1): with AbsDot, ω_k b with ω_k = |basis_k·b| / (Σ_k |basis_k·b| +
      * 1e-12) at each position (the basis being the term the bias is added to); with separate, whole to the last part.
      */
-    private record Shares(BiasSharing sharing, int parts, long chunkElements, NDManager scope) {
+    private record Shares(BiasSharing sharing, int parts, NDArray ownPositions, NDArray lastPart, long chunkElements,
+            NDManager scope) {
+
+        /**
+         * For samples of {@code s} positions: N parts (S, or S + 1 with separate), [N, S] with 1 where part k is the
+         * token at position k (the bias part is none), and [N] with 1 at the bias part.
+         */
+        static Shares of(BiasSharing sharing, int s, long chunkElements, NDManager scope) {
+            int n = sharing == BiasSharing.SEPARATE ? s + 1 : s;
+            NDArray own = scope.eye(s);
+            NDArray last = scope.zeros(new Shape(n));
+            if (n > s) {
+                own = own.concat(scope.zeros(new Shape(1, s)), 0);
+                last = scope.zeros(new Shape(s)).concat(scope.ones(new Shape(1)), 0);
+            }
+            return new Shares(sharing, n, own, last, chunkElements, scope);
+        }
 
         /** {@code parts} with the bias joined, in place, a chunk of parts at a time (no temporary of all the parts). */
         NDArray addi(NDArray parts, NDArray basis, NDArray bias) {
@@ -301,8 +312,7 @@ public final class DecompX extends NamedMethod {
                 long[] shape = new long[dimension];
                 java.util.Arrays.fill(shape, 1);
                 shape[1] = this.parts;
-                return scope.zeros(new Shape(this.parts - 1)).concat(scope.ones(new Shape(1)), 0).reshape(
-                        new Shape(shape));
+                return lastPart.reshape(new Shape(shape));
             }
             NDArray dots = basis.matMul(direction).abs();
             return dots.div(dots.sum(new int[] {1}, true).add(SHARE_EPSILON));
@@ -392,16 +402,12 @@ public final class DecompX extends NamedMethod {
         long batch = parts.getShape().get(0);
         long s = parts.getShape().get(2);
         long d = parts.getShape().get(3);
-        NDArray own = null; // the code's layer 0: part k is token k's input at position k alone, b_V in its value
-        if (w.valueB() != null) {
-            own = scope.eye((int) s);
-            long n = parts.getShape().get(1);
-            if (n > s) {
-                own = own.concat(scope.zeros(new Shape(n - s, s)), 0); // the bias part has no value vector
-            }
-            own = own.expandDims(0).expandDims(-1).mul(w.valueB()); // [1, N, S, hidden]
+        // the code's layer 0: part k is token k's input at position k alone, b_V in its value vector [1, N, S, hidden]
+        NDArray ownValues = w.valueB() == null ? null : shares.ownPositions().expandDims(0).expandDims(-1)
+                .mul(w.valueB());
+        if (ownValues != null) {
+            ownValues.attach(scope); // freed with the layer
         }
-        NDArray ownValues = own;
         NDArray attended = byChunks(parts, batch * s * d, chunkElements, scope, (from, chunk) -> {
             NDManager chunkScope = chunk.getManager(); // a result lives on its first operand's manager: kept here
             NDArray values = chunk.matMul(w.valueT());
