@@ -1,11 +1,5 @@
 package io.attributionatlas.job;
 
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -50,14 +44,14 @@ final class CorpusReader {
         String path = config.required("input.path");
         String format = format(spark, config.get("input.format"), path);
         if (format.equals("squad")) {
-            return spark.createDataFrame(squadRows(spark, path), SCHEMA);
+            return spark.createDataFrame(squadRows(spark, path, RowChecks.of(config)), SCHEMA);
         }
         Dataset<Row> df = switch (format) {
             case "parquet" -> spark.read().parquet(path);
             case "jsonl" -> spark.read().json(path);
             case "csv", "tsv" -> spark.read().option("header", config.bool("input.header"))
-                    .option("multiLine", true).option("escape", "\"").option("sep", format.equals("tsv") ? "\t" : ",")
-                    .csv(path);
+                    .option("multiLine", true).option("escape", "\"")
+                    .option("sep", String.valueOf(config.separator(format))).csv(path);
             default -> throw new IllegalArgumentException("input.format: expected auto, parquet, jsonl, csv, tsv or "
                     + "squad, got '" + format + "'");
         };
@@ -72,19 +66,43 @@ final class CorpusReader {
                 .map(c -> df.col("`" + c + "`")).toArray(Column[]::new)));
         Column corrupt = columns.contains(CORRUPT_RECORD) ? df.col(CORRUPT_RECORD)
                 : functions.lit(null).cast(DataTypes.StringType);
+        Column bytes = functions.greatest(functions.octet_length(raw), functions.coalesce(functions.octet_length(corrupt),
+                functions.lit(0)));
         Dataset<Row> selected = df.select(raw.as("raw"), string(df, id).as("id"), string(df, text).as("text"),
-                string(df, pair).as("text_pair"), string(df, label).as("label"), corrupt.as("corrupt"));
-        JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> {
-            Row r = t._1();
-            String line = r.getString(5);
-            return line != null
-                    ? RowFactory.create(t._2(), id(null, t._2()), null, null, null, line,
-                            "malformed JSON line (not a JSON object)")
-                    : RowFactory.create(t._2(), id(r.getString(1), t._2()), r.getString(2), r.getString(3),
-                            r.getString(4), r.getString(0), null);
-        });
+                string(df, pair).as("text_pair"), string(df, label).as("label"), corrupt.as("corrupt"),
+                bytes.as("bytes"));
+        RowChecks checks = RowChecks.of(config);
+        JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> checked(t._1(), t._2(), checks));
         return spark.createDataFrame(indexed, SCHEMA);
     }
+
+    /**
+     * A row of {@link #SCHEMA} from a selected row (raw, id, text, pair, label, corrupt line, bytes): an error row
+     * with the reason when the row is too big, binary, not UTF-8 or not a JSON object; a too-big row keeps only
+     * the start of its raw form, so the error row costs what an error row costs.
+     */
+    private static Row checked(Row r, long index, RowChecks checks) {
+        String line = r.getString(5);
+        String oversize = checks.oversize(r.getInt(6));
+        if (oversize != null) {
+            String raw = line != null ? line : r.getString(0);
+            return RowFactory.create(index, id(line != null ? null : r.getString(1), index), null, null, null,
+                    raw.substring(0, Math.min(raw.length(), OVERSIZE_RAW_CHARS)), oversize);
+        }
+        if (line != null) {
+            return RowFactory.create(index, id(null, index), null, null, null, line, RowChecks.malformedJsonLine(line));
+        }
+        String reason = null;
+        String[] names = {"id", "text", "text pair", "label"};
+        for (int i = 0; i < names.length && reason == null; i++) {
+            reason = checks.field(names[i], r.getString(i + 1));
+        }
+        return RowFactory.create(index, id(r.getString(1), index), r.getString(2), r.getString(3), r.getString(4),
+                r.getString(0), reason);
+    }
+
+    /** The start of a too-big row's raw form that its error row keeps (errors.raw_chars trims it further). */
+    private static final int OVERSIZE_RAW_CHARS = 4096;
 
     /** The row's id, or "row-<index>" (0-based input index) when it has none: deterministic for the same input. */
     static String id(String id, long index) {
@@ -141,41 +159,22 @@ final class CorpusReader {
         return InputCheck.format(configured, InputCheck.firstDataFile(path, hadoop), hadoop, path);
     }
 
-    private static String readText(SparkSession spark, String path, int limit) {
-        Path p = new Path(path);
-        try (InputStream in = p.getFileSystem(spark.sparkContext().hadoopConfiguration()).open(p)) {
-            byte[] bytes = limit > 0 ? in.readNBytes(limit) : in.readAllBytes();
-            return new String(bytes, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("input.path " + path + ": " + e.getMessage());
-        }
+    private static String readText(SparkSession spark, String path) {
+        return InputCheck.readText(new Path(path), spark.sparkContext().hadoopConfiguration(), path);
     }
 
     /** SQuAD JSON: one pair sample per question (text = question, text_pair = context), id = question id. */
-    private static List<Row> squadRows(SparkSession spark, String path) {
-        JsonObject root;
-        try {
-            root = JsonParser.parseString(readText(spark, path, -1)).getAsJsonObject();
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("input.path " + path + ": not SQuAD JSON (" + e.getMessage() + ")");
-        }
-        if (!root.has("data") || !root.get("data").isJsonArray()) {
-            throw new IllegalArgumentException("input.path " + path + ": not SQuAD JSON (no \"data\" array)");
-        }
+    private static List<Row> squadRows(SparkSession spark, String path, RowChecks checks) {
         List<Row> rows = new ArrayList<>();
-        for (JsonElement article : root.getAsJsonArray("data")) {
-            for (JsonElement paragraph : article.getAsJsonObject().getAsJsonArray("paragraphs")) {
-                JsonObject par = paragraph.getAsJsonObject();
-                String context = par.has("context") ? par.get("context").getAsString() : null;
-                for (JsonElement qa : par.getAsJsonArray("qas")) {
-                    JsonObject q = qa.getAsJsonObject();
-                    String question = q.has("question") && !q.get("question").isJsonNull()
-                            ? q.get("question").getAsString() : null;
-                    String id = q.has("id") && !q.get("id").isJsonNull() ? q.get("id").getAsString() : null;
-                    long index = rows.size();
-                    rows.add(RowFactory.create(index, id(id, index), question, context, null, q.toString(), null));
-                }
+        for (SquadCorpus.Question q : SquadCorpus.parse(readText(spark, path), path)) {
+            long index = rows.size();
+            String reason = checks.oversize(RowChecks.utf8Bytes(q.raw()) + RowChecks.utf8Bytes(q.context()));
+            String[] names = {"id", "question", "context"};
+            String[] values = {q.id(), q.question(), q.context()};
+            for (int i = 0; i < names.length && reason == null; i++) {
+                reason = checks.field(names[i], values[i]);
             }
+            rows.add(RowFactory.create(index, id(q.id(), index), q.question(), q.context(), null, q.raw(), reason));
         }
         return rows;
     }

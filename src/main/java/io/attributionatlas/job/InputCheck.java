@@ -3,11 +3,13 @@ package io.attributionatlas.job;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParser;
 import java.io.BufferedReader;
+import java.io.InputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -18,6 +20,8 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.io.compress.CompressionCodec;
+import org.apache.hadoop.io.compress.CompressionCodecFactory;
 import org.apache.parquet.hadoop.ParquetFileReader;
 import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.parquet.schema.Type;
@@ -46,13 +50,20 @@ final class InputCheck {
                     + (file.getPath().getName().equals(new Path(path).getName()) ? ")" : ": " + file.getPath() + ")"));
         }
         String format = format(config.get("input.format"), file, hadoop, path);
+        if (!format.equals("parquet")) {
+            refuseBinary(file, hadoop, format);
+        }
         Sampled sampled = switch (format) {
-            case "csv", "tsv" -> delimited(file, hadoop, format.equals("tsv") ? '\t' : ',', config.bool("input.header"));
+            case "csv", "tsv" -> delimited(file, hadoop, config.separator(format), config.bool("input.header"));
             case "jsonl" -> jsonLines(file, hadoop);
             case "parquet" -> parquet(file, hadoop);
-            default -> null; // squad: one JSON document, checked as it is read
+            default -> new Sampled(Set.of(), SquadCorpus.parse(readText(file.getPath(), hadoop, path), path).size());
         };
-        if (sampled == null) {
+        if (format.equals("squad")) {
+            if (sampled.rows() == 0 && !config.bool("input.allow_empty")) {
+                throw new IllegalArgumentException("input.path " + path + ": no questions in the SQuAD document; set "
+                        + "input.allow_empty=true to run on an empty corpus");
+            }
             return format;
         }
         boolean folder = !file.getPath().toString().endsWith(new Path(path).getName()); // a later part may have rows
@@ -111,6 +122,11 @@ final class InputCheck {
 
     private static String extensionFormat(String fileName, String path) {
         String name = fileName.toLowerCase(Locale.ROOT);
+        for (String codec : COMPRESSED) { // Spark reads these through Hadoop's codecs, by extension
+            if (name.endsWith(codec)) {
+                name = name.substring(0, name.length() - codec.length());
+            }
+        }
         for (String[] extension : new String[][] {{".parquet", "parquet"}, {".jsonl", "jsonl"}, {".ndjson", "jsonl"},
             {".csv", "csv"}, {".tsv", "tsv"}, {".json", "json"}}) {
             if (name.endsWith(extension[0])) {
@@ -135,8 +151,70 @@ final class InputCheck {
     }
 
     private static Reader open(FileStatus file, Configuration hadoop) throws IOException {
-        return new BufferedReader(new InputStreamReader(file.getPath().getFileSystem(hadoop).open(file.getPath()),
-                StandardCharsets.UTF_8));
+        return new BufferedReader(new InputStreamReader(openBytes(file.getPath(), hadoop), StandardCharsets.UTF_8));
+    }
+
+    /** Extensions of compressed text files that Spark reads (Hadoop's gzip and bzip2 codecs). */
+    private static final List<String> COMPRESSED = List.of(".gz", ".bz2");
+
+    /** The file's bytes, decompressed when its extension names a Hadoop codec (as Spark reads it). */
+    private static InputStream openBytes(Path file, Configuration hadoop) throws IOException {
+        InputStream in = file.getFileSystem(hadoop).open(file);
+        CompressionCodec codec = new CompressionCodecFactory(hadoop).getCodec(file);
+        return codec == null ? in : codec.createInputStream(in);
+    }
+
+    /** A whole text file (decompressed), for one-document formats (SQuAD). */
+    static String readText(Path file, Configuration hadoop, String path) {
+        try (InputStream in = openBytes(file, hadoop)) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("input.path " + path + ": cannot be read (" + e.getMessage() + ")");
+        }
+    }
+
+    /** Bytes of a text file looked at for binary content. */
+    static final int SNIFF_BYTES = 64 * 1024;
+
+    /**
+     * Refuses a file that is binary although read as text: a known container's magic number (Parquet, gzip, zip,
+     * bzip2, zstd, xz) or a NUL byte in its first {@link #SNIFF_BYTES} bytes (a NUL later is one row's error).
+     */
+    private static void refuseBinary(FileStatus file, Configuration hadoop, String format) {
+        byte[] head;
+        try (InputStream in = openBytes(file.getPath(), hadoop)) {
+            head = in.readNBytes(SNIFF_BYTES);
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": cannot be read as "
+                    + format.toUpperCase(Locale.ROOT) + " (" + e.getMessage() + ")");
+        }
+        String binary = binaryKind(head);
+        if (binary != null) {
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": binary data (" + binary + "), not "
+                    + (format.equals("squad") ? "SQuAD JSON" : format.toUpperCase(Locale.ROOT) + " text")
+                    + "; a compressed file needs its extension (.gz, .bz2), a Parquet file .parquet or "
+                    + "input.format=parquet");
+        }
+    }
+
+    /** What binary data the bytes start with, or null for text. */
+    static String binaryKind(byte[] head) {
+        String[][] magic = {{"PAR1", "a Parquet file"}, {"\u00ff\u00fe", "UTF-16 text, not UTF-8"},
+            {"\u00fe\u00ff", "UTF-16 text, not UTF-8"}, {"\u001f\u008b", "gzip-compressed"},
+            {"PK\u0003\u0004", "a zip archive"}, {"BZh", "bzip2-compressed"}, {"\u0028\u00b5\u002f\u00fd", "zstd-compressed"},
+            {"\u00fd7zXZ\u0000", "xz-compressed"}};
+        for (String[] m : magic) {
+            byte[] prefix = m[0].getBytes(StandardCharsets.ISO_8859_1);
+            if (head.length >= prefix.length && Arrays.equals(Arrays.copyOf(head, prefix.length), prefix)) {
+                return m[1];
+            }
+        }
+        for (int i = 0; i < head.length; i++) {
+            if (head[i] == 0) {
+                return "a NUL byte at offset " + i;
+            }
+        }
+        return null;
     }
 
     /** CSV or TSV as Spark reads them (its own parser, univocity; quotes and escapes "), a header if configured. */
@@ -148,12 +226,14 @@ final class InputCheck {
         settings.setSkipEmptyLines(true);
         settings.setMaxCharsPerColumn(-1);
         CsvParser parser = new CsvParser(settings);
+        Set<String> columns = new LinkedHashSet<>();
+        List<String[]> records = new ArrayList<>(); // the header too: a separator guess reads every first row
         try (Reader in = open(file, hadoop)) {
             parser.beginParsing(in);
-            Set<String> columns = new LinkedHashSet<>();
             long rows = 0;
             for (String[] record = parser.parseNext(); record != null && rows < FIRST_ROWS;
                     record = parser.parseNext()) {
+                records.add(record);
                 if (columns.isEmpty()) {
                     for (int i = 0; i < record.length; i++) {
                         columns.add(header ? String.valueOf(record[i]) : "_c" + i);
@@ -165,11 +245,48 @@ final class InputCheck {
                 rows++;
             }
             parser.stopParsing(); // before the reader closes: the rest of the file is not read
+            refuseOtherSeparator(file, separator, records);
             return new Sampled(columns, rows);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | com.univocity.parsers.common.TextParsingException e) {
             throw new IllegalArgumentException("input.path " + file.getPath() + ": the first rows do not parse as "
                     + (separator == '\t' ? "TSV" : "CSV") + " (" + e.getMessage() + ")");
         }
+    }
+
+    /** Separators a delimited file is guessed to use when its first rows are one column holding one of them. */
+    private static final char[] SEPARATORS = {',', '\t', ';', '|'};
+
+    /**
+     * A delimited file whose first rows are each one column holding another common separator, as many times in
+     * every row, was read with the wrong separator: refused, naming the separator found and how to set it.
+     */
+    private static void refuseOtherSeparator(FileStatus file, char separator, List<String[]> records) {
+        if (records.isEmpty() || records.stream().anyMatch(r -> r.length != 1 || r[0] == null)) {
+            return;
+        }
+        String first = records.get(0)[0];
+        for (char other : SEPARATORS) {
+            long count = first.chars().filter(c -> c == other).count();
+            if (other == separator || count == 0
+                    || records.stream().anyMatch(r -> r[0].chars().filter(c -> c == other).count() != count)) {
+                continue;
+            }
+            throw new IllegalArgumentException("input.path " + file.getPath() + ": the first rows are one column, "
+                    + "read with the separator " + name(separator) + ", and each holds " + count + " × " + name(other)
+                    + " ('" + (first.length() > 60 ? first.substring(0, 60) + "…" : first) + "'): set "
+                    + (other == '\t' ? "input.format=tsv (or input.separator=tab)"
+                            : other == ',' ? "input.format=csv" : "input.separator=" + other));
+        }
+    }
+
+    private static String name(char separator) {
+        return switch (separator) {
+            case '\t' -> "tab";
+            case ',' -> "comma";
+            case ';' -> "semicolon";
+            case '|' -> "'|'";
+            default -> "'" + separator + "'";
+        };
     }
 
     private static Sampled jsonLines(FileStatus file, Configuration hadoop) {

@@ -80,6 +80,9 @@ public final class JobConfig implements Serializable {
         }
         config.embeddingSeed();
         config.slices();
+        config.maxLineBytes();
+        config.invalidUtf8IsError();
+        config.separator("csv");
         return config;
     }
 
@@ -197,6 +200,45 @@ public final class JobConfig implements Serializable {
             throw new IllegalArgumentException("level: expected attention, gradient or full, got '" + level + "'");
         }
         return level;
+    }
+
+    /** input.max_line_bytes: a positive number of bytes. */
+    public long maxLineBytes() {
+        try {
+            long v = Long.parseLong(get("input.max_line_bytes"));
+            if (v < 1) {
+                throw new NumberFormatException();
+            }
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("input.max_line_bytes: expected a positive number of bytes, got '"
+                    + get("input.max_line_bytes") + "'");
+        }
+    }
+
+    /** input.invalid_utf8: error | replace. */
+    public boolean invalidUtf8IsError() {
+        String v = get("input.invalid_utf8");
+        if (!v.equals("error") && !v.equals("replace")) {
+            throw new IllegalArgumentException("input.invalid_utf8: expected error or replace, got '" + v + "'");
+        }
+        return v.equals("error");
+    }
+
+    /** The CSV/TSV field separator: input.separator (one character, \t or tab for a tab), else the format's. */
+    public char separator(String format) {
+        String v = get("input.separator");
+        if (v.isEmpty()) {
+            return format.equals("tsv") ? '\t' : ',';
+        }
+        if (v.equals("\\t") || v.equalsIgnoreCase("tab")) {
+            return '\t';
+        }
+        if (v.length() != 1 || v.charAt(0) == '"' || v.charAt(0) == '\n' || v.charAt(0) == '\r') {
+            throw new IllegalArgumentException("input.separator: expected one character (or \\t / tab), not a quote or"
+                    + " a line break, got '" + v + "'");
+        }
+        return v.charAt(0);
     }
 
     public boolean truncationIsError() {

@@ -19,6 +19,9 @@ import java.util.Map;
  * or, failing that, from {@code vocab.txt} + {@code tokenizer_config.json} (an equivalent WordPiece
  * tokenizer is generated). Padding settings in the file are overridden (batches are padded by
  * {@link EncodedBatch}); truncation is to {@code maxLength} and flagged on each encoding.
+ *
+ * <p>A giant text is cut before the tokenizer sees it, so its cost follows the model's length rather than the
+ * text's (a 10 MB row would otherwise be tokenized whole, millions of tokens, and then truncated): see {@link #cut}.
  */
 public final class TextTokenizer implements AutoCloseable {
 
@@ -75,7 +78,7 @@ public final class TextTokenizer implements AutoCloseable {
             }
         } else if (Files.isRegularFile(vocab)) {
             source = vocab;
-            jsonText = WordPieceTokenizerJson.fromVocab(vocab, tokenizerConfig, specialMap);
+            jsonText = WordPieceTokenizerJson.fromVocab(dir, tokenizerConfig, specialMap);
         } else {
             throw ModelException.inFile(json, "file not found (a model directory needs tokenizer.json, or vocab.txt"
                     + " with tokenizer_config.json)");
@@ -93,11 +96,12 @@ public final class TextTokenizer implements AutoCloseable {
         EncoderFamily.SpecialTokenNames w = EncoderFamily.SpecialTokenNames.WORD_PIECE;
         EncoderFamily.SpecialTokenNames bpe = EncoderFamily.SpecialTokenNames.BPE;
         SpecialTokens special = new SpecialTokens(
-                specialId(vocabulary, tokenizerConfig, specialMap, "cls_token", names.cls(), w.cls(), bpe.cls()),
-                specialId(vocabulary, tokenizerConfig, specialMap, "sep_token", names.sep(), w.sep(), bpe.sep()),
-                specialId(vocabulary, tokenizerConfig, specialMap, "pad_token", names.pad(), w.pad(), bpe.pad()),
-                specialId(vocabulary, tokenizerConfig, specialMap, "mask_token", names.mask(), w.mask(), bpe.mask()),
-                specialId(vocabulary, tokenizerConfig, specialMap, "unk_token", names.unk(), w.unk(), bpe.unk()));
+                specialId(dir, vocabulary, tokenizerConfig, specialMap, "cls_token", names.cls(), w.cls(), bpe.cls()),
+                specialId(dir, vocabulary, tokenizerConfig, specialMap, "sep_token", names.sep(), w.sep(), bpe.sep()),
+                specialId(dir, vocabulary, tokenizerConfig, specialMap, "pad_token", names.pad(), w.pad(), bpe.pad()),
+                specialId(dir, vocabulary, tokenizerConfig, specialMap, "mask_token", names.mask(), w.mask(),
+                        bpe.mask()),
+                specialId(dir, vocabulary, tokenizerConfig, specialMap, "unk_token", names.unk(), w.unk(), bpe.unk()));
         return new TextTokenizer(tokenizer, vocabulary, special, maxLength);
     }
 
@@ -119,14 +123,99 @@ public final class TextTokenizer implements AutoCloseable {
     }
 
     public EncodedText encode(String text) {
-        return convert(tokenizer.encode(text, true, false));
+        Cut cut = cut(text);
+        return convert(cut.encoding() != null ? cut.encoding() : tokenizer.encode(text, true, false));
     }
 
     public EncodedText encode(String text, String textPair) {
         if (textPair == null) {
             return encode(text);
         }
-        return convert(tokenizer.encode(text, textPair, true, false));
+        Cut first = cut(text);
+        Cut second = cut(textPair);
+        while (true) {
+            EncodedText e = convert(tokenizer.encode(first.text(), second.text(), true, false));
+            if (first.isWhole() == second.isWhole()) {
+                return e;
+            }
+            // Longest-first truncation splits an odd budget with the one extra token to the longer text (the second on
+            // a tie): where the cut text lost it to the whole one, its whole text may still be the longer, so grow it.
+            int[] kept = new int[2];
+            for (int sequence : e.sequence()) {
+                if (sequence >= 0) {
+                    kept[sequence]++;
+                }
+            }
+            if (!first.isWhole() && kept[1] == kept[0] + 1) {
+                first = cut(text, (long) first.text().length() * CUT_GROWTH);
+            } else if (!second.isWhole() && kept[0] == kept[1] + 1) {
+                second = cut(textPair, (long) second.text().length() * CUT_GROWTH);
+            } else {
+                return e;
+            }
+        }
+    }
+
+    /** The whole text tokenized, with no cut: the reference the cut is tested against. */
+    EncodedText encodeWhole(String text, String textPair) {
+        return convert(textPair == null ? tokenizer.encode(text, true, false)
+                : tokenizer.encode(text, textPair, true, false));
+    }
+
+    /**
+     * Characters per token of the maximum length below which a text is tokenized whole (16: about four times
+     * English's characters per token, so a cut is rarely tried twice).
+     */
+    static final int CUT_CHARS_PER_TOKEN = 16;
+    /** How much the cut's length grows when its prefix still fits the maximum length. */
+    private static final int CUT_GROWTH = 4;
+
+    /** A text, or the prefix of it that the tokenizer saw, with that prefix's encoding when it was cut. */
+    record Cut(String text, Encoding encoding) {
+        boolean isWhole() {
+            return encoding == null;
+        }
+    }
+
+    /**
+     * The text, or its shortest prefix that still overflows the maximum length on its own: the prefix ends before a
+     * space that follows a non-space (no tokenizer's pre-tokenizer joins characters across it, so the prefix's tokens
+     * are the whole text's first tokens); it is tried at {@link #CUT_CHARS_PER_TOKEN} characters per token of the
+     * maximum length and, while its own encoding still fits, {@link #CUT_GROWTH} times longer. A text that fits is
+     * thus tokenized whole and a longer one keeps exactly the tokens truncation would keep, still flagged truncated.
+     * A pair's texts are cut each on its own, exactly as above when one of them is cut; when both are, the one extra
+     * token of an odd budget goes to the longer cut text (longest-first truncation gives it to the longer whole text).
+     */
+    Cut cut(String text) {
+        return cut(text, (long) maxLength * CUT_CHARS_PER_TOKEN);
+    }
+
+    private Cut cut(String text, long firstBound) {
+        long bound = firstBound;
+        while (bound < text.length()) {
+            int end = cutPoint(text, (int) bound);
+            if (end < 0) {
+                break;
+            }
+            String prefix = text.substring(0, end);
+            Encoding encoding = tokenizer.encode(prefix, true, false);
+            if (encoding.exceedMaxLength()) {
+                return new Cut(prefix, encoding);
+            }
+            bound = (long) end * CUT_GROWTH;
+        }
+        return new Cut(text, null);
+    }
+
+    /** The first index at or after {@code from} of a space that follows a non-space, or -1. */
+    private static int cutPoint(String text, int from) {
+        for (int i = Math.max(from, 1); i < text.length(); i++) {
+            if (text.charAt(i) == ' ' && !Character.isWhitespace(text.charAt(i - 1))
+                    && !Character.isSpaceChar(text.charAt(i - 1))) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** Decodes ids to text, skipping special tokens (used for QA answer spans). */
@@ -190,24 +279,33 @@ public final class TextTokenizer implements AutoCloseable {
         }
     }
 
-    /** A special token's string from tokenizer_config.json or special_tokens_map.json (string or {content}). */
-    static String tokenName(JsonObject tokenizerConfig, JsonObject specialMap, String key, String fallback) {
-        for (JsonObject o : List.of(tokenizerConfig, specialMap)) {
-            JsonElement e = o.get(key);
+    /**
+     * A special token's string from {@code dir}'s tokenizer_config.json or special_tokens_map.json (string or
+     * {content}).
+     */
+    static String tokenName(Path dir, JsonObject tokenizerConfig, JsonObject specialMap, String key, String fallback) {
+        for (Map.Entry<String, JsonObject> file : List.of(Map.entry(TOKENIZER_CONFIG, tokenizerConfig),
+                Map.entry(SPECIAL_TOKENS_MAP, specialMap))) {
+            JsonElement e = file.getValue().get(key);
             if (e != null && e.isJsonPrimitive()) {
                 return e.getAsString();
             }
             if (e != null && e.isJsonObject() && e.getAsJsonObject().has("content")) {
-                return e.getAsJsonObject().get("content").getAsString();
+                JsonElement content = e.getAsJsonObject().get("content");
+                if (!content.isJsonPrimitive()) {
+                    throw ModelException.atKey(dir.resolve(file.getKey()), key, "expected the token as a string or "
+                            + "{\"content\": string}, got " + e);
+                }
+                return content.getAsString();
             }
         }
         return fallback;
     }
 
     /** The id of the special token the files name, else of the first fallback in the vocabulary; -1 if none. */
-    private static long specialId(Map<String, Long> vocabulary, JsonObject tokenizerConfig, JsonObject specialMap,
-            String key, String... fallbacks) {
-        String named = tokenName(tokenizerConfig, specialMap, key, null);
+    private static long specialId(Path dir, Map<String, Long> vocabulary, JsonObject tokenizerConfig,
+            JsonObject specialMap, String key, String... fallbacks) {
+        String named = tokenName(dir, tokenizerConfig, specialMap, key, null);
         if (named != null) {
             return vocabulary.getOrDefault(named, -1L);
         }
