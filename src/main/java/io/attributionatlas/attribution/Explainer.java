@@ -10,6 +10,7 @@ import io.attributionatlas.model.Prediction;
 import io.attributionatlas.model.Predictor;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
+import io.attributionatlas.model.TextTokenizer;
 import io.attributionatlas.model.TransformerModel;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -120,9 +121,14 @@ public final class Explainer implements AutoCloseable {
         return model;
     }
 
-    /** Encodes an input; {@code labelIndex} is needed only for {@code target=label}. */
+    /**
+     * Encodes an input; {@code labelIndex} is needed only for {@code target=label}. The sample holds its texts as the
+     * tokenizer read them: a giant text is cut before tokenizing (the encoding is the whole text's), and the sample
+     * keeps the cut text, so its cost follows the model's length downstream too.
+     */
     public Sample sample(TextInput input, Integer labelIndex) {
-        return new Sample(input, predictor.encode(input), labelIndex);
+        TextTokenizer.Read read = predictor.read(input);
+        return new Sample(new TextInput(input.id(), read.text(), read.textPair()), read.encoding(), labelIndex);
     }
 
     /** Explains every sample; results are in the samples' order and independent of how rows are batched. */

@@ -62,15 +62,23 @@ final class CorpusReader {
         String label = labelColumn(config, columns);
         String idName = config.optional("input.id_column");
         String id = idName != null && columns.contains(idName) ? idName : null;
-        Column raw = functions.to_json(functions.struct(columns.stream().filter(c -> !c.equals(CORRUPT_RECORD))
-                .map(c -> df.col("`" + c + "`")).toArray(Column[]::new)));
+        List<String> values = columns.stream().filter(c -> !c.equals(CORRUPT_RECORD)).toList();
+        int rawChars = config.integer("errors.raw_chars");
+        // The raw row, for error rows (which keep errors.raw_chars of it) and column slices: each text value capped,
+        // so a giant text is not copied into it.
+        Column raw = functions.to_json(functions.struct(values.stream().map(c -> capped(df, c, rawChars))
+                .toArray(Column[]::new)));
         Column corrupt = columns.contains(CORRUPT_RECORD) ? df.col(CORRUPT_RECORD)
                 : functions.lit(null).cast(DataTypes.StringType);
-        Column bytes = functions.greatest(functions.octet_length(raw), functions.coalesce(functions.octet_length(corrupt),
-                functions.lit(0)));
+        // The row's size: its values' UTF-8 bytes (a line Spark could not parse: the line's)
+        Column bytes = functions.coalesce(functions.octet_length(corrupt), functions.lit(0));
+        for (String c : values) {
+            bytes = bytes.plus(functions.coalesce(functions.octet_length(df.col("`" + c + "`").cast(DataTypes.StringType)),
+                    functions.lit(0)));
+        }
         Dataset<Row> selected = df.select(raw.as("raw"), string(df, id).as("id"), string(df, text).as("text"),
                 string(df, pair).as("text_pair"), string(df, label).as("label"), corrupt.as("corrupt"),
-                bytes.as("bytes"));
+                bytes.cast(DataTypes.LongType).as("bytes"));
         RowChecks checks = RowChecks.of(config);
         JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> checked(t._1(), t._2(), checks));
         return spark.createDataFrame(indexed, SCHEMA);
@@ -83,7 +91,7 @@ final class CorpusReader {
      */
     private static Row checked(Row r, long index, RowChecks checks) {
         String line = r.getString(5);
-        String oversize = checks.oversize(r.getInt(6));
+        String oversize = checks.oversize(r.getLong(6));
         if (oversize != null) {
             String raw = line != null ? line : r.getString(0);
             return RowFactory.create(index, id(line != null ? null : r.getString(1), index), null, null, null,
@@ -103,6 +111,16 @@ final class CorpusReader {
 
     /** The start of a too-big row's raw form that its error row keeps (errors.raw_chars trims it further). */
     private static final int OVERSIZE_RAW_CHARS = 4096;
+
+    /** A column as it goes into the raw row: a text longer than {@code chars} cut to its start and "…". */
+    private static Column capped(Dataset<Row> df, String name, int chars) {
+        Column c = df.col("`" + name + "`");
+        if (!(df.schema().apply(name).dataType() instanceof org.apache.spark.sql.types.StringType)) {
+            return c;
+        }
+        return functions.when(functions.length(c).gt(chars), functions.concat(functions.substring(c, 1, chars),
+                functions.lit("…"))).otherwise(c).as(name);
+    }
 
     /** The row's id, or "row-<index>" (0-based input index) when it has none: deterministic for the same input. */
     static String id(String id, long index) {

@@ -1,7 +1,5 @@
 package io.attributionatlas.job;
 
-import com.google.gson.JsonElement;
-import com.google.gson.JsonParser;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.IOException;
@@ -301,14 +299,10 @@ final class InputCheck {
                     continue;
                 }
                 rows++;
-                try {
-                    JsonElement e = JsonParser.parseString(line);
-                    if (e.isJsonObject()) {
-                        columns.addAll(e.getAsJsonObject().keySet());
-                        continue;
-                    }
-                } catch (RuntimeException e) {
-                    // below: the line is not a JSON object
+                List<String> keys = objectKeys(line);
+                if (keys != null) {
+                    columns.addAll(keys);
+                    continue;
                 }
                 if (firstFailure == null) {
                     firstFailure = "line " + lineNumber + ": " + (line.length() > 80 ? line.substring(0, 80) + "…"
@@ -323,6 +317,24 @@ final class InputCheck {
         } catch (IOException e) {
             throw new IllegalArgumentException("input.path " + file.getPath() + ": cannot be read (" + e.getMessage()
                     + ")");
+        }
+    }
+
+    /** The keys of a JSON object line, its values skipped rather than built (a giant text is not copied); else null. */
+    private static List<String> objectKeys(String line) {
+        try (com.google.gson.stream.JsonReader reader = new com.google.gson.stream.JsonReader(
+                new java.io.StringReader(line))) {
+            reader.setStrictness(com.google.gson.Strictness.LENIENT); // as Spark's reader (single quotes, NaN)
+            List<String> keys = new ArrayList<>();
+            reader.beginObject();
+            while (reader.hasNext()) {
+                keys.add(reader.nextName());
+                reader.skipValue();
+            }
+            reader.endObject();
+            return reader.peek() == com.google.gson.stream.JsonToken.END_DOCUMENT ? keys : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
         }
     }
 

@@ -35,8 +35,8 @@ final class RowChecks implements Serializable {
 
     /** The reason a row of {@code bytes} bytes is refused for its size, or null. */
     String oversize(long bytes) {
-        return bytes > maxLineBytes ? String.format(java.util.Locale.ROOT, "row of %,d bytes is over "
-                + "input.max_line_bytes (%,d)", bytes, maxLineBytes) : null;
+        return bytes > maxLineBytes ? String.format(java.util.Locale.ROOT, "row over input.max_line_bytes (%,d bytes; "
+                + "the limit is %,d)", bytes, maxLineBytes) : null;
     }
 
     /** The UTF-8 length of a text (0 for null), without encoding it. */
@@ -59,25 +59,28 @@ final class RowChecks implements Serializable {
         }
         int nul = value.indexOf('\0');
         if (nul >= 0) {
-            return "binary data in the " + name + " (a NUL character at character " + nul + ")";
+            return "binary data in the " + name + " (a NUL character at character " + (nul + 1) + ")";
         }
         int replaced = value.indexOf(REPLACEMENT);
         if (replaced >= 0 && invalidUtf8IsError) {
             return "invalid UTF-8 in the " + name + " (bytes that are not UTF-8, read as U+FFFD, at character "
-                    + replaced + "; input.invalid_utf8=replace explains the text with them)";
+                    + (replaced + 1) + "; input.invalid_utf8=replace explains the text with them)";
         }
         return null;
     }
 
-    /** Why a JSON line that Spark could not read as an object is bad: binary, not UTF-8, not JSON, not an object. */
+    /**
+     * Why a JSON line that Spark could not read as an object is bad: binary, not UTF-8, not JSON, not an object.
+     * Characters are counted from 1 here and in {@link #field}, as JSON parsers count columns.
+     */
     static String malformedJsonLine(String line) {
         int nul = line.indexOf('\0');
         if (nul >= 0) {
-            return "binary data, not a JSON line (a NUL byte at character " + nul + ")";
+            return "binary data, not a JSON line (a NUL byte at character " + (nul + 1) + ")";
         }
         int replaced = line.indexOf(REPLACEMENT);
         if (replaced >= 0) {
-            return "invalid UTF-8 in the JSON line (bytes that are not UTF-8 at character " + replaced + ")";
+            return "invalid UTF-8 in the JSON line (bytes that are not UTF-8 at character " + (replaced + 1) + ")";
         }
         try (JsonReader reader = new JsonReader(new StringReader(line))) {
             reader.setStrictness(Strictness.STRICT);

@@ -515,6 +515,8 @@ final class RunLedger implements Serializable {
      * index, id, texts, label and raw form. A content fingerprint, so copying or touching the files does not change
      * it and any edited row does.
      */
+    private static final byte[] FIELD_END = {1};
+
     static InputSummary summarize(Dataset<Row> corpus) {
         long[] total = corpus.javaRDD().mapPartitions(rows -> {
             MessageDigest digest = MessageDigest.getInstance("SHA-256");
@@ -522,11 +524,11 @@ final class RunLedger implements Serializable {
             long n = 0;
             while (rows.hasNext()) {
                 Row r = rows.next();
-                StringBuilder b = new StringBuilder();
-                for (int i = 0; i < r.length(); i++) {
-                    b.append(r.isNullAt(i) ? "\u0000null" : String.valueOf(r.get(i))).append('\u0001');
+                for (int i = 0; i < r.length(); i++) { // value by value: a giant text is not copied into one string
+                    digest.update((r.isNullAt(i) ? "\u0000null" : String.valueOf(r.get(i))).getBytes(StandardCharsets.UTF_8));
+                    digest.update(FIELD_END);
                 }
-                byte[] h = digest.digest(b.toString().getBytes(StandardCharsets.UTF_8));
+                byte[] h = digest.digest();
                 s += java.nio.ByteBuffer.wrap(h).getLong();
                 n++;
             }

@@ -25,7 +25,8 @@ public record ConfigFields(Path file, JsonObject json) {
         }
         try {
             double d = e.getAsDouble();
-            if (d != Math.rint(d)) {
+            // A cast would saturate: 1e400 or 2^31 would read as 2^31 - 1.
+            if (d != Math.rint(d) || d < Integer.MIN_VALUE || d > Integer.MAX_VALUE) {
                 throw new NumberFormatException();
             }
             return (int) d;

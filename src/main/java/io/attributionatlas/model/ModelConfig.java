@@ -7,9 +7,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.AbstractList;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 
 /**
@@ -64,6 +66,11 @@ public record ModelConfig(
         return family.positionsFromPadding() ? maxPositions - padTokenId - 1 : maxPositions;
     }
 
+    /** Far more layers than any released encoder has (under 100). */
+    static final int MAX_LAYERS = 1000;
+    /** Positions a text pair of one token each takes with RoBERTa's special tokens: {@code <s> a </s></s> b </s>}. */
+    static final int MIN_LENGTH = 6;
+
     public static ModelConfig read(Path file, Task taskOverride) {
         String text;
         try {
@@ -73,13 +80,16 @@ public record ModelConfig(
         } catch (IOException e) {
             throw ModelException.inFile(file, "cannot read: " + e.getMessage());
         }
-        JsonObject json;
+        JsonElement json;
         try {
-            json = JsonParser.parseString(text).getAsJsonObject();
+            json = JsonParser.parseString(text);
         } catch (RuntimeException e) {
             throw ModelException.inFile(file, "not a JSON object (" + e.getMessage() + ")");
         }
-        return parse(file, json, taskOverride);
+        if (!json.isJsonObject()) { // Gson's own message would quote the whole file
+            throw ModelException.inFile(file, "not a JSON object");
+        }
+        return parse(file, json.getAsJsonObject(), taskOverride);
     }
 
     static ModelConfig parse(Path file, JsonObject json, Task taskOverride) {
@@ -93,7 +103,12 @@ public record ModelConfig(
         }
         List<String> architectures = new ArrayList<>();
         if (json.has("architectures") && json.get("architectures").isJsonArray()) {
-            json.getAsJsonArray("architectures").forEach(a -> architectures.add(a.getAsString()));
+            for (JsonElement a : json.getAsJsonArray("architectures")) {
+                if (!a.isJsonPrimitive() || !a.getAsJsonPrimitive().isString()) {
+                    throw ModelException.atKey(file, "architectures", "expected class names (strings), got " + a);
+                }
+                architectures.add(a.getAsString());
+            }
         }
         Task task = taskOverride != null ? taskOverride : Task.infer(architectures);
         String refusal = family.refusesTask(task);
@@ -104,6 +119,10 @@ public record ModelConfig(
         int vocab = f.positiveInt("vocab_size");
         int hidden = f.positiveInt(keys.hidden());
         int layers = f.positiveInt(keys.layers());
+        if (layers > MAX_LAYERS) { // the layout, and ALBERT's shared layer, would have them all
+            throw ModelException.atKey(file, keys.layers(), layers + " layers: more than " + MAX_LAYERS
+                    + ", which no real encoder has");
+        }
         int heads = f.positiveInt(keys.heads());
         int intermediate = f.positiveInt(keys.intermediate());
         int embedding = keys.embedding() != null && json.has(keys.embedding()) ? f.positiveInt(keys.embedding())
@@ -115,9 +134,16 @@ public record ModelConfig(
                 keys.defaultTypeVocabulary());
         float eps = keys.eps() == null ? (float) keys.defaultEps() : (float) f.doubleOr(keys.eps(), keys.defaultEps());
         int pad = f.intOr("pad_token_id", 0);
-        if (family.positionsFromPadding() && maxPos - pad - 1 <= 0) {
-            throw ModelException.atKey(file, "max_position_embeddings", "must exceed pad_token_id + 1 = " + (pad + 1)
-                    + " (" + modelType + " positions start after the padding index), got " + maxPos);
+        if (pad < 0 || pad >= vocab) { // padding rows get it as their token id (RoBERTa: as their position too)
+            throw ModelException.atKey(file, "pad_token_id", "must be a token id below vocab_size " + vocab + ", got "
+                    + pad);
+        }
+        long maxLength = family.positionsFromPadding() ? (long) maxPos - pad - 1 : maxPos;
+        if (maxLength < MIN_LENGTH) { // the tokenizer could not truncate a pair to it, and the model refuses more
+            throw ModelException.atKey(file, "max_position_embeddings", maxPos + " leaves " + maxLength
+                    + " positions" + (family.positionsFromPadding() ? " (" + modelType + " positions start after "
+                    + "pad_token_id + 1 = " + (pad + 1) + ")" : "") + ", fewer than the " + MIN_LENGTH
+                    + " that a text pair of one token each takes with its special tokens");
         }
         if (hidden % heads != 0) {
             throw ModelException.atKey(file, keys.hidden(), "hidden size " + hidden
@@ -125,7 +151,14 @@ public record ModelConfig(
         }
         ModelConfig common = new ModelConfig(file, family, List.copyOf(architectures), task, vocab, hidden, embedding,
                 layers, heads, intermediate, act, actName, maxPos, typeVocab, eps, pad, labels(f, json, task), null);
-        return common.withSettings(family.readSettings(f, common));
+        try {
+            return common.withSettings(family.readSettings(f, common));
+        } catch (ModelException e) {
+            throw e;
+        } catch (RuntimeException e) { // a family's own key of an unexpected JSON type, e.g. a number for an object
+            throw ModelException.inFile(file, "unexpected value among the " + modelType + " settings: "
+                    + e.getMessage());
+        }
     }
 
     /** This config with the family's settings record (null: none). */
@@ -160,10 +193,20 @@ public record ModelConfig(
             return List.copyOf(labels);
         }
         int n = f.intOr("num_labels", 2);
-        List<String> labels = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            labels.add("LABEL_" + i);
+        if (n <= 0) {
+            throw ModelException.atKey(f.file(), "num_labels", "must be a positive integer, got " + n);
         }
-        return List.copyOf(labels);
+        // Named on demand: the count is only checked against the classifier's weights later.
+        return new AbstractList<>() {
+            @Override
+            public String get(int i) {
+                return "LABEL_" + Objects.checkIndex(i, n);
+            }
+
+            @Override
+            public int size() {
+                return n;
+            }
+        };
     }
 }

@@ -55,6 +55,11 @@ public final class Predictor implements AutoCloseable {
         return tokenizer.encode(input.text(), input.textPair());
     }
 
+    /** An input as the tokenizer read it (a giant text cut to what truncation keeps and a little more) and its encoding. */
+    public TextTokenizer.Read read(TextInput input) {
+        return tokenizer.read(input.text(), input.textPair());
+    }
+
     public long padId() {
         long pad = tokenizer.specialTokens().pad();
         return pad >= 0 ? pad : model.config().padTokenId();

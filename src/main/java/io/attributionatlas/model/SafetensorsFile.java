@@ -86,12 +86,16 @@ public final class SafetensorsFile {
         long dataStart = 8 + header.capacity();
         long dataSize = fileSize - dataStart;
         String json = new String(header.array(), StandardCharsets.UTF_8);
-        JsonObject root;
+        JsonElement parsed;
         try {
-            root = JsonParser.parseString(json).getAsJsonObject();
+            parsed = JsonParser.parseString(json);
         } catch (RuntimeException e) {
             throw ModelException.inFile(path, "corrupt safetensors header: not a JSON object (" + e.getMessage() + ")");
         }
+        if (!parsed.isJsonObject()) { // Gson's own message would quote the whole header
+            throw ModelException.inFile(path, "corrupt safetensors header: not a JSON object");
+        }
+        JsonObject root = parsed.getAsJsonObject();
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, JsonElement> e : root.entrySet()) {
             String name = e.getKey();
@@ -106,21 +110,31 @@ public final class SafetensorsFile {
     private static TensorInfo parseEntry(Path path, String name, JsonElement value, long dataSize) {
         try {
             JsonObject o = value.getAsJsonObject();
-            String dtype = o.get("dtype").getAsString();
+            JsonElement dtypeJson = o.get("dtype");
+            if (!dtypeJson.isJsonPrimitive() || !dtypeJson.getAsJsonPrimitive().isString()) {
+                throw ModelException.atKey(path, name, "dtype must be a string, got " + dtypeJson);
+            }
+            String dtype = dtypeJson.getAsString();
             var shapeJson = o.getAsJsonArray("shape");
             long[] shape = new long[shapeJson.size()];
+            long elements = 1;
             for (int i = 0; i < shape.length; i++) {
-                shape[i] = shapeJson.get(i).getAsLong();
+                shape[i] = integer(path, name, shapeJson.get(i), "shape");
                 if (shape[i] < 0) {
                     throw ModelException.atKey(path, name, "negative dimension in shape " + shapeJson);
+                }
+                // Unchecked, a product past 2^63 wraps and could match a small byte range.
+                elements = multiplyOrMinusOne(elements, shape[i]);
+                if (elements < 0) {
+                    throw ModelException.atKey(path, name, "shape " + shapeJson + " has more than 2^63 elements");
                 }
             }
             var offsets = o.getAsJsonArray("data_offsets");
             if (offsets.size() != 2) {
                 throw ModelException.atKey(path, name, "data_offsets must be [begin, end], got " + offsets);
             }
-            long begin = offsets.get(0).getAsLong();
-            long end = offsets.get(1).getAsLong();
+            long begin = integer(path, name, offsets.get(0), "data_offsets");
+            long end = integer(path, name, offsets.get(1), "data_offsets");
             if (begin < 0 || end < begin) {
                 throw ModelException.atKey(path, name, "invalid data_offsets " + offsets);
             }
@@ -130,10 +144,11 @@ public final class SafetensorsFile {
             }
             TensorInfo info = new TensorInfo(name, dtype, shape, begin, end);
             DType known = dtypeOrNull(dtype);
-            if (known != null && info.elementCount() * known.bytes != end - begin) {
+            long expectedBytes = known == null ? -1 : multiplyOrMinusOne(elements, known.bytes);
+            if (known != null && expectedBytes != end - begin) {
                 throw ModelException.atKey(path, name, "byte range of " + (end - begin) + " bytes does not match "
                         + dtype + " shape " + java.util.Arrays.toString(shape)
-                        + " (expected " + info.elementCount() * known.bytes + ")");
+                        + " (expected " + (expectedBytes < 0 ? "more than 2^63" : expectedBytes) + ")");
             }
             return info;
         } catch (ModelException e) {
@@ -141,6 +156,27 @@ public final class SafetensorsFile {
         } catch (RuntimeException e) {
             throw ModelException.atKey(path, name, "corrupt safetensors header entry " + value
                     + " (expected {dtype, shape, data_offsets})");
+        }
+    }
+
+    /** A header number that must be an integer: "64", 1.5 or 2^64 + 1 would otherwise read as some other long. */
+    private static long integer(Path path, String name, JsonElement value, String key) {
+        try {
+            if (!value.isJsonPrimitive() || !value.getAsJsonPrimitive().isNumber()) {
+                throw new NumberFormatException();
+            }
+            return value.getAsBigDecimal().longValueExact();
+        } catch (ArithmeticException | NumberFormatException e) {
+            throw ModelException.atKey(path, name, "expected integers below 2^63 in " + key + ", got " + value);
+        }
+    }
+
+    /** a × b for non-negative a and b, or -1 past Long.MAX_VALUE. */
+    private static long multiplyOrMinusOne(long a, long b) {
+        try {
+            return Math.multiplyExact(a, b);
+        } catch (ArithmeticException e) {
+            return -1;
         }
     }
 

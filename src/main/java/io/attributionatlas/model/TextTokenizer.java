@@ -2,14 +2,24 @@ package io.attributionatlas.model;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.BitSet;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,6 +39,8 @@ public final class TextTokenizer implements AutoCloseable {
     public static final String VOCAB_TXT = "vocab.txt";
     public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
     static final String SPECIAL_TOKENS_MAP = "special_tokens_map.json";
+    /** A text pair's text with a character from the private use area, which no vocabulary has. */
+    private static final String ENCODE_PROBE = "a \uE000 1.";
 
     private final HuggingFaceTokenizer tokenizer;
     private final Map<String, Long> vocabulary;
@@ -83,13 +95,30 @@ public final class TextTokenizer implements AutoCloseable {
             throw ModelException.inFile(json, "file not found (a model directory needs tokenizer.json, or vocab.txt"
                     + " with tokenizer_config.json)");
         }
-        Map<String, Long> vocabulary = vocabularyOf(source, jsonText);
+        JsonElement root;
+        try {
+            root = JsonParser.parseString(jsonText);
+        } catch (RuntimeException e) {
+            throw ModelException.inFile(source, "not a valid tokenizer file: " + e.getMessage());
+        }
+        if (!root.isJsonObject()) { // Gson's own message would quote the whole file
+            throw ModelException.inFile(source, "not a valid tokenizer file: not a JSON object");
+        }
+        Map<String, Long> vocabulary = vocabularyOf(source, root.getAsJsonObject());
+        String nativeJson = forNativeLibrary(source, root.getAsJsonObject());
         HuggingFaceTokenizer tokenizer;
         try {
             tokenizer = HuggingFaceTokenizer.newInstance(
-                    new ByteArrayInputStream(jsonText.getBytes(StandardCharsets.UTF_8)), options);
+                    new ByteArrayInputStream(nativeJson.getBytes(StandardCharsets.UTF_8)), options);
         } catch (IOException | RuntimeException e) {
             throw ModelException.inFile(source, "not a valid Hugging Face tokenizer: " + e.getMessage());
+        }
+        try {
+            // Some tokenizers load but fail on the first unknown character, e.g. a Unigram model without unk_id.
+            tokenizer.encode(ENCODE_PROBE, ENCODE_PROBE, true, false);
+        } catch (RuntimeException e) {
+            tokenizer.close();
+            throw ModelException.inFile(source, "cannot encode text: " + e.getMessage());
         }
         // Names from the tokenizer's files; else the family's convention, else the other one (a vocab.txt of a
         // RoBERTa-architecture model writes [CLS]).
@@ -123,20 +152,30 @@ public final class TextTokenizer implements AutoCloseable {
     }
 
     public EncodedText encode(String text) {
-        Cut cut = cut(text);
-        return convert(cut.encoding() != null ? cut.encoding() : tokenizer.encode(text, true, false));
+        return read(text, null).encoding();
     }
 
     public EncodedText encode(String text, String textPair) {
+        return read(text, textPair).encoding();
+    }
+
+    /** An input as the tokenizer read it: each text as {@link #cut} left it, and the encoding. */
+    public record Read(String text, String textPair, EncodedText encoding) {
+    }
+
+    /** Tokenizes a text or a pair ({@code textPair} null for a single text), cutting giant texts first. */
+    public Read read(String text, String textPair) {
         if (textPair == null) {
-            return encode(text);
+            Cut cut = cut(text);
+            return new Read(cut.text(), null, convert(cut.isWhole() ? tokenizer.encode(text, true, false)
+                    : cut.encoding()));
         }
         Cut first = cut(text);
         Cut second = cut(textPair);
         while (true) {
             EncodedText e = convert(tokenizer.encode(first.text(), second.text(), true, false));
             if (first.isWhole() == second.isWhole()) {
-                return e;
+                return new Read(first.text(), second.text(), e);
             }
             // Longest-first truncation splits an odd budget with the one extra token to the longer text (the second on
             // a tie): where the cut text lost it to the whole one, its whole text may still be the longer, so grow it.
@@ -151,7 +190,7 @@ public final class TextTokenizer implements AutoCloseable {
             } else if (!second.isWhole() && kept[0] == kept[1] + 1) {
                 second = cut(textPair, (long) second.text().length() * CUT_GROWTH);
             } else {
-                return e;
+                return new Read(first.text(), second.text(), e);
             }
         }
     }
@@ -246,10 +285,9 @@ public final class TextTokenizer implements AutoCloseable {
         return new EncodedText(ids, e.getTypeIds(), e.getTokens(), special, sequence, words, e.exceedMaxLength());
     }
 
-    private static Map<String, Long> vocabularyOf(Path source, String jsonText) {
+    private static Map<String, Long> vocabularyOf(Path source, JsonObject root) {
         Map<String, Long> vocab = new HashMap<>();
         try {
-            JsonObject root = JsonParser.parseString(jsonText).getAsJsonObject();
             JsonElement model = root.get("model");
             if (model != null && model.isJsonObject() && model.getAsJsonObject().get("vocab") != null
                     && model.getAsJsonObject().get("vocab").isJsonObject()) {
@@ -268,15 +306,176 @@ public final class TextTokenizer implements AutoCloseable {
         return vocab;
     }
 
+    /** Deepest nesting handed to the native library: serde_json stops at 128, and inside a decoder that panics. */
+    private static final int MAX_NATIVE_DEPTH = 100;
+
+    /**
+     * The longest Unigram piece handed to the native library: its trie has a node per byte, which Rust drops
+     * recursively, so about 10 kB of piece overflow a 1 MiB thread stack (SIGSEGV). SentencePiece's pieces have at
+     * most 16 characters.
+     */
+    private static final int MAX_UNIGRAM_PIECE_BYTES = 1024;
+    /** The deepest group nesting of a regex handed over: Oniguruma parses groups recursively (3000 overflow 1 MiB). */
+    private static final int MAX_REGEX_NESTING = 100;
+
+    /**
+     * The tokenizer JSON as the native tokenizers library gets it: rewritten as strict JSON (no NaN, comments or
+     * unquoted strings), refusing what would crash the JVM instead of failing with an error. A Rust panic cannot
+     * cross JNI: it aborts the whole JVM. tokenizers 0.21 panics on a decoder it cannot parse as JSON (numbers past
+     * a double, nesting past 128; decoders/mod.rs "Helper") and on a SentencePiece charsmap it cannot parse
+     * (normalizers/mod.rs "Precompiled"), and spm_precompiled indexes the charsmap's trie and strings unchecked
+     * when it encodes. Recursion as deep as the input overflows the thread's stack: a Unigram piece's trie, a regex's
+     * nested groups.
+     */
+    private static String forNativeLibrary(Path source, JsonObject root) {
+        refuseWhatPanics(source, root, 0);
+        return root.toString();
+    }
+
+    private static void refuseWhatPanics(Path source, JsonElement e, int depth) {
+        if (depth > MAX_NATIVE_DEPTH) {
+            throw ModelException.inFile(source, "JSON nested deeper than " + MAX_NATIVE_DEPTH + " levels");
+        }
+        if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber() && !Double.isFinite(e.getAsDouble())) {
+            throw ModelException.inFile(source, "number " + e + " is out of range");
+        }
+        if (e.isJsonArray()) {
+            for (JsonElement child : e.getAsJsonArray()) {
+                refuseWhatPanics(source, child, depth + 1);
+            }
+        }
+        if (e.isJsonObject()) {
+            JsonObject o = e.getAsJsonObject();
+            if (new JsonPrimitive("Precompiled").equals(o.get("type"))) {
+                checkPrecompiledCharsmap(source, o.get("precompiled_charsmap"));
+            }
+            if (new JsonPrimitive("Unigram").equals(o.get("type")) && o.get("vocab") instanceof JsonArray pieces) {
+                for (JsonElement piece : pieces) {
+                    if (piece instanceof JsonArray p && !p.isEmpty() && p.get(0).isJsonPrimitive()
+                            && longerThanMaxPiece(p.get(0).getAsString())) {
+                        throw ModelException.atKey(source, "vocab", "a Unigram piece of more than "
+                                + MAX_UNIGRAM_PIECE_BYTES + " bytes");
+                    }
+                }
+            }
+            if (o.get("Regex") instanceof JsonPrimitive regex
+                    && groupNesting(regex.getAsString()) > MAX_REGEX_NESTING) {
+                throw ModelException.atKey(source, "Regex", "groups nested deeper than " + MAX_REGEX_NESTING);
+            }
+            for (JsonElement child : o.asMap().values()) {
+                refuseWhatPanics(source, child, depth + 1);
+            }
+        }
+    }
+
+    /** Whether the piece's UTF-8 form exceeds MAX_UNIGRAM_PIECE_BYTES (encoded only where it might: 3 bytes a char). */
+    private static boolean longerThanMaxPiece(String piece) {
+        return piece.length() * 3 > MAX_UNIGRAM_PIECE_BYTES
+                && piece.getBytes(StandardCharsets.UTF_8).length > MAX_UNIGRAM_PIECE_BYTES;
+    }
+
+    /** The deepest nesting of (groups) and [classes] in a regex, counting any unescaped bracket. */
+    private static int groupNesting(String regex) {
+        int depth = 0;
+        int deepest = 0;
+        for (int i = 0; i < regex.length(); i++) {
+            char c = regex.charAt(i);
+            if (c == '\\') {
+                i++;
+            } else if (c == '(' || c == '[') {
+                deepest = Math.max(deepest, ++depth);
+            } else if (c == ')' || c == ']') {
+                depth--;
+            }
+        }
+        return deepest;
+    }
+
+    /** Larger than any SentencePiece charsmap (under 1 MiB); bounds the trie walk below to about a second. */
+    private static final int MAX_CHARSMAP_BYTES = 16 << 20;
+
+    /**
+     * A SentencePiece charsmap as spm_precompiled reads it: base64 of [u32 trie bytes][u32 trie units][UTF-8
+     * replacement strings, each ended by NUL]. Its searches walk the trie from unit 0: at node n, byte c leads to
+     * unit n ^ c, which goes on to n ^ c ^ offset if its label is c, and has a leaf value there (an index into the
+     * strings) if it says so. Every unit a search can reach must exist and every value must start a string.
+     */
+    private static void checkPrecompiledCharsmap(Path source, JsonElement charsmap) {
+        byte[] map;
+        try {
+            String base64 = charsmap.getAsJsonPrimitive().getAsString();
+            map = Base64.getDecoder().decode(base64);
+            if (!Base64.getEncoder().encodeToString(map).equals(base64)) { // the Rust decoder wants it canonical
+                throw new IllegalArgumentException("not canonical base64");
+            }
+        } catch (RuntimeException e) {
+            throw ModelException.atKey(source, "precompiled_charsmap", "expected a base64 string, got " + charsmap);
+        }
+        ByteBuffer buffer = ByteBuffer.wrap(map).order(ByteOrder.LITTLE_ENDIAN);
+        long trieBytes = map.length < 4 ? -1 : Integer.toUnsignedLong(buffer.getInt(0));
+        if (map.length > MAX_CHARSMAP_BYTES || trieBytes < 4 || 4 + trieBytes / 4 * 4 > map.length) {
+            throw ModelException.atKey(source, "precompiled_charsmap", map.length + " bytes for a trie of "
+                    + trieBytes + " bytes (expected at least one trie unit, and at most " + MAX_CHARSMAP_BYTES
+                    + " bytes in all)");
+        }
+        int[] units = new int[(int) (trieBytes / 4)];
+        buffer.position(4).asIntBuffer().get(units);
+        byte[] strings = Arrays.copyOfRange(map, 4 + 4 * units.length, map.length);
+        try {
+            StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(strings));
+        } catch (CharacterCodingException e) {
+            throw ModelException.atKey(source, "precompiled_charsmap", "replacement strings are not UTF-8");
+        }
+        BitSet seen = new BitSet(units.length);
+        Deque<Long> nodes = new ArrayDeque<>(List.of(trieOffset(Integer.toUnsignedLong(units[0]))));
+        while (!nodes.isEmpty()) {
+            long node = nodes.pop();
+            if ((node | 0xFF) >= units.length) { // node ^ c for every byte c
+                throw ModelException.atKey(source, "precompiled_charsmap", "trie node " + node + " out of range");
+            }
+            for (int c = 1; c < 256; c++) {
+                long unit = Integer.toUnsignedLong(units[(int) (node ^ c)]);
+                if ((unit & 0x800000FFL) != c) {
+                    continue;
+                }
+                long next = node ^ c ^ trieOffset(unit);
+                if (next >= units.length) {
+                    throw ModelException.atKey(source, "precompiled_charsmap", "trie node " + next + " out of range");
+                }
+                long value = units[(int) next] & 0x7FFFFFFFL;
+                boolean startsString = value == strings.length
+                        || value < strings.length && (strings[(int) value] & 0xC0) != 0x80;
+                if (((unit >> 8) & 1) == 1 && !startsString) {
+                    throw ModelException.atKey(source, "precompiled_charsmap", "trie value " + value
+                            + " does not start a replacement string");
+                }
+                if (!seen.get((int) next)) {
+                    seen.set((int) next);
+                    nodes.push(next);
+                }
+            }
+        }
+    }
+
+    /** spm_precompiled's ArrayUnit::offset. */
+    private static long trieOffset(long unit) {
+        return (unit >>> 10) << ((unit & (1 << 9)) >> 6);
+    }
+
     static JsonObject readJsonOrEmpty(Path file) {
         if (!Files.isRegularFile(file)) {
             return new JsonObject();
         }
+        JsonElement json;
         try {
-            return JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+            json = JsonParser.parseString(Files.readString(file));
         } catch (IOException | RuntimeException e) {
             throw ModelException.inFile(file, "not a JSON object: " + e.getMessage());
         }
+        if (!json.isJsonObject()) { // Gson's own message would quote the whole file
+            throw ModelException.inFile(file, "not a JSON object");
+        }
+        return json.getAsJsonObject();
     }
 
     /**

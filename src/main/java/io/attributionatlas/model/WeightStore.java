@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.HashMap;
@@ -35,6 +36,9 @@ public final class WeightStore {
         Path index = dir.resolve(INDEX_FILE);
         if (Files.isRegularFile(single)) {
             SafetensorsFile f = SafetensorsFile.open(single);
+            if (f.tensors().isEmpty()) { // a missing parameter could name no file
+                throw ModelException.inFile(single, "holds no tensors");
+            }
             Map<String, SafetensorsFile> map = new LinkedHashMap<>();
             f.tensors().keySet().forEach(k -> map.put(k, f));
             return new WeightStore(map);
@@ -63,15 +67,23 @@ public final class WeightStore {
         } catch (RuntimeException e) {
             throw ModelException.inFile(index, "not a safetensors index (expected a JSON object with a weight_map)");
         }
-        if (weightMap == null) {
-            throw ModelException.atKey(index, "weight_map", "missing");
+        if (weightMap == null || weightMap.isEmpty()) {
+            throw ModelException.atKey(index, "weight_map", weightMap == null ? "missing" : "names no tensors");
         }
         Map<String, SafetensorsFile> shards = new HashMap<>();
         Map<String, SafetensorsFile> map = new TreeMap<>();
         for (Map.Entry<String, JsonElement> e : weightMap.entrySet()) {
+            if (!e.getValue().isJsonPrimitive() || !e.getValue().getAsJsonPrimitive().isString()) {
+                throw ModelException.atKey(index, e.getKey(), "expected a shard file name, got " + e.getValue());
+            }
             String shardName = e.getValue().getAsString();
-            Path shardPath = dir.resolve(shardName).normalize();
-            if (!shardPath.getParent().equals(dir.normalize())) {
+            Path shardPath;
+            try {
+                shardPath = dir.resolve(shardName).normalize();
+            } catch (InvalidPathException ex) { // e.g. a NUL character
+                throw ModelException.atKey(index, e.getKey(), "invalid shard file name '" + shardName + "'");
+            }
+            if (!dir.normalize().equals(shardPath.getParent())) { // also "/", which has no parent
                 throw ModelException.atKey(index, e.getKey(), "shard '" + shardName + "' is outside the model directory");
             }
             SafetensorsFile shard = shards.get(shardName);

@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,7 +23,8 @@ final class WordPieceTokenizerJson {
     private WordPieceTokenizerJson() {
     }
 
-    static String fromVocab(Path vocabFile, JsonObject tokenizerConfig, JsonObject specialMap) {
+    static String fromVocab(Path dir, JsonObject tokenizerConfig, JsonObject specialMap) {
+        Path vocabFile = dir.resolve(TextTokenizer.VOCAB_TXT);
         Map<String, Integer> vocab = new LinkedHashMap<>();
         List<String> lines;
         try {
@@ -34,15 +36,15 @@ final class WordPieceTokenizerJson {
         for (int i = 0; i < lines.size(); i++) {
             vocab.put(lines.get(i), i);
         }
-        String cls = TextTokenizer.tokenName(tokenizerConfig, specialMap, "cls_token", "[CLS]");
-        String sep = TextTokenizer.tokenName(tokenizerConfig, specialMap, "sep_token", "[SEP]");
-        String unk = TextTokenizer.tokenName(tokenizerConfig, specialMap, "unk_token", "[UNK]");
+        String cls = TextTokenizer.tokenName(dir, tokenizerConfig, specialMap, "cls_token", "[CLS]");
+        String sep = TextTokenizer.tokenName(dir, tokenizerConfig, specialMap, "sep_token", "[SEP]");
+        String unk = TextTokenizer.tokenName(dir, tokenizerConfig, specialMap, "unk_token", "[UNK]");
         for (String required : List.of(cls, sep, unk)) {
             if (!vocab.containsKey(required)) {
                 throw ModelException.inFile(vocabFile, "special token " + required + " is not in the vocabulary");
             }
         }
-        boolean lowercase = !tokenizerConfig.has("do_lower_case") || tokenizerConfig.get("do_lower_case").getAsBoolean();
+        boolean lowercase = !Boolean.FALSE.equals(flag(dir, tokenizerConfig, "do_lower_case"));
 
         JsonObject root = new JsonObject();
         root.addProperty("version", "1.0");
@@ -50,7 +52,7 @@ final class WordPieceTokenizerJson {
         root.add("padding", JsonNull.INSTANCE);
         JsonArray added = new JsonArray();
         for (String key : List.of("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")) {
-            String name = TextTokenizer.tokenName(tokenizerConfig, specialMap, key, null);
+            String name = TextTokenizer.tokenName(dir, tokenizerConfig, specialMap, key, null);
             String token = name != null ? name : switch (key) {
                 case "pad_token" -> "[PAD]";
                 case "mask_token" -> "[MASK]";
@@ -73,10 +75,10 @@ final class WordPieceTokenizerJson {
         JsonObject normalizer = new JsonObject();
         normalizer.addProperty("type", "BertNormalizer");
         normalizer.addProperty("clean_text", true);
-        normalizer.addProperty("handle_chinese_chars", !tokenizerConfig.has("tokenize_chinese_chars")
-                || tokenizerConfig.get("tokenize_chinese_chars").getAsBoolean());
-        JsonElement strip = tokenizerConfig.get("strip_accents");
-        normalizer.add("strip_accents", strip == null ? JsonNull.INSTANCE : strip);
+        normalizer.addProperty("handle_chinese_chars",
+                !Boolean.FALSE.equals(flag(dir, tokenizerConfig, "tokenize_chinese_chars")));
+        Boolean strip = flag(dir, tokenizerConfig, "strip_accents");
+        normalizer.add("strip_accents", strip == null ? JsonNull.INSTANCE : new JsonPrimitive(strip));
         normalizer.addProperty("lowercase", lowercase);
         root.add("normalizer", normalizer);
 
@@ -110,6 +112,19 @@ final class WordPieceTokenizerJson {
         model.add("vocab", vocabJson);
         root.add("model", model);
         return root.toString();
+    }
+
+    /** A true/false setting of tokenizer_config.json; null where it is absent or null. */
+    private static Boolean flag(Path dir, JsonObject tokenizerConfig, String key) {
+        JsonElement e = tokenizerConfig.get(key);
+        if (e == null || e.isJsonNull()) {
+            return null;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+            throw ModelException.atKey(dir.resolve(TextTokenizer.TOKENIZER_CONFIG), key, "expected true or false, got "
+                    + e);
+        }
+        return e.getAsBoolean();
     }
 
     private static JsonArray template(String cls, String sep, boolean pair) {

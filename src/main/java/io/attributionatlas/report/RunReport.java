@@ -134,7 +134,7 @@ public final class RunReport {
     /** Errors, predictions against labels, the integrated gradients' convergence and the first rows: behind the charts. */
     private static void samplesSection(SparkSession spark, StringBuilder b) {
         b.append("<h2 id=\"samples\">Samples</h2>");
-        table(b, "Errors by reason", spark.sql("SELECT regexp_replace(reason, \"'.*\", '…') AS reason, count(*) AS rows "
+        table(b, "Errors by reason", spark.sql("SELECT regexp_replace(reason, \"( \\\\(| ').*\", ' …') AS reason, count(*) AS rows "
                 + "FROM errors GROUP BY 1 ORDER BY rows DESC"));
         table(b, "Prediction vs label", spark.sql("SELECT coalesce(label, '(none)') AS label, prediction, count(*) AS "
                 + "samples FROM samples GROUP BY 1, 2 ORDER BY 1, 2"));

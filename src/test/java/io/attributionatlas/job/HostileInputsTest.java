@@ -75,6 +75,35 @@ class HostileInputsTest {
         return file;
     }
 
+    /**
+     * A folder of {@link HostileInputs#SCALE} mutated corpora of {@code format} (SQuAD: one document), as Spark reads
+     * a folder of part files: the input check reads the first, Spark all of them.
+     */
+    private static Path folder(String format, Random random) throws IOException {
+        if (format.equals("squad")) {
+            return corpus(format, random);
+        }
+        Path dir = Files.createTempDirectory(tmp, format + "-parts");
+        for (int i = 0; i < HostileInputs.SCALE; i++) {
+            Files.move(corpus(format, random), dir.resolve("part-" + i + "." + format));
+        }
+        return dir;
+    }
+
+    /** The JSON Lines records of a file or of a folder's files. */
+    private static long jsonRecords(Path input) throws IOException {
+        if (!Files.isDirectory(input)) {
+            return HostileInputs.jsonRecords(Files.readAllBytes(input));
+        }
+        long records = 0;
+        try (Stream<Path> files = Files.list(input)) {
+            for (Path f : files.toList()) {
+                records += HostileInputs.jsonRecords(Files.readAllBytes(f));
+            }
+        }
+        return records;
+    }
+
     private static JobConfig config(Path file, String format, boolean explicitFormat) {
         return JobConfig.load(null, Map.of("input.path", file.toString(), "input.format",
                 explicitFormat ? format : "auto"));
@@ -137,7 +166,7 @@ class HostileInputsTest {
     @Property(tries = 12)
     void sparkReadsEveryRecordAsARowOrAnError(@ForAll("formats") String format, @ForAll Random random)
             throws Exception {
-        Path file = corpus(format, random);
+        Path file = folder(format, random);
         JobConfig config = config(file, format, false);
         try {
             InputCheck.check(config, HADOOP);
@@ -160,7 +189,7 @@ class HostileInputsTest {
             assertTrue(r.getString(6) != null || r.getString(5) != null, "an error row or its raw form: " + r);
         }
         if (format.equals("jsonl")) {
-            assertEquals(HostileInputs.jsonRecords(Files.readAllBytes(file)), rows.size(), "one row per line");
+            assertEquals(jsonRecords(file), rows.size(), "one row per line");
         }
         Statistics.label("read").collect("read");
         Statistics.label("rows").collect(rows.stream().anyMatch(r -> r.getString(6) != null) ? "with error rows"
@@ -170,7 +199,7 @@ class HostileInputsTest {
     /** The whole job on a tiny model: it ends, and samples + errors = the input's rows. */
     @Property(tries = 2)
     void theJobAccountsForEveryRow(@ForAll("formats") String format, @ForAll Random random) throws Exception {
-        Path file = corpus(format, random);
+        Path file = folder(format, random);
         Path model = SyntheticCorpus.tinyModel(tmp.resolve("tiny-model"), 1);
         Path output = Files.createTempDirectory(tmp, "out");
         Map<String, String> settings = new HashMap<>(Map.of("input.path", file.toString(), "model.path",
@@ -190,7 +219,7 @@ class HostileInputsTest {
         }
         assertEquals(result.inputRows(), result.samples() + result.errors(), "samples + errors = rows");
         if (format.equals("jsonl")) {
-            assertEquals(HostileInputs.jsonRecords(Files.readAllBytes(file)), result.inputRows());
+            assertEquals(jsonRecords(file), result.inputRows());
         }
         Statistics.label("job").collect("ran");
     }
@@ -237,10 +266,10 @@ class HostileInputsTest {
         assertEquals(2, jsonl.size());
         assertEquals(null, jsonl.get(0).getString(6));
         assertTrue(jsonl.get(1).getString(6).startsWith("invalid UTF-8 in the JSON line (bytes that are not UTF-8 at "
-                + "character 12)"), jsonl.get(1).getString(6));
+                + "character 13)"), jsonl.get(1).getString(6));
         List<Row> csv = read("c.csv", concat(bytes("text,label\nfine,0\na "), bad, bytes("film,1\n")));
         assertTrue(csv.get(1).getString(6).startsWith("invalid UTF-8 in the text (bytes that are not UTF-8, read as "
-                + "U+FFFD, at character 2;"), csv.get(1).getString(6));
+                + "U+FFFD, at character 3;"), csv.get(1).getString(6));
         List<Row> replaced = read("c.csv", concat(bytes("text,label\na "), bad, bytes("film,1\n")),
                 "input.invalid_utf8", "replace");
         assertEquals(null, replaced.get(0).getString(6));
@@ -252,7 +281,7 @@ class HostileInputsTest {
         List<Row> rows = read("c.jsonl", bytes("{\"text\": \"fine\"}\n[1, 2]\n{\"text\": \"a\\u0000b\"}\n"
                 + "{\"text\": \"open\n"));
         assertEquals("JSON line is not an object (it is an array)", rows.get(1).getString(6));
-        assertEquals("binary data in the text (a NUL character at character 1)", rows.get(2).getString(6));
+        assertEquals("binary data in the text (a NUL character at character 2)", rows.get(2).getString(6));
         assertTrue(rows.get(3).getString(6).startsWith("malformed JSON line (Unterminated string"),
                 rows.get(3).getString(6));
     }
@@ -263,7 +292,7 @@ class HostileInputsTest {
         List<Row> rows = read("c.jsonl", bytes("{\"text\": \"fine\"}\n{\"text\": \"" + big + "\"}\n"),
                 "input.max_line_bytes", "1000");
         assertEquals(null, rows.get(0).getString(6));
-        assertEquals("row of 2,011 bytes is over input.max_line_bytes (1,000)", rows.get(1).getString(6));
+        assertEquals("row over input.max_line_bytes (2,000 bytes; the limit is 1,000)", rows.get(1).getString(6));
         assertEquals(null, rows.get(1).getString(2), "the text is not kept");
     }
 

@@ -337,7 +337,7 @@ class JobEndToEndTest {
                 .collect(Collectors.toMap(row -> row.getString(2), row -> row));
         assertTrue(errors.keySet().stream().anyMatch(reason -> reason.startsWith("label 'MAYBE' is not among")),
                 "the label column is used without input.label_column: " + errors.keySet());
-        Row malformed = errors.get("malformed JSON line (not a JSON object)");
+        Row malformed = errors.get("malformed JSON line (Unterminated string at character 35 path $.text)");
         assertNotNull(malformed, errors.keySet().toString());
         assertEquals(broken, malformed.getString(3), "the raw line is kept");
         assertEquals("row-2", malformed.getString(1));

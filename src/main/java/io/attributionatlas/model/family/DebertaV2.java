@@ -201,7 +201,7 @@ public final class DebertaV2 extends PostNormFamily {
                 scores.close();
                 bias = bias == null ? p2c : bias.add(p2c);
             }
-            return bias.mul(scale);
+            return bias == null ? null : bias.mul(scale); // neither: relative embeddings unused, as in transformers
         }
     }
 
