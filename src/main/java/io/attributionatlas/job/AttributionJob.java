@@ -105,7 +105,9 @@ public final class AttributionJob {
         try {
             JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
             HadoopConf hadoop = new HadoopConf(spark.sparkContext().hadoopConfiguration());
-            Dataset<Row> corpus = CorpusReader.read(spark, config).persist(StorageLevel.MEMORY_AND_DISK());
+            long textChars = io.attributionatlas.model.TextTokenizer.readerChars(ExecutorModels.maxLength(config,
+                    preSpark));
+            Dataset<Row> corpus = CorpusReader.read(spark, config, textChars).persist(StorageLevel.MEMORY_AND_DISK());
             spark.sparkContext().setJobDescription("atlas: read, count and fingerprint the input");
             RunLedger.InputSummary input = RunLedger.summarize(corpus); // the pass that caches the corpus
             long inputRows = input.rows();

@@ -29,7 +29,8 @@ final class CorpusReader {
             .add("text_pair", DataTypes.StringType, true)
             .add("label", DataTypes.StringType, true)
             .add("raw", DataTypes.StringType, true)
-            .add("malformed", DataTypes.StringType, true);
+            .add("malformed", DataTypes.StringType, true)
+            .add("cut", DataTypes.BooleanType, false);
 
     /** Spark's column for a JSON line it cannot parse (PERMISSIVE mode): the raw line. */
     private static final String CORRUPT_RECORD = "_corrupt_record";
@@ -40,11 +41,21 @@ final class CorpusReader {
     private CorpusReader() {
     }
 
+    /** The corpus with every text whole (no model to cut for). */
     static Dataset<Row> read(SparkSession spark, JobConfig config) {
+        return read(spark, config, Long.MAX_VALUE);
+    }
+
+    /**
+     * The corpus, each text and text pair longer than {@code textChars} characters cut at the first space after
+     * them ({@link io.attributionatlas.model.TextTokenizer#cutAtSpace}) as it is read, and the row marked {@code cut}:
+     * a giant row then costs what the model's length costs in every later step.
+     */
+    static Dataset<Row> read(SparkSession spark, JobConfig config, long textChars) {
         String path = config.required("input.path");
         String format = format(spark, config.get("input.format"), path);
         if (format.equals("squad")) {
-            return spark.createDataFrame(squadRows(spark, path, RowChecks.of(config)), SCHEMA);
+            return spark.createDataFrame(squadRows(spark, path, RowChecks.of(config), textChars), SCHEMA);
         }
         Dataset<Row> df = switch (format) {
             case "parquet" -> spark.read().parquet(path);
@@ -73,12 +84,25 @@ final class CorpusReader {
         // The row's size: its values' UTF-8 bytes (a line Spark could not parse: the line's)
         Column bytes = functions.coalesce(functions.octet_length(corrupt), functions.lit(0));
         for (String c : values) {
-            bytes = bytes.plus(functions.coalesce(functions.octet_length(df.col("`" + c + "`").cast(DataTypes.StringType)),
+            bytes = bytes.plus(functions.coalesce(functions.octet_length(column(df, c).cast(DataTypes.StringType)),
                     functions.lit(0)));
         }
-        Dataset<Row> selected = df.select(raw.as("raw"), string(df, id).as("id"), string(df, text).as("text"),
-                string(df, pair).as("text_pair"), string(df, label).as("label"), corrupt.as("corrupt"),
+        // cut in Spark's own expression: the UDF sees the text once; what follows sees the cut one
+        org.apache.spark.sql.expressions.UserDefinedFunction cut = functions.udf(
+                (org.apache.spark.sql.api.java.UDF1<String, String>) t -> io.attributionatlas.model.TextTokenizer
+                        .cutAtSpace(t, textChars), DataTypes.StringType);
+        Dataset<Row> read = df.select(raw.as("raw"), string(df, id).as("id"), string(df, text).as("whole_text"),
+                string(df, pair).as("whole_pair"), string(df, label).as("label"), corrupt.as("corrupt"),
                 bytes.cast(DataTypes.LongType).as("bytes"));
+        Dataset<Row> cutTexts = read.withColumn("text", cut.apply(read.col("whole_text")))
+                .withColumn("text_pair", cut.apply(read.col("whole_pair")));
+        Column wasCut = functions.coalesce(functions.length(cutTexts.col("text"))
+                .lt(functions.length(cutTexts.col("whole_text"))), functions.lit(false))
+                .or(functions.coalesce(functions.length(cutTexts.col("text_pair"))
+                        .lt(functions.length(cutTexts.col("whole_pair"))), functions.lit(false)));
+        Dataset<Row> selected = cutTexts.select(cutTexts.col("raw"), cutTexts.col("id"), cutTexts.col("text"),
+                cutTexts.col("text_pair"), cutTexts.col("label"), cutTexts.col("corrupt"), cutTexts.col("bytes"),
+                wasCut.as("cut"));
         RowChecks checks = RowChecks.of(config);
         JavaRDD<Row> indexed = selected.javaRDD().zipWithIndex().map(t -> checked(t._1(), t._2(), checks));
         return spark.createDataFrame(indexed, SCHEMA);
@@ -95,10 +119,11 @@ final class CorpusReader {
         if (oversize != null) {
             String raw = line != null ? line : r.getString(0);
             return RowFactory.create(index, id(line != null ? null : r.getString(1), index), null, null, null,
-                    raw.substring(0, Math.min(raw.length(), OVERSIZE_RAW_CHARS)), oversize);
+                    raw.substring(0, Math.min(raw.length(), OVERSIZE_RAW_CHARS)), oversize, false);
         }
         if (line != null) {
-            return RowFactory.create(index, id(null, index), null, null, null, line, RowChecks.malformedJsonLine(line));
+            return RowFactory.create(index, id(null, index), null, null, null, line, RowChecks.malformedJsonLine(line),
+                    false);
         }
         String reason = null;
         String[] names = {"id", "text", "text pair", "label"};
@@ -106,15 +131,20 @@ final class CorpusReader {
             reason = checks.field(names[i], r.getString(i + 1));
         }
         return RowFactory.create(index, id(r.getString(1), index), r.getString(2), r.getString(3), r.getString(4),
-                r.getString(0), reason);
+                r.getString(0), reason, r.getBoolean(7));
     }
 
     /** The start of a too-big row's raw form that its error row keeps (errors.raw_chars trims it further). */
     private static final int OVERSIZE_RAW_CHARS = 4096;
 
+    /** An input column by its name, whatever characters it holds (a backtick is doubled inside the quotes). */
+    private static Column column(Dataset<Row> df, String name) {
+        return df.col("`" + name.replace("`", "``") + "`");
+    }
+
     /** A column as it goes into the raw row: a text longer than {@code chars} cut to its start and "…". */
     private static Column capped(Dataset<Row> df, String name, int chars) {
-        Column c = df.col("`" + name + "`");
+        Column c = column(df, name);
         if (!(df.schema().apply(name).dataType() instanceof org.apache.spark.sql.types.StringType)) {
             return c;
         }
@@ -129,7 +159,7 @@ final class CorpusReader {
 
     private static Column string(Dataset<Row> df, String column) {
         return column == null ? functions.lit(null).cast(DataTypes.StringType)
-                : df.col("`" + column + "`").cast(DataTypes.StringType);
+                : column(df, column).cast(DataTypes.StringType);
     }
 
     /**
@@ -182,7 +212,7 @@ final class CorpusReader {
     }
 
     /** SQuAD JSON: one pair sample per question (text = question, text_pair = context), id = question id. */
-    private static List<Row> squadRows(SparkSession spark, String path, RowChecks checks) {
+    private static List<Row> squadRows(SparkSession spark, String path, RowChecks checks, long textChars) {
         List<Row> rows = new ArrayList<>();
         for (SquadCorpus.Question q : SquadCorpus.parse(readText(spark, path), path)) {
             long index = rows.size();
@@ -192,7 +222,10 @@ final class CorpusReader {
             for (int i = 0; i < names.length && reason == null; i++) {
                 reason = checks.field(names[i], values[i]);
             }
-            rows.add(RowFactory.create(index, id(q.id(), index), q.question(), q.context(), null, q.raw(), reason));
+            String question = io.attributionatlas.model.TextTokenizer.cutAtSpace(q.question(), textChars);
+            String context = io.attributionatlas.model.TextTokenizer.cutAtSpace(q.context(), textChars);
+            boolean cut = question != q.question() || context != q.context(); // cutAtSpace returns a whole text as is
+            rows.add(RowFactory.create(index, id(q.id(), index), question, context, null, q.raw(), reason, cut));
         }
         return rows;
     }

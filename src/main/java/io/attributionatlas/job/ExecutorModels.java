@@ -81,10 +81,19 @@ final class ExecutorModels {
 
     /** Loads the model as the executors will (failing fast on a bad model or options); its fingerprint. */
     static String validate(JobConfig config, Configuration hadoop) {
+        return validated(config, hadoop).fingerprint();
+    }
+
+    /** The model's maximum length in tokens (loaded as {@link #validate} loads it). */
+    static int maxLength(JobConfig config, Configuration hadoop) {
+        return validated(config, hadoop).explainer().model().config().maxLength();
+    }
+
+    private static Loaded validated(JobConfig config, Configuration hadoop) {
         config.precision().prepareProcess();
         Device device = taskDevice(DeviceChoice.parse(config.get("engine.device")));
         return EXPLAINERS.computeIfAbsent(config.required("model.path") + "|" + device + "|" + config.asMap(),
-                k -> load(config, device, null, hadoop)).fingerprint();
+                k -> load(config, device, null, hadoop));
     }
 
     /**

@@ -6,6 +6,7 @@ import io.attributionatlas.attribution.Explainer;
 import io.attributionatlas.attribution.Sample;
 import io.attributionatlas.attribution.SampleAttribution;
 import io.attributionatlas.attribution.TargetAttribution;
+import io.attributionatlas.model.EncodedText;
 import io.attributionatlas.model.ModelConfig;
 import io.attributionatlas.model.Task;
 import io.attributionatlas.model.TextInput;
@@ -400,6 +401,12 @@ final class PartitionProcessor implements Function2<Integer, Iterator<Row>, Iter
             return "target=label but the row has no label";
         }
         Sample sample = explainer.sample(new TextInput(id, text, pair), labelIndex);
+        if (row.getBoolean(7) && !sample.encoding().truncated()) {
+            // cut by the reader and still within the model's length: what followed the cut is lost all the same
+            EncodedText e = sample.encoding();
+            sample = new Sample(sample.input(), new EncodedText(e.ids(), e.typeIds(), e.tokens(), e.special(),
+                    e.sequence(), e.words(), true), labelIndex);
+        }
         List<String> flags = new ArrayList<>();
         if (sample.encoding().truncated()) {
             if (truncationIsError) {

@@ -246,6 +246,28 @@ public final class TextTokenizer implements AutoCloseable {
         return new Cut(text, null);
     }
 
+    /**
+     * Characters a reader keeps of a text, per token of the maximum length, before the tokenizer sees it: the cut's
+     * first bound grown twice ({@code 16 × 4 × 4 = 256}), so that only a text whose first characters average more
+     * than 256 characters a token (giant words, runs of spaces) reaches the tokenizer without the tokens it would
+     * have had.
+     */
+    public static long readerChars(int maxLength) {
+        return (long) maxLength * CUT_CHARS_PER_TOKEN * CUT_GROWTH * CUT_GROWTH;
+    }
+
+    /**
+     * The text up to the first space at or after {@code chars} that follows a non-space (where {@link #cut} cuts),
+     * or the whole text: what a reader keeps of a giant row, so the rest is not carried through the job.
+     */
+    public static String cutAtSpace(String text, long chars) {
+        if (text == null || text.length() <= chars) {
+            return text;
+        }
+        int end = cutPoint(text, (int) chars);
+        return end < 0 ? text : text.substring(0, end);
+    }
+
     /** The first index at or after {@code from} of a space that follows a non-space, or -1. */
     private static int cutPoint(String text, int from) {
         for (int i = Math.max(from, 1); i < text.length(); i++) {

@@ -315,6 +315,30 @@ class HostileInputsTest {
     }
 
     @Example
+    void aGiantTextIsCutAtASpaceAsItIsRead() throws IOException {
+        Path file = Files.createTempDirectory(tmp, "giant").resolve("c.jsonl");
+        String giant = "a fine film ".repeat(1000);
+        Files.writeString(file, "{\"text\": \"short one\"}\n{\"text\": \"" + giant + "\", \"pair\": \"x\"}\n");
+        JobConfig config = JobConfig.load(null, Map.of("input.path", file.toString(), "input.text_pair_column", "pair"));
+        List<Row> rows = CorpusReader.read(session(), config, 100).collectAsList();
+        assertEquals("short one", rows.get(0).getString(2));
+        assertEquals(false, rows.get(0).getBoolean(7));
+        assertEquals("a fine film a fine film a fine film a fine film a fine film a fine film a fine film a fine film "
+                + "a fine", rows.get(1).getString(2), "cut before the first space after 100 characters");
+        assertEquals("x", rows.get(1).getString(3));
+        assertEquals(true, rows.get(1).getBoolean(7));
+        assertTrue(rows.get(1).getString(5).length() < 1100, "the raw row holds errors.raw_chars of the text");
+    }
+
+    /** Found by theJobAccountsForEveryRow: a mutated header named a column i` and Spark refused its quoting. */
+    @Example
+    void aColumnNameWithABacktickIsRead() throws IOException {
+        List<Row> rows = read("c.csv", bytes("i`d,text,la`bel\na,fine,0\n"), "input.id_column", "i`d");
+        assertEquals("a", rows.get(0).getString(1));
+        assertEquals("fine", rows.get(0).getString(2));
+    }
+
+    @Example
     void compressedTextIsReadThroughItsExtension() throws IOException {
         ByteArrayOutputStream gz = new ByteArrayOutputStream();
         try (java.util.zip.GZIPOutputStream out = new java.util.zip.GZIPOutputStream(gz)) {
