@@ -110,6 +110,11 @@ public final class AttributionJob {
             Dataset<Row> corpus = CorpusReader.read(spark, config, textChars).persist(StorageLevel.MEMORY_AND_DISK());
             spark.sparkContext().setJobDescription("atlas: read, count and fingerprint the input");
             RunLedger.InputSummary input = RunLedger.summarize(corpus); // the pass that caches the corpus
+            if (spark.sparkContext().isLocal()) {
+                // Reading a giant row (parsed whole by Spark, more than once) leaves garbage that grows the heap this
+                // JVM goes on to explain in; collected now, the heap the engine grows starts from what is live.
+                System.gc();
+            }
             long inputRows = input.rows();
             if (inputRows == 0 && !config.bool("input.allow_empty")) { // a folder InputCheck could not count
                 throw new IllegalArgumentException("input.path " + config.get("input.path") + ": no rows; set "
