@@ -57,15 +57,27 @@ final class CorpusReader {
         if (format.equals("squad")) {
             return spark.createDataFrame(squadRows(spark, path, RowChecks.of(config), textChars), SCHEMA);
         }
-        Dataset<Row> df = switch (format) {
-            case "parquet" -> spark.read().parquet(path);
-            case "jsonl" -> spark.read().json(path);
-            case "csv", "tsv" -> spark.read().option("header", config.bool("input.header"))
-                    .option("multiLine", true).option("escape", "\"")
-                    .option("sep", String.valueOf(config.separator(format))).csv(path);
-            default -> throw new IllegalArgumentException("input.format: expected auto, parquet, jsonl, csv, tsv or "
-                    + "squad, got '" + format + "'");
-        };
+        Dataset<Row> df;
+        try {
+            df = switch (format) {
+                case "parquet" -> spark.read().parquet(path);
+                case "jsonl" -> spark.read().json(path);
+                case "csv", "tsv" -> spark.read().option("header", config.bool("input.header"))
+                        .option("multiLine", true).option("escape", "\"")
+                        .option("sep", String.valueOf(config.separator(format))).csv(path);
+                default -> throw new IllegalArgumentException("input.format: expected auto, parquet, jsonl, csv, tsv "
+                        + "or squad, got '" + format + "'");
+            };
+        } catch (Exception e) { // Scala throws AnalysisException, a checked exception, undeclared
+            if (!(e instanceof org.apache.spark.sql.AnalysisException)) {
+                throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
+            }
+            // e.g. keys or header names that differ only in case, which Spark's case-insensitive columns cannot tell
+            // apart (found by HostileInputsTest: a mutated key "Text" beside "text")
+            throw new IllegalArgumentException("input.path " + path + ": Spark cannot read it as " + format + " ("
+                    + e.getMessage().lines().findFirst().orElse("") + ")" + (e.getMessage().contains("COLUMN_ALREADY")
+                            ? "; column names must differ in more than case" : ""), e);
+        }
         List<String> columns = Arrays.asList(df.columns());
         checkColumns(config, columns, "");
         String text = config.required("input.text_column");

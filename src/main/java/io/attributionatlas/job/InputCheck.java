@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import com.univocity.parsers.csv.CsvParser;
 import com.univocity.parsers.csv.CsvParserSettings;
@@ -69,6 +70,14 @@ final class InputCheck {
             throw new IllegalArgumentException("input.path " + path + ": no rows"
                     + (sampled.columns().isEmpty() ? "" : " (only a header: " + sampled.columns() + ")")
                     + "; set input.allow_empty=true to run on an empty corpus");
+        }
+        Map<String, String> lowerCase = new java.util.HashMap<>();
+        for (String c : sampled.columns()) { // Spark's columns are case-insensitive: it would refuse the file later
+            String other = lowerCase.putIfAbsent(c.toLowerCase(Locale.ROOT), c);
+            if (other != null) {
+                throw new IllegalArgumentException("input.path " + path + ": the columns '" + other + "' and '" + c
+                        + "' differ only in case, which Spark cannot tell apart; rename one");
+            }
         }
         if (sampled.rows() > 0 || !sampled.columns().isEmpty()) {
             List<String> columns = new ArrayList<>(sampled.columns());

@@ -338,6 +338,25 @@ class HostileInputsTest {
         assertEquals("fine", rows.get(0).getString(2));
     }
 
+    /**
+     * Found by scripts/fuzz (sparkReadsEveryRecordAsARowOrAnError): keys "Text" and "text" in one row made Spark throw
+     * COLUMN_ALREADY_EXISTS, which crashed the job; now a refusal naming the file, before Spark when the first rows
+     * show it.
+     */
+    @Example
+    void columnsThatDifferOnlyInCaseAreRefusedByName() throws IOException {
+        String header = refusal("c.csv", bytes("id,text,Text\na,fine,x\n"));
+        assertTrue(header.endsWith("the columns 'text' and 'Text' differ only in case, which Spark cannot tell apart; "
+                + "rename one"), header);
+        StringBuilder lines = new StringBuilder();
+        for (int i = 0; i < InputCheck.FIRST_ROWS; i++) {
+            lines.append("{\"text\": \"fine\"}\n");
+        }
+        String later = refusal("c.jsonl", bytes(lines + "{\"text\": \"late\", \"Text\": \"x\"}\n"));
+        assertTrue(later.contains("Spark cannot read it as jsonl ([COLUMN_ALREADY_EXISTS]") && later.endsWith(
+                "column names must differ in more than case"), later);
+    }
+
     @Example
     void compressedTextIsReadThroughItsExtension() throws IOException {
         ByteArrayOutputStream gz = new ByteArrayOutputStream();
